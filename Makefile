@@ -1,0 +1,97 @@
+# gpuquota - GPU quotas, priority tiers and GPU-hour budgets for Kubernetes.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CC      ?= cc
+PKGS    := libcurl yajl yaml-0.1 openssl libevent libevent_openssl libevent_pthreads
+DEB_PKGS := libcurl4-openssl-dev libyajl-dev libyaml-dev libssl-dev libevent-dev \
+            libcmocka-dev pkg-config openssl curl
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(WARN) -Icontroller/src \
+               -DGQ_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+CFLAGS  ?= -O2 -g
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRCS    := $(filter-out controller/src/main.c,$(wildcard controller/src/*.c))
+HDRS    := $(wildcard controller/src/*.h)
+OBJS    := $(patsubst controller/src/%.c,build/obj/%.o,$(SRCS))
+SOBJS   := $(patsubst controller/src/%.c,build/san/%.o,$(SRCS))
+UNIT_SRCS := $(wildcard test/unit/test_*.c)
+UNIT_BINS := $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
+
+KUBECONFIG_LOCAL := .cluster/kubeconfig
+KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
+
+.SECONDARY:
+
+.PHONY: help deps build unit e2e test binaries cluster-up cluster-down cluster-status \
+        run demo fmt fmt-check clean clean-cache
+
+help: ## List the targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install the Debian build/test packages that are missing (apt-get)
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps bin/gpuquota-controller ## Build bin/gpuquota-controller
+
+bin/gpuquota-controller: build/obj/main.o $(OBJS)
+	@mkdir -p bin
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+
+build/obj/%.o: controller/src/%.c $(HDRS)
+	@mkdir -p build/obj
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
+
+build/san/%.o: controller/src/%.c $(HDRS)
+	@mkdir -p build/san
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c -o $@ $<
+
+build/unit/%: test/unit/%.c $(SOBJS) $(HDRS)
+	@mkdir -p build/unit
+	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(SOBJS) $(LIBS) -lcmocka
+
+unit: deps $(UNIT_BINS) ## Run the cmocka unit tests (ASan/UBSan build)
+	@rc=0; for t in $(UNIT_BINS); do \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || rc=1; done; exit $$rc
+
+binaries: ## Build (or reuse from the cache) the pinned control-plane binaries
+	@test/cluster/build-binaries.sh
+
+cluster-up: deps ## Start the local control plane with simulated GPU nodes (.cluster/)
+	@test/cluster/cluster-up.sh
+
+cluster-down: ## Stop the local cluster and remove its state
+	@test/cluster/cluster-down.sh
+
+cluster-status: ## Show the local cluster's processes and nodes
+	@test/cluster/cluster-status.sh
+
+e2e: deps build ## Run the e2e suite on the local cluster (starts it when needed)
+	@test/e2e/run.sh
+
+test: ## Unit tests, then the e2e suite (cluster stopped afterwards unless KEEP_CLUSTER=1)
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+fmt: ## Format the C sources with clang-format
+	clang-format -i controller/src/*.[ch] test/unit/*.c
+
+fmt-check: ## Check the C sources are formatted
+	clang-format --dry-run --Werror controller/src/*.[ch] test/unit/*.c
+
+clean: ## Remove build outputs
+	rm -rf build bin
+
+clean-cache: ## Remove the cached control-plane binaries (Go caches: go clean -cache -modcache)
+	rm -rf "$${GPUQUOTA_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/gpuquota}"

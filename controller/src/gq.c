@@ -1,0 +1,106 @@
+/*
+ * gq.c - error helpers and abort-on-OOM allocation wrappers.
+ */
+#include "gq.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int gq_err_set(struct gq_err *err, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return rc;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+const char *gq_strerror(int rc)
+{
+	switch (rc) {
+	case GQ_OK: return "OK";
+	case GQ_EINVAL: return "EINVAL";
+	case GQ_EPARSE: return "EPARSE";
+	case GQ_ETOOBIG: return "ETOOBIG";
+	case GQ_EIO: return "EIO";
+	case GQ_EHTTP: return "EHTTP";
+	case GQ_ENOTFOUND: return "ENOTFOUND";
+	case GQ_ECONFLICT: return "ECONFLICT";
+	case GQ_EGONE: return "EGONE";
+	case GQ_EUNSUPPORTED: return "EUNSUPPORTED";
+	case GQ_ERANGE: return "ERANGE";
+	case GQ_EUNAUTHORIZED: return "EUNAUTHORIZED";
+	case GQ_EFORBIDDEN: return "EFORBIDDEN";
+	default: return "EUNKNOWN";
+	}
+}
+
+static void mem_oom(size_t n)
+{
+	fprintf(stderr, "gpuquota: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *gq_malloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		mem_oom(n);
+	return p;
+}
+
+void *gq_calloc(size_t nmemb, size_t size)
+{
+	void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
+
+	if (p == NULL)
+		mem_oom(nmemb * size);
+	return p;
+}
+
+void *gq_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		mem_oom(n);
+	return q;
+}
+
+char *gq_strdup(const char *s)
+{
+	return gq_strndup(s, strlen(s));
+}
+
+char *gq_strndup(const char *s, size_t n)
+{
+	char *p = gq_malloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *gq_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *p;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		mem_oom(0);
+	p = gq_malloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}

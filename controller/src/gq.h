@@ -1,0 +1,57 @@
+/*
+ * gq.h - definitions shared by every gpuquota module: error codes and the
+ * allocation wrappers.
+ *
+ * Error policy: functions that can fail return int, 0 (GQ_OK) on success or
+ * a negative GQ_E* code; detail goes into a caller-provided struct gq_err.
+ * Memory policy: allocation failure aborts the process (gq_malloc and
+ * friends), as Redis' zmalloc does; the controller is a restartable pod and
+ * nothing it holds is lost on restart (all state is in the apiserver).
+ */
+#ifndef GQ_H
+#define GQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum gq_status {
+	GQ_OK = 0,
+	GQ_EINVAL = -1,      /* invalid input (bad spec, bad argument) */
+	GQ_EPARSE = -2,      /* malformed JSON/YAML/quantity */
+	GQ_ETOOBIG = -3,     /* input exceeds a configured bound */
+	GQ_EIO = -4,         /* file or socket error */
+	GQ_EHTTP = -5,       /* HTTP-level failure (status in err) */
+	GQ_ENOTFOUND = -6,   /* 404 / missing object */
+	GQ_ECONFLICT = -7,   /* 409 */
+	GQ_EGONE = -8,       /* 410: resource version too old */
+	GQ_EUNSUPPORTED = -9,/* feature deliberately not supported */
+	GQ_ERANGE = -10,     /* arithmetic overflow / out of range */
+	GQ_EUNAUTHORIZED = -11, /* 401 */
+	GQ_EFORBIDDEN = -12, /* 403 */
+};
+
+/* Error detail: a message and, for HTTP errors, the status code. */
+struct gq_err {
+	int code;        /* HTTP status code, 0 when not an HTTP error */
+	char msg[512];   /* human-readable message, NUL-terminated */
+};
+
+/* Sets err->msg with printf formatting (err may be NULL); returns rc. */
+int gq_err_set(struct gq_err *err, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Name of an error code, e.g. "EPARSE". */
+const char *gq_strerror(int rc);
+
+/* Allocation wrappers: never return NULL (abort on OOM). */
+void *gq_malloc(size_t n);
+void *gq_calloc(size_t nmemb, size_t size);
+void *gq_realloc(void *p, size_t n);
+char *gq_strdup(const char *s);
+char *gq_strndup(const char *s, size_t n);
+/* Formats into a new heap string (caller frees). */
+char *gq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define GQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

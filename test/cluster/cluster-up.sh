@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Starts the local test control plane on loopback: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler and kwok (simulated GPU nodes), plus
+# the fake NVIDIA mig-manager. Idempotent: a healthy running cluster is left
+# alone. State lives in $CLUSTER_DIR (default .cluster/, git-ignored).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+HERE="$ROOT/test/cluster"
+CLUSTER_DIR=${CLUSTER_DIR:-$ROOT/.cluster}
+. "$HERE/ports.sh"
+
+log() { printf 'cluster-up: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+BIN=$("$HERE/build-binaries.sh")
+KUBECONFIG_OUT="$CLUSTER_DIR/kubeconfig"
+PKI="$CLUSTER_DIR/pki"
+PIDS="$CLUSTER_DIR/pids"
+LOGS="$CLUSTER_DIR/logs"
+KUBECTL="$BIN/kubectl --kubeconfig $KUBECONFIG_OUT"
+
+alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+
+if [ -f "$KUBECONFIG_OUT" ] && alive etcd && alive kube-apiserver &&
+	alive kube-controller-manager && alive kube-scheduler && alive kwok &&
+	alive fake-mig-manager && $KUBECTL get --raw /readyz >/dev/null 2>&1; then
+	log "cluster already running ($KUBECONFIG_OUT)"
+	exit 0
+fi
+if [ -d "$PIDS" ]; then
+	log "partial or stale cluster state found: stopping it first"
+	"$HERE/cluster-down.sh"
+fi
+
+start=$(date +%s)
+mkdir -p "$PKI" "$PIDS" "$LOGS" "$CLUSTER_DIR/etcd" "$CLUSTER_DIR/bin"
+for b in etcd etcdctl kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+	ln -sfn "$BIN/$b" "$CLUSTER_DIR/bin/$b"
+done
+
+# --- PKI: a cluster CA, the apiserver serving certificate, the service
+# account signing key, and static bearer tokens for each component.
+openssl_quiet() { openssl "$@" >/dev/null 2>&1; }
+openssl_quiet req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 \
+	-subj "/CN=gpuquota-test-ca" -keyout "$PKI/ca.key" -out "$PKI/ca.crt"
+openssl_quiet req -newkey rsa:2048 -nodes -sha256 -subj "/CN=kube-apiserver" \
+	-keyout "$PKI/apiserver.key" -out "$PKI/apiserver.csr"
+printf 'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >"$PKI/apiserver.ext"
+openssl_quiet x509 -req -in "$PKI/apiserver.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+	-CAcreateserial -days 3650 -sha256 -extfile "$PKI/apiserver.ext" -out "$PKI/apiserver.crt"
+openssl_quiet genrsa -out "$PKI/sa.key" 2048
+openssl_quiet rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
+
+token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+ADMIN_TOKEN=$(token); KCM_TOKEN=$(token); SCHED_TOKEN=$(token); KWOK_TOKEN=$(token)
+cat >"$PKI/tokens.csv" <<TOK
+$ADMIN_TOKEN,admin,admin,"system:masters"
+$KCM_TOKEN,system:kube-controller-manager,kcm,""
+$SCHED_TOKEN,system:kube-scheduler,scheduler,""
+$KWOK_TOKEN,kwok-controller,kwok,"system:masters"
+TOK
+chmod 600 "$PKI"/*.key "$PKI/tokens.csv"
+
+write_kubeconfig() { # FILE USER TOKEN
+	local ca
+	ca=$(base64 -w0 "$PKI/ca.crt")
+	cat >"$1" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: gpuquota-test
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $ca
+users:
+- name: $2
+  user:
+    token: $3
+contexts:
+- name: gpuquota-test
+  context: {cluster: gpuquota-test, user: $2}
+current-context: gpuquota-test
+KC
+	chmod 600 "$1"
+}
+write_kubeconfig "$KUBECONFIG_OUT" admin "$ADMIN_TOKEN"
+write_kubeconfig "$PKI/kcm.kubeconfig" system:kube-controller-manager "$KCM_TOKEN"
+write_kubeconfig "$PKI/scheduler.kubeconfig" system:kube-scheduler "$SCHED_TOKEN"
+write_kubeconfig "$PKI/kwok.kubeconfig" kwok-controller "$KWOK_TOKEN"
+
+launch() { # NAME CMD...
+	local name=$1
+	shift
+	nohup "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+	echo $! >"$PIDS/$name.pid"
+}
+
+wait_for() { # WHAT SECONDS CMD...
+	local what=$1 secs=$2 i
+	shift 2
+	for ((i = 0; i < secs * 5; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	die "$what did not become ready in ${secs}s (logs in $LOGS)"
+}
+
+launch etcd "$BIN/etcd" --name gpuquota-test --data-dir "$CLUSTER_DIR/etcd" \
+	--listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+	--advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+	--listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+	--initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+	--initial-cluster "gpuquota-test=http://127.0.0.1:$ETCD_PEER_PORT" \
+	--listen-metrics-urls "http://127.0.0.1:$ETCD_METRICS_PORT" \
+	--quota-backend-bytes 4294967296 --unsafe-no-fsync --log-level warn
+wait_for etcd 20 "$BIN/etcdctl" --endpoints "http://127.0.0.1:$ETCD_PORT" endpoint health
+
+launch kube-apiserver "$BIN/kube-apiserver" \
+	--etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+	--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+	--tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+	--client-ca-file "$PKI/ca.crt" \
+	--token-auth-file "$PKI/tokens.csv" \
+	--authorization-mode RBAC \
+	--enable-admission-plugins PodNodeSelector \
+	--service-cluster-ip-range 10.0.0.0/24 \
+	--service-account-issuer https://kubernetes.default.svc \
+	--service-account-key-file "$PKI/sa.pub" \
+	--service-account-signing-key-file "$PKI/sa.key" \
+	--allow-privileged=true \
+	--endpoint-reconciler-type none \
+	--enable-priority-and-fairness=false \
+	--v 1
+wait_for kube-apiserver 60 $KUBECTL get --raw /readyz
+
+launch kube-controller-manager "$BIN/kube-controller-manager" \
+	--kubeconfig "$PKI/kcm.kubeconfig" \
+	--authentication-kubeconfig "$PKI/kcm.kubeconfig" \
+	--authorization-kubeconfig "$PKI/kcm.kubeconfig" \
+	--bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
+	--controllers '*' \
+	--use-service-account-credentials=true \
+	--service-account-private-key-file "$PKI/sa.key" \
+	--root-ca-file "$PKI/ca.crt" \
+	--leader-elect=false \
+	--kube-api-qps 200 --kube-api-burst 400 \
+	--resource-quota-sync-period 10s \
+	--concurrent-resource-quota-syncs 5 \
+	--v 1
+
+launch kube-scheduler "$BIN/kube-scheduler" \
+	--kubeconfig "$PKI/scheduler.kubeconfig" \
+	--authentication-kubeconfig "$PKI/scheduler.kubeconfig" \
+	--authorization-kubeconfig "$PKI/scheduler.kubeconfig" \
+	--bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" \
+	--leader-elect=false \
+	--v 1
+
+launch kwok "$BIN/kwok" \
+	--kubeconfig "$PKI/kwok.kubeconfig" \
+	--config "$HERE/kwok-stages.yaml" \
+	--manage-all-nodes=false \
+	--manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+	--node-lease-duration-seconds 40 \
+	--cidr 10.244.0.0/16 --node-ip 127.0.0.1 \
+	--server-address "127.0.0.1:$KWOK_PORT"
+
+wait_for kube-controller-manager 60 curl -skf "https://127.0.0.1:$KCM_PORT/healthz"
+wait_for kube-scheduler 60 curl -skf "https://127.0.0.1:$SCHEDULER_PORT/healthz"
+
+# The default service account appears once the serviceaccount controller runs.
+wait_for "default service account" 60 $KUBECTL -n default get serviceaccount default
+
+$KUBECTL apply -f "$HERE/nodes.yaml" >/dev/null
+wait_for "simulated nodes" 60 sh -c "test \"\$($KUBECTL get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" = \"\$($KUBECTL get nodes --no-headers | wc -l)\""
+
+launch fake-mig-manager "$HERE/fake-mig-manager.sh" "$KUBECONFIG_OUT" "$BIN/kubectl"
+
+log "cluster ready in $(($(date +%s) - start))s"
+log "  export KUBECONFIG=$KUBECONFIG_OUT; PATH=$CLUSTER_DIR/bin:\$PATH"

@@ -33,8 +33,13 @@ check_go() {
 	fi
 }
 
-have() { # have NAME EXPECTED-SUBSTRING-OF-VERSION-OUTPUT
-	[ -x "$BIN/$1" ] && "$BIN/$1" "${@:3}" 2>/dev/null | grep -q -- "$2"
+# have NAME EXPECTED VERSION-ARGS...: whether the cached binary NAME exists and
+# its version output contains EXPECTED.
+have() {
+	local out
+	[ -x "$BIN/$1" ] || return 1
+	out=$("$BIN/$1" "${@:3}" 2>/dev/null) || return 1
+	[[ "$out" == *"$2"* ]]
 }
 
 build_k8s() {

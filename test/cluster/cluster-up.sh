@@ -89,10 +89,12 @@ write_kubeconfig "$PKI/kcm.kubeconfig" system:kube-controller-manager "$KCM_TOKE
 write_kubeconfig "$PKI/scheduler.kubeconfig" system:kube-scheduler "$SCHED_TOKEN"
 write_kubeconfig "$PKI/kwok.kubeconfig" kwok-controller "$KWOK_TOKEN"
 
-launch() { # NAME CMD...
+# launch NAME CMD...: start CMD in a session (and process group) of its own,
+# so cluster-down can stop it together with any children it spawned.
+launch() {
 	local name=$1
 	shift
-	nohup "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+	setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
 	echo $! >"$PIDS/$name.pid"
 }
 

@@ -73,7 +73,7 @@ declare -A seen
 log "watching nodes labelled nvidia.com/mig.config"
 while true; do
 	# One line per node event: name, config, state. Re-watch when the stream ends.
-	while IFS=$'\t' read -r node cfg state; do
+	while IFS='|' read -r node cfg state; do
 		[ -n "$node" ] || continue
 		if [ "${seen[$node]-}" = "$cfg" ]; then continue; fi
 		first=${seen[$node]+no}
@@ -84,6 +84,6 @@ while true; do
 		log "$node: nvidia.com/mig.config changed to '$cfg'"
 		reconfigure "$node" "$cfg" &
 	done < <(k get nodes -l nvidia.com/mig.config --watch -o \
-		jsonpath='{.metadata.name}{"\t"}{.metadata.labels.nvidia\.com/mig\.config}{"\t"}{.metadata.labels.nvidia\.com/mig\.config\.state}{"\n"}' 2>/dev/null)
+		jsonpath='{.metadata.name}{"|"}{.metadata.labels.nvidia\.com/mig\.config}{"|"}{.metadata.labels.nvidia\.com/mig\.config\.state}{"\n"}' 2>/dev/null)
 	sleep 1
 done

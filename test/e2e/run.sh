@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# e2e runner: starts the local cluster when needed, runs every test_* function
+# of test/e2e/test_*.sh (or those matching E2E_FILTER), prints one line per
+# test and a closing "N passed, N failed" line, and stops the cluster it
+# started unless KEEP_CLUSTER=1.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+export ROOT
+export KUBECONFIG_FILE="$ROOT/.cluster/kubeconfig"
+export KUBECTL="$ROOT/.cluster/bin/kubectl --kubeconfig $KUBECONFIG_FILE"
+E2E_FILTER=${E2E_FILTER:-}
+# Namespaces created by tests (new_ns) are recorded here and deleted at the end.
+export E2E_NS_FILE
+E2E_NS_FILE=$(mktemp)
+
+started=0
+if ! [ -f "$KUBECONFIG_FILE" ] || ! $KUBECTL get --raw /readyz >/dev/null 2>&1; then
+	t0=$(date +%s)
+	test/cluster/cluster-up.sh || exit 1
+	echo "e2e: cluster started in $(($(date +%s) - t0))s"
+	started=1
+fi
+
+cleanup() {
+	if [ -s "$E2E_NS_FILE" ]; then
+		sort -u "$E2E_NS_FILE" | xargs $KUBECTL delete namespace --wait=false >/dev/null 2>&1
+	fi
+	rm -f "$E2E_NS_FILE"
+	if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then
+		test/cluster/cluster-down.sh
+	fi
+}
+trap cleanup EXIT
+
+. test/e2e/lib.sh
+for f in test/e2e/test_*.sh; do
+	. "$f"
+done
+
+passed=0 failed=0 failed_names=()
+for t in $(declare -F | awk '{print $3}' | grep '^test_' ); do
+	[ -n "$E2E_FILTER" ] && [[ "$t" != *$E2E_FILTER* ]] && continue
+	t0=$(date +%s.%N)
+	# A subshell outside any conditional, so that set -e applies inside.
+	(
+		set -e
+		"$t"
+	)
+	rc=$?
+	secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
+	if [ $rc -eq 0 ]; then
+		passed=$((passed + 1))
+		printf 'ok    %-58s %6ss\n' "$t" "$secs"
+	else
+		failed=$((failed + 1))
+		failed_names+=("$t")
+		printf 'FAIL  %-58s %6ss\n' "$t" "$secs"
+	fi
+done
+echo
+[ $failed -gt 0 ] && echo "failed: ${failed_names[*]}"
+echo "e2e: $passed passed, $failed failed"
+[ $failed -eq 0 ]

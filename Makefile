@@ -51,15 +51,18 @@ bin/gpuquota-controller: build/obj/main.o $(OBJS)
 
 build/obj/%.o: controller/src/%.c $(HDRS)
 	@mkdir -p build/obj
-	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
 
 build/san/%.o: controller/src/%.c $(HDRS)
 	@mkdir -p build/san
-	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c -o $@ $<
+	@echo "  CC-SAN  $<"
+	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c -o $@ $<
 
 build/unit/%: test/unit/%.c $(SOBJS) $(HDRS)
 	@mkdir -p build/unit
-	$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(SOBJS) $(LIBS) -lcmocka
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(SOBJS) $(LIBS) -lcmocka
 
 unit: deps $(UNIT_BINS) ## Run the cmocka unit tests (ASan/UBSan build)
 	@rc=0; for t in $(UNIT_BINS); do \

@@ -11,7 +11,7 @@
  *                                             PriorityClass is not a team tier
  *     LimitRange    gpuquota-<team>           container cpu/memory defaults
  *                                             (only when spec.limits.container
- *                                             is set; never nvidia.com/*)
+ *                                             is set; never nvidia.com/ resources)
  *     Namespace     NS                        label gpuquota.io/team=<team>
  *   cluster-scoped
  *     PriorityClass <team>-<tier>             one per tier
@@ -27,8 +27,8 @@
 #include "gq.h"
 #include "spec.h"
 
-#define GQ_FIELD_MANAGER "gpuquota"
-#define GQ_LABEL_TEAM "gpuquota.io/team"
+#define GQ_FIELD_MANAGER    "gpuquota"
+#define GQ_LABEL_TEAM	    "gpuquota.io/team"
 #define GQ_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
 
 /* Observed usage of one team namespace: status.used of the team's
@@ -41,12 +41,12 @@ struct gq_ns_usage {
 
 /* One object to apply. All strings are owned by the list. */
 struct gq_desired {
-	char *kind;      /* "ResourceQuota", "LimitRange", "PriorityClass", "Namespace" */
-	char *ns;        /* namespace, "" for cluster-scoped objects */
+	char *kind; /* "ResourceQuota", "LimitRange", "PriorityClass", "Namespace" */
+	char *ns;   /* namespace, "" for cluster-scoped objects */
 	char *name;
-	char *path;      /* API path of the object, e.g.
-			  * /api/v1/namespaces/NS/resourcequotas/NAME */
-	char *body;      /* canonical JSON apply body */
+	char *path; /* API path of the object, e.g.
+		     * /api/v1/namespaces/NS/resourcequotas/NAME */
+	char *body; /* canonical JSON apply body */
 };
 
 struct gq_desired_list {
@@ -87,9 +87,8 @@ int gq_quota_split(struct gq_res_list *hard_out, const struct gq_res_list *total
  * the caller (gq_desired_list_free).
  */
 int gq_desired_build(struct gq_desired_list *out, const struct gq_team *t,
-		     const struct gq_ns_usage *usage, size_t n_ns,
-		     const char *const *gpu_resources, size_t n_gpu_resources,
-		     struct gq_err *err);
+		     const struct gq_ns_usage *usage, size_t n_ns, const char *const *gpu_resources,
+		     size_t n_gpu_resources, struct gq_err *err);
 
 /* Frees the names of a resource list and the array; *l is zeroed. */
 void gq_res_list_free(struct gq_res_list *l);

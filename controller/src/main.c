@@ -1,1 +1,477 @@
-int main(void){return 0;}
+/*
+ * main.c - the gpuquota-controller command line:
+ *   run        the controller (in-cluster or with a kubeconfig)
+ *   render     offline: the objects allocations in a file would produce
+ *   validate   offline: schema and semantic checks with line numbers
+ *   version
+ *
+ * Exit codes: 0 success; 1 invalid input (validate/render found errors) or
+ * the controller failed; 2 usage error; 3 configuration or I/O error.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "controller.h"
+#include "desired.h"
+#include "kubeconfig.h"
+#include "log.h"
+#include "plan.h"
+#include "spec.h"
+#include "yamldoc.h"
+#include "yamlout.h"
+
+#ifndef GQ_VERSION
+#define GQ_VERSION "dev"
+#endif
+
+enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3 };
+
+static void usage_main(FILE *f)
+{
+	fprintf(f,
+		"Usage: gpuquota-controller COMMAND [OPTIONS]\n"
+		"\n"
+		"GPU quotas, priority tiers and GPU-hour budgets for Kubernetes teams.\n"
+		"\n"
+		"Commands:\n"
+		"  run        run the controller\n"
+		"  render     print the objects the allocations in a file would produce (offline)\n"
+		"  validate   check allocations in a file, with line numbers (offline)\n"
+		"  version    print the version\n"
+		"\n"
+		"Run 'gpuquota-controller COMMAND --help' for a command's options.\n"
+		"Exit codes: 0 ok, 1 invalid input or controller failure, 2 usage error,\n"
+		"3 configuration or I/O error.\n");
+}
+
+/* --------------------------------------------------------------- run */
+
+static void usage_run(FILE *f)
+{
+	fprintf(f,
+		"Usage: gpuquota-controller run [OPTIONS]\n"
+		"\n"
+		"Runs the controller until SIGTERM or SIGINT.\n"
+		"\n"
+		"  --kubeconfig FILE            kubeconfig to use (default: $KUBECONFIG, then the\n"
+		"                               in-cluster service account, then ~/.kube/config)\n"
+		"  --context NAME               kubeconfig context (default: current-context)\n"
+		"  --namespace NS               namespace of the controller's own objects\n"
+		"                               (default: $POD_NAMESPACE or gpuquota-system)\n"
+		"  --workers N                  concurrent team reconciles (default 2)\n"
+		"  --resync-period DURATION     periodic full resync, e.g. 30s, 10m (default 10m)\n"
+		"  --metrics-bind-address ADDR  /metrics listen address (default :8080, \"\" off)\n"
+		"  --health-probe-bind-address ADDR\n"
+		"                               /healthz and /readyz address (default :8081)\n"
+		"  --log-format text|json       (default text)\n"
+		"  --log-level debug|info|warn|error (default info)\n");
+}
+
+/* Parses "90s", "10m", "1h", "1h30m" or plain seconds into milliseconds. */
+static int parse_duration_ms(const char *s, int64_t *out)
+{
+	int64_t total = 0;
+	const char *p = s;
+
+	if (*p == '\0')
+		return GQ_EINVAL;
+	while (*p) {
+		char *end;
+		long long n = strtoll(p, &end, 10);
+		int64_t mult;
+
+		if (end == p || n < 0 || n > 1000000)
+			return GQ_EINVAL;
+		if (*end == 'h')
+			mult = 3600000;
+		else if (*end == 'm' && end[1] == 's')
+			mult = 1, end++;
+		else if (*end == 'm')
+			mult = 60000;
+		else if (*end == 's' || *end == '\0')
+			mult = 1000;
+		else
+			return GQ_EINVAL;
+		total += n * mult;
+		p = *end ? end + 1 : end;
+	}
+	*out = total;
+	return total > 0 ? GQ_OK : GQ_EINVAL;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"kubeconfig", required_argument, NULL, 'k'},
+		{"context", required_argument, NULL, 'c'},
+		{"namespace", required_argument, NULL, 'n'},
+		{"workers", required_argument, NULL, 'w'},
+		{"resync-period", required_argument, NULL, 'r'},
+		{"metrics-bind-address", required_argument, NULL, 'm'},
+		{"health-probe-bind-address", required_argument, NULL, 'p'},
+		{"log-format", required_argument, NULL, 'f'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *kubeconfig = getenv("KUBECONFIG"), *context = NULL;
+	const char *ns = getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE") : "gpuquota-system";
+	const char *metrics = ":8080", *health = ":8081";
+	enum gq_log_level level = GQ_LOG_INFO;
+	enum gq_log_format format = GQ_LOG_TEXT;
+	int64_t resync_ms = 600000;
+	long workers = 2;
+	struct gq_kubeconfig kc = {0};
+	struct gq_err err = {0};
+	struct gq_controller_opts opts;
+	char *home_cfg = NULL;
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': kubeconfig = optarg; break;
+		case 'c': context = optarg; break;
+		case 'n': ns = optarg; break;
+		case 'm': metrics = optarg; break;
+		case 'p': health = optarg; break;
+		case 'w': {
+			char *end;
+
+			workers = strtol(optarg, &end, 10);
+			if (*end || workers < 1 || workers > 64) {
+				fprintf(stderr, "error: --workers must be 1..64\n");
+				return EXIT_USAGE;
+			}
+			break;
+		}
+		case 'r':
+			if (parse_duration_ms(optarg, &resync_ms) != GQ_OK) {
+				fprintf(stderr, "error: bad --resync-period \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'f':
+			if (gq_log_parse_format(&format, optarg) != GQ_OK) {
+				fprintf(stderr, "error: --log-format must be text or json\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'l':
+			if (gq_log_parse_level(&level, optarg) != GQ_OK) {
+				fprintf(stderr,
+					"error: --log-level must be debug, info, warn or error\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h': usage_run(stdout); return 0;
+		default: usage_run(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage_run(stderr);
+		return EXIT_USAGE;
+	}
+	gq_log_setup(level, format);
+
+	if (kubeconfig && kubeconfig[0]) {
+		rc = gq_kubeconfig_load(&kc, kubeconfig, context, &err);
+	} else if (getenv("KUBERNETES_SERVICE_HOST")) {
+		rc = gq_kubeconfig_in_cluster(&kc, &err);
+	} else {
+		home_cfg = gq_asprintf("%s/.kube/config", getenv("HOME") ? getenv("HOME") : "");
+		rc = gq_kubeconfig_load(&kc, home_cfg, context, &err);
+	}
+	free(home_cfg);
+	if (rc != GQ_OK) {
+		gq_error("cannot load the cluster configuration | error=%s", err.msg);
+		return EXIT_CONFIG;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	opts = (struct gq_controller_opts){&kc, ns, (int)workers, resync_ms, metrics, health};
+	/* ":8080" means all addresses. */
+	rc = gq_controller_run(&opts, &err);
+	gq_kubeconfig_free(&kc);
+	curl_global_cleanup();
+	if (rc != GQ_OK) {
+		gq_error("controller failed | error=%s", err.msg);
+		return EXIT_INVALID;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------- render, validate */
+
+/* Whether doc is a GPUTeamAllocation (any gpuquota.io version). */
+static bool is_allocation(const struct gq_yamldoc *doc)
+{
+	const char *kind = gq_json_str(doc->root, GQ_PATH("kind"));
+
+	return kind && strcmp(kind, GQ_KIND) == 0;
+}
+
+/* Line of the field an error message starts with ("spec.a.b[key]: ..."). */
+static unsigned error_line(const struct gq_yamldoc *doc, const char *msg)
+{
+	char buf[512], *segs[32];
+	size_t n = 0, i = 0, len = strcspn(msg, ": ");
+	const char *path[33];
+
+	if (len == 0 || len >= sizeof(buf))
+		return doc->line;
+	memcpy(buf, msg, len);
+	buf[len] = '\0';
+	while (i < len && n < GQ_ARRAY_LEN(segs)) {
+		if (buf[i] == '[') {
+			char *close = strchr(&buf[i], ']');
+
+			if (!close)
+				break;
+			*close = '\0';
+			segs[n++] = &buf[i + 1];
+			i = (size_t)(close - buf) + 1;
+			if (i < len && buf[i] == '.')
+				i++;
+			continue;
+		}
+		segs[n++] = &buf[i];
+		while (i < len && buf[i] != '.' && buf[i] != '[')
+			i++;
+		if (i < len && buf[i] == '.')
+			buf[i++] = '\0';
+		else if (i < len && buf[i] == '[') {
+			memmove(&buf[i + 1], &buf[i], len - i + 1);
+			buf[i] = '\0';
+			len++;
+			i++;
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		path[k] = segs[k];
+	path[n] = NULL;
+	return gq_yamldoc_line_nearest(doc, path);
+}
+
+static int parse_file_args(int argc, char **argv, const char **file, void (*usage)(FILE *))
+{
+	static const struct option longopts[] = {
+		{"filename", required_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	optind = 1;
+	*file = NULL;
+	while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': *file = optarg; break;
+		case 'h': usage(stdout); return -1;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (*file == NULL || optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void usage_validate(FILE *f)
+{
+	fprintf(f, "Usage: gpuquota-controller validate -f FILE\n"
+		   "\n"
+		   "Checks every GPUTeamAllocation in FILE (YAML or JSON, '-' for stdin)\n"
+		   "against the schema and semantic rules the apiserver applies, printing\n"
+		   "FILE:LINE: error: MESSAGE for each problem. Other kinds are ignored.\n"
+		   "Exit codes: 0 all valid, 1 some invalid, 2 usage, 3 unreadable file.\n");
+}
+
+static void usage_render(FILE *f)
+{
+	fprintf(f, "Usage: gpuquota-controller render -f FILE\n"
+		   "\n"
+		   "Prints, as YAML, the objects the GPUTeamAllocations in FILE would produce\n"
+		   "(PriorityClasses, and per listed namespace: its team label, the\n"
+		   "ResourceQuotas and the LimitRange), for review in pull requests. No\n"
+		   "cluster is needed: namespaceSelector matches and node GPU resources are\n"
+		   "only known in-cluster, and each namespace is shown with the full team\n"
+		   "quota (in-cluster it is split by usage across the team's namespaces).\n"
+		   "Exit codes: 0 ok, 1 invalid allocation, 2 usage, 3 unreadable file.\n");
+}
+
+static int load_docs(const char *file, struct gq_yamldoc_list *docs)
+{
+	struct gq_err err = {0};
+	int rc;
+
+	if (strcmp(file, "-") == 0) {
+		char *data = NULL;
+		size_t cap = 0, len = 0, n;
+
+		do {
+			if (len == cap) {
+				cap = cap ? cap * 2 : 65536;
+				if (cap > (8u << 20)) {
+					free(data);
+					fprintf(stderr, "-: error: input larger than 8 MiB\n");
+					return EXIT_CONFIG;
+				}
+				data = gq_realloc(data, cap);
+			}
+			n = fread(data + len, 1, cap - len, stdin);
+			len += n;
+		} while (n > 0);
+		rc = gq_yamldoc_parse(docs, data ? data : "", len, &err);
+		free(data);
+	} else {
+		rc = gq_yamldoc_parse_file(docs, file, &err);
+	}
+	if (rc == GQ_EIO || rc == GQ_ETOOBIG) {
+		fprintf(stderr, "%s: error: %s\n", file, err.msg);
+		return EXIT_CONFIG;
+	}
+	if (rc != GQ_OK) {
+		fprintf(stderr, "%s: error: %s\n", file, err.msg);
+		return EXIT_INVALID;
+	}
+	return 0;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+	struct gq_yamldoc_list docs = {0};
+	const char *file;
+	int rc = parse_file_args(argc, argv, &file, usage_validate), bad = 0, good = 0;
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = load_docs(file, &docs);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < docs.n; i++) {
+		struct gq_team t = {0};
+		struct gq_err err = {0};
+		const char *api = gq_json_str(docs.docs[i].root, GQ_PATH("apiVersion"));
+
+		if (!is_allocation(&docs.docs[i]))
+			continue;
+		if (!api || strcmp(api, GQ_API_VERSION) != 0) {
+			fprintf(stderr, "%s:%u: error: apiVersion must be %s\n", file,
+				docs.docs[i].line, GQ_API_VERSION);
+			bad++;
+			continue;
+		}
+		if (gq_team_decode(&t, docs.docs[i].root, &err) != GQ_OK) {
+			fprintf(stderr, "%s:%u: error: %s\n", file,
+				error_line(&docs.docs[i], err.msg), err.msg);
+			bad++;
+		} else {
+			good++;
+		}
+		gq_team_free(&t);
+	}
+	gq_yamldoc_list_free(&docs);
+	printf("%s: %d allocation(s) valid, %d invalid\n", file, good, bad);
+	return bad ? EXIT_INVALID : 0;
+}
+
+static int cmd_render(int argc, char **argv)
+{
+	struct gq_yamldoc_list docs = {0};
+	const char *file;
+	int rc = parse_file_args(argc, argv, &file, usage_render), bad = 0;
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	rc = load_docs(file, &docs);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < docs.n; i++) {
+		struct gq_team t = {0};
+		struct gq_err err = {0};
+		struct gq_desired_list dl = {0};
+		struct gq_ns_usage *usage;
+
+		if (!is_allocation(&docs.docs[i]))
+			continue;
+		if (gq_team_decode(&t, docs.docs[i].root, &err) != GQ_OK) {
+			fprintf(stderr, "%s:%u: error: %s\n", file,
+				error_line(&docs.docs[i], err.msg), err.msg);
+			bad++;
+			continue;
+		}
+		if (t.namespace_selector.present)
+			fprintf(stderr,
+				"%s: note: team %s: namespaceSelector is resolved in-cluster; only "
+				"listed namespaces are rendered\n",
+				file, t.name);
+		usage = gq_calloc(t.n_namespaces ? t.n_namespaces : 1, sizeof(*usage));
+		for (size_t k = 0; k < t.n_namespaces; k++)
+			usage[k].ns = t.namespaces[k];
+		/* Offline, each namespace is shown with the team's full quota. */
+		for (size_t k = 0; k < t.n_namespaces && rc == 0; k++) {
+			if (gq_desired_build(&dl, &t, &usage[k], 1, NULL, 0, &err) !=
+			    GQ_OK) {
+				fprintf(stderr, "%s: error: team %s: %s\n", file, t.name, err.msg);
+				bad++;
+				break;
+			}
+			for (size_t j = 0; j < dl.n; j++) {
+				yajl_val v;
+
+				/* PriorityClasses once, with the first namespace. */
+				if (k > 0 && strcmp(dl.items[j].kind, "PriorityClass") == 0)
+					continue;
+				v = yajl_tree_parse(dl.items[j].body, NULL, 0);
+				gq_yamlout_write(stdout, v);
+				yajl_tree_free(v);
+			}
+			gq_desired_list_free(&dl);
+		}
+		if (t.n_namespaces == 0 &&
+		    gq_desired_build(&dl, &t, NULL, 0, NULL, 0, &err) == GQ_OK) {
+			for (size_t j = 0; j < dl.n; j++) {
+				yajl_val v = yajl_tree_parse(dl.items[j].body, NULL, 0);
+
+				gq_yamlout_write(stdout, v);
+				yajl_tree_free(v);
+			}
+			gq_desired_list_free(&dl);
+		}
+		free(usage);
+		gq_team_free(&t);
+	}
+	gq_yamldoc_list_free(&docs);
+	return bad ? EXIT_INVALID : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage_main(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(argv[1], "render") == 0)
+		return cmd_render(argc - 1, argv + 1);
+	if (strcmp(argv[1], "validate") == 0)
+		return cmd_validate(argc - 1, argv + 1);
+	if (strcmp(argv[1], "version") == 0) {
+		printf("gpuquota-controller %s\n", GQ_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage_main(stdout);
+		return 0;
+	}
+	fprintf(stderr, "error: unknown command \"%s\"\n\n", argv[1]);
+	usage_main(stderr);
+	return EXIT_USAGE;
+}

@@ -17,10 +17,10 @@
 #include "gq.h"
 #include "quantity.h"
 
-#define GQ_API_GROUP "gpuquota.io"
+#define GQ_API_GROUP   "gpuquota.io"
 #define GQ_API_VERSION "gpuquota.io/v1alpha1"
-#define GQ_KIND "GPUTeamAllocation"
-#define GQ_PLURAL "gputeamallocations"
+#define GQ_KIND	       "GPUTeamAllocation"
+#define GQ_PLURAL      "gputeamallocations"
 
 /* A name -> quantity pair (resource lists, MIG slice counts, weights). */
 struct gq_res {
@@ -81,19 +81,19 @@ struct gq_budget {
 	bool present;
 	struct gq_quantity gpu_hours; /* >= 0 */
 	enum gq_period_kind period;
-	int64_t period_seconds;       /* GQ_PERIOD_DURATION only */
+	int64_t period_seconds; /* GQ_PERIOD_DURATION only */
 	enum gq_on_exhausted on_exhausted;
-	int warn_at_percent;          /* 0..100; 0 = no warning */
+	int warn_at_percent; /* 0..100; 0 = no warning */
 	char **exempt_tiers;
 	size_t n_exempt_tiers;
-	struct gq_res_list weights;   /* resource name -> GPU-equivalents */
+	struct gq_res_list weights; /* resource name -> GPU-equivalents */
 };
 
 struct gq_sharing {
 	bool present;
 	struct gq_selector node_selector;
-	char *mig_config;             /* NULL = unset */
-	char *device_plugin_config;   /* NULL = unset; "" = remove our label */
+	char *mig_config;	    /* NULL = unset */
+	char *device_plugin_config; /* NULL = unset; "" = remove our label */
 };
 
 struct gq_team {
@@ -101,8 +101,8 @@ struct gq_team {
 	char *name;
 	char *uid;
 	int64_t generation;
-	char *creation_timestamp;     /* RFC 3339, may be NULL */
-	bool deleting;                /* metadata.deletionTimestamp set */
+	char *creation_timestamp; /* RFC 3339, may be NULL */
+	bool deleting;		  /* metadata.deletionTimestamp set */
 	char **finalizers;
 	size_t n_finalizers;
 
@@ -113,19 +113,19 @@ struct gq_team {
 
 	/* spec.quota */
 	bool has_gpus;
-	int64_t gpus;                 /* nvidia.com/gpu */
-	struct gq_res_list mig_slices;/* profile ("1g.10gb") -> count */
-	struct gq_res_list resources; /* pass-through ResourceQuota hard entries */
+	int64_t gpus;		       /* nvidia.com/gpu */
+	struct gq_res_list mig_slices; /* profile ("1g.10gb") -> count */
+	struct gq_res_list resources;  /* pass-through ResourceQuota hard entries */
 
 	/* spec.limits */
-	int64_t max_gpus_per_pod;     /* 0 = unlimited */
+	int64_t max_gpus_per_pod; /* 0 = unlimited */
 	struct gq_res_list container_default_request;
 	struct gq_res_list container_default;
 
 	/* spec.priorities */
 	struct gq_tier *tiers;
 	size_t n_tiers;
-	char *default_tier;           /* NULL = unset */
+	char *default_tier; /* NULL = unset */
 
 	struct gq_budget budget;
 	struct gq_sharing sharing;
@@ -153,5 +153,17 @@ const struct gq_tier *gq_team_tier(const struct gq_team *t, const char *name);
 
 /* Name of the PriorityClass for a tier: "<team>-<tier>" (caller frees). */
 char *gq_team_priority_class_name(const struct gq_team *t, const char *tier);
+
+/* Frees the names of a resource list and the array; *l is zeroed.
+ * (Declared here because gq_team_free needs it; desired.h re-declares it.) */
+void gq_res_list_free(struct gq_res_list *l);
+
+/* The entry named `name` in l, or NULL. Borrowed. */
+const struct gq_res *gq_res_list_find(const struct gq_res_list *l, const char *name);
+
+/* Limits enforced by gq_team_decode. */
+#define GQ_MAX_NAMESPACES 256
+#define GQ_MAX_TIERS	  16
+#define GQ_MAX_TIER_VALUE 1000000000
 
 #endif

@@ -63,6 +63,8 @@ phase_is() { [ "$(pod_phase "$1" "$2")" = "$3" ]; }
 new_ns() {
 	local ns=$1
 	shift
+	# A namespace of the same name from an earlier run may still terminate.
+	wait_for 90 sh -c "! $KUBECTL get namespace $ns >/dev/null 2>&1"
 	$KUBECTL create namespace "$ns" >/dev/null
 	[ $# -gt 0 ] && $KUBECTL label namespace "$ns" "$@" >/dev/null
 	echo "$ns" >>"$E2E_NS_FILE"

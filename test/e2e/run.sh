@@ -12,8 +12,9 @@ export KUBECONFIG_FILE="$ROOT/.cluster/kubeconfig"
 export KUBECTL="$ROOT/.cluster/bin/kubectl --kubeconfig $KUBECONFIG_FILE"
 E2E_FILTER=${E2E_FILTER:-}
 # Namespaces created by tests (new_ns) are recorded here and deleted at the end.
-export E2E_NS_FILE
+export E2E_NS_FILE E2E_GTA_FILE
 E2E_NS_FILE=$(mktemp)
+E2E_GTA_FILE=$(mktemp)
 
 started=0
 if ! [ -f "$KUBECONFIG_FILE" ] || ! $KUBECTL get --raw /readyz >/dev/null 2>&1; then
@@ -24,6 +25,10 @@ if ! [ -f "$KUBECONFIG_FILE" ] || ! $KUBECTL get --raw /readyz >/dev/null 2>&1; 
 fi
 
 cleanup() {
+	if [ -s "$E2E_GTA_FILE" ]; then
+		sort -u "$E2E_GTA_FILE" | xargs $KUBECTL delete gta --ignore-not-found --wait=false >/dev/null 2>&1
+	fi
+	rm -f "$E2E_GTA_FILE"
 	if [ -s "$E2E_NS_FILE" ]; then
 		sort -u "$E2E_NS_FILE" | xargs $KUBECTL delete namespace --wait=false >/dev/null 2>&1
 	fi
@@ -35,6 +40,7 @@ cleanup() {
 trap cleanup EXIT
 
 . test/e2e/lib.sh
+. test/e2e/controller.sh
 for f in test/e2e/test_*.sh; do
 	. "$f"
 done

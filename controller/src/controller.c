@@ -1,0 +1,459 @@
+/*
+ * controller.c - wiring of the controller process.
+ *
+ * Threads: the main thread runs a libevent loop (signals, resync timer,
+ * health and metrics HTTP); the informer thread runs every watch on one curl
+ * multi handle and only enqueues keys; N worker threads take keys from the
+ * de-duplicating work queue and reconcile one team at a time (a key is never
+ * processed by two workers at once).
+ */
+#include "controller.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+
+#include "buf.h"
+#include "desired.h"
+#include "informer.h"
+#include "kclient.h"
+#include "log.h"
+#include "plan.h"
+#include "reconcile.h"
+#include "spec.h"
+#include "workqueue.h"
+
+#ifndef GQ_VERSION
+#define GQ_VERSION "dev"
+#endif
+
+struct controller {
+	const struct gq_controller_opts *opts;
+	struct gq_kclient *kc;
+	struct gq_informers *infs;
+	struct gq_workqueue *queue;
+	struct gq_reconciler rec;
+	struct event_base *base;
+	pthread_t *workers;
+	int n_workers;
+	atomic_bool ready;
+};
+
+/* ------------------------------------------------------------ enqueueing */
+
+static int enqueue_team_cb(void *arg, const char *key, yajl_val obj)
+{
+	(void)obj;
+	gq_workqueue_add(arg, key);
+	return 0;
+}
+
+/* Enqueues every allocation (namespace and node changes can affect any). */
+static void enqueue_all(struct controller *c)
+{
+	gq_informer_rdlock(c->rec.teams);
+	gq_informer_foreach(c->rec.teams, enqueue_team_cb, c->queue);
+	gq_informer_unlock(c->rec.teams);
+}
+
+static void on_team(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
+		    const char *key, yajl_val old_obj, yajl_val new_obj)
+{
+	struct controller *c = payload;
+	const char *const gen[] = {"metadata", "generation", NULL};
+	yajl_val og = old_obj ? yajl_tree_get(old_obj, (const char **)gen, yajl_t_number) : NULL;
+	yajl_val ng = new_obj ? yajl_tree_get(new_obj, (const char **)gen, yajl_t_number) : NULL;
+
+	(void)inf;
+	gq_workqueue_add(c->queue, key);
+	/* A new, deleted or changed allocation can resolve another's conflict. */
+	if (ev != GQ_INF_UPDATE || !og || !ng || YAJL_GET_INTEGER(og) != YAJL_GET_INTEGER(ng) ||
+	    (gq_json_str(new_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL) !=
+		    (gq_json_str(old_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL))
+		enqueue_all(c);
+}
+
+static void on_any_team_change(void *payload, const struct gq_informer *inf,
+			       enum gq_informer_event ev, const char *key, yajl_val old_obj,
+			       yajl_val new_obj)
+{
+	(void)inf, (void)ev, (void)key, (void)old_obj, (void)new_obj;
+	enqueue_all(payload);
+}
+
+/* Owned objects map to their team through the gpuquota.io/team label. */
+static void on_owned(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
+		     const char *key, yajl_val old_obj, yajl_val new_obj)
+{
+	struct controller *c = payload;
+	const char *tn = gq_json_str(new_obj ? new_obj : old_obj,
+				     GQ_PATH("metadata", "labels", GQ_LABEL_TEAM));
+	const char *to = old_obj ? gq_json_str(old_obj, GQ_PATH("metadata", "labels", GQ_LABEL_TEAM))
+				 : NULL;
+
+	(void)inf, (void)ev, (void)key;
+	if (tn)
+		gq_workqueue_add(c->queue, tn);
+	if (to && (!tn || strcmp(to, tn) != 0))
+		gq_workqueue_add(c->queue, to);
+}
+
+/* Nodes matter only through the set of GPU resource names they offer. */
+static bool node_gpu_keys_equal(yajl_val a, yajl_val b)
+{
+	yajl_val x = gq_json_obj(a, GQ_PATH("status", "allocatable"));
+	yajl_val y = gq_json_obj(b, GQ_PATH("status", "allocatable"));
+	size_t nx = 0, ny = 0;
+
+	for (size_t i = 0; x && i < x->u.object.len; i++) {
+		if (strncmp(x->u.object.keys[i], "nvidia.com/", 11) != 0)
+			continue;
+		nx++;
+		if (!gq_json_str(y, GQ_PATH(x->u.object.keys[i])))
+			return false;
+	}
+	for (size_t i = 0; y && i < y->u.object.len; i++)
+		if (strncmp(y->u.object.keys[i], "nvidia.com/", 11) == 0)
+			ny++;
+	return nx == ny;
+}
+
+static void on_node(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
+		    const char *key, yajl_val old_obj, yajl_val new_obj)
+{
+	(void)inf, (void)key;
+	if (ev == GQ_INF_UPDATE && node_gpu_keys_equal(old_obj, new_obj))
+		return;
+	enqueue_all(payload);
+}
+
+/* --------------------------------------------------------------- workers */
+
+static void *worker_main(void *arg)
+{
+	struct controller *c = arg;
+
+	for (;;) {
+		char *key = NULL;
+		int64_t after = 0;
+		struct gq_err err = {0};
+		int rc = gq_workqueue_get(c->queue, &key, -1);
+
+		if (rc == GQ_WORKQUEUE_SHUTDOWN)
+			break;
+		if (rc != GQ_OK)
+			continue;
+		rc = gq_reconcile_team(&c->rec, key, &after, &err);
+		if (rc != GQ_OK) {
+			int64_t delay = 0;
+
+			gq_workqueue_add_rate_limited(c->queue, key, &delay);
+			gq_warn("reconcile failed, retrying | team=%s retry_in_ms=%lld error=%s", key,
+				(long long)delay, err.msg);
+		} else {
+			gq_workqueue_forget(c->queue, key);
+			if (after > 0)
+				gq_workqueue_add_after(c->queue, key, after);
+		}
+		gq_workqueue_done(c->queue, key);
+		free(key);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------- health, metrics */
+
+static void metrics_informer(struct gq_buf *b, struct gq_informer *inf)
+{
+	struct gq_informer_stats st;
+
+	gq_informer_get_stats(inf, &st);
+	gq_buf_printf(b, "gpuquota_informer_events_total{informer=\"%s\"} %llu\n",
+		      gq_informer_name(inf), (unsigned long long)st.events);
+	gq_buf_printf(b, "gpuquota_informer_relists_total{informer=\"%s\"} %llu\n",
+		      gq_informer_name(inf), (unsigned long long)st.relists);
+	gq_buf_printf(b, "gpuquota_informer_objects{informer=\"%s\"} %zu\n",
+		      gq_informer_name(inf), gq_informer_len(inf));
+}
+
+static void http_metrics(struct evhttp_request *req, struct controller *c)
+{
+	struct gq_buf b;
+	struct gq_workqueue_stats ws;
+	uint64_t requests = 0, writes = 0;
+	struct evbuffer *out = evbuffer_new();
+	struct gq_informer *infs[] = {c->rec.teams,  c->rec.namespaces, c->rec.quotas,
+				      c->rec.limits, c->rec.classes,    c->rec.nodes};
+
+	gq_buf_init(&b, 1 << 20);
+	gq_workqueue_stats(c->queue, &ws);
+	gq_kclient_stats(c->kc, &requests, &writes);
+	gq_buf_printf(&b,
+		      "# HELP gpuquota_build_info Build information.\n"
+		      "# TYPE gpuquota_build_info gauge\n"
+		      "gpuquota_build_info{version=\"%s\"} 1\n"
+		      "# HELP gpuquota_reconcile_total Team reconciles run.\n"
+		      "# TYPE gpuquota_reconcile_total counter\n"
+		      "gpuquota_reconcile_total %llu\n"
+		      "# HELP gpuquota_reconcile_errors_total Team reconciles that failed.\n"
+		      "# TYPE gpuquota_reconcile_errors_total counter\n"
+		      "gpuquota_reconcile_errors_total %llu\n"
+		      "# HELP gpuquota_api_requests_total Requests sent to the apiserver.\n"
+		      "# TYPE gpuquota_api_requests_total counter\n"
+		      "gpuquota_api_requests_total %llu\n"
+		      "# HELP gpuquota_api_writes_total Writes (POST/PUT/PATCH/DELETE) sent to the "
+		      "apiserver.\n"
+		      "# TYPE gpuquota_api_writes_total counter\n"
+		      "gpuquota_api_writes_total %llu\n"
+		      "# HELP gpuquota_workqueue_depth Keys waiting in the work queue.\n"
+		      "# TYPE gpuquota_workqueue_depth gauge\n"
+		      "gpuquota_workqueue_depth %zu\n"
+		      "# HELP gpuquota_workqueue_adds_total Keys added to the work queue.\n"
+		      "# TYPE gpuquota_workqueue_adds_total counter\n"
+		      "gpuquota_workqueue_adds_total %llu\n"
+		      "# HELP gpuquota_workqueue_retries_total Rate-limited re-adds after errors.\n"
+		      "# TYPE gpuquota_workqueue_retries_total counter\n"
+		      "gpuquota_workqueue_retries_total %llu\n"
+		      "# HELP gpuquota_informer_events_total Watch events applied to a cache.\n"
+		      "# TYPE gpuquota_informer_events_total counter\n",
+		      GQ_VERSION, (unsigned long long)atomic_load(&c->rec.reconciles),
+		      (unsigned long long)atomic_load(&c->rec.failures),
+		      (unsigned long long)requests, (unsigned long long)writes, ws.depth,
+		      (unsigned long long)ws.adds_total, (unsigned long long)ws.retries_total);
+	for (size_t i = 0; i < GQ_ARRAY_LEN(infs); i++)
+		metrics_informer(&b, infs[i]);
+	evbuffer_add(out, gq_buf_str(&b), b.len);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", out);
+	evbuffer_free(out);
+	gq_buf_free(&b);
+}
+
+static void http_cb(struct evhttp_request *req, void *arg)
+{
+	struct controller *c = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	struct evbuffer *out;
+
+	if (path && strcmp(path, "/metrics") == 0) {
+		http_metrics(req, c);
+		return;
+	}
+	out = evbuffer_new();
+	if (path && strcmp(path, "/healthz") == 0) {
+		evbuffer_add_printf(out, "ok\n");
+		evhttp_send_reply(req, 200, "OK", out);
+	} else if (path && strcmp(path, "/readyz") == 0) {
+		bool ready = atomic_load(&c->ready);
+
+		evbuffer_add_printf(out, ready ? "ok\n" : "caches not synced\n");
+		evhttp_send_reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable",
+				  out);
+	} else {
+		evbuffer_add_printf(out, "not found\n");
+		evhttp_send_reply(req, 404, "Not Found", out);
+	}
+	evbuffer_free(out);
+}
+
+/* Binds an evhttp server on "host:port" (host may be empty: all addresses). */
+static int http_listen(struct controller *c, const char *addr, struct evhttp **out,
+		       struct gq_err *err)
+{
+	const char *colon = strrchr(addr, ':');
+	char host[256];
+	long port;
+	char *end;
+	struct evhttp *h;
+
+	*out = NULL;
+	if (addr[0] == '\0')
+		return GQ_OK;
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
+		return gq_err_set(err, GQ_EINVAL, "bad listen address \"%s\" (want host:port)",
+				  addr);
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port <= 0 || port > 65535)
+		return gq_err_set(err, GQ_EINVAL, "bad port in listen address \"%s\"", addr);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+	h = evhttp_new(c->base);
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_body_size(h, 0);
+	evhttp_set_max_headers_size(h, 16384);
+	evhttp_set_timeout(h, 10);
+	evhttp_set_gencb(h, http_cb, c);
+	if (evhttp_bind_socket(h, host[0] ? host : "0.0.0.0", (ev_uint16_t)port) != 0) {
+		evhttp_free(h);
+		return gq_err_set(err, GQ_EIO, "cannot listen on %s", addr);
+	}
+	*out = h;
+	return GQ_OK;
+}
+
+/* ------------------------------------------------------------ event loop */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct controller *c = arg;
+
+	(void)what;
+	gq_info("signal received: shutting down | signal=%d", (int)sig);
+	event_base_loopbreak(c->base);
+}
+
+static void on_resync(evutil_socket_t fd, short what, void *arg)
+{
+	struct controller *c = arg;
+
+	(void)fd, (void)what;
+	gq_debug("periodic resync");
+	enqueue_all(c);
+}
+
+static void on_sync_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct controller *c = arg;
+
+	(void)fd, (void)what;
+	if (!atomic_load(&c->ready) && gq_informers_wait_synced(c->infs, 0)) {
+		atomic_store(&c->ready, true);
+		gq_info("caches synced: starting workers | workers=%d", c->n_workers);
+		for (int i = 0; i < c->n_workers; i++)
+			pthread_create(&c->workers[i], NULL, worker_main, c);
+		enqueue_all(c);
+	}
+}
+
+int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
+{
+	static const char *const keep_ns[] = {"metadata.labels", "metadata.deletionTimestamp",
+					      NULL};
+	static const char *const keep_rq[] = {"metadata.labels", "metadata.ownerReferences",
+					      "spec", "status", NULL};
+	static const char *const keep_lr[] = {"metadata.labels", "metadata.ownerReferences",
+					      "spec", NULL};
+	static const char *const keep_pc[] = {"metadata.labels",
+					      "metadata.ownerReferences",
+					      "value",
+					      "preemptionPolicy",
+					      "globalDefault",
+					      "description",
+					      NULL};
+	static const char *const keep_node[] = {"metadata.labels", "status.allocatable", NULL};
+	struct controller c = {0};
+	struct evhttp *hm = NULL, *hh = NULL;
+	struct event *ev_term = NULL, *ev_int = NULL, *ev_resync = NULL, *ev_sync = NULL;
+	struct timeval tv;
+	int rc;
+	bool started_workers;
+
+	c.opts = opts;
+	c.n_workers = opts->workers > 0 ? opts->workers : 1;
+	c.workers = gq_calloc((size_t)c.n_workers, sizeof(pthread_t));
+	evthread_use_pthreads();
+	c.base = event_base_new();
+	rc = gq_kclient_new(&c.kc, opts->kubeconfig, err);
+	if (rc != GQ_OK)
+		goto out;
+	rc = gq_workqueue_new(&c.queue, NULL);
+	if (rc != GQ_OK) {
+		gq_err_set(err, rc, "cannot create the work queue");
+		goto out;
+	}
+	gq_informers_new(&c.infs, c.kc);
+	{
+		const struct gq_informer_def defs[] = {
+			{"gputeamallocations", "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL, NULL,
+			 NULL, on_team, &c},
+			{"namespaces", "/api/v1/namespaces", NULL, keep_ns, on_any_team_change, &c},
+			{"resourcequotas", "/api/v1/resourcequotas",
+			 GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER, keep_rq, on_owned, &c},
+			{"limitranges", "/api/v1/limitranges",
+			 GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER, keep_lr, on_owned, &c},
+			{"priorityclasses", "/apis/scheduling.k8s.io/v1/priorityclasses", NULL,
+			 keep_pc, on_owned, &c},
+			{"nodes", "/api/v1/nodes", NULL, keep_node, on_node, &c},
+		};
+		struct gq_informer **slots[] = {&c.rec.teams,  &c.rec.namespaces, &c.rec.quotas,
+						&c.rec.limits, &c.rec.classes,    &c.rec.nodes};
+
+		for (size_t i = 0; i < GQ_ARRAY_LEN(defs); i++) {
+			rc = gq_informers_add(c.infs, &defs[i], slots[i], err);
+			if (rc != GQ_OK)
+				goto out;
+		}
+	}
+	c.rec.kc = c.kc;
+	c.rec.instance = getenv("POD_NAME") ? getenv("POD_NAME") : "gpuquota-controller";
+	c.rec.event_namespace = "default";
+
+	rc = http_listen(&c, opts->health_addr, &hh, err);
+	if (rc == GQ_OK && opts->metrics_addr[0] &&
+	    strcmp(opts->metrics_addr, opts->health_addr) != 0)
+		rc = http_listen(&c, opts->metrics_addr, &hm, err);
+	if (rc != GQ_OK)
+		goto out;
+
+	rc = gq_informers_start(c.infs, err);
+	if (rc != GQ_OK)
+		goto out;
+
+	signal(SIGPIPE, SIG_IGN);
+	ev_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
+	ev_int = evsignal_new(c.base, SIGINT, on_signal, &c);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	ev_sync = event_new(c.base, -1, EV_PERSIST, on_sync_check, &c);
+	tv = (struct timeval){0, 100000};
+	event_add(ev_sync, &tv);
+	ev_resync = event_new(c.base, -1, EV_PERSIST, on_resync, &c);
+	tv = (struct timeval){(time_t)(opts->resync_ms / 1000),
+			      (suseconds_t)((opts->resync_ms % 1000) * 1000)};
+	event_add(ev_resync, &tv);
+	gq_info("controller started | version=%s workers=%d resync_ms=%lld", GQ_VERSION,
+		c.n_workers, (long long)opts->resync_ms);
+
+	event_base_dispatch(c.base);
+
+	/* Graceful stop: no new keys, let workers finish the current ones. */
+	started_workers = atomic_load(&c.ready);
+	gq_workqueue_shutdown(c.queue);
+	if (started_workers)
+		for (int i = 0; i < c.n_workers; i++)
+			pthread_join(c.workers[i], NULL);
+	gq_informers_stop(c.infs);
+	gq_info("controller stopped");
+	rc = GQ_OK;
+
+out:
+	if (ev_term)
+		event_free(ev_term);
+	if (ev_int)
+		event_free(ev_int);
+	if (ev_sync)
+		event_free(ev_sync);
+	if (ev_resync)
+		event_free(ev_resync);
+	if (hh)
+		evhttp_free(hh);
+	if (hm)
+		evhttp_free(hm);
+	if (c.infs)
+		gq_informers_free(c.infs);
+	if (c.queue)
+		gq_workqueue_free(c.queue);
+	if (c.kc)
+		gq_kclient_free(c.kc);
+	event_base_free(c.base);
+	free(c.workers);
+	return rc;
+}

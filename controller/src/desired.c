@@ -1,0 +1,606 @@
+/*
+ * desired.c - the objects a team's spec turns into, as server-side apply
+ * bodies.
+ *
+ * Everything here is a pure function of its inputs. Bodies are written with
+ * yajl_gen in a fixed key order, quantities in their canonical form, and
+ * without empty lists or maps, so that re-applying an unchanged object is a
+ * no-op for the apiserver (no resourceVersion bump, no watch event).
+ */
+#include "desired.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_gen.h>
+
+#define RQ_GPU	    "requests.nvidia.com/gpu"
+#define RQ_NVIDIA   "requests.nvidia.com/"
+#define NVIDIA	    "nvidia.com/"
+#define NAME_PREFIX "gpuquota-"
+
+/* ------------------------------------------------------------------ */
+/* JSON writer: yajl_gen with a sticky error flag                       */
+/* ------------------------------------------------------------------ */
+
+struct jw {
+	yajl_gen g;
+	bool bad; /* a yajl_gen call failed; the body is unusable */
+};
+
+static void jw_init(struct jw *w)
+{
+	w->g = yajl_gen_alloc(NULL);
+	if (w->g == NULL)
+		abort();
+	yajl_gen_config(w->g, yajl_gen_validate_utf8, 1);
+	w->bad = false;
+}
+
+static void jw_check(struct jw *w, yajl_gen_status st)
+{
+	if (st != yajl_gen_status_ok)
+		w->bad = true;
+}
+
+static void jw_str(struct jw *w, const char *s)
+{
+	jw_check(w, yajl_gen_string(w->g, (const unsigned char *)s, strlen(s)));
+}
+
+/* A key and a string value. */
+static void jw_kv(struct jw *w, const char *k, const char *v)
+{
+	jw_str(w, k);
+	jw_str(w, v);
+}
+
+static void jw_int(struct jw *w, long long v)
+{
+	jw_check(w, yajl_gen_integer(w->g, v));
+}
+
+static void jw_bool(struct jw *w, bool v)
+{
+	jw_check(w, yajl_gen_bool(w->g, v));
+}
+
+static void jw_map(struct jw *w)
+{
+	jw_check(w, yajl_gen_map_open(w->g));
+}
+
+static void jw_end_map(struct jw *w)
+{
+	jw_check(w, yajl_gen_map_close(w->g));
+}
+
+static void jw_arr(struct jw *w)
+{
+	jw_check(w, yajl_gen_array_open(w->g));
+}
+
+static void jw_end_arr(struct jw *w)
+{
+	jw_check(w, yajl_gen_array_close(w->g));
+}
+
+/* A key, then a map of resource name -> canonical quantity. */
+static void jw_res_map(struct jw *w, const char *key, const struct gq_res_list *l)
+{
+	char q[GQ_QUANTITY_STRLEN];
+	size_t i;
+
+	jw_str(w, key);
+	jw_map(w);
+	for (i = 0; i < l->n; i++) {
+		gq_quantity_format(&l->items[i].q, q);
+		jw_kv(w, l->items[i].name, q);
+	}
+	jw_end_map(w);
+}
+
+/* Finishes the writer: the JSON text as a new heap string (caller frees)
+ * in *out, or GQ_EINVAL when any generator call failed. */
+static int jw_finish(struct jw *w, char **out, struct gq_err *err)
+{
+	const unsigned char *buf;
+	size_t len;
+	int rc = GQ_OK;
+
+	if (w->bad || yajl_gen_get_buf(w->g, &buf, &len) != yajl_gen_status_ok)
+		rc = gq_err_set(err, GQ_EINVAL, "desired: JSON generation failed");
+	else
+		*out = gq_strndup((const char *)buf, len);
+	yajl_gen_free(w->g);
+	w->g = NULL;
+	return rc;
+}
+
+/*
+ * Writes "metadata": name, namespace (ns != NULL), the managed-by and team
+ * labels, and a controller owner reference to the allocation when the team
+ * has a uid.
+ */
+static void jw_meta(struct jw *w, const struct gq_team *t, const char *name, const char *ns)
+{
+	jw_str(w, "metadata");
+	jw_map(w);
+	jw_kv(w, "name", name);
+	if (ns != NULL)
+		jw_kv(w, "namespace", ns);
+	jw_str(w, "labels");
+	jw_map(w);
+	jw_kv(w, GQ_LABEL_MANAGED_BY, GQ_FIELD_MANAGER);
+	jw_kv(w, GQ_LABEL_TEAM, t->name);
+	jw_end_map(w);
+	if (t->uid != NULL && t->uid[0] != '\0') {
+		jw_str(w, "ownerReferences");
+		jw_arr(w);
+		jw_map(w);
+		jw_kv(w, "apiVersion", GQ_API_VERSION);
+		jw_kv(w, "kind", GQ_KIND);
+		jw_kv(w, "name", t->name);
+		jw_kv(w, "uid", t->uid);
+		jw_str(w, "controller");
+		jw_bool(w, true);
+		jw_end_map(w);
+		jw_end_arr(w);
+	}
+	jw_end_map(w);
+}
+
+/* ------------------------------------------------------------------ */
+/* Resource lists                                                       */
+/* ------------------------------------------------------------------ */
+
+static int res_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct gq_res *)a)->name, ((const struct gq_res *)b)->name);
+}
+
+static bool res_has(const struct gq_res *items, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(items[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Whether a node resource name is an NVIDIA extended resource we can quota:
+ * "nvidia.com/" followed by a qualified-name part. */
+static bool nvidia_resource(const char *s)
+{
+	size_t i, n;
+
+	if (strncmp(s, NVIDIA, strlen(NVIDIA)) != 0)
+		return false;
+	s += strlen(NVIDIA);
+	n = strlen(s);
+	if (n == 0 || n > 63)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+
+		if (!alnum && ((i == 0 || i == n - 1) || (c != '-' && c != '_' && c != '.')))
+			return false;
+	}
+	return true;
+}
+
+/* Appends (owned_name, q) to l, whose items array has room; takes owned_name. */
+static void res_push(struct gq_res_list *l, char *owned_name, struct gq_quantity q)
+{
+	l->items[l->n].name = owned_name;
+	l->items[l->n].q = q;
+	l->n++;
+}
+
+/*
+ * Totals: requests.nvidia.com/gpu first, then the other GPU resources
+ * (granted MIG slices and ungranted node GPU resources at 0) sorted, then
+ * the pass-through resources sorted.
+ */
+int gq_quota_totals(struct gq_res_list *out, const struct gq_team *t,
+		    const char *const *gpu_resources, size_t n_gpu_resources, struct gq_err *err)
+{
+	struct gq_res_list l = {0};
+	size_t i, cap, first_gpu, first_pass;
+	char *name;
+
+	(void)err;
+	cap = 1 + t->mig_slices.n + n_gpu_resources + t->resources.n;
+	l.items = gq_calloc(cap, sizeof(*l.items));
+	res_push(&l, gq_strdup(RQ_GPU), gq_quantity_from_int(t->has_gpus ? t->gpus : 0));
+	first_gpu = l.n;
+	for (i = 0; i < t->mig_slices.n; i++)
+		res_push(&l, gq_asprintf(RQ_NVIDIA "mig-%s", t->mig_slices.items[i].name),
+			 t->mig_slices.items[i].q);
+	for (i = 0; i < n_gpu_resources; i++) {
+		if (gpu_resources[i] == NULL || !nvidia_resource(gpu_resources[i]))
+			continue;
+		name = gq_asprintf("requests.%s", gpu_resources[i]);
+		if (res_has(l.items, l.n, name)) {
+			free(name);
+			continue;
+		}
+		res_push(&l, name, gq_quantity_from_int(0));
+	}
+	qsort(l.items + first_gpu, l.n - first_gpu, sizeof(*l.items), res_cmp);
+	first_pass = l.n;
+	for (i = 0; i < t->resources.n; i++)
+		res_push(&l, gq_strdup(t->resources.items[i].name), t->resources.items[i].q);
+	qsort(l.items + first_pass, l.n - first_pass, sizeof(*l.items), res_cmp);
+	*out = l;
+	return GQ_OK;
+}
+
+/* used_i(R), clamped at 0 (absent = 0). */
+static struct gq_quantity used_of(const struct gq_ns_usage *u, const char *name)
+{
+	const struct gq_res *r = gq_res_list_find(&u->used, name);
+	struct gq_quantity q = gq_quantity_from_int(0);
+
+	if (r != NULL && r->q.milli > 0)
+		q = r->q;
+	return q;
+}
+
+/*
+ * hard_i(R) = used_i(R) + max(0, total(R) - sum_j used_j(R)), computed with
+ * exact milli arithmetic and printed in the total's format. On failure
+ * (GQ_ERANGE on overflow) every hard_out[i] is left empty.
+ */
+int gq_quota_split(struct gq_res_list *hard_out, const struct gq_res_list *totals,
+		   const struct gq_ns_usage *usage, size_t n_ns, struct gq_err *err)
+{
+	struct gq_quantity sum, rem, u, h;
+	size_t i, r;
+	int rc = GQ_OK;
+
+	for (i = 0; i < n_ns; i++) {
+		hard_out[i].items = gq_calloc(totals->n ? totals->n : 1, sizeof(struct gq_res));
+		hard_out[i].n = 0;
+	}
+	for (r = 0; r < totals->n; r++) {
+		const struct gq_res *tot = &totals->items[r];
+
+		sum = tot->q;
+		sum.milli = 0;
+		for (i = 0; i < n_ns; i++) {
+			u = used_of(&usage[i], tot->name);
+			rc = gq_quantity_add(&sum, &sum, &u);
+			if (rc != GQ_OK)
+				goto range;
+		}
+		rc = gq_quantity_sub(&rem, &tot->q, &sum);
+		if (rc != GQ_OK)
+			goto range;
+		if (rem.milli < 0)
+			rem.milli = 0;
+		for (i = 0; i < n_ns; i++) {
+			u = used_of(&usage[i], tot->name);
+			rc = gq_quantity_add(&h, &rem, &u);
+			if (rc != GQ_OK)
+				goto range;
+			res_push(&hard_out[i], gq_strdup(tot->name), h);
+		}
+	}
+	return GQ_OK;
+range:
+	for (i = 0; i < n_ns; i++)
+		gq_res_list_free(&hard_out[i]);
+	return gq_err_set(err, GQ_ERANGE, "quota %s: usage sum out of range",
+			  totals->items[r].name);
+}
+
+/* ------------------------------------------------------------------ */
+/* Objects                                                              */
+/* ------------------------------------------------------------------ */
+
+void gq_desired_list_free(struct gq_desired_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->items[i].kind);
+		free(l->items[i].ns);
+		free(l->items[i].name);
+		free(l->items[i].path);
+		free(l->items[i].body);
+	}
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+/* Appends an object; kind/ns/name are copied, path and body are taken. */
+static void desired_push(struct gq_desired_list *l, size_t *cap, const char *kind, const char *ns,
+			 const char *name, char *path, char *body)
+{
+	struct gq_desired *d;
+
+	if (l->n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		l->items = gq_realloc(l->items, *cap * sizeof(*l->items));
+	}
+	d = &l->items[l->n++];
+	d->kind = gq_strdup(kind);
+	d->ns = gq_strdup(ns);
+	d->name = gq_strdup(name);
+	d->path = path;
+	d->body = body;
+}
+
+/* PriorityClass <team>-<tier>; *body is a new heap string. */
+static int body_priority_class(char **body, const struct gq_team *t, const struct gq_tier *tier,
+			       const char *name, struct gq_err *err)
+{
+	struct jw w;
+	char *desc;
+
+	jw_init(&w);
+	jw_map(&w);
+	jw_kv(&w, "apiVersion", "scheduling.k8s.io/v1");
+	jw_kv(&w, "kind", "PriorityClass");
+	jw_meta(&w, t, name, NULL);
+	jw_str(&w, "value");
+	jw_int(&w, tier->value);
+	if (tier->preemption_policy != NULL)
+		jw_kv(&w, "preemptionPolicy", tier->preemption_policy);
+	jw_str(&w, "globalDefault");
+	jw_bool(&w, false);
+	desc = gq_asprintf("gpuquota: tier %s of team %s", tier->name, t->name);
+	jw_kv(&w, "description", desc);
+	free(desc);
+	jw_end_map(&w);
+	return jw_finish(&w, body, err);
+}
+
+/* Namespace NS carrying only the team label (we do not own namespaces). */
+static int body_namespace(char **body, const struct gq_team *t, const char *ns, struct gq_err *err)
+{
+	struct jw w;
+
+	jw_init(&w);
+	jw_map(&w);
+	jw_kv(&w, "apiVersion", "v1");
+	jw_kv(&w, "kind", "Namespace");
+	jw_str(&w, "metadata");
+	jw_map(&w);
+	jw_kv(&w, "name", ns);
+	jw_str(&w, "labels");
+	jw_map(&w);
+	jw_kv(&w, GQ_LABEL_TEAM, t->name);
+	jw_end_map(&w);
+	jw_end_map(&w);
+	jw_end_map(&w);
+	return jw_finish(&w, body, err);
+}
+
+/* ResourceQuota gpuquota-<team> with the namespace's share as hard. */
+static int body_quota(char **body, const struct gq_team *t, const char *ns, const char *name,
+		      const struct gq_res_list *hard, struct gq_err *err)
+{
+	struct jw w;
+
+	jw_init(&w);
+	jw_map(&w);
+	jw_kv(&w, "apiVersion", "v1");
+	jw_kv(&w, "kind", "ResourceQuota");
+	jw_meta(&w, t, name, ns);
+	jw_str(&w, "spec");
+	jw_map(&w);
+	jw_res_map(&w, "hard", hard);
+	jw_end_map(&w);
+	jw_end_map(&w);
+	return jw_finish(&w, body, err);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * ResourceQuota gpuquota-<team>-priority: every GPU resource of the totals
+ * at 0 for pods whose PriorityClass is not one of the team's tiers.
+ */
+static int body_priority_quota(char **body, const struct gq_team *t, const char *ns,
+			       const char *name, const struct gq_res_list *totals,
+			       struct gq_err *err)
+{
+	struct jw w;
+	char **classes;
+	size_t i;
+
+	classes = gq_calloc(t->n_tiers, sizeof(*classes));
+	for (i = 0; i < t->n_tiers; i++)
+		classes[i] = gq_team_priority_class_name(t, t->tiers[i].name);
+	qsort(classes, t->n_tiers, sizeof(*classes), str_cmp);
+	jw_init(&w);
+	jw_map(&w);
+	jw_kv(&w, "apiVersion", "v1");
+	jw_kv(&w, "kind", "ResourceQuota");
+	jw_meta(&w, t, name, ns);
+	jw_str(&w, "spec");
+	jw_map(&w);
+	jw_str(&w, "hard");
+	jw_map(&w);
+	for (i = 0; i < totals->n; i++)
+		if (strncmp(totals->items[i].name, RQ_NVIDIA, strlen(RQ_NVIDIA)) == 0)
+			jw_kv(&w, totals->items[i].name, "0");
+	jw_end_map(&w);
+	jw_str(&w, "scopeSelector");
+	jw_map(&w);
+	jw_str(&w, "matchExpressions");
+	jw_arr(&w);
+	jw_map(&w);
+	jw_kv(&w, "scopeName", "PriorityClass");
+	jw_kv(&w, "operator", "NotIn");
+	jw_str(&w, "values");
+	jw_arr(&w);
+	for (i = 0; i < t->n_tiers; i++)
+		jw_str(&w, classes[i]);
+	jw_end_arr(&w);
+	jw_end_map(&w);
+	jw_end_arr(&w);
+	jw_end_map(&w);
+	jw_end_map(&w);
+	jw_end_map(&w);
+	for (i = 0; i < t->n_tiers; i++)
+		free(classes[i]);
+	free(classes);
+	return jw_finish(&w, body, err);
+}
+
+/* LimitRange gpuquota-<team> with the container defaults (some non-empty). */
+static int body_limit_range(char **body, const struct gq_team *t, const char *ns, const char *name,
+			    struct gq_err *err)
+{
+	struct jw w;
+
+	jw_init(&w);
+	jw_map(&w);
+	jw_kv(&w, "apiVersion", "v1");
+	jw_kv(&w, "kind", "LimitRange");
+	jw_meta(&w, t, name, ns);
+	jw_str(&w, "spec");
+	jw_map(&w);
+	jw_str(&w, "limits");
+	jw_arr(&w);
+	jw_map(&w);
+	jw_kv(&w, "type", "Container");
+	if (t->container_default.n > 0)
+		jw_res_map(&w, "default", &t->container_default);
+	if (t->container_default_request.n > 0)
+		jw_res_map(&w, "defaultRequest", &t->container_default_request);
+	jw_end_map(&w);
+	jw_end_arr(&w);
+	jw_end_map(&w);
+	jw_end_map(&w);
+	return jw_finish(&w, body, err);
+}
+
+/* A DNS-1123 label (namespace names end up in API paths). */
+static bool ns_name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* The objects of one namespace (index i): Namespace, quotas, LimitRange. */
+static int build_ns(struct gq_desired_list *l, size_t *cap, const struct gq_team *t, const char *ns,
+		    const struct gq_res_list *hard, const struct gq_res_list *totals,
+		    struct gq_err *err)
+{
+	char *name, *body = NULL;
+	int rc;
+
+	rc = body_namespace(&body, t, ns, err);
+	if (rc != GQ_OK)
+		return rc;
+	desired_push(l, cap, "Namespace", "", ns, gq_asprintf("/api/v1/namespaces/%s", ns), body);
+
+	name = gq_asprintf(NAME_PREFIX "%s", t->name);
+	rc = body_quota(&body, t, ns, name, hard, err);
+	if (rc == GQ_OK)
+		desired_push(l, cap, "ResourceQuota", ns, name,
+			     gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name),
+			     body);
+	free(name);
+	if (rc != GQ_OK)
+		return rc;
+
+	if (t->n_tiers > 0) {
+		name = gq_asprintf(NAME_PREFIX "%s-priority", t->name);
+		rc = body_priority_quota(&body, t, ns, name, totals, err);
+		if (rc == GQ_OK)
+			desired_push(
+			    l, cap, "ResourceQuota", ns, name,
+			    gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name), body);
+		free(name);
+		if (rc != GQ_OK)
+			return rc;
+	}
+
+	if (t->container_default.n > 0 || t->container_default_request.n > 0) {
+		name = gq_asprintf(NAME_PREFIX "%s", t->name);
+		rc = body_limit_range(&body, t, ns, name, err);
+		if (rc == GQ_OK)
+			desired_push(l, cap, "LimitRange", ns, name,
+				     gq_asprintf("/api/v1/namespaces/%s/limitranges/%s", ns, name),
+				     body);
+		free(name);
+	}
+	return rc;
+}
+
+/*
+ * Order: the team's PriorityClasses (in tier order), then for each
+ * namespace in usage[] order its Namespace label, ResourceQuota, priority
+ * ResourceQuota and LimitRange. On failure *out is untouched.
+ */
+int gq_desired_build(struct gq_desired_list *out, const struct gq_team *t,
+		     const struct gq_ns_usage *usage, size_t n_ns, const char *const *gpu_resources,
+		     size_t n_gpu_resources, struct gq_err *err)
+{
+	struct gq_desired_list l = {0};
+	struct gq_res_list totals = {0};
+	struct gq_res_list *hard = NULL;
+	size_t cap = 0, i;
+	char *name, *body = NULL;
+	int rc;
+
+	if (t->name == NULL)
+		return gq_err_set(err, GQ_EINVAL, "desired: team has no name");
+	for (i = 0; i < n_ns; i++)
+		if (usage[i].ns == NULL || !ns_name_ok(usage[i].ns))
+			return gq_err_set(err, GQ_EINVAL, "desired: invalid namespace name \"%s\"",
+					  usage[i].ns ? usage[i].ns : "(null)");
+	rc = gq_quota_totals(&totals, t, gpu_resources, n_gpu_resources, err);
+	if (rc != GQ_OK)
+		return rc;
+	hard = gq_calloc(n_ns ? n_ns : 1, sizeof(*hard));
+	rc = gq_quota_split(hard, &totals, usage, n_ns, err);
+	if (rc != GQ_OK)
+		goto out;
+	for (i = 0; i < t->n_tiers; i++) {
+		name = gq_team_priority_class_name(t, t->tiers[i].name);
+		rc = body_priority_class(&body, t, &t->tiers[i], name, err);
+		if (rc == GQ_OK)
+			desired_push(
+			    &l, &cap, "PriorityClass", "", name,
+			    gq_asprintf("/apis/scheduling.k8s.io/v1/priorityclasses/%s", name),
+			    body);
+		free(name);
+		if (rc != GQ_OK)
+			goto out;
+	}
+	for (i = 0; i < n_ns; i++) {
+		rc = build_ns(&l, &cap, t, usage[i].ns, &hard[i], &totals, err);
+		if (rc != GQ_OK)
+			goto out;
+	}
+	*out = l;
+	l.items = NULL;
+	l.n = 0;
+out:
+	gq_desired_list_free(&l);
+	for (i = 0; i < n_ns; i++)
+		gq_res_list_free(&hard[i]);
+	free(hard);
+	gq_res_list_free(&totals);
+	return rc;
+}

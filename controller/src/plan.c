@@ -1,0 +1,478 @@
+/*
+ * plan.c - pure reconcile decisions: namespace ownership, the status
+ * document, and the "already applied?" comparison.
+ */
+#include "plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "quantity.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+const char *gq_json_str(yajl_val v, const char *const *path)
+{
+	yajl_val s = yajl_tree_get(v, (const char **)path, yajl_t_string);
+
+	return s ? YAJL_GET_STRING(s) : NULL;
+}
+
+yajl_val gq_json_obj(yajl_val v, const char *const *path)
+{
+	return yajl_tree_get(v, (const char **)path, yajl_t_object);
+}
+
+const char *gq_ns_state_name(enum gq_ns_state s)
+{
+	switch (s) {
+	case GQ_NS_READY: return "Ready";
+	case GQ_NS_PENDING: return "Pending";
+	case GQ_NS_MISSING: return "Missing";
+	case GQ_NS_CONFLICT: return "Conflict";
+	case GQ_NS_TERMINATING: return "Terminating";
+	}
+	return "Unknown";
+}
+
+/* ------------------------------------------------------------- namespaces */
+
+static bool team_claims(const struct gq_team *t, const struct gq_ns_info *ns)
+{
+	for (size_t i = 0; i < t->n_namespaces; i++)
+		if (strcmp(t->namespaces[i], ns->name) == 0)
+			return true;
+	return t->namespace_selector.present &&
+	       gq_selector_matches(&t->namespace_selector, &ns->labels);
+}
+
+/* Whether a precedes b in claiming order: older creationTimestamp first
+ * (RFC 3339 UTC strings order lexically), then name. */
+static bool team_before(const struct gq_team *a, const struct gq_team *b)
+{
+	const char *ca = a->creation_timestamp ? a->creation_timestamp : "";
+	const char *cb = b->creation_timestamp ? b->creation_timestamp : "";
+	int c = strcmp(ca, cb);
+
+	if (c != 0)
+		return c < 0;
+	return strcmp(a->name, b->name) < 0;
+}
+
+static int plan_ns_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct gq_plan_ns *)a)->name, ((const struct gq_plan_ns *)b)->name);
+}
+
+static void plan_push(struct gq_plan *p, const char *name, enum gq_ns_state st, char *msg)
+{
+	p->ns = gq_realloc(p->ns, (p->n + 1) * sizeof(*p->ns));
+	p->ns[p->n].name = gq_strdup(name);
+	p->ns[p->n].state = st;
+	p->ns[p->n].message = msg;
+	p->n++;
+}
+
+int gq_plan_namespaces(struct gq_plan *out, const struct gq_team *t, const struct gq_team *all,
+		       size_t n_all, const struct gq_ns_info *ns, size_t n_ns)
+{
+	struct gq_plan p = {0};
+
+	for (size_t i = 0; i < n_ns; i++) {
+		const struct gq_team *owner = NULL;
+
+		if (!team_claims(t, &ns[i]))
+			continue;
+		if (ns[i].terminating) {
+			plan_push(&p, ns[i].name, GQ_NS_TERMINATING,
+				  gq_strdup("namespace is being deleted"));
+			continue;
+		}
+		for (size_t j = 0; j < n_all; j++) {
+			if (strcmp(all[j].name, t->name) == 0 || all[j].deleting)
+				continue;
+			if (team_claims(&all[j], &ns[i]) && team_before(&all[j], t) &&
+			    (owner == NULL || team_before(&all[j], owner)))
+				owner = &all[j];
+		}
+		if (owner)
+			plan_push(&p, ns[i].name, GQ_NS_CONFLICT,
+				  gq_asprintf("namespace is already claimed by GPUTeamAllocation %s",
+					      owner->name));
+		else
+			plan_push(&p, ns[i].name, GQ_NS_READY, NULL);
+	}
+	for (size_t k = 0; k < t->n_namespaces; k++) {
+		bool found = false;
+
+		for (size_t i = 0; i < n_ns && !found; i++)
+			found = strcmp(ns[i].name, t->namespaces[k]) == 0;
+		if (!found)
+			plan_push(&p, t->namespaces[k], GQ_NS_MISSING,
+				  gq_strdup("namespace does not exist (yet); it is picked up as "
+					    "soon as it is created"));
+	}
+	if (p.n > 1)
+		qsort(p.ns, p.n, sizeof(*p.ns), plan_ns_cmp);
+	*out = p;
+	return GQ_OK;
+}
+
+void gq_plan_free(struct gq_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->ns[i].name);
+		free(p->ns[i].message);
+	}
+	free(p->ns);
+	p->ns = NULL;
+	p->n = 0;
+}
+
+/* ----------------------------------------------------------------- status */
+
+static void gen_str(yajl_gen g, const char *s)
+{
+	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+static void gen_kv(yajl_gen g, const char *k, const char *v)
+{
+	gen_str(g, k);
+	gen_str(g, v);
+}
+
+/* Emits a string map, canonicalising quantity values. */
+static void gen_qmap(yajl_gen g, yajl_val m)
+{
+	yajl_gen_map_open(g);
+	for (size_t i = 0; m && YAJL_IS_OBJECT(m) && i < m->u.object.len; i++) {
+		yajl_val v = m->u.object.values[i];
+		struct gq_quantity q;
+		char buf[GQ_QUANTITY_STRLEN];
+
+		if (!YAJL_IS_STRING(v))
+			continue;
+		gen_str(g, m->u.object.keys[i]);
+		if (gq_quantity_parse(&q, YAJL_GET_STRING(v)) == GQ_OK) {
+			gq_quantity_format(&q, buf);
+			gen_str(g, buf);
+		} else {
+			gen_str(g, YAJL_GET_STRING(v));
+		}
+	}
+	yajl_gen_map_close(g);
+}
+
+/* Sum of one resource over the namespaces' status maps (which: 0 hard, 1 used). */
+static struct gq_quantity status_sum(const struct gq_status_in *in, const char *res, int which,
+				     bool *any)
+{
+	struct gq_quantity sum = gq_quantity_from_int(0), q;
+
+	*any = false;
+	for (size_t i = 0; i < in->n_ns; i++) {
+		yajl_val m = which ? in->ns[i].used : in->ns[i].hard;
+		const char *v = gq_json_str(m, GQ_PATH(res));
+
+		if (v && gq_quantity_parse(&q, v) == GQ_OK) {
+			if (!*any)
+				sum.format = q.format;
+			*any = true;
+			gq_quantity_add(&sum, &sum, &q);
+		}
+	}
+	return sum;
+}
+
+static const char *prev_transition(yajl_val prev, const char *type, bool status)
+{
+	yajl_val conds = yajl_tree_get(prev, (const char *[]){"conditions", NULL}, yajl_t_array);
+
+	for (size_t i = 0; conds && i < conds->u.array.len; i++) {
+		yajl_val c = conds->u.array.values[i];
+		const char *t = gq_json_str(c, GQ_PATH("type"));
+		const char *s = gq_json_str(c, GQ_PATH("status"));
+
+		if (t && s && strcmp(t, type) == 0 && strcmp(s, status ? "True" : "False") == 0)
+			return gq_json_str(c, GQ_PATH("lastTransitionTime"));
+	}
+	return NULL;
+}
+
+char *gq_status_body(const struct gq_status_in *in)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *out;
+	size_t len, n_ready = 0;
+	struct gq_quantity gpu_used = gq_quantity_from_int(0), gpu_hard = gq_quantity_from_int(0);
+	const char *state = "Ready";
+	char *body, qa[GQ_QUANTITY_STRLEN], qb[GQ_QUANTITY_STRLEN], *gpus;
+	bool any;
+
+	for (size_t i = 0; i < in->n_conds; i++) {
+		const struct gq_condition *c = &in->conds[i];
+
+		if (strcmp(c->type, "Conflict") == 0 && c->status)
+			state = "Conflict";
+		else if (strcmp(c->type, "Degraded") == 0 && c->status && strcmp(state, "Ready") == 0)
+			state = "Degraded";
+		else if (strcmp(c->type, "Ready") == 0 && !c->status && strcmp(state, "Ready") == 0)
+			state = "Pending";
+	}
+	for (size_t i = 0; i < in->n_ns; i++)
+		if (in->ns[i].plan->state == GQ_NS_READY)
+			n_ready++;
+
+	yajl_gen_map_open(g);
+	gen_kv(g, "apiVersion", GQ_API_VERSION);
+	gen_kv(g, "kind", GQ_KIND);
+	gen_str(g, "metadata");
+	yajl_gen_map_open(g);
+	gen_kv(g, "name", in->team->name);
+	yajl_gen_map_close(g);
+	gen_str(g, "status");
+	yajl_gen_map_open(g);
+	gen_str(g, "observedGeneration");
+	yajl_gen_integer(g, in->team->generation);
+	gen_kv(g, "state", state);
+	gen_str(g, "namespaceCount");
+	yajl_gen_integer(g, (long long)n_ready);
+
+	gpu_used = status_sum(in, "requests.nvidia.com/gpu", 1, &any);
+	for (size_t i = 0; in->totals && i < in->totals->n; i++)
+		if (strcmp(in->totals->items[i].name, "requests.nvidia.com/gpu") == 0)
+			gpu_hard = in->totals->items[i].q;
+	gq_quantity_format(&gpu_used, qa);
+	gq_quantity_format(&gpu_hard, qb);
+	gpus = gq_asprintf("%s/%s", qa, qb);
+	gen_kv(g, "gpus", gpus);
+	free(gpus);
+
+	if (in->n_conds) {
+		gen_str(g, "conditions");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < in->n_conds; i++) {
+			const struct gq_condition *c = &in->conds[i];
+			const char *ltt = prev_transition(in->prev_status, c->type, c->status);
+
+			yajl_gen_map_open(g);
+			gen_kv(g, "type", c->type);
+			gen_kv(g, "status", c->status ? "True" : "False");
+			gen_str(g, "observedGeneration");
+			yajl_gen_integer(g, in->team->generation);
+			gen_kv(g, "lastTransitionTime", ltt ? ltt : in->now);
+			gen_kv(g, "reason", c->reason);
+			gen_kv(g, "message", c->message ? c->message : "");
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+	}
+
+	if (in->n_ns) {
+		gen_str(g, "namespaces");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < in->n_ns; i++) {
+			const struct gq_status_ns *s = &in->ns[i];
+
+			yajl_gen_map_open(g);
+			gen_kv(g, "name", s->plan->name);
+			gen_kv(g, "state", gq_ns_state_name(s->plan->state));
+			if (s->plan->message)
+				gen_kv(g, "message", s->plan->message);
+			if (s->hard && YAJL_IS_OBJECT(s->hard) && s->hard->u.object.len) {
+				gen_str(g, "hard");
+				gen_qmap(g, s->hard);
+			}
+			if (s->used && YAJL_IS_OBJECT(s->used) && s->used->u.object.len) {
+				gen_str(g, "used");
+				gen_qmap(g, s->used);
+			}
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+	}
+
+	if (in->totals && in->totals->n) {
+		gen_str(g, "quota");
+		yajl_gen_map_open(g);
+		gen_str(g, "hard");
+		yajl_gen_map_open(g);
+		for (size_t i = 0; i < in->totals->n; i++) {
+			gq_quantity_format(&in->totals->items[i].q, qa);
+			gen_kv(g, in->totals->items[i].name, qa);
+		}
+		yajl_gen_map_close(g);
+		gen_str(g, "used");
+		yajl_gen_map_open(g);
+		for (size_t i = 0; i < in->totals->n; i++) {
+			struct gq_quantity u = status_sum(in, in->totals->items[i].name, 1, &any);
+
+			gq_quantity_format(&u, qa);
+			gen_kv(g, in->totals->items[i].name, qa);
+		}
+		yajl_gen_map_close(g);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g); /* status */
+	yajl_gen_map_close(g);
+	yajl_gen_get_buf(g, &out, &len);
+	body = gq_strndup((const char *)out, len);
+	yajl_gen_free(g);
+	return body;
+}
+
+/* ---------------------------------------------------------------- compare */
+
+static bool is_quantity_map(const char *key)
+{
+	static const char *const keys[] = {"hard", "used", "default", "defaultRequest",
+					   "allocatable", "capacity"};
+
+	for (size_t i = 0; key && i < GQ_ARRAY_LEN(keys); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool scalar_eq(yajl_val d, yajl_val a, bool quantities)
+{
+	if (YAJL_IS_STRING(d) && YAJL_IS_STRING(a)) {
+		struct gq_quantity qd, qa;
+
+		if (strcmp(d->u.string, a->u.string) == 0)
+			return true;
+		return quantities && gq_quantity_parse(&qd, d->u.string) == GQ_OK &&
+		       gq_quantity_parse(&qa, a->u.string) == GQ_OK &&
+		       gq_quantity_cmp(&qd, &qa) == 0;
+	}
+	if (YAJL_IS_NUMBER(d) && YAJL_IS_NUMBER(a)) {
+		if (YAJL_IS_INTEGER(d) && YAJL_IS_INTEGER(a))
+			return YAJL_GET_INTEGER(d) == YAJL_GET_INTEGER(a);
+		return YAJL_IS_DOUBLE(d) && YAJL_IS_DOUBLE(a) &&
+		       YAJL_GET_DOUBLE(d) == YAJL_GET_DOUBLE(a);
+	}
+	if (YAJL_IS_TRUE(d) || YAJL_IS_FALSE(d))
+		return (YAJL_IS_TRUE(d) && YAJL_IS_TRUE(a)) || (YAJL_IS_FALSE(d) && YAJL_IS_FALSE(a));
+	if (YAJL_IS_NULL(d))
+		return a == NULL || YAJL_IS_NULL(a);
+	return false;
+}
+
+static bool covers(yajl_val d, yajl_val a, bool strict, const char *key)
+{
+	if (d == NULL)
+		return true;
+	if (a == NULL)
+		return YAJL_IS_FALSE(d); /* omitempty: false is stored as absent */
+	if (YAJL_IS_OBJECT(d)) {
+		if (!YAJL_IS_OBJECT(a))
+			return false;
+		if (strict && a->u.object.len != d->u.object.len)
+			return false;
+		for (size_t i = 0; i < d->u.object.len; i++) {
+			const char *k = d->u.object.keys[i];
+			yajl_val av = yajl_tree_get(a, (const char *[]){k, NULL}, yajl_t_any);
+			bool s = strict || strcmp(k, "spec") == 0 || strcmp(k, "status") == 0;
+
+			if (!covers(d->u.object.values[i], av, s, k))
+				return false;
+		}
+		return true;
+	}
+	if (YAJL_IS_ARRAY(d)) {
+		if (!YAJL_IS_ARRAY(a) || a->u.array.len != d->u.array.len)
+			return false;
+		for (size_t i = 0; i < d->u.array.len; i++)
+			if (!covers(d->u.array.values[i], a->u.array.values[i], strict, key))
+				return false;
+		return true;
+	}
+	return scalar_eq(d, a, is_quantity_map(key));
+}
+
+bool gq_json_covers(yajl_val desired, yajl_val actual)
+{
+	if (desired == NULL || !YAJL_IS_OBJECT(desired))
+		return covers(desired, actual, false, NULL);
+	if (actual == NULL || !YAJL_IS_OBJECT(actual))
+		return false;
+	/* apiVersion and kind are type information: list items in the cache
+	 * do not carry them. */
+	for (size_t i = 0; i < desired->u.object.len; i++) {
+		const char *k = desired->u.object.keys[i];
+		yajl_val av;
+
+		if (strcmp(k, "apiVersion") == 0 || strcmp(k, "kind") == 0)
+			continue;
+		av = yajl_tree_get(actual, (const char *[]){k, NULL}, yajl_t_any);
+		if (av == NULL && YAJL_IS_FALSE(desired->u.object.values[i]))
+			continue;
+		if (!covers(desired->u.object.values[i], av,
+			    strcmp(k, "spec") == 0 || strcmp(k, "status") == 0, k))
+			return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------ clone */
+
+/* yajl_gen refuses nesting past 128 levels (and misbehaves if called on
+ * after that), so deeper subtrees are written as null. */
+#define GEN_MAX_DEPTH 100
+
+static void gen_value(yajl_gen g, yajl_val v, int depth)
+{
+	if (v == NULL || YAJL_IS_NULL(v) || depth > GEN_MAX_DEPTH) {
+		yajl_gen_null(g);
+	} else if (YAJL_IS_STRING(v)) {
+		gen_str(g, v->u.string);
+	} else if (YAJL_IS_NUMBER(v)) {
+		yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
+	} else if (YAJL_IS_TRUE(v)) {
+		yajl_gen_bool(g, 1);
+	} else if (YAJL_IS_FALSE(v)) {
+		yajl_gen_bool(g, 0);
+	} else if (YAJL_IS_OBJECT(v)) {
+		yajl_gen_map_open(g);
+		for (size_t i = 0; i < v->u.object.len; i++) {
+			gen_str(g, v->u.object.keys[i]);
+			gen_value(g, v->u.object.values[i], depth + 1);
+		}
+		yajl_gen_map_close(g);
+	} else if (YAJL_IS_ARRAY(v)) {
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < v->u.array.len; i++)
+			gen_value(g, v->u.array.values[i], depth + 1);
+		yajl_gen_array_close(g);
+	}
+}
+
+char *gq_json_dump(yajl_val v)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *out;
+	size_t len;
+	char *s;
+
+	gen_value(g, v, 0);
+	yajl_gen_get_buf(g, &out, &len);
+	s = gq_strndup((const char *)out, len);
+	yajl_gen_free(g);
+	return s;
+}
+
+yajl_val gq_json_clone(yajl_val v)
+{
+	char *s;
+	yajl_val c;
+
+	if (v == NULL)
+		return NULL;
+	s = gq_json_dump(v);
+	c = yajl_tree_parse(s, NULL, 0);
+	free(s);
+	return c;
+}

@@ -1,0 +1,875 @@
+/*
+ * reconcile.c - one GPUTeamAllocation reconcile. Snapshot the caches (under
+ * their read locks, copying what is needed), compute the desired state with
+ * the pure core, then converge with as few writes as possible:
+ *   - an object is applied only when the cache shows it differs;
+ *   - owned objects that are no longer desired are deleted;
+ *   - namespace labels are removed when a namespace leaves the team;
+ *   - status is applied only when it differs from the cached status.
+ */
+#include "reconcile.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <yajl/yajl_gen.h>
+
+#include "buf.h"
+#include "desired.h"
+#include "log.h"
+#include "plan.h"
+#include "spec.h"
+
+#define GTA_PATH "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL
+
+/* A snapshot of one namespace. */
+struct snap_ns {
+	char *name;
+	struct gq_label_list labels;
+	bool terminating;
+};
+
+/* Everything one pass needs, copied out of the caches. */
+struct snap {
+	struct gq_team *teams; /* all decodable allocations */
+	size_t n_teams;
+	struct gq_team *self;  /* points into teams */
+	const char *want;      /* the team being reconciled */
+	char *self_error;      /* why it could not be decoded, or NULL */
+	yajl_val prev_status;  /* clone of self's status */
+	struct snap_ns *ns;
+	size_t n_ns;
+	char **gpu_res;        /* nvidia.com resources seen on nodes, sorted */
+	size_t n_gpu_res;
+};
+
+/* Outcome of the writes of one pass. */
+struct pass {
+	int writes;
+	int errors;
+	char first_error[1024];
+	char **class_conflicts;
+	size_t n_class_conflicts;
+};
+
+static void now_rfc3339(char buf[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void labels_copy(struct gq_label_list *out, yajl_val obj)
+{
+	out->items = NULL;
+	out->n = 0;
+	if (obj == NULL || !YAJL_IS_OBJECT(obj))
+		return;
+	out->items = gq_calloc(obj->u.object.len, sizeof(*out->items));
+	for (size_t i = 0; i < obj->u.object.len; i++) {
+		if (!YAJL_IS_STRING(obj->u.object.values[i]))
+			continue;
+		out->items[out->n].key = gq_strdup(obj->u.object.keys[i]);
+		out->items[out->n].value = gq_strdup(obj->u.object.values[i]->u.string);
+		out->n++;
+	}
+}
+
+static void labels_free(struct gq_label_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->items[i].key);
+		free(l->items[i].value);
+	}
+	free(l->items);
+}
+
+static const char *label_of(yajl_val obj, const char *key)
+{
+	return gq_json_str(obj, GQ_PATH("metadata", "labels", key));
+}
+
+static void snap_free(struct snap *s)
+{
+	for (size_t i = 0; i < s->n_teams; i++)
+		gq_team_free(&s->teams[i]);
+	free(s->teams);
+	yajl_tree_free(s->prev_status);
+	free(s->self_error);
+	for (size_t i = 0; i < s->n_ns; i++) {
+		free(s->ns[i].name);
+		labels_free(&s->ns[i].labels);
+	}
+	free(s->ns);
+	for (size_t i = 0; i < s->n_gpu_res; i++)
+		free(s->gpu_res[i]);
+	free(s->gpu_res);
+	memset(s, 0, sizeof(*s));
+}
+
+/* ------------------------------------------------------------- snapshot */
+
+static int snap_team_cb(void *arg, const char *key, yajl_val obj)
+{
+	struct snap *s = arg;
+	struct gq_team t = {0};
+	struct gq_err err = {0};
+
+	if (gq_team_decode(&t, obj, &err) != GQ_OK) {
+		if (strcmp(key, s->want) == 0)
+			s->self_error = gq_strdup(err.msg);
+		return 0;
+	}
+	s->teams = gq_realloc(s->teams, (s->n_teams + 1) * sizeof(*s->teams));
+	s->teams[s->n_teams++] = t;
+	return 0;
+}
+
+static int snap_ns_cb(void *arg, const char *key, yajl_val obj)
+{
+	struct snap *s = arg;
+	struct snap_ns *n;
+
+	s->ns = gq_realloc(s->ns, (s->n_ns + 1) * sizeof(*s->ns));
+	n = &s->ns[s->n_ns++];
+	n->name = gq_strdup(key);
+	labels_copy(&n->labels, gq_json_obj(obj, GQ_PATH("metadata", "labels")));
+	n->terminating = gq_json_str(obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL;
+	return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int snap_node_cb(void *arg, const char *key, yajl_val obj)
+{
+	struct snap *s = arg;
+	yajl_val a = gq_json_obj(obj, GQ_PATH("status", "allocatable"));
+
+	(void)key;
+	for (size_t i = 0; a && i < a->u.object.len; i++) {
+		const char *r = a->u.object.keys[i];
+		bool dup = false;
+
+		if (strncmp(r, "nvidia.com/", 11) != 0)
+			continue;
+		for (size_t j = 0; j < s->n_gpu_res && !dup; j++)
+			dup = strcmp(s->gpu_res[j], r) == 0;
+		if (dup)
+			continue;
+		s->gpu_res = gq_realloc(s->gpu_res, (s->n_gpu_res + 1) * sizeof(char *));
+		s->gpu_res[s->n_gpu_res++] = gq_strdup(r);
+	}
+	return 0;
+}
+
+/* Fills *s; returns GQ_ENOTFOUND when the allocation is gone (s->teams may
+ * still hold the others). */
+static int snap_take(struct gq_reconciler *r, const char *name, struct snap *s)
+{
+	yajl_val obj;
+
+	s->want = name;
+	gq_informer_rdlock(r->teams);
+	gq_informer_foreach(r->teams, snap_team_cb, s);
+	obj = gq_informer_get(r->teams, name);
+	if (obj)
+		s->prev_status = gq_json_clone(gq_json_obj(obj, GQ_PATH("status")));
+	gq_informer_unlock(r->teams);
+	for (size_t i = 0; i < s->n_teams; i++)
+		if (strcmp(s->teams[i].name, name) == 0)
+			s->self = &s->teams[i];
+
+	gq_informer_rdlock(r->namespaces);
+	gq_informer_foreach(r->namespaces, snap_ns_cb, s);
+	gq_informer_unlock(r->namespaces);
+
+	gq_informer_rdlock(r->nodes);
+	gq_informer_foreach(r->nodes, snap_node_cb, s);
+	gq_informer_unlock(r->nodes);
+	if (s->n_gpu_res > 1)
+		qsort(s->gpu_res, s->n_gpu_res, sizeof(char *), str_cmp);
+	return obj && s->self ? GQ_OK : GQ_ENOTFOUND;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+static void pass_error(struct pass *p, const char *what, const struct gq_err *err)
+{
+	p->errors++;
+	gq_warn("write failed | what=%s error=%s", what, err->msg);
+	if (p->first_error[0] == '\0')
+		snprintf(p->first_error, sizeof(p->first_error), "%.400s: %.500s", what, err->msg);
+}
+
+static int do_apply(struct gq_reconciler *r, struct pass *p, const char *path, const char *body)
+{
+	struct gq_err err = {0};
+	int rc = gq_kclient_apply(r->kc, path, GQ_FIELD_MANAGER, body, NULL, &err);
+
+	p->writes++;
+	atomic_fetch_add(&r->applies, 1);
+	if (rc != GQ_OK)
+		pass_error(p, path, &err);
+	else
+		gq_debug("applied | path=%s", path);
+	return rc;
+}
+
+static int do_delete(struct gq_reconciler *r, struct pass *p, const char *path)
+{
+	struct gq_err err = {0};
+	int rc = gq_kclient_delete(r->kc, path, &err);
+
+	p->writes++;
+	atomic_fetch_add(&r->deletes, 1);
+	if (rc == GQ_ENOTFOUND)
+		rc = GQ_OK;
+	if (rc != GQ_OK)
+		pass_error(p, path, &err);
+	else
+		gq_info("deleted | path=%s", path);
+	return rc;
+}
+
+/* Removes our team label from namespace ns (merge patch: works whoever set it). */
+static void ns_unlabel(struct gq_reconciler *r, struct pass *p, const char *ns)
+{
+	struct gq_err err = {0};
+	char *path = gq_asprintf("/api/v1/namespaces/%s", ns);
+	int rc = gq_kclient_patch(r->kc, path, "application/merge-patch+json",
+				  "{\"metadata\":{\"labels\":{\"" GQ_LABEL_TEAM "\":null}}}", NULL,
+				  &err);
+
+	p->writes++;
+	atomic_fetch_add(&r->applies, 1);
+	if (rc != GQ_OK && rc != GQ_ENOTFOUND)
+		pass_error(p, path, &err);
+	else
+		gq_info("namespace left team | namespace=%s", ns);
+	free(path);
+}
+
+/* Posts a Kubernetes Event about the allocation (best effort). */
+static void emit_event(struct gq_reconciler *r, const struct gq_team *t, bool warning,
+		       const char *reason, const char *message)
+{
+	yajl_gen g = yajl_gen_alloc(NULL);
+	const unsigned char *buf;
+	size_t len;
+	char now[32], *name, *path, *body;
+	struct timespec ts;
+	struct gq_err err = {0};
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_rfc3339(now);
+	name = gq_asprintf("%s.%lx%06lx", t->name, (unsigned long)ts.tv_sec,
+			   (unsigned long)(ts.tv_nsec / 1000));
+#define S(s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
+	yajl_gen_map_open(g);
+	S("apiVersion"), S("v1"), S("kind"), S("Event");
+	S("metadata"), yajl_gen_map_open(g), S("name"), S(name), S("namespace"),
+		S(r->event_namespace), yajl_gen_map_close(g);
+	S("involvedObject"), yajl_gen_map_open(g), S("apiVersion"), S(GQ_API_VERSION), S("kind"),
+		S(GQ_KIND), S("name"), S(t->name), S("uid"), S(t->uid ? t->uid : ""),
+		yajl_gen_map_close(g);
+	S("reason"), S(reason), S("message"), S(message);
+	S("type"), S(warning ? "Warning" : "Normal");
+	S("source"), yajl_gen_map_open(g), S("component"), S("gpuquota-controller"),
+		yajl_gen_map_close(g);
+	S("reportingComponent"), S("gpuquota-controller");
+	S("reportingInstance"), S(r->instance);
+	S("firstTimestamp"), S(now), S("lastTimestamp"), S(now);
+	S("count"), yajl_gen_integer(g, 1);
+	yajl_gen_map_close(g);
+#undef S
+	yajl_gen_get_buf(g, &buf, &len);
+	body = gq_strndup((const char *)buf, len);
+	path = gq_asprintf("/api/v1/namespaces/%s/events", r->event_namespace);
+	if (gq_kclient_create(r->kc, path, body, NULL, &err) != GQ_OK)
+		gq_warn("could not post event | team=%s reason=%s error=%s", t->name, reason,
+			err.msg);
+	gq_info("event | team=%s type=%s reason=%s message=%s", t->name,
+		warning ? "Warning" : "Normal", reason, message);
+	free(path);
+	free(body);
+	free(name);
+	yajl_gen_free(g);
+}
+
+/* --------------------------------------------------------------- helpers */
+
+static struct gq_informer *informer_for(struct gq_reconciler *r, const char *kind)
+{
+	if (strcmp(kind, "ResourceQuota") == 0)
+		return r->quotas;
+	if (strcmp(kind, "LimitRange") == 0)
+		return r->limits;
+	if (strcmp(kind, "PriorityClass") == 0)
+		return r->classes;
+	return r->namespaces;
+}
+
+static char *cache_key(const struct gq_desired *d)
+{
+	return d->ns[0] ? gq_asprintf("%s/%s", d->ns, d->name) : gq_strdup(d->name);
+}
+
+static bool desired_has(const struct gq_desired_list *dl, const char *kind, const char *key)
+{
+	for (size_t i = 0; i < dl->n; i++) {
+		char *k;
+		bool eq;
+
+		if (strcmp(dl->items[i].kind, kind) != 0)
+			continue;
+		k = cache_key(&dl->items[i]);
+		eq = strcmp(k, key) == 0;
+		free(k);
+		if (eq)
+			return true;
+	}
+	return false;
+}
+
+static bool has_finalizer(const struct gq_team *t)
+{
+	for (size_t i = 0; i < t->n_finalizers; i++)
+		if (strcmp(t->finalizers[i], GQ_FINALIZER) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Adds or removes our finalizer with a JSON patch. Never server-side apply
+ * here: an apply to an allocation that was deleted meanwhile would create
+ * it again. The remove carries a test of the element, so a list changed
+ * since our snapshot fails (422) and is retried instead of removing another
+ * controller's finalizer.
+ */
+static void set_finalizer(struct gq_reconciler *r, struct pass *p, const struct gq_team *t,
+			  bool on)
+{
+	struct gq_err err = {0};
+	char *path = gq_asprintf(GTA_PATH "/%s", t->name);
+	char *body = NULL;
+	int rc;
+
+	if (on && t->n_finalizers == 0) {
+		body = gq_strdup("[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"" GQ_FINALIZER
+				 "\"]}]");
+	} else if (on) {
+		body = gq_strdup("[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"" GQ_FINALIZER
+				 "\"}]");
+	} else {
+		for (size_t i = 0; i < t->n_finalizers && !body; i++)
+			if (strcmp(t->finalizers[i], GQ_FINALIZER) == 0)
+				body = gq_asprintf("[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\","
+						   "\"value\":\"" GQ_FINALIZER "\"},{\"op\":\"remove\","
+						   "\"path\":\"/metadata/finalizers/%zu\"}]",
+						   i, i);
+	}
+	if (body) {
+		rc = gq_kclient_patch(r->kc, path, "application/json-patch+json", body, NULL, &err);
+		p->writes++;
+		atomic_fetch_add(&r->applies, 1);
+		if (rc != GQ_OK && rc != GQ_ENOTFOUND)
+			pass_error(p, path, &err);
+	}
+	free(body);
+	free(path);
+}
+
+/* Whether a managed quota in the cache is enforced: status.hard equals
+ * spec.hard (a fresh quota is not enforced until the quota controller syncs). */
+static bool quota_synced(yajl_val rq)
+{
+	yajl_val spec = gq_json_obj(rq, GQ_PATH("spec", "hard"));
+	yajl_val st = gq_json_obj(rq, GQ_PATH("status", "hard"));
+
+	if (spec == NULL || st == NULL)
+		return false;
+	return gq_json_covers(spec, st) && spec->u.object.len == st->u.object.len;
+}
+
+/* ---------------------------------------------------------- owned cleanup */
+
+struct stale_ctx {
+	const char *team;
+	const char *kind;
+	const struct gq_desired_list *dl;
+	char **keys;
+	size_t n;
+};
+
+static int stale_cb(void *arg, const char *key, yajl_val obj)
+{
+	struct stale_ctx *c = arg;
+	const char *team = label_of(obj, GQ_LABEL_TEAM);
+	const char *mb = label_of(obj, GQ_LABEL_MANAGED_BY);
+
+	if (!team || !mb || strcmp(team, c->team) != 0 || strcmp(mb, GQ_FIELD_MANAGER) != 0)
+		return 0;
+	if (desired_has(c->dl, c->kind, key))
+		return 0;
+	c->keys = gq_realloc(c->keys, (c->n + 1) * sizeof(char *));
+	c->keys[c->n++] = gq_strdup(key);
+	return 0;
+}
+
+static void delete_stale(struct gq_reconciler *r, struct pass *p, const char *team,
+			 const struct gq_desired_list *dl)
+{
+	static const struct {
+		const char *kind;
+		const char *collection; /* namespaced: under /api/v1/namespaces/NS/ */
+	} kinds[] = {
+		{"ResourceQuota", "resourcequotas"},
+		{"LimitRange", "limitranges"},
+		{"PriorityClass", NULL},
+	};
+
+	for (size_t k = 0; k < GQ_ARRAY_LEN(kinds); k++) {
+		struct gq_informer *inf = informer_for(r, kinds[k].kind);
+		struct stale_ctx c = {team, kinds[k].kind, dl, NULL, 0};
+
+		gq_informer_rdlock(inf);
+		gq_informer_foreach(inf, stale_cb, &c);
+		gq_informer_unlock(inf);
+		for (size_t i = 0; i < c.n; i++) {
+			const char *slash = strchr(c.keys[i], '/');
+			char *path;
+
+			if (kinds[k].collection && slash)
+				path = gq_asprintf("/api/v1/namespaces/%.*s/%s/%s",
+						   (int)(slash - c.keys[i]), c.keys[i],
+						   kinds[k].collection, slash + 1);
+			else
+				path = gq_asprintf("/apis/scheduling.k8s.io/v1/priorityclasses/%s",
+						   c.keys[i]);
+			do_delete(r, p, path);
+			free(path);
+			free(c.keys[i]);
+		}
+		free(c.keys);
+	}
+}
+
+/* ------------------------------------------------------------ converging */
+
+/*
+ * Applies desired object d unless the cache shows it already in place.
+ * PriorityClasses: one we do not manage is a conflict (never overwritten);
+ * one of ours with another value or preemptionPolicy (immutable fields) is
+ * deleted and created again -- running pods keep the priority they were
+ * admitted with; new pods get the new value.
+ */
+static void converge_one(struct gq_reconciler *r, struct pass *p, const struct gq_team *t,
+			 const struct gq_desired *d)
+{
+	struct gq_informer *inf = informer_for(r, d->kind);
+	yajl_val want = yajl_tree_parse(d->body, NULL, 0);
+	char *key = cache_key(d);
+	bool same = false, conflict = false, recreate = false;
+	yajl_val have;
+
+	gq_informer_rdlock(inf);
+	have = gq_informer_get(inf, key);
+	if (have && want) {
+		same = gq_json_covers(want, have);
+		if (strcmp(d->kind, "PriorityClass") == 0) {
+			const char *mb = label_of(have, GQ_LABEL_MANAGED_BY);
+			const char *tm = label_of(have, GQ_LABEL_TEAM);
+			yajl_val hv = yajl_tree_get(have, (const char *[]){"value", NULL},
+						    yajl_t_number);
+			yajl_val wv = yajl_tree_get(want, (const char *[]){"value", NULL},
+						    yajl_t_number);
+			const char *hp = gq_json_str(have, GQ_PATH("preemptionPolicy"));
+			const char *wp = gq_json_str(want, GQ_PATH("preemptionPolicy"));
+
+			conflict = !mb || !tm || strcmp(mb, GQ_FIELD_MANAGER) != 0 ||
+				   strcmp(tm, t->name) != 0;
+			recreate = !conflict && hv && wv &&
+				   (YAJL_GET_INTEGER(hv) != YAJL_GET_INTEGER(wv) ||
+				    (wp && hp && strcmp(wp, hp) != 0) ||
+				    (!wp && hp && strcmp(hp, "PreemptLowerPriority") != 0));
+		}
+	}
+	gq_informer_unlock(inf);
+
+	if (conflict) {
+		p->class_conflicts =
+			gq_realloc(p->class_conflicts, (p->n_class_conflicts + 1) * sizeof(char *));
+		p->class_conflicts[p->n_class_conflicts++] = gq_strdup(d->name);
+	} else if (recreate) {
+		gq_info("priority value changed: recreating class | team=%s class=%s", t->name,
+			d->name);
+		if (do_delete(r, p, d->path) == GQ_OK)
+			do_apply(r, p, d->path, d->body);
+	} else if (!same && strcmp(d->kind, "Namespace") == 0) {
+		/* A merge patch, not an apply: it cannot create a namespace that
+		 * was deleted since our snapshot. */
+		struct gq_err err = {0};
+		int rc = gq_kclient_patch(r->kc, d->path, "application/merge-patch+json", d->body,
+					  NULL, &err);
+
+		p->writes++;
+		atomic_fetch_add(&r->applies, 1);
+		if (rc != GQ_OK && rc != GQ_ENOTFOUND)
+			pass_error(p, d->path, &err);
+	} else if (!same) {
+		do_apply(r, p, d->path, d->body);
+	}
+	yajl_tree_free(want);
+	free(key);
+}
+
+/* Releases every namespace labelled for team but not in keep (NULL: all). */
+static void release_namespaces(struct gq_reconciler *r, struct pass *p, const struct snap *s,
+			       const char *team, const struct gq_plan *keep)
+{
+	for (size_t i = 0; i < s->n_ns; i++) {
+		const struct snap_ns *n = &s->ns[i];
+		bool kept = false, labelled = false;
+
+		for (size_t j = 0; j < n->labels.n; j++)
+			if (strcmp(n->labels.items[j].key, GQ_LABEL_TEAM) == 0 &&
+			    strcmp(n->labels.items[j].value, team) == 0)
+				labelled = true;
+		if (!labelled || n->terminating)
+			continue;
+		for (size_t j = 0; keep && j < keep->n; j++)
+			if (keep->ns[j].state == GQ_NS_READY && strcmp(keep->ns[j].name, n->name) == 0)
+				kept = true;
+		if (!kept)
+			ns_unlabel(r, p, n->name);
+	}
+}
+
+static bool prev_cond(yajl_val prev, const char *type, bool *status)
+{
+	yajl_val conds = yajl_tree_get(prev, (const char *[]){"conditions", NULL}, yajl_t_array);
+
+	for (size_t i = 0; conds && i < conds->u.array.len; i++) {
+		const char *t = gq_json_str(conds->u.array.values[i], GQ_PATH("type"));
+		const char *st = gq_json_str(conds->u.array.values[i], GQ_PATH("status"));
+
+		if (t && st && strcmp(t, type) == 0) {
+			*status = strcmp(st, "True") == 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Emits Events for condition transitions against the previous status. */
+static void transition_events(struct gq_reconciler *r, const struct gq_team *t, yajl_val prev,
+			      const struct gq_condition *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool before = false, known = prev_cond(prev, c[i].type, &before);
+		bool warn;
+
+		if (known && before == c[i].status)
+			continue;
+		if (!known && !c[i].status && strcmp(c[i].type, "Ready") != 0)
+			continue; /* a new, false problem condition is no news */
+		warn = (strcmp(c[i].type, "Ready") == 0) ? !c[i].status : c[i].status;
+		emit_event(r, t, warn, c[i].reason, c[i].message ? c[i].message : c[i].reason);
+	}
+}
+
+/* -------------------------------------------------------------- reconcile */
+
+/*
+ * An allocation the apiserver accepted but we cannot decode (the CRD schema
+ * and our checks disagree, or an older CRD is installed): nothing is
+ * changed in the cluster; Ready=False with reason InvalidSpec says why.
+ */
+static void report_invalid(struct gq_reconciler *r, struct pass *p, const char *name,
+			   const struct snap *s)
+{
+	yajl_val conds = yajl_tree_get(s->prev_status, (const char *[]){"conditions", NULL},
+				       yajl_t_array);
+	yajl_gen g;
+	const unsigned char *buf;
+	size_t len;
+	char now[32], *path, *body;
+
+	for (size_t i = 0; conds && i < conds->u.array.len; i++) {
+		yajl_val c = conds->u.array.values[i];
+		const char *reason = gq_json_str(c, GQ_PATH("reason"));
+		const char *msg = gq_json_str(c, GQ_PATH("message"));
+
+		if (reason && msg && strcmp(reason, "InvalidSpec") == 0 &&
+		    strcmp(msg, s->self_error) == 0)
+			return; /* already reported */
+	}
+	gq_warn("allocation is invalid | team=%s error=%s", name, s->self_error);
+	now_rfc3339(now);
+	g = yajl_gen_alloc(NULL);
+#define S(x) yajl_gen_string(g, (const unsigned char *)(x), strlen(x))
+	yajl_gen_map_open(g);
+	S("apiVersion"), S(GQ_API_VERSION), S("kind"), S(GQ_KIND);
+	S("metadata"), yajl_gen_map_open(g), S("name"), S(name), yajl_gen_map_close(g);
+	S("status"), yajl_gen_map_open(g), S("state"), S("Invalid"), S("conditions");
+	yajl_gen_array_open(g), yajl_gen_map_open(g);
+	S("type"), S("Ready"), S("status"), S("False"), S("lastTransitionTime"), S(now);
+	S("reason"), S("InvalidSpec"), S("message"), S(s->self_error);
+	yajl_gen_map_close(g), yajl_gen_array_close(g);
+	yajl_gen_map_close(g), yajl_gen_map_close(g);
+#undef S
+	yajl_gen_get_buf(g, &buf, &len);
+	body = gq_strndup((const char *)buf, len);
+	path = gq_asprintf(GTA_PATH "/%s/status", name);
+	do_apply(r, p, path, body);
+	free(path);
+	free(body);
+	yajl_gen_free(g);
+}
+
+static int reconcile_deleting(struct gq_reconciler *r, struct snap *s, struct pass *p)
+{
+	if (!has_finalizer(s->self))
+		return GQ_OK;
+	release_namespaces(r, p, s, s->self->name, NULL);
+	if (p->errors == 0) {
+		set_finalizer(r, p, s->self, false);
+		gq_info("allocation deleted: namespaces released | team=%s", s->self->name);
+	}
+	return p->errors ? GQ_EIO : GQ_OK;
+}
+
+int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
+		      struct gq_err *err)
+{
+	struct snap s = {0};
+	struct pass p = {0};
+	struct gq_plan plan = {0};
+	struct gq_ns_usage *usage = NULL;
+	struct gq_res_list totals = {0};
+	struct gq_desired_list dl = {0};
+	struct gq_status_ns *sns = NULL;
+	yajl_val *rq_clones = NULL;
+	struct gq_condition conds[3];
+	struct gq_ns_info *infos = NULL;
+	size_t n_usage = 0, n_pending = 0, n_missing = 0, n_conflict = 0;
+	char now[32], *status_body = NULL, *msg_conflict = NULL, *msg_degraded = NULL;
+	char *msg_ready = NULL, *status_path = NULL;
+	int rc = GQ_OK;
+
+	*requeue_after_ms = 0;
+	atomic_fetch_add(&r->reconciles, 1);
+	if (snap_take(r, name, &s) == GQ_ENOTFOUND && s.self_error) {
+		report_invalid(r, &p, name, &s);
+		rc = p.errors ? gq_err_set(err, GQ_EIO, "%s", p.first_error) : GQ_OK;
+		goto out;
+	}
+	if (s.self == NULL) {
+		/* Gone (finalizer already released it) or undecodable: make sure no
+		 * namespace keeps a label pointing at a team that does not exist. */
+		bool exists;
+
+		gq_informer_rdlock(r->teams);
+		exists = gq_informer_get(r->teams, name) != NULL;
+		gq_informer_unlock(r->teams);
+		if (!exists)
+			release_namespaces(r, &p, &s, name, NULL);
+		rc = p.errors ? gq_err_set(err, GQ_EIO, "%s", p.first_error) : GQ_OK;
+		goto out;
+	}
+	if (s.self->deleting) {
+		rc = reconcile_deleting(r, &s, &p);
+		if (rc != GQ_OK)
+			gq_err_set(err, rc, "%s", p.first_error);
+		goto out;
+	}
+	if (!has_finalizer(s.self))
+		set_finalizer(r, &p, s.self, true);
+
+	/* Which namespaces are ours. */
+	infos = gq_calloc(s.n_ns, sizeof(*infos));
+	for (size_t i = 0; i < s.n_ns; i++) {
+		infos[i].name = s.ns[i].name;
+		infos[i].labels = s.ns[i].labels;
+		infos[i].terminating = s.ns[i].terminating;
+	}
+	gq_plan_namespaces(&plan, s.self, s.teams, s.n_teams, infos, s.n_ns);
+
+	/* Usage of each managed namespace, from the quota cache. */
+	usage = gq_calloc(plan.n ? plan.n : 1, sizeof(*usage));
+	sns = gq_calloc(plan.n ? plan.n : 1, sizeof(*sns));
+	rq_clones = gq_calloc(plan.n ? plan.n : 1, sizeof(*rq_clones));
+	gq_informer_rdlock(r->quotas);
+	for (size_t i = 0; i < plan.n; i++) {
+		char *key = gq_asprintf("%s/gpuquota-%s", plan.ns[i].name, name);
+		yajl_val rq = gq_informer_get(r->quotas, key);
+
+		sns[i].plan = &plan.ns[i];
+		if (rq)
+			rq_clones[i] = gq_json_clone(rq);
+		free(key);
+	}
+	gq_informer_unlock(r->quotas);
+	for (size_t i = 0; i < plan.n; i++) {
+		yajl_val used = gq_json_obj(rq_clones[i], GQ_PATH("status", "used"));
+
+		sns[i].hard = gq_json_obj(rq_clones[i], GQ_PATH("status", "hard"));
+		sns[i].used = used;
+		if (plan.ns[i].state != GQ_NS_READY)
+			continue;
+		usage[n_usage].ns = plan.ns[i].name;
+		for (size_t k = 0; used && k < used->u.object.len; k++) {
+			struct gq_quantity q;
+			struct gq_res_list *l = &usage[n_usage].used;
+
+			if (!YAJL_IS_STRING(used->u.object.values[k]) ||
+			    gq_quantity_parse(&q, used->u.object.values[k]->u.string) != GQ_OK)
+				continue;
+			l->items = gq_realloc(l->items, (l->n + 1) * sizeof(*l->items));
+			l->items[l->n].name = gq_strdup(used->u.object.keys[k]);
+			l->items[l->n].q = q;
+			l->n++;
+		}
+		n_usage++;
+	}
+
+	rc = gq_quota_totals(&totals, s.self, (const char *const *)s.gpu_res, s.n_gpu_res, err);
+	if (rc == GQ_OK)
+		rc = gq_desired_build(&dl, s.self, usage, n_usage, (const char *const *)s.gpu_res,
+				      s.n_gpu_res, err);
+	if (rc != GQ_OK)
+		goto out;
+
+	for (size_t i = 0; i < dl.n; i++)
+		converge_one(r, &p, s.self, &dl.items[i]);
+	delete_stale(r, &p, name, &dl);
+	release_namespaces(r, &p, &s, name, &plan);
+
+	if (p.writes > 0 && p.errors == 0) {
+		/* Let the watches bring the new state in, then report it. */
+		*requeue_after_ms = 500;
+		goto out;
+	}
+
+	/* Conditions. */
+	for (size_t i = 0; i < plan.n; i++) {
+		if (plan.ns[i].state == GQ_NS_READY && !(rq_clones[i] && quota_synced(rq_clones[i]))) {
+			plan.ns[i].state = GQ_NS_PENDING;
+			n_pending++;
+		} else if (plan.ns[i].state == GQ_NS_MISSING ||
+			   plan.ns[i].state == GQ_NS_TERMINATING) {
+			n_missing++;
+		} else if (plan.ns[i].state == GQ_NS_CONFLICT) {
+			n_conflict++;
+		}
+	}
+	if (n_conflict || p.n_class_conflicts) {
+		struct gq_buf b;
+
+		gq_buf_init(&b, 4096);
+		for (size_t i = 0; i < plan.n; i++)
+			if (plan.ns[i].state == GQ_NS_CONFLICT)
+				gq_buf_printf(&b, "%snamespace %s: %s", b.len ? "; " : "",
+					      plan.ns[i].name, plan.ns[i].message);
+		for (size_t i = 0; i < p.n_class_conflicts; i++)
+			gq_buf_printf(&b,
+				      "%sPriorityClass %s exists and is not managed by gpuquota for "
+				      "this team; it was left untouched",
+				      b.len ? "; " : "", p.class_conflicts[i]);
+		msg_conflict = gq_buf_steal(&b);
+	}
+	if (n_missing || p.errors) {
+		struct gq_buf b;
+
+		gq_buf_init(&b, 4096);
+		for (size_t i = 0; i < plan.n; i++)
+			if (plan.ns[i].state == GQ_NS_MISSING || plan.ns[i].state == GQ_NS_TERMINATING)
+				gq_buf_printf(&b, "%snamespace %s: %s", b.len ? "; " : "",
+					      plan.ns[i].name, plan.ns[i].message);
+		if (p.errors)
+			gq_buf_printf(&b, "%s%s", b.len ? "; " : "", p.first_error);
+		msg_degraded = gq_buf_steal(&b);
+	}
+	if (n_pending)
+		msg_ready = gq_asprintf("waiting for the quota controller to enforce the quotas of %zu "
+					"namespace(s)",
+					n_pending);
+	else if (msg_conflict)
+		msg_ready = gq_strdup("some objects could not be applied because of a conflict");
+	else if (p.errors)
+		msg_ready = gq_strdup("some objects could not be applied");
+	else
+		msg_ready = gq_asprintf("quotas, limits and priority classes enforced in %zu "
+					"namespace(s)",
+					n_usage);
+	conds[0] = (struct gq_condition){"Ready", !n_pending && !msg_conflict && !p.errors,
+					 n_pending     ? "QuotaPending"
+					 : msg_conflict ? "Conflict"
+					 : p.errors     ? "ApplyFailed"
+							: "Reconciled",
+					 msg_ready};
+	conds[1] = (struct gq_condition){"Conflict", msg_conflict != NULL,
+					 msg_conflict ? "Conflict" : "NoConflict",
+					 msg_conflict ? msg_conflict : ""};
+	conds[2] = (struct gq_condition){"Degraded", msg_degraded != NULL,
+					 !msg_degraded ? "AllNamespacesReady"
+					 : p.errors    ? "ApplyFailed"
+						       : "NamespaceMissing",
+					 msg_degraded ? msg_degraded : ""};
+
+	now_rfc3339(now);
+	{
+		struct gq_status_in in = {s.self, sns,	 plan.n,	 &totals,
+					  conds,  3,	 s.prev_status, now};
+		yajl_val want, have_status;
+
+		status_body = gq_status_body(&in);
+		want = yajl_tree_parse(status_body, NULL, 0);
+		have_status = s.prev_status;
+		if (!(want && have_status &&
+		      gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
+		      gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
+			      have_status->u.object.len)) {
+			status_path = gq_asprintf(GTA_PATH "/%s/status", name);
+			transition_events(r, s.self, s.prev_status, conds, 3);
+			do_apply(r, &p, status_path, status_body);
+		}
+		yajl_tree_free(want);
+	}
+	if (n_pending)
+		*requeue_after_ms = 2000;
+	if (p.errors)
+		rc = gq_err_set(err, GQ_EIO, "%s", p.first_error);
+
+out:
+	if (rc != GQ_OK)
+		atomic_fetch_add(&r->failures, 1);
+	for (size_t i = 0; i < plan.n; i++)
+		yajl_tree_free(rq_clones ? rq_clones[i] : NULL);
+	for (size_t i = 0; i < n_usage; i++)
+		gq_res_list_free(&usage[i].used);
+	free(rq_clones);
+	free(usage);
+	free(sns);
+	free(infos);
+	gq_res_list_free(&totals);
+	gq_desired_list_free(&dl);
+	gq_plan_free(&plan);
+	for (size_t i = 0; i < p.n_class_conflicts; i++)
+		free(p.class_conflicts[i]);
+	free(p.class_conflicts);
+	free(status_body);
+	free(status_path);
+	free(msg_conflict);
+	free(msg_degraded);
+	free(msg_ready);
+	snap_free(&s);
+	return rc;
+}

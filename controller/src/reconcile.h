@@ -1,0 +1,44 @@
+/*
+ * reconcile.h - level-based, idempotent reconcile of one GPUTeamAllocation:
+ * reads the informer caches, asks the pure core (spec, desired, plan) what
+ * should exist, and converges the cluster with server-side apply, writing
+ * only what differs from the cache.
+ */
+#ifndef GQ_RECONCILE_H
+#define GQ_RECONCILE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "gq.h"
+#include "informer.h"
+#include "kclient.h"
+
+#define GQ_FINALIZER "gpuquota.io/cleanup"
+
+struct gq_reconciler {
+	struct gq_kclient *kc;          /* borrowed */
+	struct gq_informer *teams;      /* GPUTeamAllocations */
+	struct gq_informer *namespaces; /* all namespaces */
+	struct gq_informer *quotas;     /* ResourceQuotas managed by gpuquota */
+	struct gq_informer *limits;     /* LimitRanges managed by gpuquota */
+	struct gq_informer *classes;    /* all PriorityClasses */
+	struct gq_informer *nodes;      /* all nodes */
+	const char *instance;           /* reporting instance for Events */
+	const char *event_namespace;    /* namespace for Events of cluster-scoped objects */
+	atomic_ullong reconciles;       /* reconciles run */
+	atomic_ullong failures;         /* reconciles that returned an error */
+	atomic_ullong applies;          /* objects applied (writes) */
+	atomic_ullong deletes;          /* objects deleted (writes) */
+};
+
+/*
+ * Reconciles the team `name`. Returns GQ_OK when converged (or when the
+ * allocation no longer exists); *requeue_after_ms > 0 asks for another pass
+ * later (e.g. waiting for the quota controller to sync). Any error return
+ * means "retry with backoff"; err says why.
+ */
+int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
+		      struct gq_err *err);
+
+#endif

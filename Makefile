@@ -33,7 +33,7 @@ KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
         run demo fmt fmt-check clean clean-cache
 
 help: ## List the targets
-	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## Install the Debian build/test packages that are missing (apt-get)
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -64,9 +64,21 @@ build/unit/%: test/unit/%.c $(SOBJS) $(HDRS)
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(SOBJS) $(LIBS) -lcmocka
 
-unit: deps $(UNIT_BINS) ## Run the cmocka unit tests (ASan/UBSan build)
+FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst test/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+
+build/fuzz/%: test/fuzz/%.c test/fuzz/standalone.c $(SOBJS) $(HDRS)
+	@mkdir -p build/fuzz
+	@echo "  LINK    $@"
+	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ test/fuzz/standalone.c $< $(SOBJS) $(LIBS)
+
+unit: deps $(UNIT_BINS) $(FUZZ_BINS) ## Run the cmocka unit tests and replay the fuzz corpora (ASan/UBSan)
 	@rc=0; for t in $(UNIT_BINS); do \
-	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || rc=1; done; exit $$rc
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || rc=1; done; \
+	for f in $(FUZZ_BINS); do c=test/fuzz/corpus/$${f#build/fuzz/fuzz_}; \
+	  if [ -d $$c ]; then ASAN_OPTIONS=detect_leaks=1 $$f $$c >/dev/null 2>&1 \
+	    && echo "fuzz corpus replay $$c: ok" || { echo "fuzz corpus replay $$c: FAILED"; rc=1; }; fi; done; \
+	exit $$rc
 
 binaries: ## Build (or reuse from the cache) the pinned control-plane binaries
 	@test/cluster/build-binaries.sh
@@ -87,11 +99,19 @@ test: ## Unit tests, then the e2e suite (cluster stopped afterwards unless KEEP_
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
 
+run: build cluster-up ## Run the controller in the foreground against .cluster/kubeconfig
+	@$(KUBECTL) apply --server-side -f crds/gpuquota.io_gputeamallocations.yaml >/dev/null
+	bin/gpuquota-controller run --kubeconfig $(KUBECONFIG_LOCAL) \
+	  --metrics-bind-address 127.0.0.1:18080 --health-probe-bind-address 127.0.0.1:18081
+
+demo: deps ## Local GPU cluster + CRD + example teams + controller, then show the result
+	@examples/demo.sh
+
 fmt: ## Format the C sources with clang-format
-	clang-format -i controller/src/*.[ch] test/unit/*.c
+	clang-format -i controller/src/*.[ch] test/unit/*.c test/fuzz/*.c
 
 fmt-check: ## Check the C sources are formatted
-	clang-format --dry-run --Werror controller/src/*.[ch] test/unit/*.c
+	clang-format --dry-run --Werror controller/src/*.[ch] test/unit/*.c test/fuzz/*.c
 
 clean: ## Remove build outputs
 	rm -rf build bin

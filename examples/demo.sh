@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make demo: a local simulated GPU cluster, the CRD, the example teams and the
+# controller (running with its least-privilege ServiceAccount), then a look at
+# what it produced and at the real quota enforcing it.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export ROOT KUBECTL="$ROOT/.cluster/bin/kubectl --kubeconfig $ROOT/.cluster/kubeconfig"
+E2E_NS_FILE=/dev/null
+E2E_GTA_FILE=/dev/null
+. test/e2e/lib.sh
+. test/e2e/controller.sh
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+show() { printf '$ %s\n' "$*"; "$@"; }
+
+step "Starting the local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok GPU nodes)"
+test/cluster/cluster-up.sh
+make --no-print-directory build >/dev/null
+
+step "Simulated GPU nodes"
+show $KUBECTL get nodes -o custom-columns='NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu,MIG-1G.10GB:.status.allocatable.nvidia\.com/mig-1g\.10gb,MIG-3G.40GB:.status.allocatable.nvidia\.com/mig-3g\.40gb,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product'
+
+step "Installing the CRD and RBAC, starting gpuquota-controller (log: .cluster/logs/gpuquota-controller.log)"
+controller_start
+
+step "Applying the example teams (examples/)"
+show $KUBECTL apply -f examples/namespaces.yaml -f examples/vision.yaml -f examples/nlp.yaml -f examples/research.yaml
+for t in vision nlp research; do wait_for 60 cond_is $t Ready True; done
+
+step "The teams"
+show $KUBECTL get gta
+step "What the controller materialized"
+show $KUBECTL get resourcequota -A -l app.kubernetes.io/managed-by=gpuquota
+show $KUBECTL get priorityclass -l app.kubernetes.io/managed-by=gpuquota
+show $KUBECTL get namespaces -L gpuquota.io/team -l gpuquota.io/team
+
+step "A vision training pod asking for 4 GPUs runs"
+tier_pod vision-train train-4gpu 4 vision-training | $KUBECTL apply -f -
+wait_for 30 phase_is vision-train train-4gpu Running
+show $KUBECTL -n vision-train get pod train-4gpu -o wide
+
+step "research has no whole GPUs: its 1-GPU pod is refused by the real ResourceQuota"
+tier_pod research-sandbox wants-a-gpu 1 research-interactive | $KUBECTL apply -f - 2>&1 || true
+
+step "Team usage, read back from the quotas"
+wait_for 30 sh -c "[ \"\$($KUBECTL get gta vision -o jsonpath='{.status.gpus}')\" = 4/12 ]"
+show $KUBECTL get gta
+
+cat <<MSG
+
+The cluster and the controller keep running. Try:
+  export KUBECONFIG=$ROOT/.cluster/kubeconfig PATH=$ROOT/.cluster/bin:\$PATH
+  kubectl get gta vision -o yaml
+  kubectl explain gta.spec.budget
+Stop everything with: make cluster-down
+MSG

@@ -464,6 +464,20 @@ static int body_limit_range(char **body, const struct gq_team *t, const char *ns
 			    struct gq_err *err)
 {
 	struct jw w;
+	struct gq_res_list req = {0};
+	int rc;
+
+	/* The apiserver defaults defaultRequest from default for each resource
+	 * that has no defaultRequest; send what it will store, so that the
+	 * stored object matches ours and a re-apply is a no-op. Names borrowed. */
+	req.items = gq_calloc(t->container_default_request.n + t->container_default.n + 1,
+			      sizeof(*req.items));
+	for (size_t i = 0; i < t->container_default_request.n; i++)
+		req.items[req.n++] = t->container_default_request.items[i];
+	for (size_t i = 0; i < t->container_default.n; i++)
+		if (!gq_res_list_find(&t->container_default_request,
+				      t->container_default.items[i].name))
+			req.items[req.n++] = t->container_default.items[i];
 
 	jw_init(&w);
 	jw_map(&w);
@@ -478,13 +492,15 @@ static int body_limit_range(char **body, const struct gq_team *t, const char *ns
 	jw_kv(&w, "type", "Container");
 	if (t->container_default.n > 0)
 		jw_res_map(&w, "default", &t->container_default);
-	if (t->container_default_request.n > 0)
-		jw_res_map(&w, "defaultRequest", &t->container_default_request);
+	if (req.n > 0)
+		jw_res_map(&w, "defaultRequest", &req);
 	jw_end_map(&w);
 	jw_end_arr(&w);
 	jw_end_map(&w);
 	jw_end_map(&w);
-	return jw_finish(&w, body, err);
+	rc = jw_finish(&w, body, err);
+	free(req.items);
+	return rc;
 }
 
 /* A DNS-1123 label (namespace names end up in API paths). */

@@ -131,7 +131,8 @@ int gq_informers_start(struct gq_informers *m, struct gq_err *err);
 bool gq_informers_wait_synced(struct gq_informers *m, int64_t timeout_ms);
 
 /* Stops and joins the watch thread (idempotent; a LIST in progress is
- * abandoned at the next item or page). The caches stay readable. */
+ * abandoned at its next item; one page request (up to the client timeout) may still have to
+ * finish). The caches stay readable. */
 void gq_informers_stop(struct gq_informers *m);
 
 /* Stops the set if needed and frees it with every informer and cached

@@ -180,31 +180,41 @@ static yajl_val obj_get(yajl_val o, const char *key)
 }
 
 /*
+ * The text of a scalar meant as a string (borrowed), or NULL for other
+ * types. Numbers and booleans are taken as their text, as client-go's YAML
+ * decoding does for string fields (a plain `name: on` reads as "true").
+ */
+static const char *scalar_text(yajl_val v)
+{
+	if (YAJL_IS_STRING(v))
+		return v->u.string;
+	if (YAJL_IS_NUMBER(v))
+		return v->u.number.r;
+	if (YAJL_IS_TRUE(v))
+		return "true";
+	if (YAJL_IS_FALSE(v))
+		return "false";
+	return NULL;
+}
+
+/*
  * Copies the string member key of o into *out (caller frees; NULL when
- * absent, null or empty). Numbers and booleans are taken as their text, as
- * client-go's YAML decoding does for string fields. Other types: GQ_EINVAL.
+ * absent, null or empty), see scalar_text. Other types: GQ_EINVAL.
  */
 static int get_str(yajl_val o, const char *key, const char *where, char **out, struct gq_err *err)
 {
 	yajl_val v = obj_get(o, key);
+	const char *s;
 
 	*out = NULL;
 	if (v == NULL || YAJL_IS_NULL(v))
 		return GQ_OK;
-	if (YAJL_IS_STRING(v)) {
-		if (v->u.string[0] != '\0')
-			*out = gq_strdup(v->u.string);
-		return GQ_OK;
-	}
-	if (YAJL_IS_NUMBER(v)) {
-		*out = gq_strdup(v->u.number.r);
-		return GQ_OK;
-	}
-	if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-		*out = gq_strdup(YAJL_IS_TRUE(v) ? "true" : "false");
-		return GQ_OK;
-	}
-	return gq_err_set(err, GQ_EINVAL, "%s: %s must be a string", where, key);
+	s = scalar_text(v);
+	if (s == NULL)
+		return gq_err_set(err, GQ_EINVAL, "%s: %s must be a string", where, key);
+	if (s[0] != '\0')
+		*out = gq_strdup(s);
+	return GQ_OK;
 }
 
 /*
@@ -215,7 +225,8 @@ static int get_str(yajl_val o, const char *key, const char *where, char **out, s
 static int find_named(yajl_val root, const char *list, const char *name, const char *field,
 		      yajl_val *out, bool *found, const char *path, struct gq_err *err)
 {
-	yajl_val arr = obj_get(root, list), item, n;
+	yajl_val arr = obj_get(root, list), item;
+	const char *n;
 	size_t i;
 
 	*out = NULL;
@@ -226,8 +237,8 @@ static int find_named(yajl_val root, const char *list, const char *name, const c
 		return gq_err_set(err, GQ_EINVAL, "kubeconfig %s: %s must be a list", path, list);
 	for (i = 0; i < arr->u.array.len; i++) {
 		item = arr->u.array.values[i];
-		n = obj_get(item, "name");
-		if (YAJL_IS_STRING(n) && strcmp(n->u.string, name) == 0) {
+		n = scalar_text(obj_get(item, "name"));
+		if (n != NULL && strcmp(n, name) == 0) {
 			*out = obj_get(item, field);
 			*found = true;
 			return GQ_OK;

@@ -144,6 +144,17 @@ static void gen_kv(yajl_gen g, const char *k, const char *v)
 	gen_str(g, v);
 }
 
+/* Number of string members of object m (0 for NULL or non-objects). */
+static size_t count_strings(yajl_val m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; m && YAJL_IS_OBJECT(m) && i < m->u.object.len; i++)
+		if (YAJL_IS_STRING(m->u.object.values[i]))
+			n++;
+	return n;
+}
+
 /* Emits a string map, canonicalising quantity values. */
 static void gen_qmap(yajl_gen g, yajl_val m)
 {
@@ -212,15 +223,19 @@ char *gq_status_body(const struct gq_status_in *in)
 	char *body, qa[GQ_QUANTITY_STRLEN], qb[GQ_QUANTITY_STRLEN], *gpus;
 	bool any;
 
-	for (size_t i = 0; i < in->n_conds; i++) {
-		const struct gq_condition *c = &in->conds[i];
+	/* Precedence, whatever the order of the conditions:
+	 * Conflict > Degraded > Pending (Ready=False) > Ready. */
+	{
+		bool conflict = false, degraded = false, not_ready = false;
 
-		if (strcmp(c->type, "Conflict") == 0 && c->status)
-			state = "Conflict";
-		else if (strcmp(c->type, "Degraded") == 0 && c->status && strcmp(state, "Ready") == 0)
-			state = "Degraded";
-		else if (strcmp(c->type, "Ready") == 0 && !c->status && strcmp(state, "Ready") == 0)
-			state = "Pending";
+		for (size_t i = 0; i < in->n_conds; i++) {
+			const struct gq_condition *c = &in->conds[i];
+
+			conflict |= strcmp(c->type, "Conflict") == 0 && c->status;
+			degraded |= strcmp(c->type, "Degraded") == 0 && c->status;
+			not_ready |= strcmp(c->type, "Ready") == 0 && !c->status;
+		}
+		state = conflict ? "Conflict" : degraded ? "Degraded" : not_ready ? "Pending" : "Ready";
 	}
 	for (size_t i = 0; i < in->n_ns; i++)
 		if (in->ns[i].plan->state == GQ_NS_READY)
@@ -282,11 +297,11 @@ char *gq_status_body(const struct gq_status_in *in)
 			gen_kv(g, "state", gq_ns_state_name(s->plan->state));
 			if (s->plan->message)
 				gen_kv(g, "message", s->plan->message);
-			if (s->hard && YAJL_IS_OBJECT(s->hard) && s->hard->u.object.len) {
+			if (count_strings(s->hard)) {
 				gen_str(g, "hard");
 				gen_qmap(g, s->hard);
 			}
-			if (s->used && YAJL_IS_OBJECT(s->used) && s->used->u.object.len) {
+			if (count_strings(s->used)) {
 				gen_str(g, "used");
 				gen_qmap(g, s->used);
 			}
@@ -361,42 +376,61 @@ static bool scalar_eq(yajl_val d, yajl_val a, bool quantities)
 	return false;
 }
 
-static bool covers(yajl_val d, yajl_val a, bool strict, const char *key)
+/*
+ * Whether a covers d. strict: maps must have the same keys (a desired false
+ * may be absent: Kubernetes omits empty booleans). qmap: d is a map whose
+ * scalar values are quantities (compared by value).
+ */
+static bool covers(yajl_val d, yajl_val a, bool strict, bool qmap)
 {
 	if (d == NULL)
 		return true;
 	if (a == NULL)
-		return YAJL_IS_FALSE(d); /* omitempty: false is stored as absent */
+		return YAJL_IS_FALSE(d) || YAJL_IS_NULL(d);
 	if (YAJL_IS_OBJECT(d)) {
 		if (!YAJL_IS_OBJECT(a))
 			return false;
-		if (strict && a->u.object.len != d->u.object.len)
-			return false;
 		for (size_t i = 0; i < d->u.object.len; i++) {
 			const char *k = d->u.object.keys[i];
+			yajl_val dv = d->u.object.values[i];
 			yajl_val av = yajl_tree_get(a, (const char *[]){k, NULL}, yajl_t_any);
 			bool s = strict || strcmp(k, "spec") == 0 || strcmp(k, "status") == 0;
 
-			if (!covers(d->u.object.values[i], av, s, k))
+			if (YAJL_IS_OBJECT(dv) || YAJL_IS_ARRAY(dv)) {
+				if (!covers(dv, av, s, is_quantity_map(k)))
+					return false;
+			} else if (av == NULL) {
+				if (!YAJL_IS_FALSE(dv) && !YAJL_IS_NULL(dv))
+					return false;
+			} else if (!scalar_eq(dv, av, qmap)) {
 				return false;
+			}
 		}
+		/* Strict: nothing in a that we do not send (it would be removed). */
+		for (size_t i = 0; strict && i < a->u.object.len; i++)
+			if (!yajl_tree_get(d, (const char *[]){a->u.object.keys[i], NULL}, yajl_t_any))
+				return false;
 		return true;
 	}
 	if (YAJL_IS_ARRAY(d)) {
 		if (!YAJL_IS_ARRAY(a) || a->u.array.len != d->u.array.len)
 			return false;
-		for (size_t i = 0; i < d->u.array.len; i++)
-			if (!covers(d->u.array.values[i], a->u.array.values[i], strict, key))
+		for (size_t i = 0; i < d->u.array.len; i++) {
+			yajl_val dv = d->u.array.values[i], av = a->u.array.values[i];
+
+			if (YAJL_IS_OBJECT(dv) || YAJL_IS_ARRAY(dv) ? !covers(dv, av, strict, false)
+								     : !scalar_eq(dv, av, qmap))
 				return false;
+		}
 		return true;
 	}
-	return scalar_eq(d, a, is_quantity_map(key));
+	return scalar_eq(d, a, qmap);
 }
 
 bool gq_json_covers(yajl_val desired, yajl_val actual)
 {
 	if (desired == NULL || !YAJL_IS_OBJECT(desired))
-		return covers(desired, actual, false, NULL);
+		return covers(desired, actual, false, false);
 	if (actual == NULL || !YAJL_IS_OBJECT(actual))
 		return false;
 	/* apiVersion and kind are type information: list items in the cache
@@ -411,7 +445,7 @@ bool gq_json_covers(yajl_val desired, yajl_val actual)
 		if (av == NULL && YAJL_IS_FALSE(desired->u.object.values[i]))
 			continue;
 		if (!covers(desired->u.object.values[i], av,
-			    strcmp(k, "spec") == 0 || strcmp(k, "status") == 0, k))
+			    strcmp(k, "spec") == 0 || strcmp(k, "status") == 0, is_quantity_map(k)))
 			return false;
 	}
 	return true;

@@ -56,14 +56,12 @@ struct qty_suffix {
 };
 
 static const struct qty_suffix qty_suffixes[] = {
-	{"", GQ_QF_DECIMAL_SI, 0, 0},    {"n", GQ_QF_DECIMAL_SI, -9, 0},
-	{"u", GQ_QF_DECIMAL_SI, -6, 0},  {"m", GQ_QF_DECIMAL_SI, -3, 0},
-	{"k", GQ_QF_DECIMAL_SI, 3, 0},   {"M", GQ_QF_DECIMAL_SI, 6, 0},
-	{"G", GQ_QF_DECIMAL_SI, 9, 0},   {"T", GQ_QF_DECIMAL_SI, 12, 0},
-	{"P", GQ_QF_DECIMAL_SI, 15, 0},  {"E", GQ_QF_DECIMAL_SI, 18, 0},
-	{"Ki", GQ_QF_BINARY_SI, 0, 10},  {"Mi", GQ_QF_BINARY_SI, 0, 20},
-	{"Gi", GQ_QF_BINARY_SI, 0, 30},  {"Ti", GQ_QF_BINARY_SI, 0, 40},
-	{"Pi", GQ_QF_BINARY_SI, 0, 50},  {"Ei", GQ_QF_BINARY_SI, 0, 60},
+    {"", GQ_QF_DECIMAL_SI, 0, 0},   {"n", GQ_QF_DECIMAL_SI, -9, 0}, {"u", GQ_QF_DECIMAL_SI, -6, 0},
+    {"m", GQ_QF_DECIMAL_SI, -3, 0}, {"k", GQ_QF_DECIMAL_SI, 3, 0},  {"M", GQ_QF_DECIMAL_SI, 6, 0},
+    {"G", GQ_QF_DECIMAL_SI, 9, 0},  {"T", GQ_QF_DECIMAL_SI, 12, 0}, {"P", GQ_QF_DECIMAL_SI, 15, 0},
+    {"E", GQ_QF_DECIMAL_SI, 18, 0}, {"Ki", GQ_QF_BINARY_SI, 0, 10}, {"Mi", GQ_QF_BINARY_SI, 0, 20},
+    {"Gi", GQ_QF_BINARY_SI, 0, 30}, {"Ti", GQ_QF_BINARY_SI, 0, 40}, {"Pi", GQ_QF_BINARY_SI, 0, 50},
+    {"Ei", GQ_QF_BINARY_SI, 0, 60},
 };
 
 /* Binary suffixes by power of 1024, as printed. */
@@ -294,8 +292,7 @@ void gq_quantity_format(const struct gq_quantity *q, char buf[GQ_QUANTITY_STRLEN
 		snprintf(buf, GQ_QUANTITY_STRLEN, "0");
 		return;
 	}
-	if (format != GQ_QF_DECIMAL_SI && format != GQ_QF_BINARY_SI &&
-	    format != GQ_QF_DECIMAL_EXP)
+	if (format != GQ_QF_DECIMAL_SI && format != GQ_QF_BINARY_SI && format != GQ_QF_DECIMAL_EXP)
 		format = GQ_QF_DECIMAL_EXP;
 	if (format == GQ_QF_BINARY_SI) {
 		if (mag >= 1024 * 1000 && mag % 1000 == 0) {

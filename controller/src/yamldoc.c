@@ -226,7 +226,7 @@ static int parser_error(const yaml_parser_t *p, const char *data, size_t len, st
 	line = (unsigned)p->problem_mark.line + 1;
 	col = (unsigned)p->problem_mark.column + 1;
 	if (p->context != NULL)
-		return perr(err, line, col, "%s %s (at %u:%u)", problem, p->context,
+		return perr(err, line, col, "%s (%s started at %u:%u)", problem, p->context,
 			    (unsigned)p->context_mark.line + 1,
 			    (unsigned)p->context_mark.column + 1);
 	return perr(err, line, col, "%s", problem);
@@ -666,7 +666,7 @@ static int builder_add(struct builder *b, struct gq_yamldoc_node *node, const ch
 			e.line = node->line;
 			e.col = node->col;
 			node_free(node);
-			if (raw != NULL)
+			if (raw != NULL && rawlen > 0)
 				return perr(b->err, e.line, e.col,
 					    "mapping key %.*s is %s, not a string (quote it)",
 					    rawlen > 64 ? 64 : (int)rawlen, raw, what);

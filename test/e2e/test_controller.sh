@@ -31,6 +31,7 @@ test_controller_a_materializes_team_objects() {
     - {name: serve, value: 50000}
     - {name: batch, value: 500, preemptionPolicy: Never}
     defaultTier: batch"
+	wait_for 30 rq_hard_is e2e-alpha-b gpuquota-alpha requests.nvidia.com/gpu 4
 	wait_for 30 team_ready alpha
 	local ns
 	for ns in e2e-alpha-a e2e-alpha-b; do

@@ -21,7 +21,7 @@ static const char *const SMALL_TEAM =
     "\"spec\":{\"namespaces\":[\"ml-a\",\"ml-b\"],"
     "\"quota\":{\"gpus\":4,\"migSlices\":{\"1g.10gb\":2},"
     "\"resources\":{\"requests.memory\":\"16Gi\",\"requests.cpu\":\"4000m\"}},"
-    "\"limits\":{\"maxGPUsPerPod\":2,\"container\":{\"defaultRequest\":{\"cpu\":\"250m\"},"
+    "\"limits\":{\"maxGPUsPerPod\":2,\"container\":{\"defaultRequest\":{\"cpu\":\"250m\",\"memory\":\"1Gi\"},"
     "\"default\":{\"memory\":\"1024Mi\",\"cpu\":1}}},"
     "\"priorities\":{\"tiers\":[{\"name\":\"low\",\"value\":10},"
     "{\"name\":\"high\",\"value\":1000,\"preemptionPolicy\":\"Never\"}],"
@@ -346,12 +346,14 @@ static const struct {
 				    "\"scopeSelector\":{\"matchExpressions\":[{\"scopeName\":"
 				    "\"PriorityClass\",\"operator\":\"NotIn\",\"values\":"
 				    "[\"ml-high\",\"ml-low\"]}]}}}"},
+    /* defaultRequest.memory comes from default.memory: the apiserver
+     * defaults it so, and the body matches what it stores. */
     {"LimitRange", "ml-a", "gpuquota-ml", "/api/v1/namespaces/ml-a/limitranges/gpuquota-ml",
      "{\"apiVersion\":\"v1\",\"kind\":\"LimitRange\"," META(
 	 "gpuquota-ml", "\"namespace\":\"ml-a\",") ",\"spec\":{\"limits\":[{\"type\":"
 						   "\"Container\",\"default\":{\"cpu\":\"1\","
 						   "\"memory\":\"1Gi\"},\"defaultRequest\":"
-						   "{\"cpu\":\"250m\"}}]}}"},
+						   "{\"cpu\":\"250m\",\"memory\":\"1Gi\"}}]}}"},
     {"Namespace", "", "ml-b", "/api/v1/namespaces/ml-b",
      "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"ml-b\","
      "\"labels\":{\"gpuquota.io/team\":\"ml\"}}}"},
@@ -378,7 +380,7 @@ static const struct {
 	 "gpuquota-ml", "\"namespace\":\"ml-b\",") ",\"spec\":{\"limits\":[{\"type\":"
 						   "\"Container\",\"default\":{\"cpu\":\"1\","
 						   "\"memory\":\"1Gi\"},\"defaultRequest\":"
-						   "{\"cpu\":\"250m\"}}]}}"},
+						   "{\"cpu\":\"250m\",\"memory\":\"1Gi\"}}]}}"},
 };
 
 static const char *const SMALL_GPU_RES[] = {"nvidia.com/gpu", "nvidia.com/mig-2g.20gb"};

@@ -386,6 +386,16 @@ static void test_context_selection(void **state)
 	assert_null(c.ca_pem);
 	gq_kubeconfig_free(&c);
 
+	/* Plain YAML 1.1 words as names read as client-go reads them ("true"). */
+	assert_int_equal(load(t, &c, NULL, &err,
+			      "clusters: [{name: 1, cluster: {server: 'https://h:1'}}]\n"
+			      "contexts: [{name: on, context: {cluster: 1}}]\n"
+			      "current-context: on\n"),
+			 GQ_OK);
+	assert_string_equal(c.context, "true");
+	assert_string_equal(c.server, "https://h:1");
+	gq_kubeconfig_free(&c);
+
 	assert_int_equal(load(t, &c, "third", &err, "%s", two_contexts), GQ_EINVAL);
 	assert_non_null(strstr(err.msg, "context \"third\" not found"));
 	assert_zeroed(&c);

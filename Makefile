@@ -99,10 +99,13 @@ test: ## Unit tests, then the e2e suite (cluster stopped afterwards unless KEEP_
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e
 
-run: build cluster-up ## Run the controller in the foreground against .cluster/kubeconfig
+run: build cluster-up ## Run the controller in the foreground against .cluster/kubeconfig (webhook on 127.0.0.1:19443)
 	@$(KUBECTL) apply --server-side -f crds/gpuquota.io_gputeamallocations.yaml >/dev/null
+	@$(KUBECTL) apply --server-side -f manifests/namespace.yaml >/dev/null
+	@test/cluster/webhook-local.sh "$(KUBECTL)" 19443
 	bin/gpuquota-controller run --kubeconfig $(KUBECONFIG_LOCAL) \
-	  --metrics-bind-address 127.0.0.1:18080 --health-probe-bind-address 127.0.0.1:18081
+	  --metrics-bind-address 127.0.0.1:18080 --health-probe-bind-address 127.0.0.1:18081 \
+	  --webhook-bind-address 127.0.0.1:19443 --webhook-hosts 127.0.0.1
 
 demo: deps ## Local GPU cluster + CRD + example teams + controller, then show the result
 	@examples/demo.sh

@@ -29,6 +29,8 @@
 #include "plan.h"
 #include "reconcile.h"
 #include "spec.h"
+#include "tls.h"
+#include "webhook.h"
 #include "workqueue.h"
 
 #ifndef GQ_VERSION
@@ -45,6 +47,12 @@ struct controller {
 	pthread_t *workers;
 	int n_workers;
 	atomic_bool ready;
+	struct gq_informer *pods;
+	struct gq_budget_registry *budgets;
+	struct gq_webhook *webhook;
+	struct gq_tls_material tls;
+	struct gq_tls_opts tls_opts;
+	bool draining;
 };
 
 /* ------------------------------------------------------------ enqueueing */
@@ -106,6 +114,37 @@ static void on_owned(void *payload, const struct gq_informer *inf, enum gq_infor
 		gq_workqueue_add(c->queue, to);
 }
 
+/* Pods map to the team of their namespace; a pod holding our accounting
+ * finalizer in a namespace of no team goes to the orphan sweep. */
+static void on_pod(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
+		   const char *key, yajl_val old_obj, yajl_val new_obj)
+{
+	struct controller *c = payload;
+	const char *slash = strchr(key, '/');
+	char ns[256];
+	const char *team;
+	yajl_val pod = new_obj ? new_obj : old_obj;
+	yajl_val fin;
+	bool ours = false;
+
+	(void)inf, (void)ev;
+	if (slash == NULL || (size_t)(slash - key) >= sizeof(ns))
+		return;
+	fin = yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL}, yajl_t_array);
+	for (size_t i = 0; fin && i < fin->u.array.len; i++)
+		ours |= YAJL_IS_STRING(fin->u.array.values[i]) &&
+			strcmp(fin->u.array.values[i]->u.string, GQ_ACCOUNTING_FINALIZER) == 0;
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+	gq_informer_rdlock(c->rec.namespaces);
+	team = gq_json_str(gq_informer_get(c->rec.namespaces, ns),
+			   GQ_PATH("metadata", "labels", GQ_LABEL_TEAM));
+	if (team)
+		gq_workqueue_add(c->queue, team);
+	gq_informer_unlock(c->rec.namespaces);
+	if (!team && ours)
+		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
+}
+
 /* Nodes matter only through the set of GPU resource names they offer. */
 static bool node_gpu_keys_equal(yajl_val a, yajl_val b)
 {
@@ -151,7 +190,10 @@ static void *worker_main(void *arg)
 			break;
 		if (rc != GQ_OK)
 			continue;
-		rc = gq_reconcile_team(&c->rec, key, &after, &err);
+		if (strcmp(key, GQ_ORPHANS_KEY) == 0)
+			rc = gq_reconcile_orphans(&c->rec, &err);
+		else
+			rc = gq_reconcile_team(&c->rec, key, &after, &err);
 		if (rc != GQ_OK) {
 			int64_t delay = 0;
 
@@ -230,6 +272,23 @@ static void http_metrics(struct evhttp_request *req, struct controller *c)
 		      (unsigned long long)ws.adds_total, (unsigned long long)ws.retries_total);
 	for (size_t i = 0; i < GQ_ARRAY_LEN(infs); i++)
 		metrics_informer(&b, infs[i]);
+	metrics_informer(&b, c->pods);
+	{
+		struct gq_budget_stats bs;
+
+		gq_budget_get_stats(c->budgets, &bs);
+		gq_buf_printf(&b,
+			      "# HELP gpuquota_admission_reviews_total AdmissionReviews answered.\n"
+			      "# TYPE gpuquota_admission_reviews_total counter\n"
+			      "gpuquota_admission_reviews_total %llu\n"
+			      "gpuquota_admission_malformed_total %llu\n"
+			      "gpuquota_admission_denied_total %llu\n"
+			      "gpuquota_admission_held_total %llu\n"
+			      "gpuquota_admission_deprioritized_total %llu\n",
+			      (unsigned long long)bs.reviews, (unsigned long long)bs.malformed,
+			      (unsigned long long)bs.denied, (unsigned long long)bs.held,
+			      (unsigned long long)bs.deprioritized);
+	}
 	evbuffer_add(out, gq_buf_str(&b), b.len);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
@@ -301,13 +360,49 @@ static int http_listen(struct controller *c, const char *addr, struct evhttp **o
 
 /* ------------------------------------------------------------ event loop */
 
+static void on_drained(void *arg)
+{
+	struct controller *c = arg;
+
+	event_base_loopbreak(c->base);
+}
+
+/* Hourly: renew the webhook certificate when due (or re-read cert-manager's). */
+static void on_cert_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct controller *c = arg;
+	struct gq_tls_material m = {0};
+	struct gq_err err = {0};
+	bool changed = false;
+
+	(void)fd, (void)what;
+	if (gq_tls_ensure(c->kc, &c->tls_opts, &c->tls, &m, &changed, &err) != GQ_OK) {
+		gq_warn("webhook certificate check failed | error=%s", err.msg);
+		return;
+	}
+	if (changed && gq_webhook_set_cert(c->webhook, m.cert_pem, m.key_pem, &err) == GQ_OK) {
+		gq_info("webhook certificate rotated");
+		gq_tls_material_free(&c->tls);
+		c->tls = m;
+		return;
+	}
+	gq_tls_material_free(&m);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct controller *c = arg;
 
 	(void)what;
-	gq_info("signal received: shutting down | signal=%d", (int)sig);
-	event_base_loopbreak(c->base);
+	if (c->draining)
+		return;
+	c->draining = true;
+	gq_info("signal received: shutting down | signal=%d drain_ms=%d", (int)sig,
+		c->opts->drain_ms);
+	if (c->webhook)
+		gq_webhook_drain(c->webhook, c->opts->drain_ms, on_drained, c);
+	else
+		event_base_loopbreak(c->base);
 }
 
 static void on_resync(evutil_socket_t fd, short what, void *arg)
@@ -317,6 +412,7 @@ static void on_resync(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	gq_debug("periodic resync");
 	enqueue_all(c);
+	gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 }
 
 static void on_sync_check(evutil_socket_t fd, short what, void *arg)
@@ -349,6 +445,20 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 					      "description",
 					      NULL};
 	static const char *const keep_node[] = {"metadata.labels", "status.allocatable", NULL};
+	static const char *const keep_pod[] = {"metadata.finalizers",
+					       "metadata.deletionTimestamp",
+					       "metadata.creationTimestamp",
+					       "spec.containers.resources",
+					       "spec.initContainers.resources",
+					       "spec.initContainers.restartPolicy",
+					       "spec.nodeName",
+					       "spec.schedulingGates",
+					       "spec.priorityClassName",
+					       "status.phase",
+					       "status.startTime",
+					       "status.containerStatuses.state",
+					       NULL};
+	struct event *ev_cert = NULL;
 	struct controller c = {0};
 	struct evhttp *hm = NULL, *hh = NULL;
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_resync = NULL, *ev_sync = NULL;
@@ -386,12 +496,22 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		struct gq_informer **slots[] = {&c.rec.teams,  &c.rec.namespaces, &c.rec.quotas,
 						&c.rec.limits, &c.rec.classes,    &c.rec.nodes};
 
+		const struct gq_informer_def pod_def = {"pods", "/api/v1/pods", NULL, keep_pod,
+							on_pod, &c};
+
 		for (size_t i = 0; i < GQ_ARRAY_LEN(defs); i++) {
 			rc = gq_informers_add(c.infs, &defs[i], slots[i], err);
 			if (rc != GQ_OK)
 				goto out;
 		}
+		rc = gq_informers_add(c.infs, &pod_def, &c.pods, err);
+		if (rc != GQ_OK)
+			goto out;
 	}
+	gq_budget_registry_new(&c.budgets);
+	c.rec.pods = c.pods;
+	c.rec.budgets = c.budgets;
+	c.rec.ledger_interval_ms = opts->ledger_interval_ms > 0 ? opts->ledger_interval_ms : 10000;
 	c.rec.kc = c.kc;
 	c.rec.instance = getenv("POD_NAME") ? getenv("POD_NAME") : "gpuquota-controller";
 	c.rec.event_namespace = "default";
@@ -402,6 +522,31 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		rc = http_listen(&c, opts->metrics_addr, &hm, err);
 	if (rc != GQ_OK)
 		goto out;
+
+	if (opts->webhook_addr && opts->webhook_addr[0]) {
+		const struct gq_webhook_opts wo = {opts->webhook_addr, 0, 0};
+		bool changed;
+
+		c.tls_opts = (struct gq_tls_opts){opts->namespace,      opts->webhook_service,
+						  opts->webhook_secret,	opts->webhook_config,
+						  opts->webhook_hosts,	opts->webhook_cert_dir,
+						  opts->webhook_cert_days};
+		rc = gq_tls_ensure(c.kc, &c.tls_opts, NULL, &c.tls, &changed, err);
+		if (rc == GQ_OK)
+			rc = gq_webhook_new(&c.webhook, c.base, &wo, err);
+		if (rc == GQ_OK)
+			rc = gq_webhook_route(c.webhook, "/admit/pods", gq_budget_admit, c.budgets);
+		if (rc == GQ_OK)
+			rc = gq_webhook_set_cert(c.webhook, c.tls.cert_pem, c.tls.key_pem, err);
+		if (rc == GQ_OK)
+			rc = gq_webhook_start(c.webhook, err);
+		if (rc != GQ_OK)
+			goto out;
+		gq_info("admission webhook serving | addr=%s path=/admit/pods", opts->webhook_addr);
+		ev_cert = event_new(c.base, -1, EV_PERSIST, on_cert_check, &c);
+		tv = (struct timeval){3600, 0};
+		event_add(ev_cert, &tv);
+	}
 
 	rc = gq_informers_start(c.infs, err);
 	if (rc != GQ_OK)
@@ -435,6 +580,11 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	rc = GQ_OK;
 
 out:
+	if (ev_cert)
+		event_free(ev_cert);
+	if (c.webhook)
+		gq_webhook_free(c.webhook);
+	gq_tls_material_free(&c.tls);
 	if (ev_term)
 		event_free(ev_term);
 	if (ev_int)
@@ -453,6 +603,7 @@ out:
 		gq_workqueue_free(c.queue);
 	if (c.kc)
 		gq_kclient_free(c.kc);
+	gq_budget_registry_free(c.budgets);
 	event_base_free(c.base);
 	free(c.workers);
 	return rc;

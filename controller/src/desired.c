@@ -362,6 +362,51 @@ static int body_priority_class(char **body, const struct gq_team *t, const struc
 	return jw_finish(&w, body, err);
 }
 
+int32_t gq_team_over_budget_value(const struct gq_team *t)
+{
+	int64_t min = 0;
+
+	for (size_t i = 0; i < t->n_tiers; i++)
+		if (t->tiers[i].value < min)
+			min = t->tiers[i].value;
+	return (int32_t)(min > INT32_MIN ? min - 1 : INT32_MIN);
+}
+
+char *gq_team_over_budget_class(const struct gq_team *t)
+{
+	return gq_asprintf("%s-over-budget", t->name);
+}
+
+bool gq_team_has_over_budget_class(const struct gq_team *t)
+{
+	return t->budget.present && t->budget.on_exhausted == GQ_EXHAUSTED_DEPRIORITIZE;
+}
+
+/* PriorityClass <team>-over-budget for Deprioritize: below every tier and
+ * below pods without a class, never preempting. */
+static int body_over_budget_class(char **body, const struct gq_team *t, const char *name,
+				  struct gq_err *err)
+{
+	struct jw w;
+	char *desc;
+
+	jw_init(&w);
+	jw_map(&w);
+	jw_kv(&w, "apiVersion", "scheduling.k8s.io/v1");
+	jw_kv(&w, "kind", "PriorityClass");
+	jw_meta(&w, t, name, NULL);
+	jw_str(&w, "value");
+	jw_int(&w, gq_team_over_budget_value(t));
+	jw_kv(&w, "preemptionPolicy", "Never");
+	jw_str(&w, "globalDefault");
+	jw_bool(&w, false);
+	desc = gq_asprintf("gpuquota: GPU pods of team %s admitted over budget", t->name);
+	jw_kv(&w, "description", desc);
+	free(desc);
+	jw_end_map(&w);
+	return jw_finish(&w, body, err);
+}
+
 /* Namespace NS carrying only the team label (we do not own namespaces). */
 static int body_namespace(char **body, const struct gq_team *t, const char *ns, struct gq_err *err)
 {
@@ -408,21 +453,18 @@ static int str_cmp(const void *a, const void *b)
 }
 
 /*
- * ResourceQuota gpuquota-<team>-priority: every GPU resource of the totals
- * at 0 for pods whose PriorityClass is not one of the team's tiers.
+ * A ResourceQuota allowing no GPU resource (every requests.nvidia.com/...
+ * key of totals at "0") to pods whose PriorityClass is NOT one of
+ * classes[] (sorted here); with no classes it applies to every pod.
  */
-static int body_priority_quota(char **body, const struct gq_team *t, const char *ns,
-			       const char *name, const struct gq_res_list *totals,
-			       struct gq_err *err)
+static int body_zero_gpu_quota(char **body, const struct gq_team *t, const char *ns,
+			       const char *name, const struct gq_res_list *totals, char **classes,
+			       size_t n_classes, struct gq_err *err)
 {
 	struct jw w;
-	char **classes;
 	size_t i;
 
-	classes = gq_calloc(t->n_tiers, sizeof(*classes));
-	for (i = 0; i < t->n_tiers; i++)
-		classes[i] = gq_team_priority_class_name(t, t->tiers[i].name);
-	qsort(classes, t->n_tiers, sizeof(*classes), str_cmp);
+	qsort(classes, n_classes, sizeof(*classes), str_cmp);
 	jw_init(&w);
 	jw_map(&w);
 	jw_kv(&w, "apiVersion", "v1");
@@ -436,27 +478,67 @@ static int body_priority_quota(char **body, const struct gq_team *t, const char 
 		if (strncmp(totals->items[i].name, RQ_NVIDIA, strlen(RQ_NVIDIA)) == 0)
 			jw_kv(&w, totals->items[i].name, "0");
 	jw_end_map(&w);
-	jw_str(&w, "scopeSelector");
-	jw_map(&w);
-	jw_str(&w, "matchExpressions");
-	jw_arr(&w);
-	jw_map(&w);
-	jw_kv(&w, "scopeName", "PriorityClass");
-	jw_kv(&w, "operator", "NotIn");
-	jw_str(&w, "values");
-	jw_arr(&w);
+	if (n_classes > 0) {
+		jw_str(&w, "scopeSelector");
+		jw_map(&w);
+		jw_str(&w, "matchExpressions");
+		jw_arr(&w);
+		jw_map(&w);
+		jw_kv(&w, "scopeName", "PriorityClass");
+		jw_kv(&w, "operator", "NotIn");
+		jw_str(&w, "values");
+		jw_arr(&w);
+		for (i = 0; i < n_classes; i++)
+			jw_str(&w, classes[i]);
+		jw_end_arr(&w);
+		jw_end_map(&w);
+		jw_end_arr(&w);
+		jw_end_map(&w);
+	}
+	jw_end_map(&w);
+	jw_end_map(&w);
+	return jw_finish(&w, body, err);
+}
+
+/* ResourceQuota <prefix><team>-priority: GPU resources at 0 for pods whose
+ * PriorityClass is not one of the team's tiers (or its over-budget class). */
+static int body_priority_quota(char **body, const struct gq_team *t, const char *ns,
+			       const char *name, const struct gq_res_list *totals,
+			       struct gq_err *err)
+{
+	char **classes = gq_calloc(t->n_tiers + 1, sizeof(*classes));
+	size_t i, n = 0;
+	int rc;
+
 	for (i = 0; i < t->n_tiers; i++)
-		jw_str(&w, classes[i]);
-	jw_end_arr(&w);
-	jw_end_map(&w);
-	jw_end_arr(&w);
-	jw_end_map(&w);
-	jw_end_map(&w);
-	jw_end_map(&w);
-	for (i = 0; i < t->n_tiers; i++)
+		classes[n++] = gq_team_priority_class_name(t, t->tiers[i].name);
+	if (gq_team_has_over_budget_class(t))
+		classes[n++] = gq_team_over_budget_class(t);
+	rc = body_zero_gpu_quota(body, t, ns, name, totals, classes, n, err);
+	for (i = 0; i < n; i++)
 		free(classes[i]);
 	free(classes);
-	return jw_finish(&w, body, err);
+	return rc;
+}
+
+/* ResourceQuota <prefix><team>-budget, present while a Deny team's budget is
+ * spent: GPU resources at 0 for every pod outside the exempt tiers. It keeps
+ * Deny enforced by the apiserver itself when the webhook is unreachable. */
+static int body_budget_quota(char **body, const struct gq_team *t, const char *ns,
+			     const char *name, const struct gq_res_list *totals,
+			     struct gq_err *err)
+{
+	char **classes = gq_calloc(t->budget.n_exempt_tiers + 1, sizeof(*classes));
+	size_t i, n = 0;
+	int rc;
+
+	for (i = 0; i < t->budget.n_exempt_tiers; i++)
+		classes[n++] = gq_team_priority_class_name(t, t->budget.exempt_tiers[i]);
+	rc = body_zero_gpu_quota(body, t, ns, name, totals, classes, n, err);
+	for (i = 0; i < n; i++)
+		free(classes[i]);
+	free(classes);
+	return rc;
 }
 
 /* LimitRange gpuquota-<team> with the container defaults (some non-empty). */
@@ -518,7 +600,7 @@ static bool ns_name_ok(const char *s)
 
 /* The objects of one namespace (index i): Namespace, quotas, LimitRange. */
 static int build_ns(struct gq_desired_list *l, size_t *cap, const struct gq_team *t, const char *ns,
-		    const struct gq_res_list *hard, const struct gq_res_list *totals,
+		    const struct gq_res_list *hard, const struct gq_res_list *totals, bool guard,
 		    struct gq_err *err)
 {
 	char *name, *body = NULL;
@@ -551,6 +633,18 @@ static int build_ns(struct gq_desired_list *l, size_t *cap, const struct gq_team
 			return rc;
 	}
 
+	if (guard) {
+		name = gq_asprintf(NAME_PREFIX "%s-budget", t->name);
+		rc = body_budget_quota(&body, t, ns, name, totals, err);
+		if (rc == GQ_OK)
+			desired_push(
+			    l, cap, "ResourceQuota", ns, name,
+			    gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name), body);
+		free(name);
+		if (rc != GQ_OK)
+			return rc;
+	}
+
 	if (t->container_default.n > 0 || t->container_default_request.n > 0) {
 		name = gq_asprintf(NAME_PREFIX "%s", t->name);
 		rc = body_limit_range(&body, t, ns, name, err);
@@ -568,9 +662,30 @@ static int build_ns(struct gq_desired_list *l, size_t *cap, const struct gq_team
  * namespace in usage[] order its Namespace label, ResourceQuota, priority
  * ResourceQuota and LimitRange. On failure *out is untouched.
  */
+static int desired_build(struct gq_desired_list *out, const struct gq_team *t,
+			 const struct gq_ns_usage *usage, size_t n_ns,
+			 const char *const *gpu_resources, size_t n_gpu_resources, bool clamp,
+			 struct gq_err *err);
+
 int gq_desired_build(struct gq_desired_list *out, const struct gq_team *t,
 		     const struct gq_ns_usage *usage, size_t n_ns, const char *const *gpu_resources,
 		     size_t n_gpu_resources, struct gq_err *err)
+{
+	return desired_build(out, t, usage, n_ns, gpu_resources, n_gpu_resources, false, err);
+}
+
+int gq_desired_build_clamped(struct gq_desired_list *out, const struct gq_team *t,
+			     const struct gq_ns_usage *usage, size_t n_ns,
+			     const char *const *gpu_resources, size_t n_gpu_resources,
+			     struct gq_err *err)
+{
+	return desired_build(out, t, usage, n_ns, gpu_resources, n_gpu_resources, true, err);
+}
+
+static int desired_build(struct gq_desired_list *out, const struct gq_team *t,
+			 const struct gq_ns_usage *usage, size_t n_ns,
+			 const char *const *gpu_resources, size_t n_gpu_resources, bool clamp,
+			 struct gq_err *err)
 {
 	struct gq_desired_list l = {0};
 	struct gq_res_list totals = {0};
@@ -604,8 +719,20 @@ int gq_desired_build(struct gq_desired_list *out, const struct gq_team *t,
 		if (rc != GQ_OK)
 			goto out;
 	}
+	if (gq_team_has_over_budget_class(t)) {
+		name = gq_team_over_budget_class(t);
+		rc = body_over_budget_class(&body, t, name, err);
+		if (rc == GQ_OK)
+			desired_push(
+			    &l, &cap, "PriorityClass", "", name,
+			    gq_asprintf("/apis/scheduling.k8s.io/v1/priorityclasses/%s", name),
+			    body);
+		free(name);
+		if (rc != GQ_OK)
+			goto out;
+	}
 	for (i = 0; i < n_ns; i++) {
-		rc = build_ns(&l, &cap, t, usage[i].ns, &hard[i], &totals, err);
+		rc = build_ns(&l, &cap, t, usage[i].ns, &hard[i], &totals, clamp, err);
 		if (rc != GQ_OK)
 			goto out;
 	}

@@ -9,6 +9,8 @@
  *     ResourceQuota gpuquota-<team>           GPU + MIG + pass-through hard
  *     ResourceQuota gpuquota-<team>-priority  GPU resources = 0 for pods whose
  *                                             PriorityClass is not a team tier
+ *     ResourceQuota gpuquota-<team>-budget    (Deny, budget spent) GPU = 0 for
+ *                                             pods outside the exempt tiers
  *     LimitRange    gpuquota-<team>           container cpu/memory defaults
  *                                             (only when spec.limits.container
  *                                             is set; never nvidia.com/ resources)
@@ -89,6 +91,25 @@ int gq_quota_split(struct gq_res_list *hard_out, const struct gq_res_list *total
 int gq_desired_build(struct gq_desired_list *out, const struct gq_team *t,
 		     const struct gq_ns_usage *usage, size_t n_ns, const char *const *gpu_resources,
 		     size_t n_gpu_resources, struct gq_err *err);
+
+/*
+ * As gq_desired_build, plus in each namespace the ResourceQuota
+ * gpuquota-<team>-budget: every GPU resource at 0 for pods outside the
+ * team's exempt tiers. Used while a team with onExhausted: Deny has spent
+ * its budget, so the apiserver refuses its GPU pods even when the admission
+ * webhook is unreachable; running pods are not affected.
+ */
+int gq_desired_build_clamped(struct gq_desired_list *out, const struct gq_team *t,
+			     const struct gq_ns_usage *usage, size_t n_ns,
+			     const char *const *gpu_resources, size_t n_gpu_resources,
+			     struct gq_err *err);
+
+/* The Deprioritize class: name "<team>-over-budget" (caller frees), value
+ * below every tier and below 0, preemptionPolicy Never; it exists only for
+ * teams with budget.onExhausted Deprioritize. */
+char *gq_team_over_budget_class(const struct gq_team *t);
+int32_t gq_team_over_budget_value(const struct gq_team *t);
+bool gq_team_has_over_budget_class(const struct gq_team *t);
 
 /* Frees the names of a resource list and the array; *l is zeroed. */
 void gq_res_list_free(struct gq_res_list *l);

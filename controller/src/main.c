@@ -67,6 +67,18 @@ static void usage_run(FILE *f)
 		"  --metrics-bind-address ADDR  /metrics listen address (default :8080, \"\" off)\n"
 		"  --health-probe-bind-address ADDR\n"
 		"                               /healthz and /readyz address (default :8081)\n"
+		"  --ledger-interval DURATION   accounting pass of teams with a budget (default 10s)\n"
+		"  --webhook-bind-address ADDR  HTTPS admission webhook (default :9443, \"\" off)\n"
+		"  --webhook-service NAME       Service in the certificate (default gpuquota-webhook)\n"
+		"  --webhook-secret NAME        Secret keeping the webhook CA and certificate\n"
+		"                               (default gpuquota-webhook-tls)\n"
+		"  --webhook-config NAME        MutatingWebhookConfiguration that gets the CA\n"
+		"                               bundle (default gpuquota, \"\" none)\n"
+		"  --webhook-hosts LIST         extra certificate DNS names/IPs, comma separated\n"
+		"  --webhook-cert-dir DIR       use tls.crt/tls.key/ca.crt from DIR (cert-manager)\n"
+		"                               instead of managing the certificate\n"
+		"  --webhook-cert-days N        serving certificate lifetime (default 365)\n"
+		"  --shutdown-grace DURATION    keep serving after SIGTERM (default 5s)\n"
 		"  --log-format text|json       (default text)\n"
 		"  --log-level debug|info|warn|error (default info)\n");
 }
@@ -114,6 +126,15 @@ static int cmd_run(int argc, char **argv)
 		{"metrics-bind-address", required_argument, NULL, 'm'},
 		{"health-probe-bind-address", required_argument, NULL, 'p'},
 		{"log-format", required_argument, NULL, 'f'},
+		{"ledger-interval", required_argument, NULL, 'L'},
+		{"webhook-bind-address", required_argument, NULL, 'W'},
+		{"webhook-service", required_argument, NULL, 'S'},
+		{"webhook-secret", required_argument, NULL, 'T'},
+		{"webhook-config", required_argument, NULL, 'C'},
+		{"webhook-hosts", required_argument, NULL, 'H'},
+		{"webhook-cert-dir", required_argument, NULL, 'D'},
+		{"webhook-cert-days", required_argument, NULL, 'Y'},
+		{"shutdown-grace", required_argument, NULL, 'G'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -123,7 +144,10 @@ static int cmd_run(int argc, char **argv)
 	const char *metrics = ":8080", *health = ":8081";
 	enum gq_log_level level = GQ_LOG_INFO;
 	enum gq_log_format format = GQ_LOG_TEXT;
-	int64_t resync_ms = 600000;
+	int64_t resync_ms = 600000, ledger_ms = 10000, grace_ms = 5000;
+	const char *wh_addr = ":9443", *wh_svc = "gpuquota-webhook", *wh_secret = "gpuquota-webhook-tls";
+	const char *wh_config = "gpuquota", *wh_hosts = "", *wh_dir = "";
+	long wh_days = 365;
 	long workers = 2;
 	struct gq_kubeconfig kc = {0};
 	struct gq_err err = {0};
@@ -168,6 +192,29 @@ static int cmd_run(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'W': wh_addr = optarg; break;
+		case 'S': wh_svc = optarg; break;
+		case 'T': wh_secret = optarg; break;
+		case 'C': wh_config = optarg; break;
+		case 'H': wh_hosts = optarg; break;
+		case 'D': wh_dir = optarg; break;
+		case 'L':
+		case 'G':
+			if (parse_duration_ms(optarg, c == 'L' ? &ledger_ms : &grace_ms) != GQ_OK) {
+				fprintf(stderr, "error: bad duration \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'Y': {
+			char *end;
+
+			wh_days = strtol(optarg, &end, 10);
+			if (*end || wh_days < 1 || wh_days > 3650) {
+				fprintf(stderr, "error: --webhook-cert-days must be 1..3650\n");
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return EXIT_USAGE;
 		}
@@ -192,7 +239,10 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	opts = (struct gq_controller_opts){&kc, ns, (int)workers, resync_ms, metrics, health};
+	opts = (struct gq_controller_opts){&kc,	      ns,	 (int)workers, resync_ms, metrics,
+					   health,    ledger_ms, wh_addr,	     wh_svc,	wh_secret,
+					   wh_config, wh_hosts,  wh_dir,	     (int)wh_days,
+					   (int)grace_ms};
 	/* ":8080" means all addresses. */
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);

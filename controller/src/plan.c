@@ -198,6 +198,59 @@ static struct gq_quantity status_sum(const struct gq_status_in *in, const char *
 	return sum;
 }
 
+static void gen_time(yajl_gen g, const char *key, int64_t ms)
+{
+	char t[GQ_TIME_STRLEN];
+
+	if (gq_time_format_ms(ms, t) == GQ_OK)
+		gen_kv(g, key, t);
+}
+
+/* gpuHours (printer column), usage and history of a team with a budget. */
+static void gen_budget(yajl_gen g, const struct gq_status_budget *b)
+{
+	const struct gq_ledger *l = b->ledger;
+	char used[GQ_LEDGER_HOURS_STRLEN], budget[GQ_LEDGER_HOURS_STRLEN];
+	char left[GQ_LEDGER_HOURS_STRLEN], *col;
+
+	gq_ledger_format_hours(l->used_micro, used);
+	gq_ledger_format_hours(b->budget_micro, budget);
+	gq_ledger_format_hours(gq_ledger_remaining(l, b->budget_micro), left);
+	col = gq_asprintf("%s/%s", used, budget);
+	gen_kv(g, "gpuHours", col);
+	free(col);
+	gen_str(g, "usage");
+	yajl_gen_map_open(g);
+	gen_kv(g, "usedGPUHours", used);
+	gen_kv(g, "budgetGPUHours", budget);
+	gen_kv(g, "remainingGPUHours", left);
+	gen_time(g, "periodStart", l->period_start_ms);
+	gen_time(g, "periodEnd", l->period_end_ms);
+	gen_time(g, "accountedUntil", b->accounted_until_ms);
+	gen_str(g, "usedMicroGPUSeconds");
+	yajl_gen_integer(g, l->used_micro);
+	yajl_gen_map_close(g);
+	if (l->n_history) {
+		gen_str(g, "history");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < l->n_history; i++) {
+			const struct gq_ledger_period_rec *h = &l->history[i];
+
+			gq_ledger_format_hours(h->used_micro, used);
+			gq_ledger_format_hours(h->budget_micro, budget);
+			yajl_gen_map_open(g);
+			gen_time(g, "periodStart", h->start_ms);
+			gen_time(g, "periodEnd", h->end_ms);
+			gen_kv(g, "usedGPUHours", used);
+			gen_kv(g, "budgetGPUHours", budget);
+			gen_str(g, "usedMicroGPUSeconds");
+			yajl_gen_integer(g, h->used_micro);
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+	}
+}
+
 static const char *prev_transition(yajl_val prev, const char *type, bool status)
 {
 	yajl_val conds = yajl_tree_get(prev, (const char *[]){"conditions", NULL}, yajl_t_array);
@@ -226,16 +279,21 @@ char *gq_status_body(const struct gq_status_in *in)
 	/* Precedence, whatever the order of the conditions:
 	 * Conflict > Degraded > Pending (Ready=False) > Ready. */
 	{
-		bool conflict = false, degraded = false, not_ready = false;
+		bool conflict = false, degraded = false, not_ready = false, exhausted = false;
 
 		for (size_t i = 0; i < in->n_conds; i++) {
 			const struct gq_condition *c = &in->conds[i];
 
 			conflict |= strcmp(c->type, "Conflict") == 0 && c->status;
 			degraded |= strcmp(c->type, "Degraded") == 0 && c->status;
+			exhausted |= strcmp(c->type, "BudgetExhausted") == 0 && c->status;
 			not_ready |= strcmp(c->type, "Ready") == 0 && !c->status;
 		}
-		state = conflict ? "Conflict" : degraded ? "Degraded" : not_ready ? "Pending" : "Ready";
+		state = conflict    ? "Conflict"
+			: degraded  ? "Degraded"
+			: exhausted ? "BudgetExhausted"
+			: not_ready ? "Pending"
+				    : "Ready";
 	}
 	for (size_t i = 0; i < in->n_ns; i++)
 		if (in->ns[i].plan->state == GQ_NS_READY)
@@ -265,6 +323,9 @@ char *gq_status_body(const struct gq_status_in *in)
 	gpus = gq_asprintf("%s/%s", qa, qb);
 	gen_kv(g, "gpus", gpus);
 	free(gpus);
+
+	if (in->budget)
+		gen_budget(g, in->budget);
 
 	if (in->n_conds) {
 		gen_str(g, "conditions");

@@ -13,6 +13,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "gq.h"
+#include "ledger.h"
 #include "spec.h"
 
 /* A namespace as the controller sees it. */
@@ -65,6 +66,13 @@ struct gq_status_ns {
 	yajl_val used; /* ResourceQuota status.used (object) or NULL */
 };
 
+/* The ledger to report (only for teams with a budget). */
+struct gq_status_budget {
+	const struct gq_ledger *ledger;
+	int64_t budget_micro;
+	int64_t accounted_until_ms; /* what to persist as accountedUntil */
+};
+
 struct gq_status_in {
 	const struct gq_team *team;
 	const struct gq_status_ns *ns;
@@ -74,6 +82,7 @@ struct gq_status_in {
 	size_t n_conds;
 	yajl_val prev_status;  /* the allocation's current status, or NULL */
 	const char *now;       /* RFC 3339 timestamp for new transitions */
+	const struct gq_status_budget *budget; /* NULL: no budget */
 };
 
 /*

@@ -16,6 +16,7 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "accounting.h"
 #include "buf.h"
 #include "desired.h"
 #include "log.h"
@@ -585,6 +586,189 @@ static void transition_events(struct gq_reconciler *r, const struct gq_team *t, 
 	}
 }
 
+/* ------------------------------------------------------------ accounting */
+
+static char *pod_path(const char *key)
+{
+	const char *slash = strchr(key, '/');
+
+	return gq_asprintf("/api/v1/namespaces/%.*s/pods/%s", (int)(slash - key), key, slash + 1);
+}
+
+static int pod_patch(struct gq_reconciler *r, struct pass *p, const char *key, const char *body,
+		     bool count_error)
+{
+	struct gq_err err = {0};
+	char *path = pod_path(key);
+	int rc = gq_kclient_patch(r->kc, path, "application/json-patch+json", body, NULL, &err);
+
+	p->writes++;
+	atomic_fetch_add(&r->applies, 1);
+	if (rc != GQ_OK && rc != GQ_ENOTFOUND && count_error)
+		pass_error(p, path, &err);
+	free(path);
+	return rc;
+}
+
+/* Adds our accounting finalizer to a GPU pod admitted without it. */
+static void pod_add_finalizer(struct gq_reconciler *r, struct pass *p, const char *key)
+{
+	if (pod_patch(r, p, key,
+		      "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"" GQ_ACCOUNTING_FINALIZER
+		      "\"}]",
+		      false) != GQ_OK)
+		pod_patch(r, p, key,
+			  "[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"" GQ_ACCOUNTING_FINALIZER
+			  "\"]}]",
+			  true);
+}
+
+/* Removes our finalizer (at index, checked by a JSON-patch test). */
+static void pod_remove_finalizer(struct gq_reconciler *r, struct pass *p, const char *key,
+				 size_t index)
+{
+	char *body = gq_asprintf("[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\",\"value\":"
+				 "\"" GQ_ACCOUNTING_FINALIZER "\"},{\"op\":\"remove\",\"path\":"
+				 "\"/metadata/finalizers/%zu\"}]",
+				 index, index);
+
+	if (pod_patch(r, p, key, body, true) == GQ_OK)
+		gq_debug("pod accounted, finalizer removed | pod=%s", key);
+	free(body);
+}
+
+/* Removes the budget scheduling gate (at index, checked by a test). */
+static void pod_release(struct gq_reconciler *r, struct pass *p, const char *key, size_t index)
+{
+	char *body = gq_asprintf("[{\"op\":\"test\",\"path\":\"/spec/schedulingGates/%zu/name\","
+				 "\"value\":\"" GQ_ADMISSION_GATE "\"},{\"op\":\"remove\",\"path\":"
+				 "\"/spec/schedulingGates/%zu\"}]",
+				 index, index);
+
+	if (pod_patch(r, p, key, body, true) == GQ_OK)
+		gq_info("budget available: held pod released | pod=%s", key);
+	free(body);
+}
+
+/* Publishes what the webhook needs to decide for team t's namespaces. */
+static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
+			      const struct gq_plan *plan, const struct gq_acct_result *acct)
+{
+	const char **ns = gq_calloc(plan->n + 1, sizeof(char *));
+	char **tiers = gq_calloc(t->n_tiers + 1, sizeof(char *));
+	char **exempt = gq_calloc(t->budget.n_exempt_tiers + 1, sizeof(char *));
+	struct gq_adm_weight *w = gq_calloc(t->budget.weights.n + 1, sizeof(*w));
+	struct gq_adm_team a = {0};
+	char reset[GQ_TIME_STRLEN], *over = NULL, *dflt = NULL;
+	size_t n_ns = 0;
+
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->ns[i].state == GQ_NS_READY || plan->ns[i].state == GQ_NS_PENDING)
+			ns[n_ns++] = plan->ns[i].name;
+	for (size_t i = 0; i < t->n_tiers; i++)
+		tiers[i] = gq_team_priority_class_name(t, t->tiers[i].name);
+	for (size_t i = 0; i < t->budget.n_exempt_tiers; i++)
+		exempt[i] = gq_team_priority_class_name(t, t->budget.exempt_tiers[i]);
+	for (size_t i = 0; i < t->budget.weights.n; i++) {
+		w[i].resource = t->budget.weights.items[i].name;
+		w[i].micro = t->budget.weights.items[i].q.milli * 1000;
+	}
+	a.name = t->name;
+	a.tier_classes = (const char *const *)tiers;
+	a.n_tiers = t->n_tiers;
+	if (t->default_tier) {
+		const struct gq_tier *d = gq_team_tier(t, t->default_tier);
+
+		dflt = gq_team_priority_class_name(t, t->default_tier);
+		a.default_class = dflt;
+		a.default_value = d ? d->value : 0;
+		a.default_preemption_policy =
+			d && d->preemption_policy ? d->preemption_policy : "PreemptLowerPriority";
+	}
+	a.exempt_classes = (const char *const *)exempt;
+	a.n_exempt = t->budget.n_exempt_tiers;
+	a.max_gpus_per_pod = t->max_gpus_per_pod;
+	if (t->budget.present && acct) {
+		a.has_budget = true;
+		a.policy = t->budget.on_exhausted;
+		a.used_micro = acct->ledger.used_micro;
+		a.budget_micro = acct->budget_micro;
+		a.warn_at_percent = t->budget.warn_at_percent;
+		if (gq_time_format_ms(acct->ledger.period_end_ms, reset) == GQ_OK)
+			a.reset_time = reset;
+		over = gq_team_over_budget_class(t);
+		a.over_budget_class = over;
+		a.over_budget_value = gq_team_over_budget_value(t);
+	}
+	a.weights = w;
+	a.n_weights = t->budget.weights.n;
+	gq_budget_set_admission(r->budgets, t->name, ns, n_ns, &a);
+	for (size_t i = 0; i < t->n_tiers; i++)
+		free(tiers[i]);
+	for (size_t i = 0; i < t->budget.n_exempt_tiers; i++)
+		free(exempt[i]);
+	free(tiers);
+	free(exempt);
+	free(w);
+	free(ns);
+	free(over);
+	free(dflt);
+}
+
+struct orphan_ctx {
+	struct gq_reconciler *r;
+	struct gq_acct_pod *pods;
+	size_t n;
+};
+
+static int orphan_cb(void *arg, const char *key, yajl_val pod)
+{
+	struct orphan_ctx *c = arg;
+	yajl_val f = yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL},
+				   yajl_t_array);
+	const char *slash = strchr(key, '/');
+	char ns[256];
+	bool team;
+
+	for (size_t i = 0; f && slash && i < f->u.array.len; i++) {
+		if (!YAJL_IS_STRING(f->u.array.values[i]) ||
+		    strcmp(f->u.array.values[i]->u.string, GQ_ACCOUNTING_FINALIZER) != 0)
+			continue;
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+		gq_informer_rdlock(c->r->namespaces);
+		team = label_of(gq_informer_get(c->r->namespaces, ns), GQ_LABEL_TEAM) != NULL;
+		gq_informer_unlock(c->r->namespaces);
+		if (!team) {
+			c->pods = gq_realloc(c->pods, (c->n + 1) * sizeof(*c->pods));
+			c->pods[c->n].key = gq_strdup(key);
+			c->pods[c->n].index = i;
+			c->n++;
+		}
+		break;
+	}
+	return 0;
+}
+
+int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
+{
+	struct orphan_ctx c = {r, NULL, 0};
+	struct pass p = {0};
+
+	if (r->pods == NULL)
+		return GQ_OK;
+	gq_informer_rdlock(r->pods);
+	gq_informer_foreach(r->pods, orphan_cb, &c);
+	gq_informer_unlock(r->pods);
+	for (size_t i = 0; i < c.n; i++) {
+		gq_info("namespace belongs to no team: releasing pod from accounting | pod=%s",
+			c.pods[i].key);
+		pod_remove_finalizer(r, &p, c.pods[i].key, c.pods[i].index);
+		free(c.pods[i].key);
+	}
+	free(c.pods);
+	return p.errors ? gq_err_set(err, GQ_EIO, "%s", p.first_error) : GQ_OK;
+}
+
 /* -------------------------------------------------------------- reconcile */
 
 /*
@@ -657,7 +841,12 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 	struct gq_desired_list dl = {0};
 	struct gq_status_ns *sns = NULL;
 	yajl_val *rq_clones = NULL;
-	struct gq_condition conds[3];
+	struct gq_condition conds[5];
+	struct gq_acct_result acct = {0};
+	bool has_acct = false;
+	size_t n_conds = 3;
+	char *msg_budget = NULL, *msg_warn = NULL;
+	const char **ready_ns = NULL;
 	struct gq_ns_info *infos = NULL;
 	size_t n_usage = 0, n_pending = 0, n_missing = 0, n_conflict = 0;
 	char now[32], *status_body = NULL, *msg_conflict = NULL, *msg_degraded = NULL;
@@ -679,8 +868,11 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		gq_informer_rdlock(r->teams);
 		exists = gq_informer_get(r->teams, name) != NULL;
 		gq_informer_unlock(r->teams);
-		if (!exists)
+		if (!exists) {
 			release_namespaces(r, &p, &s, name, NULL);
+			if (r->budgets)
+				gq_budget_forget(r->budgets, name);
+		}
 		rc = p.errors ? gq_err_set(err, GQ_EIO, "%s", p.first_error) : GQ_OK;
 		goto out;
 	}
@@ -740,8 +932,30 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		n_usage++;
 	}
 
+	if (s.self->budget.present && r->pods) {
+		struct timespec ts;
+
+		/* Whole seconds: pod start and finish times have one-second
+		 * resolution, so a running pod is never counted past the second
+		 * its finishedAt will show. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ready_ns = gq_calloc(n_usage + 1, sizeof(char *));
+		for (size_t i = 0; i < n_usage; i++)
+			ready_ns[i] = usage[i].ns;
+		rc = gq_acct_run(&acct, r->budgets, r->pods, r->nodes, s.self, ready_ns, n_usage,
+				 s.prev_status, (int64_t)ts.tv_sec * 1000, err);
+		if (rc != GQ_OK)
+			goto out;
+		has_acct = true;
+	}
+	publish_admission(r, s.self, &plan, has_acct ? &acct : NULL);
+
 	rc = gq_quota_totals(&totals, s.self, (const char *const *)s.gpu_res, s.n_gpu_res, err);
-	if (rc == GQ_OK)
+	if (rc == GQ_OK && has_acct && acct.exhausted &&
+	    s.self->budget.on_exhausted == GQ_EXHAUSTED_DENY)
+		rc = gq_desired_build_clamped(&dl, s.self, usage, n_usage,
+					      (const char *const *)s.gpu_res, s.n_gpu_res, err);
+	else if (rc == GQ_OK)
 		rc = gq_desired_build(&dl, s.self, usage, n_usage, (const char *const *)s.gpu_res,
 				      s.n_gpu_res, err);
 	if (rc != GQ_OK)
@@ -751,11 +965,32 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		converge_one(r, &p, s.self, &dl.items[i]);
 	delete_stale(r, &p, name, &dl);
 	release_namespaces(r, &p, &s, name, &plan);
+	for (size_t i = 0; i < acct.n_add; i++)
+		pod_add_finalizer(r, &p, acct.add[i].key);
+	for (size_t i = 0; i < acct.n_release; i++)
+		pod_release(r, &p, acct.release[i].key, acct.release[i].index);
 
 	if (p.writes > 0 && p.errors == 0) {
 		/* Let the watches bring the new state in, then report it. */
 		*requeue_after_ms = 500;
 		goto out;
+	}
+	if (has_acct) {
+		char u[GQ_LEDGER_HOURS_STRLEN], b[GQ_LEDGER_HOURS_STRLEN], e[GQ_TIME_STRLEN];
+		static const char *const verbs[] = {"denied", "held", "deprioritized"};
+
+		gq_ledger_format_hours(acct.ledger.used_micro, u);
+		gq_ledger_format_hours(acct.budget_micro, b);
+		gq_time_format_ms(acct.ledger.period_end_ms, e);
+		if (acct.exhausted)
+			msg_budget = gq_asprintf("team used %s of %s GPU-hours; new GPU pods are %s "
+						 "until the period ends at %s",
+						 u, b, verbs[s.self->budget.on_exhausted], e);
+		else
+			msg_budget = gq_asprintf("%s of %s GPU-hours used this period (ends %s)", u,
+						 b, e);
+		msg_warn = gq_asprintf("%s of %s GPU-hours used (warning at %d%%)", u, b,
+				       s.self->budget.warn_at_percent);
 	}
 
 	/* Conditions. */
@@ -824,10 +1059,20 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 						       : "NamespaceMissing",
 					 msg_degraded ? msg_degraded : ""};
 
+	if (has_acct) {
+		conds[3] = (struct gq_condition){"BudgetExhausted", acct.exhausted,
+						 acct.exhausted ? "BudgetExhausted" : "BudgetAvailable",
+						 msg_budget};
+		conds[4] = (struct gq_condition){"BudgetWarning", acct.warn,
+						 acct.warn ? "BudgetWarning" : "BelowWarning", msg_warn};
+		n_conds = 5;
+	}
 	now_rfc3339(now);
 	{
+		struct gq_status_budget sb = {&acct.ledger, acct.budget_micro, acct.persist_until_ms};
 		struct gq_status_in in = {s.self, sns,	 plan.n,	 &totals,
-					  conds,  3,	 s.prev_status, now};
+					  conds,  n_conds, s.prev_status, now, has_acct ? &sb : NULL};
+		bool persisted = false;
 		yajl_val want, have_status;
 
 		status_body = gq_status_body(&in);
@@ -838,13 +1083,24 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		      gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
 			      have_status->u.object.len)) {
 			status_path = gq_asprintf(GTA_PATH "/%s/status", name);
-			transition_events(r, s.self, s.prev_status, conds, 3);
-			do_apply(r, &p, status_path, status_body);
+			transition_events(r, s.self, s.prev_status, conds, n_conds);
+			persisted = do_apply(r, &p, status_path, status_body) == GQ_OK;
+		} else {
+			persisted = true; /* already there */
 		}
 		yajl_tree_free(want);
+		if (has_acct && persisted) {
+			/* The ledger is durable: ended pods can go. */
+			for (size_t i = 0; i < acct.n_finalize; i++)
+				pod_remove_finalizer(r, &p, acct.finalize[i].key, acct.finalize[i].index);
+			gq_budget_put_ledger(r->budgets, name, s.self->uid, &acct.ledger,
+					     acct.persist_until_ms);
+		}
 	}
 	if (n_pending)
 		*requeue_after_ms = 2000;
+	if (has_acct && (*requeue_after_ms == 0 || *requeue_after_ms > r->ledger_interval_ms))
+		*requeue_after_ms = r->ledger_interval_ms;
 	if (p.errors)
 		rc = gq_err_set(err, GQ_EIO, "%s", p.first_error);
 
@@ -870,6 +1126,10 @@ out:
 	free(msg_conflict);
 	free(msg_degraded);
 	free(msg_ready);
+	free(msg_budget);
+	free(msg_warn);
+	free(ready_ns);
+	gq_acct_result_free(&acct);
 	snap_free(&s);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "budget.h"
 #include "gq.h"
 #include "informer.h"
 #include "kclient.h"
@@ -24,6 +25,9 @@ struct gq_reconciler {
 	struct gq_informer *limits;     /* LimitRanges managed by gpuquota */
 	struct gq_informer *classes;    /* all PriorityClasses */
 	struct gq_informer *nodes;      /* all nodes */
+	struct gq_informer *pods;       /* all pods (trimmed to accounting fields) */
+	struct gq_budget_registry *budgets; /* ledgers + admission snapshots */
+	int64_t ledger_interval_ms;     /* how often a team with a budget is accounted */
 	const char *instance;           /* reporting instance for Events */
 	const char *event_namespace;    /* namespace for Events of cluster-scoped objects */
 	atomic_ullong reconciles;       /* reconciles run */
@@ -40,5 +44,13 @@ struct gq_reconciler {
  */
 int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
 		      struct gq_err *err);
+
+/* Work-queue key of the sweep that frees pods from our accounting finalizer
+ * when their namespace belongs to no team (allocation deleted, namespace
+ * left the team): a pod never stays stuck on it. */
+#define GQ_ORPHANS_KEY "#orphans"
+
+/* Runs that sweep. */
+int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err);
 
 #endif

@@ -7,6 +7,7 @@ CTL_HEALTH=127.0.0.1:18081
 CTL_PIDFILE="$ROOT/.cluster/pids/gpuquota-controller.pid"
 CTL_LOG="$ROOT/.cluster/logs/gpuquota-controller.log"
 CTL_KUBECONFIG="$ROOT/.cluster/controller.kubeconfig"
+CTL_WEBHOOK_PORT=19443
 
 # Installs the CRD, namespace and RBAC (not the Deployment) and writes a
 # kubeconfig holding the controller ServiceAccount's token.
@@ -14,6 +15,7 @@ controller_install() {
 	$KUBECTL apply --server-side -f "$ROOT/crds/gpuquota.io_gputeamallocations.yaml" >/dev/null
 	$KUBECTL wait --for condition=established --timeout=30s crd/gputeamallocations.gpuquota.io >/dev/null
 	$KUBECTL apply --server-side -f "$ROOT/manifests/namespace.yaml" -f "$ROOT/manifests/rbac.yaml" >/dev/null
+	"$ROOT/test/cluster/webhook-local.sh" "$KUBECTL" "$CTL_WEBHOOK_PORT"
 	[ -f "$CTL_KUBECONFIG" ] && return 0
 	local token ca server
 	token=$($KUBECTL -n gpuquota-system create token gpuquota-controller --duration 24h)
@@ -47,7 +49,9 @@ controller_start() {
 	controller_install
 	setsid "$ROOT/bin/gpuquota-controller" run --kubeconfig "$CTL_KUBECONFIG" \
 		--metrics-bind-address "$CTL_METRICS" --health-probe-bind-address "$CTL_HEALTH" \
-		--resync-period "${CTL_RESYNC:-15s}" --log-level "${CTL_LOG_LEVEL:-info}" "$@" \
+		--resync-period "${CTL_RESYNC:-15s}" --log-level "${CTL_LOG_LEVEL:-info}" \
+		--webhook-bind-address "127.0.0.1:$CTL_WEBHOOK_PORT" --webhook-hosts 127.0.0.1 \
+		--ledger-interval "${CTL_LEDGER:-1s}" --shutdown-grace 1s "$@" \
 		>>"$CTL_LOG" 2>&1 </dev/null &
 	echo $! >"$CTL_PIDFILE"
 	wait_for 30 curl -sf "http://$CTL_HEALTH/readyz"

@@ -1,0 +1,407 @@
+/*
+ * accounting.c - turning cached pods into ledger inputs and advancing the
+ * ledger. The exactness argument: the persisted pair (usedMicroGPUSeconds,
+ * accountedUntil) always equals the usage of all pods in [periodStart,
+ * accountedUntil); a pod's accounting finalizer is removed only after a
+ * status with accountedUntil >= the pod's end was written, so a pod that
+ * ended is never lost (the finalizer keeps it visible through restarts and
+ * deletions) and never counted twice (its usage past accountedUntil is 0).
+ */
+#include "accounting.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "quantity.h"
+
+void gq_acct_result_free(struct gq_acct_result *r)
+{
+	for (size_t i = 0; i < r->n_finalize; i++)
+		free(r->finalize[i].key);
+	for (size_t i = 0; i < r->n_add; i++)
+		free(r->add[i].key);
+	for (size_t i = 0; i < r->n_release; i++)
+		free(r->release[i].key);
+	free(r->finalize);
+	free(r->add);
+	free(r->release);
+	memset(r, 0, sizeof(*r));
+}
+
+static int64_t time_of(yajl_val v, const char *const *path)
+{
+	const char *s = gq_json_str(v, path);
+	int64_t ms = 0;
+
+	if (s == NULL || gq_time_parse(s, &ms) != GQ_OK)
+		return 0;
+	return ms;
+}
+
+static int64_t int_of(yajl_val v, const char *const *path)
+{
+	yajl_val n = yajl_tree_get(v, (const char **)path, yajl_t_number);
+
+	return n && YAJL_IS_INTEGER(n) ? YAJL_GET_INTEGER(n) : 0;
+}
+
+int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status)
+{
+	yajl_val usage = gq_json_obj(status, GQ_PATH("usage"));
+	yajl_val hist = yajl_tree_get(status, (const char *[]){"history", NULL}, yajl_t_array);
+
+	memset(l, 0, sizeof(*l));
+	if (usage == NULL || !yajl_tree_get(usage, (const char *[]){"usedMicroGPUSeconds", NULL},
+					    yajl_t_number))
+		return GQ_ENOTFOUND;
+	l->period_start_ms = time_of(usage, GQ_PATH("periodStart"));
+	l->period_end_ms = time_of(usage, GQ_PATH("periodEnd"));
+	l->accounted_until_ms = time_of(usage, GQ_PATH("accountedUntil"));
+	l->used_micro = int_of(usage, GQ_PATH("usedMicroGPUSeconds"));
+	for (size_t i = 0; hist && i < hist->u.array.len && i < GQ_LEDGER_HISTORY; i++) {
+		yajl_val h = hist->u.array.values[i];
+		struct gq_ledger_period_rec *rec = &l->history[l->n_history++];
+		const char *b = gq_json_str(h, GQ_PATH("budgetGPUHours"));
+
+		rec->start_ms = time_of(h, GQ_PATH("periodStart"));
+		rec->end_ms = time_of(h, GQ_PATH("periodEnd"));
+		rec->used_micro = int_of(h, GQ_PATH("usedMicroGPUSeconds"));
+		if (b == NULL || gq_ledger_parse_hours(b, &rec->budget_micro) != GQ_OK)
+			rec->budget_micro = 0;
+	}
+	return gq_ledger_check(l) == GQ_OK ? GQ_OK : GQ_EINVAL;
+}
+
+/* Appends the nvidia.com requests of a container (requests, else limits). */
+static size_t container_reqs(yajl_val c, struct gq_ledger_req *out, size_t cap)
+{
+	yajl_val req = gq_json_obj(c, GQ_PATH("resources", "requests"));
+	yajl_val lim = gq_json_obj(c, GQ_PATH("resources", "limits"));
+	size_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		yajl_val m = pass == 0 ? req : lim;
+
+		for (size_t i = 0; m && i < m->u.object.len && n < cap; i++) {
+			const char *k = m->u.object.keys[i];
+			struct gq_quantity q;
+			bool dup = false;
+
+			if (strncmp(k, "nvidia.com/", 11) != 0 || !YAJL_IS_STRING(m->u.object.values[i]))
+				continue;
+			for (size_t j = 0; j < n; j++)
+				dup |= strcmp(out[j].name, k) == 0;
+			if (dup || gq_quantity_parse(&q, m->u.object.values[i]->u.string) != GQ_OK)
+				continue;
+			out[n].name = k;
+			out[n].count = gq_quantity_value(&q);
+			n++;
+		}
+	}
+	return n;
+}
+
+bool gq_acct_is_gpu_pod(yajl_val pod)
+{
+	static const char *const lists[] = {"containers", "initContainers"};
+	struct gq_ledger_req reqs[32];
+
+	for (size_t l = 0; l < 2; l++) {
+		yajl_val a = yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL},
+					   yajl_t_array);
+
+		for (size_t i = 0; a && i < a->u.array.len; i++) {
+			size_t n = container_reqs(a->u.array.values[i], reqs, GQ_ARRAY_LEN(reqs));
+
+			for (size_t k = 0; k < n; k++)
+				if (reqs[k].count > 0)
+					return true;
+		}
+	}
+	return false;
+}
+
+/* Weight of a pod from its containers (effective request rule in ledger.c). */
+static int pod_weight(struct gq_ledger_weight *w, yajl_val pod, int64_t replicas,
+		      const struct gq_res_list *overrides)
+{
+	static const char *const lists[] = {"containers", "initContainers"};
+	struct gq_ledger_container cs[64];
+	struct gq_ledger_req reqs[256];
+	size_t nc = 0, nr = 0;
+
+	for (size_t l = 0; l < 2; l++) {
+		yajl_val a = yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL},
+					   yajl_t_array);
+
+		for (size_t i = 0; a && i < a->u.array.len && nc < GQ_ARRAY_LEN(cs); i++) {
+			yajl_val c = a->u.array.values[i];
+			const char *rp = gq_json_str(c, GQ_PATH("restartPolicy"));
+			size_t n = container_reqs(c, &reqs[nr], GQ_ARRAY_LEN(reqs) - nr);
+
+			cs[nc].reqs = &reqs[nr];
+			cs[nc].n_reqs = n;
+			cs[nc].init = l == 1;
+			cs[nc].sidecar = l == 1 && rp && strcmp(rp, "Always") == 0;
+			nr += n;
+			nc++;
+		}
+	}
+	return gq_ledger_pod_weight(w, cs, nc, replicas, overrides);
+}
+
+/* End of a pod's GPU use, 0 while it still runs (see the module comment). */
+static int64_t pod_end(yajl_val pod, int64_t now_ms)
+{
+	const char *phase = gq_json_str(pod, GQ_PATH("status", "phase"));
+	int64_t del = time_of(pod, GQ_PATH("metadata", "deletionTimestamp"));
+	yajl_val cs = yajl_tree_get(pod, (const char *[]){"status", "containerStatuses", NULL},
+				    yajl_t_array);
+	int64_t end = 0;
+
+	if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) {
+		for (size_t i = 0; cs && i < cs->u.array.len; i++) {
+			int64_t f = time_of(cs->u.array.values[i],
+					    GQ_PATH("state", "terminated", "finishedAt"));
+
+			if (f > end)
+				end = f;
+		}
+		return end ? end : (del && del <= now_ms ? del : now_ms);
+	}
+	if (del && del <= now_ms)
+		return del;
+	return 0;
+}
+
+static int finalizer_index(yajl_val pod, const char *name, size_t *index)
+{
+	yajl_val f = yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL},
+				   yajl_t_array);
+
+	for (size_t i = 0; f && i < f->u.array.len; i++)
+		if (YAJL_IS_STRING(f->u.array.values[i]) &&
+		    strcmp(f->u.array.values[i]->u.string, name) == 0) {
+			*index = i;
+			return GQ_OK;
+		}
+	return GQ_ENOTFOUND;
+}
+
+static bool gated(yajl_val pod, size_t *index)
+{
+	yajl_val g = yajl_tree_get(pod, (const char *[]){"spec", "schedulingGates", NULL},
+				   yajl_t_array);
+
+	for (size_t i = 0; g && i < g->u.array.len; i++)
+		if (gq_json_str(g->u.array.values[i], GQ_PATH("name")) &&
+		    strcmp(gq_json_str(g->u.array.values[i], GQ_PATH("name")), GQ_ADMISSION_GATE) ==
+			    0) {
+			*index = i;
+			return true;
+		}
+	return false;
+}
+
+static void push(struct gq_acct_pod **arr, size_t *n, const char *key, size_t index)
+{
+	*arr = gq_realloc(*arr, (*n + 1) * sizeof(**arr));
+	(*arr)[*n].key = gq_strdup(key);
+	(*arr)[*n].index = index;
+	(*n)++;
+}
+
+struct scan {
+	const char *const *ns;
+	size_t n_ns;
+	struct gq_informer *nodes;
+	const struct gq_team *t;
+	int64_t now_ms;
+	struct gq_ledger_pod *pods;
+	char **keys;        /* "ns/name" per pods[] entry */
+	size_t *fin_index;  /* our finalizer's index, or SIZE_MAX */
+	size_t n;
+	struct gq_acct_result *out;
+	struct { char *key; size_t index; int64_t created; } *held;
+	size_t n_held;
+	int rc;
+};
+
+static bool in_team(const struct scan *s, const char *key)
+{
+	const char *slash = strchr(key, '/');
+
+	for (size_t i = 0; slash && i < s->n_ns; i++)
+		if (strlen(s->ns[i]) == (size_t)(slash - key) &&
+		    strncmp(s->ns[i], key, (size_t)(slash - key)) == 0)
+			return true;
+	return false;
+}
+
+static int64_t node_replicas(struct gq_informer *nodes, const char *node)
+{
+	const char *r;
+	int64_t n = 1;
+
+	if (node == NULL)
+		return 1;
+	gq_informer_rdlock(nodes);
+	r = gq_json_str(gq_informer_get(nodes, node),
+			GQ_PATH("metadata", "labels", "nvidia.com/gpu.replicas"));
+	if (r) {
+		char *end;
+		long long v = strtoll(r, &end, 10);
+
+		if (*end == '\0' && v > 1 && v <= 1024)
+			n = v;
+	}
+	gq_informer_unlock(nodes);
+	return n;
+}
+
+static int scan_pod(void *arg, const char *key, yajl_val pod)
+{
+	struct scan *s = arg;
+	struct gq_ledger_weight w;
+	size_t fi = (size_t)-1, gi;
+	bool has_fin;
+
+	if (!in_team(s, key) || !gq_acct_is_gpu_pod(pod))
+		return 0;
+	has_fin = finalizer_index(pod, GQ_ACCOUNTING_FINALIZER, &fi) == GQ_OK;
+	if (pod_weight(&w, pod, node_replicas(s->nodes, gq_json_str(pod, GQ_PATH("spec", "nodeName"))),
+		       &s->t->budget.weights) != GQ_OK) {
+		w.num = 1;
+		w.den = 1;
+	}
+	s->pods = gq_realloc(s->pods, (s->n + 1) * sizeof(*s->pods));
+	s->keys = gq_realloc(s->keys, (s->n + 1) * sizeof(*s->keys));
+	s->fin_index = gq_realloc(s->fin_index, (s->n + 1) * sizeof(*s->fin_index));
+	s->pods[s->n].start_ms = time_of(pod, GQ_PATH("status", "startTime"));
+	s->pods[s->n].end_ms = pod_end(pod, s->now_ms);
+	s->pods[s->n].weight = w;
+	s->keys[s->n] = gq_strdup(key);
+	s->fin_index[s->n] = has_fin ? fi : (size_t)-1;
+	if (s->pods[s->n].end_ms == 0 && s->pods[s->n].start_ms)
+		s->out->running_gpu_pods++;
+	/* A pod without our finalizer (admitted while the webhook was away):
+	 * add it, unless it is already going. */
+	if (!has_fin && !gq_json_str(pod, GQ_PATH("metadata", "deletionTimestamp")) &&
+	    s->pods[s->n].end_ms == 0)
+		push(&s->out->add, &s->out->n_add, key, 0);
+	if (gated(pod, &gi)) {
+		s->held = gq_realloc(s->held, (s->n_held + 1) * sizeof(*s->held));
+		s->held[s->n_held].key = gq_strdup(key);
+		s->held[s->n_held].index = gi;
+		s->held[s->n_held].created = time_of(pod, GQ_PATH("metadata", "creationTimestamp"));
+		s->n_held++;
+	}
+	s->n++;
+	return 0;
+}
+
+static int held_cmp(const void *a, const void *b)
+{
+	const struct { char *key; size_t index; int64_t created; } *x = a, *y = b;
+
+	if (x->created != y->created)
+		return x->created < y->created ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
+		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
+		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
+		struct gq_err *err)
+{
+	struct scan s = {namespaces, n_ns, nodes, t, now_ms, NULL, NULL, NULL, 0, out,
+			 NULL, 0, GQ_OK};
+	int64_t anchor = 0, persisted = 0, used_before;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (t->creation_timestamp)
+		gq_time_parse(t->creation_timestamp, &anchor);
+	if (anchor == 0)
+		anchor = now_ms;
+	rc = gq_ledger_budget_micro(&t->budget, &out->budget_micro);
+	if (rc != GQ_OK) {
+		gq_err_set(err, rc, "budget.gpuHours out of range");
+		goto out;
+	}
+	if (!gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &persisted)) {
+		if (gq_acct_ledger_from_status(&out->ledger, prev_status) == GQ_OK) {
+			persisted = out->ledger.accounted_until_ms;
+		} else {
+			rc = gq_ledger_init(&out->ledger, &t->budget, anchor, anchor);
+			if (rc != GQ_OK) {
+				gq_err_set(err, rc, "cannot start the ledger");
+				goto out;
+			}
+			persisted = -1; /* nothing persisted yet */
+		}
+	}
+
+	gq_informer_rdlock(pods);
+	gq_informer_foreach(pods, scan_pod, &s);
+	gq_informer_unlock(pods);
+
+	used_before = out->ledger.used_micro;
+	{
+		int64_t ps = out->ledger.period_start_ms;
+
+		rc = gq_ledger_advance(&out->ledger, &t->budget, anchor, out->budget_micro, s.pods,
+				       s.n, now_ms);
+		if (rc != GQ_OK) {
+			gq_err_set(err, rc, "ledger advance failed");
+			goto out;
+		}
+		out->persist = persisted < 0 || out->ledger.used_micro != used_before ||
+			       out->ledger.period_start_ms != ps;
+	}
+	/* Ended pods holding our finalizer can be released once accounted. */
+	for (size_t i = 0; i < s.n; i++) {
+		bool ended = s.pods[i].end_ms != 0 || s.pods[i].start_ms == 0;
+		char *slash;
+
+		if (s.fin_index[i] == (size_t)-1 || !ended)
+			continue;
+		/* A pod that never started but is not going away keeps it. */
+		if (s.pods[i].start_ms == 0 && s.pods[i].end_ms == 0) {
+			bool going = false;
+
+			gq_informer_rdlock(pods);
+			going = gq_json_str(gq_informer_get(pods, s.keys[i]),
+					    GQ_PATH("metadata", "deletionTimestamp")) != NULL;
+			gq_informer_unlock(pods);
+			if (!going)
+				continue;
+		}
+		if (s.pods[i].end_ms > out->ledger.accounted_until_ms)
+			continue;
+		slash = strchr(s.keys[i], '/');
+		(void)slash;
+		push(&out->finalize, &out->n_finalize, s.keys[i], s.fin_index[i]);
+		out->persist = true;
+	}
+	out->persist_until_ms = out->persist ? out->ledger.accounted_until_ms : persisted;
+	out->exhausted = gq_ledger_exhausted(&out->ledger, out->budget_micro);
+	out->warn = t->budget.warn_at_percent > 0 &&
+		    gq_ledger_warn_reached(&out->ledger, out->budget_micro, t->budget.warn_at_percent);
+	if (!out->exhausted && s.n_held) {
+		qsort(s.held, s.n_held, sizeof(*s.held), held_cmp);
+		for (size_t i = 0; i < s.n_held; i++)
+			push(&out->release, &out->n_release, s.held[i].key, s.held[i].index);
+	}
+out:
+	for (size_t i = 0; i < s.n; i++)
+		free(s.keys[i]);
+	for (size_t i = 0; i < s.n_held; i++)
+		free(s.held[i].key);
+	free(s.held);
+	free(s.keys);
+	free(s.pods);
+	free(s.fin_index);
+	return rc;
+}

@@ -1,0 +1,62 @@
+/*
+ * accounting.h - the budget part of a team reconcile: reads the team's pods
+ * from the cache, advances the GPU-hour ledger, and says which pods need
+ * the accounting finalizer added or removed and which held pods may go.
+ */
+#ifndef GQ_ACCOUNTING_H
+#define GQ_ACCOUNTING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "budget.h"
+#include "gq.h"
+#include "informer.h"
+#include "ledger.h"
+#include "spec.h"
+
+/* A pod to act on: "ns/name" and, for finalizer removal, the index of our
+ * finalizer in metadata.finalizers (for a JSON-patch test). */
+struct gq_acct_pod {
+	char *key;
+	size_t index;
+};
+
+struct gq_acct_result {
+	struct gq_ledger ledger;   /* advanced to now */
+	int64_t budget_micro;
+	bool exhausted;
+	bool warn;
+	bool persist;              /* the status must carry this ledger now */
+	int64_t persist_until_ms;  /* accountedUntil to write */
+	int64_t running_gpu_pods;
+	struct gq_acct_pod *finalize; /* remove our finalizer once persisted */
+	size_t n_finalize;
+	struct gq_acct_pod *add;   /* add our finalizer */
+	size_t n_add;
+	struct gq_acct_pod *release; /* remove the budget gate (oldest first) */
+	size_t n_release;
+};
+
+void gq_acct_result_free(struct gq_acct_result *r);
+
+/*
+ * Runs the accounting of team t (which has a budget) over its managed
+ * namespaces at now_ms. The ledger comes from the registry (same allocation
+ * uid) or else from prev_status.usage, or starts at the allocation's
+ * creation. Pure apart from reading the caches and the registry.
+ */
+int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
+		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
+		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
+		struct gq_err *err);
+
+/* Reads a ledger from an allocation's status (usage + history). */
+int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status);
+
+/* Whether the pod object requests any nvidia.com resource. */
+bool gq_acct_is_gpu_pod(yajl_val pod);
+
+#endif

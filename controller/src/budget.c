@@ -1,0 +1,286 @@
+/*
+ * budget.c - the registry of per-team ledgers and admission snapshots, and
+ * the webhook handler that decides from it. One mutex guards the registry;
+ * the handler holds it only while deciding (microseconds).
+ */
+#include "budget.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Owned copy of a gq_adm_team plus the team's namespaces and ledger. */
+struct entry {
+	char *team;
+	char *uid;
+	bool has_ledger;
+	struct gq_ledger ledger;
+	int64_t persisted_until_ms;
+
+	bool has_adm;
+	char **namespaces;
+	size_t n_ns;
+	struct gq_adm_team adm; /* strings below are owned by the entry */
+	char **tier_classes;
+	char **exempt_classes;
+	struct gq_adm_weight *weights;
+	char *default_class, *default_pp, *reset_time, *over_budget_class;
+};
+
+struct gq_budget_registry {
+	pthread_mutex_t mu;
+	struct entry *e;
+	size_t n;
+	atomic_ullong reviews, malformed, denied, held, deprioritized;
+};
+
+int gq_budget_registry_new(struct gq_budget_registry **out)
+{
+	struct gq_budget_registry *r = gq_calloc(1, sizeof(*r));
+
+	pthread_mutex_init(&r->mu, NULL);
+	*out = r;
+	return GQ_OK;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **strv_dup(const char *const *v, size_t n)
+{
+	char **c = gq_calloc(n ? n : 1, sizeof(char *));
+
+	for (size_t i = 0; i < n; i++)
+		c[i] = gq_strdup(v[i]);
+	return c;
+}
+
+static char *opt_dup(const char *s)
+{
+	return s ? gq_strdup(s) : NULL;
+}
+
+static void entry_clear_adm(struct entry *e)
+{
+	strv_free(e->namespaces, e->n_ns);
+	strv_free(e->tier_classes, e->adm.n_tiers);
+	strv_free(e->exempt_classes, e->adm.n_exempt);
+	for (size_t i = 0; e->weights && i < e->adm.n_weights; i++)
+		free((char *)e->weights[i].resource);
+	free(e->weights);
+	free(e->default_class);
+	free(e->default_pp);
+	free(e->reset_time);
+	free(e->over_budget_class);
+	free((char *)e->adm.name);
+	e->namespaces = e->tier_classes = e->exempt_classes = NULL;
+	e->weights = NULL;
+	e->default_class = e->default_pp = e->reset_time = e->over_budget_class = NULL;
+	e->n_ns = 0;
+	memset(&e->adm, 0, sizeof(e->adm));
+	e->has_adm = false;
+}
+
+static void entry_free(struct entry *e)
+{
+	entry_clear_adm(e);
+	free(e->team);
+	free(e->uid);
+}
+
+void gq_budget_registry_free(struct gq_budget_registry *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		entry_free(&r->e[i]);
+	free(r->e);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+/* The entry of team, created when missing. Caller holds the mutex. */
+static struct entry *entry_get(struct gq_budget_registry *r, const char *team, bool create)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->e[i].team, team) == 0)
+			return &r->e[i];
+	if (!create)
+		return NULL;
+	r->e = gq_realloc(r->e, (r->n + 1) * sizeof(*r->e));
+	memset(&r->e[r->n], 0, sizeof(r->e[r->n]));
+	r->e[r->n].team = gq_strdup(team);
+	return &r->e[r->n++];
+}
+
+bool gq_budget_get_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
+			  struct gq_ledger *out, int64_t *persisted_until_ms)
+{
+	struct entry *e;
+	bool found = false;
+
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, false);
+	if (e && e->has_ledger && e->uid && uid && strcmp(e->uid, uid) == 0) {
+		*out = e->ledger;
+		*persisted_until_ms = e->persisted_until_ms;
+		found = true;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return found;
+}
+
+void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
+			  const struct gq_ledger *l, int64_t persisted_until_ms)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, true);
+	free(e->uid);
+	e->uid = gq_strdup(uid ? uid : "");
+	e->ledger = *l;
+	e->persisted_until_ms = persisted_until_ms;
+	e->has_ledger = true;
+	pthread_mutex_unlock(&r->mu);
+}
+
+void gq_budget_set_admission(struct gq_budget_registry *r, const char *team,
+			     const char *const *namespaces, size_t n_ns,
+			     const struct gq_adm_team *s)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, true);
+	entry_clear_adm(e);
+	e->namespaces = strv_dup(namespaces, n_ns);
+	e->n_ns = n_ns;
+	e->adm = *s;
+	e->adm.name = gq_strdup(s->name);
+	e->tier_classes = strv_dup(s->tier_classes, s->n_tiers);
+	e->adm.tier_classes = (const char *const *)e->tier_classes;
+	e->exempt_classes = strv_dup(s->exempt_classes, s->n_exempt);
+	e->adm.exempt_classes = (const char *const *)e->exempt_classes;
+	e->weights = gq_calloc(s->n_weights ? s->n_weights : 1, sizeof(*e->weights));
+	for (size_t i = 0; i < s->n_weights; i++) {
+		e->weights[i].resource = gq_strdup(s->weights[i].resource);
+		e->weights[i].micro = s->weights[i].micro;
+	}
+	e->adm.weights = e->weights;
+	e->adm.default_class = e->default_class = opt_dup(s->default_class);
+	e->adm.default_preemption_policy = e->default_pp = opt_dup(s->default_preemption_policy);
+	e->adm.reset_time = e->reset_time = opt_dup(s->reset_time);
+	e->adm.over_budget_class = e->over_budget_class = opt_dup(s->over_budget_class);
+	e->has_adm = true;
+	pthread_mutex_unlock(&r->mu);
+}
+
+void gq_budget_forget(struct gq_budget_registry *r, const char *team)
+{
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->e[i].team, team) != 0)
+			continue;
+		entry_free(&r->e[i]);
+		r->e[i] = r->e[r->n - 1];
+		r->n--;
+		break;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+void gq_budget_get_stats(struct gq_budget_registry *r, struct gq_budget_stats *out)
+{
+	out->reviews = atomic_load(&r->reviews);
+	out->malformed = atomic_load(&r->malformed);
+	out->denied = atomic_load(&r->denied);
+	out->held = atomic_load(&r->held);
+	out->deprioritized = atomic_load(&r->deprioritized);
+}
+
+/* Appends the accounting finalizer to the response patch of an admitted
+ * GPU pod (response owns patch). */
+static void add_finalizer_op(struct gq_adm_response *resp, const struct gq_adm_request *req)
+{
+	const char *op;
+	char *p;
+
+	if (req->has_accounting_finalizer)
+		return;
+	op = req->has_finalizers
+		     ? "{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"" GQ_ACCOUNTING_FINALIZER
+		       "\"}"
+		     : "{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"" GQ_ACCOUNTING_FINALIZER
+		       "\"]}";
+	if (resp->patch == NULL) {
+		p = gq_asprintf("[%s]", op);
+	} else {
+		size_t n = strlen(resp->patch);
+
+		while (n > 0 && resp->patch[n - 1] != ']')
+			n--;
+		p = gq_asprintf("%.*s%s%s]", (int)(n ? n - 1 : 0), resp->patch,
+				n > 2 ? "," : "", op);
+	}
+	free(resp->patch);
+	resp->patch = p;
+}
+
+int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf *out)
+{
+	struct gq_budget_registry *r = registry;
+	struct gq_adm_request req = {0};
+	struct gq_adm_response resp = {0};
+	struct gq_err err = {0};
+	const struct entry *e = NULL;
+	char *review;
+	int rc;
+
+	atomic_fetch_add(&r->reviews, 1);
+	rc = gq_admission_decode(&req, body, len, &err);
+	if (rc != GQ_OK) {
+		atomic_fetch_add(&r->malformed, 1);
+		gq_buf_printf(out, "malformed AdmissionReview: %s\n", err.msg);
+		return 400;
+	}
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n && e == NULL && req.namespace; i++) {
+		if (!r->e[i].has_adm)
+			continue;
+		for (size_t k = 0; k < r->e[i].n_ns; k++)
+			if (strcmp(r->e[i].namespaces[k], req.namespace) == 0) {
+				e = &r->e[i];
+				break;
+			}
+	}
+	rc = gq_admission_decide(&resp, &req, e ? &e->adm : NULL);
+	pthread_mutex_unlock(&r->mu);
+	if (rc != GQ_OK) {
+		/* Cannot decide: let it through untouched (quota still applies). */
+		gq_warn("admission decision failed | namespace=%s error=%s",
+			req.namespace ? req.namespace : "", gq_strerror(rc));
+		resp.allowed = true;
+	}
+	if (resp.allowed && e && gq_adm_request_is_gpu_pod(&req) && req.is_pod_create)
+		add_finalizer_op(&resp, &req);
+	if (!resp.allowed)
+		atomic_fetch_add(&r->denied, 1);
+	else if (resp.action == GQ_ADM_HOLD)
+		atomic_fetch_add(&r->held, 1);
+	else if (resp.action == GQ_ADM_DEPRIORITIZE)
+		atomic_fetch_add(&r->deprioritized, 1);
+	review = gq_admission_encode(&resp, req.uid);
+	gq_buf_puts(out, review);
+	free(review);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&req);
+	return 200;
+}

@@ -1,0 +1,58 @@
+/*
+ * budget.h - per-team GPU-hour state shared between the reconcile workers
+ * (writers) and the admission webhook (reader, on the event loop). The
+ * webhook decides from this memory alone: no API call in the request path.
+ */
+#ifndef GQ_BUDGET_H
+#define GQ_BUDGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "admission.h"
+#include "buf.h"
+#include "gq.h"
+#include "ledger.h"
+
+#define GQ_ACCOUNTING_FINALIZER "gpuquota.io/accounting"
+
+struct gq_budget_registry;
+
+struct gq_budget_stats {
+	uint64_t reviews;   /* AdmissionReviews answered */
+	uint64_t malformed; /* answered with HTTP 400 */
+	uint64_t denied;    /* allowed=false */
+	uint64_t held;      /* admitted with the budget gate */
+	uint64_t deprioritized;
+};
+
+int gq_budget_registry_new(struct gq_budget_registry **out);
+void gq_budget_registry_free(struct gq_budget_registry *r);
+
+/* The team's in-memory ledger, if one was stored for this allocation uid
+ * (a re-created allocation of the same name starts afresh). */
+bool gq_budget_get_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
+			  struct gq_ledger *out, int64_t *persisted_until_ms);
+void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
+			  const struct gq_ledger *l, int64_t persisted_until_ms);
+
+/* Replaces the admission snapshot of team: its namespaces and decision
+ * inputs (deep-copied). */
+void gq_budget_set_admission(struct gq_budget_registry *r, const char *team,
+			     const char *const *namespaces, size_t n_ns,
+			     const struct gq_adm_team *snapshot);
+/* Forgets everything about team (allocation deleted). */
+void gq_budget_forget(struct gq_budget_registry *r, const char *team);
+
+/*
+ * The webhook handler: decodes an AdmissionReview, finds the team of the
+ * pod's namespace, decides (gq_admission_decide), adds the accounting
+ * finalizer to admitted GPU pods of teams, and writes the response review
+ * into out. Returns the HTTP status: 200, or 400 for a malformed review
+ * (with a plain message in out).
+ */
+int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf *out);
+
+void gq_budget_get_stats(struct gq_budget_registry *r, struct gq_budget_stats *out);
+
+#endif

@@ -1,0 +1,879 @@
+/*
+ * ledger.c - the GPU-hour ledger: budget periods, pod weights, exact usage
+ * accounting, and the RFC 3339 / GPU-hour text forms used in status.
+ *
+ * Everything here is pure (the clock is a parameter) and overflow-checked:
+ * arithmetic goes through the ck_* helpers, which report GQ_ERANGE instead of
+ * wrapping.
+ */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "gq.h"
+#include "ledger.h"
+#include "quantity.h"
+#include "spec.h"
+
+#define MS_PER_DAY INT64_C(86400000)
+#define GPU_PREFIX "nvidia.com/"
+#define MIG_PREFIX "nvidia.com/mig-"
+
+/* ------------------------------------------------------------------ */
+/* Checked integer arithmetic                                           */
+/* ------------------------------------------------------------------ */
+
+static int ck_add(int64_t *out, int64_t a, int64_t b)
+{
+	return __builtin_add_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
+}
+
+static int ck_sub(int64_t *out, int64_t a, int64_t b)
+{
+	return __builtin_sub_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
+}
+
+static int ck_mul(int64_t *out, int64_t a, int64_t b)
+{
+	return __builtin_mul_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
+}
+
+/* Floor division and the matching non-negative remainder, for b > 0. */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	if (a % b < 0)
+		q--;
+	return q;
+}
+
+static int64_t floor_mod(int64_t a, int64_t b)
+{
+	int64_t r = a % b;
+
+	return r < 0 ? r + b : r;
+}
+
+static int64_t gcd64(int64_t a, int64_t b)
+{
+	while (b != 0) {
+		int64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a < 0 ? -a : a;
+}
+
+/* ------------------------------------------------------------------ */
+/* Periods                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Seconds since the epoch of 00:00 UTC on the first of month `mon` (0..11,
+ * or 12 for January of the next year) of `year` (tm_year form). */
+static int month_start_s(int64_t *out, int year, int mon)
+{
+	struct tm tm;
+	time_t s;
+
+	if (mon == 12) {
+		if (year == INT_MAX)
+			return GQ_ERANGE;
+		year++;
+		mon = 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year;
+	tm.tm_mon = mon;
+	tm.tm_mday = 1;
+	s = timegm(&tm);
+	/* A month never starts at -1 s, so -1 is timegm's error return. */
+	if (s == (time_t)-1)
+		return GQ_ERANGE;
+	*out = (int64_t)s;
+	return GQ_OK;
+}
+
+/* The UTC calendar month containing t_ms. */
+static int monthly(int64_t t_ms, int64_t *start, int64_t *end)
+{
+	time_t secs = (time_t)floor_div(t_ms, 1000);
+	int64_t s, e;
+	struct tm tm;
+	int rc;
+
+	if (gmtime_r(&secs, &tm) == NULL)
+		return GQ_ERANGE;
+	rc = month_start_s(&s, tm.tm_year, tm.tm_mon);
+	if (rc == GQ_OK)
+		rc = month_start_s(&e, tm.tm_year, tm.tm_mon + 1);
+	if (rc == GQ_OK)
+		rc = ck_mul(start, s, 1000);
+	if (rc == GQ_OK)
+		rc = ck_mul(end, e, 1000);
+	return rc;
+}
+
+/* Periods of whole days: `days` long, starting on days d with
+ * (d + shift) mod days == 0, counted from 1970-01-01 (a Thursday). */
+static int day_periods(int64_t t_ms, int64_t days, int64_t shift, int64_t *start, int64_t *end)
+{
+	int64_t d = floor_div(t_ms, MS_PER_DAY);
+	int64_t first = d - floor_mod(d + shift, days);
+	int64_t len = days * MS_PER_DAY;
+	int rc;
+
+	rc = ck_mul(start, first, MS_PER_DAY);
+	if (rc == GQ_OK)
+		rc = ck_add(end, *start, len);
+	return rc;
+}
+
+/* Fixed-length periods [A + kD, A + (k+1)D). */
+static int duration_periods(int64_t anchor_ms, int64_t seconds, int64_t t_ms, int64_t *start,
+			    int64_t *end)
+{
+	int64_t d, diff, k, off;
+	int rc;
+
+	if (seconds <= 0)
+		return GQ_EINVAL;
+	rc = ck_mul(&d, seconds, 1000);
+	if (rc == GQ_OK)
+		rc = ck_sub(&diff, t_ms, anchor_ms);
+	if (rc != GQ_OK)
+		return rc;
+	k = floor_div(diff, d);
+	rc = ck_mul(&off, k, d);
+	if (rc == GQ_OK)
+		rc = ck_add(start, anchor_ms, off);
+	if (rc == GQ_OK)
+		rc = ck_add(end, *start, d);
+	return rc;
+}
+
+int gq_ledger_period_at(const struct gq_budget *b, int64_t anchor_ms, int64_t t_ms, int64_t *start,
+			int64_t *end)
+{
+	int64_t s = 0, e = 0;
+	int rc;
+
+	switch (b->period) {
+	case GQ_PERIOD_MONTHLY: rc = monthly(t_ms, &s, &e); break;
+	/* 1970-01-01 is a Thursday: day d is a Monday when (d + 3) % 7 == 0. */
+	case GQ_PERIOD_WEEKLY: rc = day_periods(t_ms, 7, 3, &s, &e); break;
+	case GQ_PERIOD_DAILY: rc = day_periods(t_ms, 1, 0, &s, &e); break;
+	case GQ_PERIOD_DURATION:
+		rc = duration_periods(anchor_ms, b->period_seconds, t_ms, &s, &e);
+		break;
+	default: rc = GQ_EINVAL; break;
+	}
+	if (rc != GQ_OK)
+		return rc;
+	*start = s;
+	*end = e;
+	return GQ_OK;
+}
+
+int gq_ledger_init(struct gq_ledger *l, const struct gq_budget *b, int64_t anchor_ms,
+		   int64_t from_ms)
+{
+	int64_t s, e;
+	int rc;
+
+	rc = gq_ledger_period_at(b, anchor_ms, from_ms, &s, &e);
+	if (rc != GQ_OK)
+		return rc;
+	memset(l, 0, sizeof(*l));
+	l->period_start_ms = s;
+	l->period_end_ms = e;
+	l->accounted_until_ms = from_ms;
+	return GQ_OK;
+}
+
+int gq_ledger_check(const struct gq_ledger *l)
+{
+	size_t i;
+
+	if (l->period_start_ms >= l->period_end_ms || l->accounted_until_ms < l->period_start_ms ||
+	    l->accounted_until_ms > l->period_end_ms || l->used_micro < 0 ||
+	    l->n_history > GQ_LEDGER_HISTORY)
+		return GQ_EINVAL;
+	for (i = 0; i < l->n_history; i++) {
+		const struct gq_ledger_period_rec *r = &l->history[i];
+
+		if (r->start_ms >= r->end_ms || r->used_micro < 0)
+			return GQ_EINVAL;
+	}
+	return GQ_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Usage                                                                */
+/* ------------------------------------------------------------------ */
+
+static bool weight_ok(const struct gq_ledger_weight *w)
+{
+	return w->num >= 0 && w->den >= 1;
+}
+
+/*
+ * F(x) = floor(x ms * 1000 * num / den): micro GPU-seconds used by weight w
+ * in the first x >= 0 ms of a pod's life. Computed as q*num + r*num/den with
+ * u = q*den + r, so that only r*num (r < den) must fit, not u*num.
+ */
+static int usage_f(int64_t *out, int64_t x_ms, const struct gq_ledger_weight *w)
+{
+	int64_t u, q, r, a, c;
+	int rc;
+
+	rc = ck_mul(&u, x_ms, 1000);
+	if (rc != GQ_OK)
+		return rc;
+	q = u / w->den;
+	r = u % w->den;
+	rc = ck_mul(&a, q, w->num);
+	if (rc == GQ_OK)
+		rc = ck_mul(&c, r, w->num);
+	if (rc == GQ_OK)
+		rc = ck_add(out, a, c / w->den);
+	return rc;
+}
+
+int gq_ledger_pod_usage(int64_t *out, const struct gq_ledger_pod *p, int64_t from_ms, int64_t to_ms)
+{
+	int64_t lo, hi, x_lo, x_hi, f_lo, f_hi;
+	int rc;
+
+	if (!weight_ok(&p->weight))
+		return GQ_EINVAL;
+	*out = 0;
+	if (p->start_ms == 0)
+		return GQ_OK;
+	lo = from_ms > p->start_ms ? from_ms : p->start_ms;
+	hi = to_ms;
+	if (p->end_ms != 0 && p->end_ms < hi)
+		hi = p->end_ms;
+	if (hi <= lo || p->weight.num == 0)
+		return GQ_OK;
+	rc = ck_sub(&x_lo, lo, p->start_ms);
+	if (rc == GQ_OK)
+		rc = ck_sub(&x_hi, hi, p->start_ms);
+	if (rc == GQ_OK)
+		rc = usage_f(&f_lo, x_lo, &p->weight);
+	if (rc == GQ_OK)
+		rc = usage_f(&f_hi, x_hi, &p->weight);
+	if (rc == GQ_OK)
+		*out = f_hi - f_lo;
+	return rc;
+}
+
+/* Sum of all pods' usage over [from_ms, to_ms), added to *acc. */
+static int add_usage(int64_t *acc, const struct gq_ledger_pod *pods, size_t n, int64_t from_ms,
+		     int64_t to_ms)
+{
+	int64_t u;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		rc = gq_ledger_pod_usage(&u, &pods[i], from_ms, to_ms);
+		if (rc == GQ_OK)
+			rc = ck_add(acc, *acc, u);
+		if (rc != GQ_OK)
+			return rc;
+	}
+	return GQ_OK;
+}
+
+/* Pushes a closed period onto the history, evicting the oldest when full. */
+static void push_history(struct gq_ledger *l, int64_t start, int64_t end, int64_t used,
+			 int64_t budget)
+{
+	size_t keep = l->n_history < GQ_LEDGER_HISTORY ? l->n_history : GQ_LEDGER_HISTORY - 1;
+
+	memmove(&l->history[1], &l->history[0], keep * sizeof(l->history[0]));
+	l->history[0].start_ms = start;
+	l->history[0].end_ms = end;
+	l->history[0].used_micro = used;
+	l->history[0].budget_micro = budget;
+	l->n_history = keep + 1;
+}
+
+/*
+ * The budget's period definition changed under the ledger: closes the
+ * current period at accounted_until and opens the new definition's period
+ * containing it, with its usage so far recomputed from the pods given
+ * (never before the oldest period the ledger knows of).
+ */
+static int reshape(struct gq_ledger *w, const struct gq_budget *b, int64_t anchor_ms,
+		   int64_t budget_micro, const struct gq_ledger_pod *pods, size_t n)
+{
+	int64_t ns, ne, earliest, lo, used = 0;
+	int rc;
+
+	rc = gq_ledger_period_at(b, anchor_ms, w->accounted_until_ms, &ns, &ne);
+	if (rc != GQ_OK)
+		return rc;
+	earliest = w->n_history > 0 ? w->history[w->n_history - 1].start_ms : w->period_start_ms;
+	if (earliest > w->period_start_ms)
+		earliest = w->period_start_ms;
+	lo = ns > earliest ? ns : earliest;
+	rc = add_usage(&used, pods, n, lo, w->accounted_until_ms);
+	if (rc != GQ_OK)
+		return rc;
+	if (w->accounted_until_ms > w->period_start_ms)
+		push_history(w, w->period_start_ms, w->accounted_until_ms, w->used_micro,
+			     budget_micro);
+	w->period_start_ms = ns;
+	w->period_end_ms = ne;
+	w->used_micro = used;
+	return GQ_OK;
+}
+
+/*
+ * When now_ms lies GQ_LEDGER_HISTORY or more periods past the ledger's
+ * current period, everything before the period GQ_LEDGER_HISTORY back from
+ * now's would be pushed and then evicted: jumps straight there with an
+ * empty history, so catching up after a long outage costs at most
+ * GQ_LEDGER_HISTORY + 1 periods of work.
+ */
+static int skip_ahead(struct gq_ledger *w, const struct gq_budget *b, int64_t anchor_ms,
+		      int64_t now_ms)
+{
+	int64_t cs, ce, s, e, prev;
+	int i, rc;
+
+	rc = gq_ledger_period_at(b, anchor_ms, now_ms, &cs, &ce);
+	if (rc != GQ_OK || w->period_end_ms > cs)
+		return rc;
+	s = cs;
+	for (i = 0; i < GQ_LEDGER_HISTORY; i++) {
+		rc = ck_sub(&prev, s, 1);
+		if (rc == GQ_OK)
+			rc = gq_ledger_period_at(b, anchor_ms, prev, &s, &e);
+		if (rc != GQ_OK)
+			return rc;
+	}
+	if (w->period_end_ms > s)
+		return GQ_OK;
+	rc = gq_ledger_period_at(b, anchor_ms, s, &s, &e);
+	if (rc != GQ_OK)
+		return rc;
+	w->n_history = 0;
+	w->period_start_ms = s;
+	w->period_end_ms = e;
+	w->accounted_until_ms = s;
+	w->used_micro = 0;
+	return GQ_OK;
+}
+
+int gq_ledger_advance(struct gq_ledger *l, const struct gq_budget *b, int64_t anchor_ms,
+		      int64_t budget_micro, const struct gq_ledger_pod *pods, size_t n,
+		      int64_t now_ms)
+{
+	struct gq_ledger w;
+	int64_t s, e, seg;
+	size_t i;
+	int rc;
+
+	rc = gq_ledger_check(l);
+	if (rc != GQ_OK)
+		return rc;
+	for (i = 0; i < n; i++)
+		if (!weight_ok(&pods[i].weight))
+			return GQ_EINVAL;
+	if (now_ms <= l->accounted_until_ms)
+		return GQ_OK;
+	w = *l;
+	rc = gq_ledger_period_at(b, anchor_ms, w.period_start_ms, &s, &e);
+	if (rc != GQ_OK)
+		return rc;
+	if (s != w.period_start_ms || e != w.period_end_ms) {
+		rc = reshape(&w, b, anchor_ms, budget_micro, pods, n);
+		if (rc != GQ_OK)
+			return rc;
+	}
+	rc = skip_ahead(&w, b, anchor_ms, now_ms);
+	if (rc != GQ_OK)
+		return rc;
+	while (w.accounted_until_ms < now_ms) {
+		seg = now_ms < w.period_end_ms ? now_ms : w.period_end_ms;
+		rc = add_usage(&w.used_micro, pods, n, w.accounted_until_ms, seg);
+		if (rc != GQ_OK)
+			return rc;
+		w.accounted_until_ms = seg;
+		if (seg < w.period_end_ms)
+			break;
+		push_history(&w, w.period_start_ms, w.period_end_ms, w.used_micro, budget_micro);
+		rc = gq_ledger_period_at(b, anchor_ms, w.period_end_ms, &s, &e);
+		if (rc != GQ_OK)
+			return rc;
+		if (s != w.period_end_ms)
+			return GQ_EINVAL;
+		w.period_start_ms = s;
+		w.period_end_ms = e;
+		w.used_micro = 0;
+	}
+	*l = w;
+	return GQ_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Weights                                                              */
+/* ------------------------------------------------------------------ */
+
+static bool has_prefix(const char *s, const char *p)
+{
+	return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Builds the reduced fraction num/den (num >= 0, den >= 1). */
+static struct gq_ledger_weight frac(int64_t num, int64_t den)
+{
+	struct gq_ledger_weight w;
+	int64_t g = gcd64(num, den);
+
+	if (g == 0)
+		g = 1;
+	w.num = num / g;
+	w.den = den / g;
+	if (w.num == 0)
+		w.den = 1;
+	return w;
+}
+
+/* *a += b * count, exactly. */
+static int frac_add_mul(struct gq_ledger_weight *a, const struct gq_ledger_weight *b, int64_t count)
+{
+	int64_t g, bn, bd, den, x, y, num;
+	int rc;
+
+	g = gcd64(count, b->den);
+	if (g == 0)
+		g = 1;
+	rc = ck_mul(&bn, b->num, count / g);
+	if (rc != GQ_OK)
+		return rc;
+	bd = b->den / g;
+	g = gcd64(a->den, bd);
+	rc = ck_mul(&den, a->den / g, bd);
+	if (rc == GQ_OK)
+		rc = ck_mul(&x, a->num, bd / g);
+	if (rc == GQ_OK)
+		rc = ck_mul(&y, bn, a->den / g);
+	if (rc == GQ_OK)
+		rc = ck_add(&num, x, y);
+	if (rc == GQ_OK)
+		*a = frac(num, den);
+	return rc;
+}
+
+/* The <g> of "nvidia.com/mig-<g>g.<m>gb[...]", or 0 if name is not of that form. */
+static int64_t mig_compute_slices(const char *name)
+{
+	const char *p = name + strlen(MIG_PREFIX);
+	int64_t g = 0;
+
+	if (!(*p >= '0' && *p <= '9'))
+		return 0;
+	while (*p >= '0' && *p <= '9') {
+		if (g > 1000)
+			return 0;
+		g = g * 10 + (*p++ - '0');
+	}
+	if (p[0] != 'g' || p[1] != '.')
+		return 0;
+	p += 2;
+	if (!(*p >= '0' && *p <= '9'))
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p[0] != 'g' || p[1] != 'b')
+		return 0;
+	return g;
+}
+
+int gq_ledger_resource_weight(struct gq_ledger_weight *out, const char *name, int64_t node_replicas,
+			      const struct gq_res_list *overrides)
+{
+	const struct gq_res *o = NULL;
+	int64_t g;
+
+	if (name == NULL)
+		return GQ_EINVAL;
+	if (overrides != NULL)
+		o = gq_res_list_find(overrides, name);
+	if (o != NULL) {
+		if (o->q.milli < 0)
+			return GQ_EINVAL;
+		*out = frac(o->q.milli, 1000);
+	} else if (strcmp(name, "nvidia.com/gpu") == 0 ||
+		   strcmp(name, "nvidia.com/gpu.shared") == 0) {
+		*out = frac(1, node_replicas > 1 ? node_replicas : 1);
+	} else if (has_prefix(name, MIG_PREFIX) && (g = mig_compute_slices(name)) >= 1 && g <= 7) {
+		*out = frac(g, 7);
+	} else if (has_prefix(name, GPU_PREFIX)) {
+		*out = frac(1, 1);
+	} else {
+		*out = frac(0, 1);
+	}
+	return GQ_OK;
+}
+
+/* Whether resource `name` already appeared before entry (ci, ri). */
+static bool seen_before(const struct gq_ledger_container *c, size_t ci, size_t ri, const char *name)
+{
+	size_t i, j;
+
+	for (i = 0; i <= ci; i++)
+		for (j = 0; j < (i == ci ? ri : c[i].n_reqs); j++)
+			if (strcmp(c[i].reqs[j].name, name) == 0)
+				return true;
+	return false;
+}
+
+/* The pod's effective request of resource `name` (scheduler rule with
+ * sidecars; see gq_ledger_pod_weight). */
+static int effective_count(int64_t *out, const struct gq_ledger_container *c, size_t n,
+			   const char *name)
+{
+	int64_t regular = 0, sidecars = 0, init_max = 0, v, cand, total;
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		v = 0;
+		for (j = 0; j < c[i].n_reqs; j++) {
+			if (strcmp(c[i].reqs[j].name, name) != 0)
+				continue;
+			rc = ck_add(&v, v, c[i].reqs[j].count);
+			if (rc != GQ_OK)
+				return rc;
+		}
+		if (!c[i].init) {
+			rc = ck_add(&regular, regular, v);
+			cand = 0;
+		} else if (c[i].sidecar) {
+			rc = ck_add(&sidecars, sidecars, v);
+			cand = sidecars;
+		} else {
+			rc = ck_add(&cand, v, sidecars);
+		}
+		if (rc != GQ_OK)
+			return rc;
+		if (cand > init_max)
+			init_max = cand;
+	}
+	rc = ck_add(&total, regular, sidecars);
+	if (rc != GQ_OK)
+		return rc;
+	*out = total > init_max ? total : init_max;
+	return GQ_OK;
+}
+
+int gq_ledger_pod_weight(struct gq_ledger_weight *out, const struct gq_ledger_container *c,
+			 size_t n, int64_t node_replicas, const struct gq_res_list *overrides)
+{
+	struct gq_ledger_weight sum = {0, 1}, w;
+	size_t i, j, total = 0;
+	int64_t count;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		if (c[i].n_reqs > 0 && c[i].reqs == NULL)
+			return GQ_EINVAL;
+		total += c[i].n_reqs;
+		if (c[i].n_reqs > GQ_LEDGER_MAX_REQS || total > GQ_LEDGER_MAX_REQS)
+			return GQ_ETOOBIG;
+		for (j = 0; j < c[i].n_reqs; j++)
+			if (c[i].reqs[j].name == NULL || c[i].reqs[j].count < 0)
+				return GQ_EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < c[i].n_reqs; j++) {
+			const char *name = c[i].reqs[j].name;
+
+			if (seen_before(c, i, j, name))
+				continue;
+			rc = gq_ledger_resource_weight(&w, name, node_replicas, overrides);
+			if (rc != GQ_OK)
+				return rc;
+			if (w.num == 0)
+				continue;
+			rc = effective_count(&count, c, n, name);
+			if (rc == GQ_OK)
+				rc = frac_add_mul(&sum, &w, count);
+			if (rc != GQ_OK)
+				return rc;
+		}
+	}
+	*out = sum;
+	return GQ_OK;
+}
+
+int64_t gq_ledger_weight_micro(const struct gq_ledger_weight *w)
+{
+	int64_t q, r, hi, lo, v;
+
+	if (!weight_ok(w))
+		return 0;
+	q = w->num / w->den;
+	r = w->num % w->den;
+	if (ck_mul(&hi, q, 1000000) != GQ_OK)
+		return INT64_MAX;
+	/* r * 1e6 / den rounded; only a denominator beyond 9.2e12 (never built
+	 * by gq_ledger_pod_weight) needs the floating-point fallback. */
+	if (ck_mul(&lo, r, 1000000) != GQ_OK)
+		lo = (int64_t)((double)r / (double)w->den * 1e6 + 0.5);
+	else
+		lo = (lo + w->den / 2) / w->den;
+	if (ck_add(&v, hi, lo) != GQ_OK)
+		return INT64_MAX;
+	return v;
+}
+
+/* ------------------------------------------------------------------ */
+/* Budget helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+int gq_ledger_budget_micro(const struct gq_budget *b, int64_t *out)
+{
+	/* 1 milli GPU-hour = 3.6 GPU-seconds = 3.6e6 micro GPU-seconds. */
+	return ck_mul(out, b->gpu_hours.milli, GQ_LEDGER_MICRO_PER_HOUR / 1000);
+}
+
+int64_t gq_ledger_remaining(const struct gq_ledger *l, int64_t budget_micro)
+{
+	int64_t r;
+
+	if (l->used_micro >= budget_micro)
+		return 0;
+	if (ck_sub(&r, budget_micro, l->used_micro) != GQ_OK)
+		return INT64_MAX;
+	return r;
+}
+
+bool gq_ledger_exhausted(const struct gq_ledger *l, int64_t budget_micro)
+{
+	return l->used_micro >= budget_micro;
+}
+
+bool gq_ledger_warn_reached(const struct gq_ledger *l, int64_t budget_micro, int percent)
+{
+	int64_t b = budget_micro > 0 ? budget_micro : 0;
+	int64_t p = percent > 100 ? 100 : percent;
+	int64_t threshold;
+
+	if (percent <= 0)
+		return false;
+	/* ceil(b * p / 100) without overflow: b/100*p <= b and the rest < p. */
+	threshold = b / 100 * p + (b % 100 * p + 99) / 100;
+	return l->used_micro >= threshold;
+}
+
+/* ------------------------------------------------------------------ */
+/* GPU-hour text                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Writes the decimal digits of v at *p (advancing it); at least `width`
+ * digits, zero-padded. The caller guarantees room. */
+static void put_uint(char **p, uint64_t v, int width)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n < width)
+		tmp[n++] = '0';
+	while (n > 0)
+		*(*p)++ = tmp[--n];
+}
+
+void gq_ledger_format_hours(int64_t micro, char buf[GQ_LEDGER_HOURS_STRLEN])
+{
+	uint64_t mag = micro < 0 ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
+	/* Millionths of an hour: mag / 3600, rounded half up. */
+	uint64_t q = mag / 3600 + (mag % 3600 >= 1800 ? 1 : 0);
+	uint64_t whole = q / 1000000, frac6 = q % 1000000;
+	char *p = buf;
+	int width = 6;
+
+	if (micro < 0 && q != 0)
+		*p++ = '-';
+	put_uint(&p, whole, 1);
+	if (frac6 != 0) {
+		while (frac6 % 10 == 0) {
+			frac6 /= 10;
+			width--;
+		}
+		*p++ = '.';
+		put_uint(&p, frac6, width);
+	}
+	*p = '\0';
+}
+
+int gq_ledger_parse_hours(const char *s, int64_t *micro)
+{
+	static const int64_t per_unit[9] = {
+	    3600000000, 360000000, 36000000, 3600000, 360000, 36000, 3600, 360, 36,
+	};
+	bool neg = false;
+	int64_t whole = 0, v, f = 0;
+	int ndig = 0, nfrac = 0, rc;
+
+	if (*s == '-') {
+		neg = true;
+		s++;
+	}
+	for (; *s >= '0' && *s <= '9'; s++, ndig++) {
+		if (ck_mul(&whole, whole, 10) != GQ_OK || ck_add(&whole, whole, *s - '0') != GQ_OK)
+			return GQ_ERANGE;
+	}
+	if (ndig == 0)
+		return GQ_EPARSE;
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++, nfrac++) {
+			if (nfrac == 8)
+				return GQ_EPARSE;
+			f = f * 10 + (*s - '0');
+		}
+		if (nfrac == 0)
+			return GQ_EPARSE;
+	}
+	if (*s != '\0')
+		return GQ_EPARSE;
+	rc = ck_mul(&v, whole, GQ_LEDGER_MICRO_PER_HOUR);
+	if (rc == GQ_OK)
+		rc = ck_add(&v, v, f * per_unit[nfrac]);
+	if (rc != GQ_OK)
+		return rc;
+	*micro = neg ? -v : v;
+	return GQ_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* RFC 3339                                                             */
+/* ------------------------------------------------------------------ */
+
+int gq_time_format_ms(int64_t ms, char buf[GQ_TIME_STRLEN])
+{
+	time_t secs = (time_t)floor_div(ms, 1000);
+	int64_t frac_ms = floor_mod(ms, 1000);
+	struct tm tm;
+	char *p = buf;
+
+	buf[0] = '\0';
+	if (gmtime_r(&secs, &tm) == NULL || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+		return GQ_ERANGE;
+	put_uint(&p, (uint64_t)(tm.tm_year + 1900), 4);
+	*p++ = '-';
+	put_uint(&p, (uint64_t)(tm.tm_mon + 1), 2);
+	*p++ = '-';
+	put_uint(&p, (uint64_t)tm.tm_mday, 2);
+	*p++ = 'T';
+	put_uint(&p, (uint64_t)tm.tm_hour, 2);
+	*p++ = ':';
+	put_uint(&p, (uint64_t)tm.tm_min, 2);
+	*p++ = ':';
+	put_uint(&p, (uint64_t)tm.tm_sec, 2);
+	if (frac_ms != 0) {
+		*p++ = '.';
+		put_uint(&p, (uint64_t)frac_ms, 3);
+	}
+	*p++ = 'Z';
+	*p = '\0';
+	return GQ_OK;
+}
+
+/* Reads exactly n decimal digits at *s (advancing it) into *v. */
+static bool digits(const char **s, int n, int *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < n; i++) {
+		char c = (*s)[i];
+
+		if (c < '0' || c > '9')
+			return false;
+		*v = *v * 10 + (c - '0');
+	}
+	*s += n;
+	return true;
+}
+
+static bool leap_year(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int month_days(int y, int m)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	return m == 2 && leap_year(y) ? 29 : days[m - 1];
+}
+
+int gq_time_parse(const char *s, int64_t *ms)
+{
+	int y, mo, d, h, mi, sec, oh = 0, om = 0, nfrac = 0, sign = 0;
+	int64_t frac_ms = 0, t, off;
+	struct tm tm;
+	time_t secs;
+
+	if (!digits(&s, 4, &y) || *s++ != '-' || !digits(&s, 2, &mo) || *s++ != '-' ||
+	    !digits(&s, 2, &d))
+		return GQ_EPARSE;
+	if (*s != 'T' && *s != 't')
+		return GQ_EPARSE;
+	s++;
+	if (!digits(&s, 2, &h) || *s++ != ':' || !digits(&s, 2, &mi) || *s++ != ':' ||
+	    !digits(&s, 2, &sec))
+		return GQ_EPARSE;
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++, nfrac++) {
+			if (nfrac == 9)
+				return GQ_EPARSE;
+			if (nfrac < 3)
+				frac_ms = frac_ms * 10 + (*s - '0');
+		}
+		if (nfrac == 0)
+			return GQ_EPARSE;
+		for (; nfrac < 3; nfrac++)
+			frac_ms *= 10;
+	}
+	if (*s == 'Z' || *s == 'z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		sign = *s++ == '+' ? 1 : -1;
+		if (!digits(&s, 2, &oh) || *s++ != ':' || !digits(&s, 2, &om))
+			return GQ_EPARSE;
+	} else {
+		return GQ_EPARSE;
+	}
+	if (*s != '\0')
+		return GQ_EPARSE;
+	if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 || mi > 59 || sec > 59 ||
+	    oh > 23 || om > 59)
+		return GQ_EPARSE;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	secs = timegm(&tm);
+	off = (int64_t)sign * (oh * 3600 + om * 60);
+	/* Years 0000..9999 keep every step far inside int64. */
+	t = ((int64_t)secs - off) * 1000 + frac_ms;
+	*ms = t;
+	return GQ_OK;
+}

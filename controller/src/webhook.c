@@ -1,0 +1,608 @@
+/*
+ * webhook.c - HTTPS server for admission webhooks on libevent's evhttp
+ * (see webhook.h).
+ *
+ * evhttp does the HTTP/1.1 work (parsing, keep-alive, body and header
+ * bounds, timeouts, 400/413 for broken or oversized requests); every
+ * connection is a bufferevent_openssl made by webhook_bevcb() from the
+ * current SSL_CTX, so replacing the context rotates the certificate for new
+ * connections while open ones keep a reference to the old one (OpenSSL
+ * reference-counts SSL_CTX). One evhttp_gencb callback does routing, method
+ * and content-type checks and calls the handlers.
+ */
+#include "webhook.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+/* Largest accepted max_body and timeout_s options. */
+#define WEBHOOK_MAX_BODY_LIMIT ((size_t)256 << 20)
+#define WEBHOOK_TIMEOUT_LIMIT  3600
+/* Bound on a PEM text handed to gq_webhook_set_cert. */
+#define WEBHOOK_PEM_MAX ((size_t)1 << 20)
+/* Most certificates in a served chain. */
+#define WEBHOOK_CHAIN_MAX 16
+/* Longest host part of the listen address. */
+#define WEBHOOK_HOST_MAX 256
+
+/* One registered path. */
+struct webhook_route {
+	char *path;	      /* owned, e.g. "/validate" */
+	gq_webhook_handler h; /* handler */
+	void *payload;	      /* borrowed, passed to h */
+};
+
+/* Life cycle of the server. */
+enum webhook_state {
+	WEBHOOK_NEW,	   /* created, not listening */
+	WEBHOOK_LISTENING, /* accepting connections */
+	WEBHOOK_DRAINING,  /* listener closed, open connections still served */
+	WEBHOOK_DRAINED,   /* everything closed */
+};
+
+struct gq_webhook {
+	struct event_base *base;	   /* borrowed, run by the caller */
+	struct evhttp *http;		   /* owned; NULL once drained */
+	struct evhttp_bound_socket *bound; /* listener (owned by http); NULL when none */
+	SSL_CTX *ctx;			   /* owned reference; used for new connections */
+	char host[WEBHOOK_HOST_MAX];	   /* listen host, without brackets */
+	int port;			   /* configured port (0 = any) */
+	int bound_port;			   /* actual port while listening */
+	size_t max_body;		   /* request body bound */
+	int timeout_s;			   /* connection timeout */
+	struct webhook_route routes[GQ_WEBHOOK_MAX_ROUTES]; /* registered paths */
+	size_t n_routes;				    /* used entries of routes */
+	enum webhook_state state;			    /* life cycle */
+	struct event *drain_ev;				    /* owned grace timer; NULL when none */
+	void (*drain_done)(void *arg);			    /* drain completion callback */
+	void *drain_arg;				    /* its argument */
+	struct gq_webhook_stats st;			    /* counters */
+};
+
+/* ------------------------------------------------------------ options */
+
+/* True when s is a non-empty run of decimal digits. */
+static bool webhook_all_digits(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/*
+ * Splits "host:port", "[v6]:port" or ":port" into w->host (an empty host
+ * becomes 0.0.0.0) and w->port. Returns GQ_OK or GQ_EINVAL.
+ */
+static int webhook_parse_addr(struct gq_webhook *w, const char *addr, struct gq_err *err)
+{
+	const char *host = addr, *host_end, *port;
+	long p;
+
+	if (addr == NULL || strnlen(addr, WEBHOOK_HOST_MAX + 8) > WEBHOOK_HOST_MAX + 6)
+		return gq_err_set(err, GQ_EINVAL, "webhook: missing or oversized listen address");
+	if (addr[0] == '[') {
+		host = addr + 1;
+		host_end = strchr(host, ']');
+		if (host_end == NULL || host_end[1] != ':')
+			goto bad;
+		port = host_end + 2;
+	} else {
+		host_end = strrchr(addr, ':');
+		if (host_end == NULL || memchr(addr, ':', (size_t)(host_end - addr)) != NULL)
+			goto bad;
+		port = host_end + 1;
+	}
+	if ((size_t)(host_end - host) >= sizeof(w->host) || !webhook_all_digits(port) ||
+	    strlen(port) > 5)
+		goto bad;
+	p = strtol(port, NULL, 10);
+	if (p > 65535)
+		goto bad;
+	if (host_end == host)
+		snprintf(w->host, sizeof(w->host), "0.0.0.0");
+	else
+		snprintf(w->host, sizeof(w->host), "%.*s", (int)(host_end - host), host);
+	w->port = (int)p;
+	return GQ_OK;
+bad:
+	return gq_err_set(err, GQ_EINVAL,
+			  "webhook: bad listen address \"%.64s\" (want host:port or [v6]:port)",
+			  addr);
+}
+
+/* ------------------------------------------------------------ replies */
+
+/* Frees a reply body handed to evbuffer_add_reference(). */
+static void webhook_free_ref(const void *data, size_t len, void *arg)
+{
+	(void)len, (void)arg;
+	free((void *)data);
+}
+
+/*
+ * Sends a reply with the given status and Content-Type. data (len bytes)
+ * is a heap string whose ownership passes to this function. Counts errors,
+ * and asks the client to close when draining.
+ */
+static void webhook_reply(struct gq_webhook *w, struct evhttp_request *req, int code,
+			  const char *ctype, char *data, size_t len)
+{
+	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+	struct evbuffer *evb = evbuffer_new();
+
+	if (evb == NULL)
+		abort();
+	evhttp_add_header(hdr, "Content-Type", ctype);
+	evhttp_add_header(hdr, "X-Content-Type-Options", "nosniff");
+	if (w->state != WEBHOOK_LISTENING)
+		evhttp_add_header(hdr, "Connection", "close");
+	if (code >= 400 && code < 500)
+		w->st.errors_4xx++;
+	else if (code >= 500)
+		w->st.errors_5xx++;
+	if (len == 0 || evbuffer_add_reference(evb, data, len, webhook_free_ref, NULL) != 0)
+		free(data);
+	evhttp_send_reply(req, code, NULL, evb);
+	evbuffer_free(evb);
+}
+
+/* Sends a plain-text reply "msg\n", optionally with an Allow header. */
+static void webhook_reply_text(struct gq_webhook *w, struct evhttp_request *req, int code,
+			       const char *allow, const char *msg)
+{
+	char *s = gq_asprintf("%s\n", msg);
+
+	if (allow != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	webhook_reply(w, req, code, "text/plain; charset=utf-8", s, strlen(s));
+}
+
+/* True when the Content-Type value names application/json, with or
+ * without parameters. */
+static bool webhook_is_json(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, want, n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* Finds the route for path, or NULL. */
+static const struct webhook_route *webhook_find(const struct gq_webhook *w, const char *path)
+{
+	for (size_t i = 0; i < w->n_routes; i++)
+		if (strcmp(w->routes[i].path, path) == 0)
+			return &w->routes[i];
+	return NULL;
+}
+
+/*
+ * Runs a route's handler on the request body and sends its answer: 2xx as
+ * JSON, 4xx as text, anything else as 500.
+ */
+static void webhook_call(struct gq_webhook *w, struct evhttp_request *req,
+			 const struct webhook_route *r)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	struct gq_buf out;
+	const char *body;
+	int code;
+
+	if (len > w->max_body) {
+		webhook_reply_text(w, req, 413, NULL, "request body too large");
+		return;
+	}
+	/* A NUL after the body lets handlers parse it as a C string. */
+	if (evbuffer_add(in, "", 1) != 0 ||
+	    (body = (const char *)evbuffer_pullup(in, -1)) == NULL) {
+		webhook_reply_text(w, req, 500, NULL, "internal error");
+		return;
+	}
+	gq_buf_init(&out, GQ_WEBHOOK_MAX_RESPONSE);
+	code = r->h(r->payload, body, len, &out);
+	if (code >= 200 && code < 300) {
+		size_t n = out.len;
+		webhook_reply(w, req, code, "application/json", gq_buf_steal(&out), n);
+	} else if (code >= 400 && code < 500) {
+		if (out.len == 0)
+			gq_buf_puts(&out, "bad request\n");
+		size_t n = out.len;
+		webhook_reply(w, req, code, "text/plain; charset=utf-8", gq_buf_steal(&out), n);
+	} else {
+		webhook_reply_text(w, req, 500, NULL, "internal error");
+	}
+	gq_buf_free(&out);
+}
+
+/*
+ * evhttp's callback for every complete request: GET /healthz, then the
+ * routes (404 for others), POST only (405), JSON only (415).
+ */
+static void webhook_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct gq_webhook *w = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	const struct webhook_route *r;
+
+	w->st.requests++;
+	if (path == NULL || path[0] == '\0')
+		path = "/";
+	if (strcmp(path, GQ_WEBHOOK_HEALTHZ) == 0) {
+		if (method == EVHTTP_REQ_GET)
+			webhook_reply(w, req, 200, "text/plain; charset=utf-8", gq_strdup("ok"), 2);
+		else
+			webhook_reply_text(w, req, 405, "GET", "method not allowed");
+		return;
+	}
+	r = webhook_find(w, path);
+	if (r == NULL) {
+		webhook_reply_text(w, req, 404, NULL, "not found");
+		return;
+	}
+	if (method != EVHTTP_REQ_POST) {
+		webhook_reply_text(w, req, 405, "POST", "method not allowed");
+		return;
+	}
+	if (!webhook_is_json(
+		evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"))) {
+		webhook_reply_text(w, req, 415, NULL, "Content-Type must be application/json");
+		return;
+	}
+	webhook_call(w, req, r);
+}
+
+/*
+ * evhttp's bufferevent factory, called for each accepted connection: a
+ * server-side TLS bufferevent on the current context. It must not return
+ * NULL (evhttp would then serve plain HTTP), so allocation failure aborts,
+ * as everywhere else in gpuquota.
+ */
+static struct bufferevent *webhook_bevcb(struct event_base *base, void *arg)
+{
+	struct gq_webhook *w = arg;
+	struct bufferevent *bev;
+	SSL *ssl = SSL_new(w->ctx);
+
+	if (ssl == NULL)
+		abort();
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		abort();
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	w->st.connections++;
+	return bev;
+}
+
+/* ------------------------------------------------------------ TLS */
+
+/* ALPN: agree to http/1.1 only; a client offering only h2 gets no ALPN. */
+static int webhook_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+			   const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char protos[] = "\x08http/1.1";
+	unsigned char *sel = NULL;
+
+	(void)ssl, (void)arg;
+	if (SSL_select_next_proto(&sel, outlen, protos, sizeof(protos) - 1, in, inlen) !=
+		OPENSSL_NPN_NEGOTIATED ||
+	    sel == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* Passphrase callback that refuses: encrypted keys fail, never prompt. */
+static int webhook_no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf, (void)size, (void)rwflag, (void)u;
+	return -1;
+}
+
+/* Records rc with what and the first queued OpenSSL error, and clears the
+ * thread's error queue. */
+static int webhook_ssl_fail(struct gq_err *err, int rc, const char *what)
+{
+	unsigned long e = ERR_peek_error();
+	char buf[256];
+
+	if (e != 0)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	else
+		snprintf(buf, sizeof(buf), "no detail");
+	ERR_clear_error();
+	return gq_err_set(err, rc, "webhook: %s: %s", what, buf);
+}
+
+/* Loads the certificate chain and key PEM into ctx. */
+static int webhook_load_pair(SSL_CTX *ctx, const char *cert_pem, const char *key_pem,
+			     struct gq_err *err)
+{
+	BIO *b = NULL;
+	X509 *x = NULL;
+	EVP_PKEY *key = NULL;
+	int rc = GQ_OK;
+
+	if (cert_pem == NULL || key_pem == NULL ||
+	    strnlen(cert_pem, WEBHOOK_PEM_MAX + 1) > WEBHOOK_PEM_MAX ||
+	    strnlen(key_pem, WEBHOOK_PEM_MAX + 1) > WEBHOOK_PEM_MAX)
+		return gq_err_set(err, GQ_EINVAL, "webhook: missing or oversized PEM");
+	b = BIO_new_mem_buf(cert_pem, (int)strlen(cert_pem));
+	if (b == NULL)
+		return webhook_ssl_fail(err, GQ_EIO, "certificate");
+	x = PEM_read_bio_X509(b, NULL, webhook_no_password, NULL);
+	if (x == NULL) {
+		rc = webhook_ssl_fail(err, GQ_EPARSE, "reading certificate");
+		goto out;
+	}
+	if (SSL_CTX_use_certificate(ctx, x) != 1) {
+		rc = webhook_ssl_fail(err, GQ_EINVAL, "using certificate");
+		goto out;
+	}
+	for (int i = 0; i < WEBHOOK_CHAIN_MAX; i++) {
+		X509 *c = PEM_read_bio_X509(b, NULL, webhook_no_password, NULL);
+
+		if (c == NULL)
+			break;
+		if (SSL_CTX_add0_chain_cert(ctx, c) != 1) {
+			X509_free(c);
+			rc = webhook_ssl_fail(err, GQ_EINVAL, "adding chain certificate");
+			goto out;
+		}
+	}
+	ERR_clear_error(); /* the chain loop ends on "no start line" */
+	BIO_free(b);
+	b = BIO_new_mem_buf(key_pem, (int)strlen(key_pem));
+	if (b == NULL) {
+		rc = webhook_ssl_fail(err, GQ_EIO, "key");
+		goto out;
+	}
+	key = PEM_read_bio_PrivateKey(b, NULL, webhook_no_password, NULL);
+	if (key == NULL) {
+		rc = webhook_ssl_fail(err, GQ_EPARSE, "reading key");
+		goto out;
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		rc = webhook_ssl_fail(err, GQ_EINVAL, "the key does not match the certificate");
+		goto out;
+	}
+out:
+	EVP_PKEY_free(key);
+	X509_free(x);
+	BIO_free(b);
+	return rc;
+}
+
+int gq_webhook_set_cert(struct gq_webhook *w, const char *cert_pem, const char *key_pem,
+			struct gq_err *err)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int rc;
+
+	if (ctx == NULL)
+		return webhook_ssl_fail(err, GQ_EIO, "creating TLS context");
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		rc = webhook_ssl_fail(err, GQ_EIO, "configuring TLS context");
+		goto fail;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_alpn_select_cb(ctx, webhook_alpn_cb, NULL);
+	rc = webhook_load_pair(ctx, cert_pem, key_pem, err);
+	if (rc != GQ_OK)
+		goto fail;
+	SSL_CTX_free(w->ctx);
+	w->ctx = ctx;
+	return GQ_OK;
+fail:
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+int gq_webhook_new(struct gq_webhook **out, struct event_base *base,
+		   const struct gq_webhook_opts *o, struct gq_err *err)
+{
+	struct gq_webhook *w;
+	int rc;
+
+	*out = NULL;
+	if (base == NULL || o == NULL)
+		return gq_err_set(err, GQ_EINVAL, "webhook: missing event base or options");
+	if (o->max_body > WEBHOOK_MAX_BODY_LIMIT || o->timeout_s < 0 ||
+	    o->timeout_s > WEBHOOK_TIMEOUT_LIMIT)
+		return gq_err_set(err, GQ_EINVAL, "webhook: max_body or timeout_s out of range");
+	w = gq_calloc(1, sizeof(*w));
+	w->base = base;
+	rc = webhook_parse_addr(w, o->addr, err);
+	if (rc != GQ_OK) {
+		free(w);
+		return rc;
+	}
+	w->max_body = o->max_body ? o->max_body : GQ_WEBHOOK_MAX_BODY_DEFAULT;
+	w->timeout_s = o->timeout_s ? o->timeout_s : GQ_WEBHOOK_TIMEOUT_DEFAULT;
+	w->http = evhttp_new(base);
+	if (w->http == NULL)
+		abort();
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+						EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)w->max_body);
+	evhttp_set_max_headers_size(w->http, GQ_WEBHOOK_MAX_HEADERS);
+	evhttp_set_timeout(w->http, w->timeout_s);
+	evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_bevcb(w->http, webhook_bevcb, w);
+	evhttp_set_gencb(w->http, webhook_request_cb, w);
+	*out = w;
+	return GQ_OK;
+}
+
+int gq_webhook_route(struct gq_webhook *w, const char *path, gq_webhook_handler h, void *payload)
+{
+	size_t n;
+
+	if (path == NULL || h == NULL || path[0] != '/')
+		return GQ_EINVAL;
+	n = strnlen(path, GQ_WEBHOOK_PATH_MAX + 1);
+	if (n > GQ_WEBHOOK_PATH_MAX || strpbrk(path, "?# \t\r\n") != NULL ||
+	    strcmp(path, GQ_WEBHOOK_HEALTHZ) == 0 || webhook_find(w, path) != NULL ||
+	    w->n_routes >= GQ_WEBHOOK_MAX_ROUTES)
+		return GQ_EINVAL;
+	w->routes[w->n_routes].path = gq_strndup(path, n);
+	w->routes[w->n_routes].h = h;
+	w->routes[w->n_routes].payload = payload;
+	w->n_routes++;
+	return GQ_OK;
+}
+
+int gq_webhook_start(struct gq_webhook *w, struct gq_err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	evutil_socket_t fd;
+	int one = 1;
+
+	if (w->state != WEBHOOK_NEW)
+		return gq_err_set(err, GQ_EINVAL, "webhook: already started");
+	if (w->ctx == NULL)
+		return gq_err_set(err, GQ_EINVAL, "webhook: no serving certificate set");
+	w->bound = evhttp_bind_socket_with_handle(w->http, w->host, (ev_uint16_t)w->port);
+	if (w->bound == NULL)
+		return gq_err_set(err, GQ_EIO, "webhook: cannot listen on %s port %d: %s", w->host,
+				  w->port, strerror(errno));
+	fd = evhttp_bound_socket_get_fd(w->bound);
+	/* Accepted sockets inherit TCP_NODELAY on Linux: without it, a reply
+	 * written as several TLS records waits for the client's delayed ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		w->bound_port = ss.ss_family == AF_INET6
+				    ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+				    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	w->state = WEBHOOK_LISTENING;
+	return GQ_OK;
+}
+
+int gq_webhook_port(const struct gq_webhook *w)
+{
+	return w->state == WEBHOOK_LISTENING ? w->bound_port : 0;
+}
+
+/* End of the drain grace: close every connection, then report. */
+static void webhook_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct gq_webhook *w = arg;
+	void (*done)(void *) = w->drain_done;
+	void *done_arg = w->drain_arg;
+
+	(void)fd, (void)what;
+	evhttp_free(w->http);
+	w->http = NULL;
+	w->state = WEBHOOK_DRAINED;
+	w->drain_done = NULL;
+	if (done != NULL)
+		done(done_arg); /* may free w */
+}
+
+/* Context of a completion callback deferred to the loop. */
+struct webhook_deferred {
+	void (*done)(void *arg);
+	void *arg;
+};
+
+/* Runs a deferred completion callback. */
+static void webhook_deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct webhook_deferred d = *(struct webhook_deferred *)arg;
+
+	(void)fd, (void)what;
+	free(arg);
+	d.done(d.arg);
+}
+
+void gq_webhook_drain(struct gq_webhook *w, int grace_ms, void (*done)(void *arg), void *arg)
+{
+	struct timeval tv;
+
+	if (w->state != WEBHOOK_LISTENING) {
+		struct webhook_deferred *d;
+		const struct timeval zero = {0, 0};
+
+		if (done == NULL)
+			return;
+		d = gq_malloc(sizeof(*d));
+		d->done = done;
+		d->arg = arg;
+		if (event_base_once(w->base, -1, EV_TIMEOUT, webhook_deferred_cb, d, &zero) != 0)
+			abort();
+		return;
+	}
+	if (grace_ms < 0)
+		grace_ms = 0;
+	evhttp_del_accept_socket(w->http, w->bound);
+	w->bound = NULL;
+	w->state = WEBHOOK_DRAINING;
+	w->drain_done = done;
+	w->drain_arg = arg;
+	w->drain_ev = evtimer_new(w->base, webhook_drain_timeout, w);
+	if (w->drain_ev == NULL)
+		abort();
+	tv.tv_sec = grace_ms / 1000;
+	tv.tv_usec = (grace_ms % 1000) * 1000;
+	evtimer_add(w->drain_ev, &tv);
+}
+
+void gq_webhook_get_stats(const struct gq_webhook *w, struct gq_webhook_stats *st)
+{
+	*st = w->st;
+}
+
+void gq_webhook_free(struct gq_webhook *w)
+{
+	if (w == NULL)
+		return;
+	if (w->drain_ev != NULL)
+		event_free(w->drain_ev);
+	if (w->http != NULL)
+		evhttp_free(w->http);
+	SSL_CTX_free(w->ctx);
+	for (size_t i = 0; i < w->n_routes; i++)
+		free(w->routes[i].path);
+	free(w);
+}

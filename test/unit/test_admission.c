@@ -1,0 +1,1273 @@
+/*
+ * Unit tests for admission.c: AdmissionReview decoding (realistic reviews,
+ * init containers and sidecars, limits-only pods, malformed and oversize
+ * bodies), every decision rule and their order, combined patches (decoded
+ * from the base64 wire form and compared as JSON), and the response shape.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <yajl/yajl_tree.h>
+
+#include "admission.h"
+#include "gq.h"
+
+#define H (3600LL * GQ_ADMISSION_GPU_MICRO) /* one GPU-hour in micro GPU-seconds */
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+/* ------------------------------------------------------------------ */
+
+/* A Pod CREATE review in namespace vision with the given spec (JSON). */
+static char *pod_review(const char *op, const char *spec)
+{
+	return gq_asprintf(
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"705ab4f5-6393-11e8-b7cc-42010a800002\","
+	    "\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+	    "\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
+	    "\"name\":\"p1\",\"namespace\":\"vision\",\"operation\":\"%s\","
+	    "\"userInfo\":{\"username\":\"alice\",\"groups\":[\"system:authenticated\"]},"
+	    "\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\","
+	    "\"metadata\":{\"name\":\"p1\",\"namespace\":\"vision\"},\"spec\":%s},"
+	    "\"oldObject\":null,\"dryRun\":false}}",
+	    op, spec);
+}
+
+/* Spec of a pod with one container requesting n of resource res. */
+static char *gpu_spec(const char *res, int n, const char *extra)
+{
+	return gq_asprintf("{%s\"containers\":[{\"name\":\"c\",\"image\":\"cuda\","
+			   "\"resources\":{\"requests\":{\"cpu\":\"1\",\"%s\":\"%d\"},"
+			   "\"limits\":{\"%s\":\"%d\"}}}],\"priority\":0,"
+			   "\"preemptionPolicy\":\"PreemptLowerPriority\"}",
+			   extra, res, n, res, n);
+}
+
+static void decode_ok(struct gq_adm_request *r, const char *json)
+{
+	struct gq_err err = {0};
+	int rc = gq_admission_decode(r, json, strlen(json), &err);
+
+	if (rc != GQ_OK)
+		fail_msg("decode failed: %s: %s", gq_strerror(rc), err.msg);
+}
+
+/* Decodes a review of a pod with the given extra spec fields and n GPUs. */
+static void decode_gpu_pod(struct gq_adm_request *r, int n, const char *extra)
+{
+	char *spec = gpu_spec("nvidia.com/gpu", n, extra);
+	char *json = pod_review("CREATE", spec);
+
+	decode_ok(r, json);
+	free(json);
+	free(spec);
+}
+
+static int decode_err(const char *json, size_t len, char *msg, size_t msgsz)
+{
+	struct gq_adm_request r;
+	struct gq_err err = {0};
+	int rc = gq_admission_decode(&r, json, len, &err);
+
+	if (msg != NULL)
+		snprintf(msg, msgsz, "%s", err.msg);
+	if (rc == GQ_OK)
+		gq_adm_request_free(&r);
+	/* on error nothing is held */
+	assert_true(rc != GQ_OK || r.uid == NULL);
+	return rc;
+}
+
+static const char *const tiers[] = {"vision-high", "vision-low"};
+static const char *const exempt[] = {"vision-high"};
+
+/* The team most tests start from: two tiers, a cap of 8 GPUs, 10 GPU-hours
+ * with nothing used yet, policy Deny, warning at 80 %. */
+static struct gq_adm_team base_team(void)
+{
+	struct gq_adm_team t = {
+	    .name = "vision",
+	    .tier_classes = tiers,
+	    .n_tiers = 2,
+	    .exempt_classes = exempt,
+	    .n_exempt = 1,
+	    .max_gpus_per_pod = 8,
+	    .has_budget = true,
+	    .policy = GQ_EXHAUSTED_DENY,
+	    .used_micro = 0,
+	    .budget_micro = 10 * H,
+	    .warn_at_percent = 80,
+	    .reset_time = "2026-12-01T00:00:00Z",
+	    .over_budget_class = "vision-over-budget",
+	    .over_budget_value = 10,
+	};
+	return t;
+}
+
+/* Structural JSON equality (object member order ignored). */
+static bool json_equal(yajl_val a, yajl_val b)
+{
+	size_t i, j;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case yajl_t_string: return strcmp(a->u.string, b->u.string) == 0;
+	case yajl_t_number: return strcmp(a->u.number.r, b->u.number.r) == 0;
+	case yajl_t_array:
+		if (a->u.array.len != b->u.array.len)
+			return false;
+		for (i = 0; i < a->u.array.len; i++)
+			if (!json_equal(a->u.array.values[i], b->u.array.values[i]))
+				return false;
+		return true;
+	case yajl_t_object:
+		if (a->u.object.len != b->u.object.len)
+			return false;
+		for (i = 0; i < a->u.object.len; i++) {
+			for (j = 0; j < b->u.object.len; j++)
+				if (strcmp(a->u.object.keys[i], b->u.object.keys[j]) == 0)
+					break;
+			if (j == b->u.object.len ||
+			    !json_equal(a->u.object.values[i], b->u.object.values[j]))
+				return false;
+		}
+		return true;
+	default: return true;
+	}
+}
+
+static void assert_json_eq(const char *got, const char *want)
+{
+	char ebuf[128];
+	yajl_val g = yajl_tree_parse(got, ebuf, sizeof(ebuf));
+	yajl_val w = yajl_tree_parse(want, ebuf, sizeof(ebuf));
+	bool eq;
+
+	assert_non_null(g);
+	assert_non_null(w);
+	eq = json_equal(g, w);
+	yajl_tree_free(g);
+	yajl_tree_free(w);
+	if (!eq)
+		fail_msg("JSON differs\n got: %s\nwant: %s", got, want);
+}
+
+/* Base64-decodes s (new heap string). */
+static char *unbase64(const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char *out = gq_malloc(n / 4 * 3 + 1);
+	int len = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+
+	assert_true(len >= 0);
+	while (n > 0 && s[n - 1] == '=') {
+		len--;
+		n--;
+	}
+	out[len] = '\0';
+	return (char *)out;
+}
+
+/* Encodes resp, checks the envelope, and returns the decoded patch carried
+ * on the wire (NULL when none; caller frees). */
+static char *wire_patch(const struct gq_adm_response *resp, const char *uid)
+{
+	char *body = gq_admission_encode(resp, uid), *patch = NULL;
+	yajl_val doc, r, v, pt;
+
+	assert_non_null(body);
+	doc = yajl_tree_parse(body, NULL, 0);
+	assert_non_null(doc);
+	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(doc, (const char *[]){"apiVersion", NULL},
+							  yajl_t_string)),
+			    "admission.k8s.io/v1");
+	assert_string_equal(
+	    YAJL_GET_STRING(yajl_tree_get(doc, (const char *[]){"kind", NULL}, yajl_t_string)),
+	    "AdmissionReview");
+	r = yajl_tree_get(doc, (const char *[]){"response", NULL}, yajl_t_object);
+	assert_non_null(r);
+	assert_string_equal(
+	    YAJL_GET_STRING(yajl_tree_get(r, (const char *[]){"uid", NULL}, yajl_t_string)), uid);
+	v = yajl_tree_get(r, (const char *[]){"patch", NULL}, yajl_t_string);
+	pt = yajl_tree_get(r, (const char *[]){"patchType", NULL}, yajl_t_string);
+	assert_true((v == NULL) == (pt == NULL));
+	if (v != NULL) {
+		assert_string_equal(YAJL_GET_STRING(pt), "JSONPatch");
+		patch = unbase64(YAJL_GET_STRING(v));
+	}
+	yajl_tree_free(doc);
+	free(body);
+	return patch;
+}
+
+/* Checks that resp carries exactly the patch want (JSON), on the wire too. */
+static void assert_patch(const struct gq_adm_response *resp, const char *want)
+{
+	char *wire;
+
+	assert_true(resp->allowed);
+	assert_non_null(resp->patch);
+	assert_json_eq(resp->patch, want);
+	wire = wire_patch(resp, "uid-1");
+	assert_non_null(wire);
+	assert_string_equal(wire, resp->patch);
+	free(wire);
+}
+
+/* Allowed, no patch, no warning. */
+static void assert_untouched(const struct gq_adm_response *resp)
+{
+	assert_true(resp->allowed);
+	assert_null(resp->patch);
+	assert_int_equal(resp->n_warnings, 0);
+	assert_null(resp->message);
+}
+
+/* ------------------------------------------------------------------ */
+/* Decoding                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A Job's pod: generateName, empty request.name, no metadata.namespace. */
+static void test_decode_job_pod(void **state)
+{
+	const char *json =
+	    "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\","
+	    "\"request\":{\"uid\":\"0b5a1c2e-3d4f-4a5b-8c9d-0e1f2a3b4c5d\","
+	    "\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+	    "\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
+	    "\"requestKind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+	    "\"requestResource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
+	    "\"name\":\"\",\"namespace\":\"vision\",\"operation\":\"CREATE\","
+	    "\"userInfo\":{\"username\":\"system:serviceaccount:kube-system:job-controller\","
+	    "\"uid\":\"a1\",\"groups\":[\"system:serviceaccounts\"]},"
+	    "\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{"
+	    "\"generateName\":\"train-resnet-\",\"creationTimestamp\":null,"
+	    "\"labels\":{\"batch.kubernetes.io/job-name\":\"train-resnet\"},"
+	    "\"ownerReferences\":[{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\","
+	    "\"name\":\"train-resnet\",\"uid\":\"x\",\"controller\":true}]},"
+	    "\"spec\":{\"volumes\":[{\"name\":\"kube-api-access\",\"projected\":{\"sources\":[]}}],"
+	    "\"containers\":[{\"name\":\"train\",\"image\":\"pytorch:2\","
+	    "\"resources\":{\"limits\":{\"cpu\":\"4\",\"memory\":\"16Gi\",\"nvidia.com/"
+	    "gpu\":\"2\"},"
+	    "\"requests\":{\"cpu\":\"4\",\"memory\":\"16Gi\",\"nvidia.com/gpu\":\"2\"}},"
+	    "\"terminationMessagePath\":\"/dev/termination-log\"}],"
+	    "\"restartPolicy\":\"Never\",\"activeDeadlineSeconds\":7200,"
+	    "\"schedulerName\":\"default-scheduler\",\"priority\":0,"
+	    "\"preemptionPolicy\":\"PreemptLowerPriority\",\"enableServiceLinks\":true},"
+	    "\"status\":{}},"
+	    "\"oldObject\":null,\"dryRun\":true,"
+	    "\"options\":{\"kind\":\"CreateOptions\",\"apiVersion\":\"meta.k8s.io/v1\"}}}";
+	struct gq_adm_request r;
+
+	(void)state;
+	decode_ok(&r, json);
+	assert_string_equal(r.uid, "0b5a1c2e-3d4f-4a5b-8c9d-0e1f2a3b4c5d");
+	assert_string_equal(r.operation, "CREATE");
+	assert_true(r.is_pod);
+	assert_true(r.is_pod_create);
+	assert_string_equal(r.namespace, "vision");
+	assert_string_equal(r.name, "");
+	assert_string_equal(r.generate_name, "train-resnet-");
+	assert_true(r.dry_run);
+	assert_false(r.has_finalizers);
+	assert_false(r.has_accounting_finalizer);
+	assert_null(r.priority_class);
+	assert_true(r.has_priority);
+	assert_true(r.has_preemption_policy);
+	assert_int_equal(r.active_deadline, 7200);
+	assert_false(r.has_gates);
+	assert_int_equal(r.n_gpus, 1);
+	assert_string_equal(r.gpus[0].resource, "nvidia.com/gpu");
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 2);
+	assert_int_equal(gq_adm_request_count(&r, "cpu"), 0);
+	assert_true(gq_adm_request_is_gpu_pod(&r));
+	gq_adm_request_free(&r);
+	assert_null(r.uid);
+}
+
+/* Effective request = max(sum of containers, largest init container). */
+static void test_decode_init_containers(void **state)
+{
+	const char *spec =
+	    "{\"initContainers\":[{\"name\":\"fetch\",\"resources\":{\"requests\":"
+	    "{\"nvidia.com/gpu\":\"3\"},\"limits\":{\"nvidia.com/gpu\":\"3\"}}},"
+	    "{\"name\":\"prep\",\"resources\":{\"limits\":{\"nvidia.com/mig-1g.10gb\":\"1\"}}}],"
+	    "\"containers\":[{\"name\":\"a\",\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1\","
+	    "\"nvidia.com/mig-1g.10gb\":\"2\"}}},"
+	    "{\"name\":\"b\",\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1\","
+	    "\"nvidia.com/mig-1g.10gb\":\"1\"}}},{\"name\":\"sidecar-less\"}]}";
+	char *json = pod_review("CREATE", spec);
+	struct gq_adm_request r;
+
+	(void)state;
+	decode_ok(&r, json);
+	/* gpu: containers 1+1=2 < init 3; mig: containers 2+1=3 > init 1 */
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 3);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/mig-1g.10gb"), 3);
+	assert_int_equal(r.n_gpus, 2);
+	/* sorted by name */
+	assert_string_equal(r.gpus[0].resource, "nvidia.com/gpu");
+	assert_string_equal(r.gpus[1].resource, "nvidia.com/mig-1g.10gb");
+	gq_adm_request_free(&r);
+	free(json);
+}
+
+/* Sidecars (restartPolicy Always init containers) run next to the regular
+ * containers and under every later init container. */
+static void test_decode_sidecars(void **state)
+{
+	const char *before =
+	    "{\"initContainers\":[{\"name\":\"side\",\"restartPolicy\":\"Always\","
+	    "\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1\"}}},"
+	    "{\"name\":\"init\",\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"4\"}}}],"
+	    "\"containers\":[{\"name\":\"a\",\"resources\":{\"limits\":{\"nvidia.com/"
+	    "gpu\":\"1\"}}}]}";
+	const char *after =
+	    "{\"initContainers\":[{\"name\":\"init\",\"resources\":{\"limits\":"
+	    "{\"nvidia.com/gpu\":\"4\"}}},{\"name\":\"side\",\"restartPolicy\":\"Always\","
+	    "\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1\"}}}],"
+	    "\"containers\":[{\"name\":\"a\",\"resources\":{\"limits\":{\"nvidia.com/"
+	    "gpu\":\"3\"}}}]}";
+	struct gq_adm_request r;
+	char *json;
+
+	(void)state;
+	/* init 4 runs with the sidecar's 1: 5 > containers 1 + sidecar 1 */
+	json = pod_review("CREATE", before);
+	decode_ok(&r, json);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 5);
+	gq_adm_request_free(&r);
+	free(json);
+	/* sidecar after the init container: max(4, 3 + 1) = 4 */
+	json = pod_review("CREATE", after);
+	decode_ok(&r, json);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 4);
+	gq_adm_request_free(&r);
+	free(json);
+}
+
+/* A resource with no request uses its limit; a request beats the limit;
+ * fractions round up; numbers are accepted as quantities. */
+static void test_decode_limits_only(void **state)
+{
+	const char *spec =
+	    "{\"containers\":[{\"name\":\"a\",\"resources\":{\"limits\":"
+	    "{\"nvidia.com/gpu\":\"2\",\"memory\":\"1Gi\"}}},"
+	    "{\"name\":\"b\",\"resources\":{\"requests\":{\"nvidia.com/mig-2g.20gb\":\"1\"},"
+	    "\"limits\":{\"nvidia.com/mig-2g.20gb\":\"5\",\"nvidia.com/mig-3g.40gb\":1}}},"
+	    "{\"name\":\"c\",\"resources\":{\"requests\":{\"nvidia.com/gpu\":\"500m\"}}}]}";
+	char *json = pod_review("CREATE", spec);
+	struct gq_adm_request r;
+
+	(void)state;
+	decode_ok(&r, json);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 3);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/mig-2g.20gb"), 1);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/mig-3g.40gb"), 1);
+	assert_null(r.generate_name);
+	assert_string_equal(r.name, "p1");
+	assert_false(r.has_priority);
+	assert_false(r.dry_run);
+	gq_adm_request_free(&r);
+	free(json);
+}
+
+/* Pods without GPUs, or with zero GPUs, are not GPU pods. */
+static void test_decode_non_gpu(void **state)
+{
+	const char *spec = "{\"containers\":[{\"name\":\"web\",\"resources\":{\"requests\":"
+			   "{\"cpu\":\"100m\",\"nvidia.com/gpu\":\"0\"}}},{\"name\":\"x\"}]}";
+	char *json = pod_review("CREATE", spec);
+	struct gq_adm_request r;
+
+	(void)state;
+	decode_ok(&r, json);
+	assert_true(r.is_pod_create);
+	assert_false(gq_adm_request_is_gpu_pod(&r));
+	assert_int_equal(r.n_gpus, 0);
+	gq_adm_request_free(&r);
+	free(json);
+}
+
+/* Namespace from the object when request.namespace is empty; gates; a
+ * non-positive activeDeadlineSeconds counts as unset. */
+static void test_decode_fields(void **state)
+{
+	const char *json =
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":"
+	    "\"Pod\"},"
+	    "\"operation\":\"CREATE\",\"object\":{\"metadata\":{\"name\":\"n\",\"namespace\":"
+	    "\"ns2\",\"finalizers\":[\"example.com/keep\",\"gpuquota.io/accounting\"]},"
+	    "\"spec\":{\"priorityClassName\":\"vision-low\",\"activeDeadlineSeconds\":0,"
+	    "\"schedulingGates\":[{\"name\":\"example.com/a\"},{\"name\":\"example.com/b\"}],"
+	    "\"containers\":[]}}}}";
+	struct gq_adm_request r;
+
+	(void)state;
+	decode_ok(&r, json);
+	assert_string_equal(r.namespace, "ns2");
+	assert_string_equal(r.name, "n");
+	assert_string_equal(r.priority_class, "vision-low");
+	assert_int_equal(r.active_deadline, 0);
+	assert_true(r.has_gates);
+	assert_int_equal(r.n_gates, 2);
+	assert_string_equal(r.gates[1], "example.com/b");
+	assert_true(r.has_finalizers);
+	assert_true(r.has_accounting_finalizer);
+	gq_adm_request_free(&r);
+}
+
+/* Other operations, kinds and subresources are decoded without the pod. */
+static void test_decode_not_pod_create(void **state)
+{
+	const char *deploy =
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"u2\",\"kind\":{\"group\":\"apps\",\"version\":\"v1\","
+	    "\"kind\":\"Deployment\"},\"operation\":\"CREATE\",\"namespace\":\"vision\","
+	    "\"object\":{\"spec\":{\"containers\":\"not even checked\"}}}}";
+	const char *eviction =
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"u3\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
+	    "\"kind\":\"Pod\"},\"subResource\":\"ephemeralcontainers\",\"operation\":\"CREATE\","
+	    "\"object\":{}}}";
+	char *spec = gpu_spec("nvidia.com/gpu", 1, ""), *update = pod_review("UPDATE", spec);
+	struct gq_adm_request r;
+
+	(void)state;
+	decode_ok(&r, deploy);
+	assert_false(r.is_pod);
+	assert_false(r.is_pod_create);
+	assert_int_equal(r.n_gpus, 0);
+	gq_adm_request_free(&r);
+
+	decode_ok(&r, eviction);
+	assert_false(r.is_pod);
+	gq_adm_request_free(&r);
+
+	decode_ok(&r, update);
+	assert_true(r.is_pod);
+	assert_false(r.is_pod_create);
+	assert_string_equal(r.operation, "UPDATE");
+	assert_int_equal(r.n_gpus, 0);
+	gq_adm_request_free(&r);
+	free(update);
+	free(spec);
+}
+
+static void test_decode_missing_uid(void **state)
+{
+	const char *no_uid = "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+			     "\"request\":{\"operation\":\"CREATE\"}}";
+	const char *empty_uid = "{\"apiVersion\":\"admission.k8s.io/v1\","
+				"\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"\"}}";
+	const char *num_uid = "{\"apiVersion\":\"admission.k8s.io/v1\","
+			      "\"kind\":\"AdmissionReview\",\"request\":{\"uid\":7}}";
+	const char *no_req = "{\"apiVersion\":\"admission.k8s.io/v1\","
+			     "\"kind\":\"AdmissionReview\",\"response\":{}}";
+	char msg[512];
+
+	(void)state;
+	assert_int_equal(decode_err(no_uid, strlen(no_uid), msg, sizeof(msg)), GQ_EINVAL);
+	assert_non_null(strstr(msg, "uid"));
+	assert_int_equal(decode_err(empty_uid, strlen(empty_uid), NULL, 0), GQ_EINVAL);
+	assert_int_equal(decode_err(num_uid, strlen(num_uid), NULL, 0), GQ_EINVAL);
+	assert_int_equal(decode_err(no_req, strlen(no_req), msg, sizeof(msg)), GQ_EINVAL);
+	assert_non_null(strstr(msg, "request"));
+}
+
+static void test_decode_wrong_version(void **state)
+{
+	const char *beta = "{\"apiVersion\":\"admission.k8s.io/v1beta1\","
+			   "\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"u\"}}";
+	const char *kind = "{\"apiVersion\":\"admission.k8s.io/v1\","
+			   "\"kind\":\"ConversionReview\",\"request\":{\"uid\":\"u\"}}";
+	const char *array = "[1,2]";
+	char msg[512];
+
+	(void)state;
+	assert_int_equal(decode_err(beta, strlen(beta), msg, sizeof(msg)), GQ_EINVAL);
+	assert_non_null(strstr(msg, "v1beta1"));
+	assert_non_null(strstr(msg, "not supported"));
+	assert_int_equal(decode_err(kind, strlen(kind), msg, sizeof(msg)), GQ_EINVAL);
+	assert_non_null(strstr(msg, "ConversionReview"));
+	assert_int_equal(decode_err(array, strlen(array), NULL, 0), GQ_EINVAL);
+}
+
+static void test_decode_malformed(void **state)
+{
+	char *spec = gpu_spec("nvidia.com/gpu", 1, ""), *json = pod_review("CREATE", spec);
+	char deep[600], msg[512];
+	size_t i, half = strlen(json) / 2;
+
+	(void)state;
+	/* every proper prefix of the review is malformed */
+	for (i = 0; i < strlen(json); i += 7)
+		assert_int_equal(decode_err(json, i, NULL, 0), GQ_EPARSE);
+	assert_int_equal(decode_err(json, half, msg, sizeof(msg)), GQ_EPARSE);
+	assert_non_null(strstr(msg, "invalid JSON"));
+	assert_int_equal(decode_err(json, strlen(json), NULL, 0), GQ_OK);
+	assert_int_equal(decode_err("{\"apiVersion\":", 14, NULL, 0), GQ_EPARSE);
+	assert_int_equal(decode_err("not json", 8, NULL, 0), GQ_EPARSE);
+	assert_int_equal(decode_err("{} {}", 5, NULL, 0), GQ_EPARSE);
+	assert_int_equal(decode_err(NULL, 0, NULL, 0), GQ_EPARSE);
+	/* a NUL byte would hide the rest of the body from the parser */
+	assert_int_equal(decode_err("{}\0{", 4, NULL, 0), GQ_EPARSE);
+	/* nesting deeper than the bound is refused before parsing */
+	memset(deep, '[', sizeof(deep));
+	assert_int_equal(decode_err(deep, sizeof(deep), msg, sizeof(msg)), GQ_EPARSE);
+	assert_non_null(strstr(msg, "nested"));
+	free(json);
+	free(spec);
+}
+
+/* Ill-typed or invalid pod fields are errors, with the field path. */
+static void test_decode_bad_pod(void **state)
+{
+	static const struct {
+		const char *spec;
+		int rc;
+		const char *path;
+	} cases[] = {
+	    {"{\"containers\":{}}", GQ_EINVAL, "spec.containers"},
+	    {"{\"containers\":[1]}", GQ_EINVAL, "spec.containers[0]"},
+	    {"{\"containers\":[{\"resources\":[]}]}", GQ_EINVAL, "resources"},
+	    {"{\"containers\":[{\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"x\"}}}]}",
+	     GQ_EINVAL, "limits[nvidia.com/gpu]"},
+	    {"{\"containers\":[{\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"-1\"}}}]}",
+	     GQ_EINVAL, "negative"},
+	    {"{\"containers\":[{\"resources\":{\"requests\":{\"nvidia.com/gpu\":true}}}]}",
+	     GQ_EINVAL, "requests[nvidia.com/gpu]"},
+	    {"{\"containers\":[{\"resources\":{\"requests\":{\"nvidia.com/gpu\":\"1E\"}}}]}",
+	     GQ_ERANGE, "requests[nvidia.com/gpu]"},
+	    {"{\"initContainers\":[{\"resources\":{\"limits\":[]}}]}", GQ_EINVAL,
+	     "spec.initContainers[0]"},
+	    {"{\"priorityClassName\":5}", GQ_EINVAL, "priorityClassName"},
+	    {"{\"priority\":\"high\"}", GQ_EINVAL, "spec.priority"},
+	    {"{\"activeDeadlineSeconds\":1.5}", GQ_EINVAL, "activeDeadlineSeconds"},
+	    {"{\"schedulingGates\":{}}", GQ_EINVAL, "schedulingGates"},
+	    {"{\"schedulingGates\":[{\"name\":1}]}", GQ_EINVAL, "schedulingGates[0]"},
+	    {"[]", GQ_EINVAL, "spec"},
+	};
+	char msg[512], *json;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < GQ_ARRAY_LEN(cases); i++) {
+		json = pod_review("CREATE", cases[i].spec);
+		assert_int_equal(decode_err(json, strlen(json), msg, sizeof(msg)), cases[i].rc);
+		if (strstr(msg, cases[i].path) == NULL)
+			fail_msg("case %zu: \"%s\" does not name %s", i, msg, cases[i].path);
+		free(json);
+	}
+}
+
+static void test_decode_too_big(void **state)
+{
+	size_t n = GQ_ADMISSION_MAX_BODY + 1;
+	char *big = gq_malloc(n);
+
+	(void)state;
+	memset(big, ' ', n);
+	big[0] = '{';
+	big[n - 1] = '}';
+	assert_int_equal(decode_err(big, n, NULL, 0), GQ_ETOOBIG);
+	/* just under the bound it is parsed (and fails on content) */
+	big[n - 2] = '}';
+	assert_int_equal(decode_err(big, n - 1, NULL, 0), GQ_EINVAL);
+	free(big);
+}
+
+static void test_default_weight(void **state)
+{
+	(void)state;
+	assert_int_equal(gq_admission_default_weight("nvidia.com/gpu"), 1000000);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-1g.10gb"), 142857);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-3g.40gb"), 428571);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-7g.80gb"), 1000000);
+	/* not a MIG profile of 1..7 slices: charged as a whole GPU */
+	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-9g.80gb"), 1000000);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-0g.80gb"), 1000000);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-g.80gb"), 1000000);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-1g.10"), 1000000);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-1g.5gb.me"), 142857);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/gpu.shared"), 1000000);
+	assert_int_equal(gq_admission_default_weight("nvidia.com/pgpu"), 1000000);
+	assert_int_equal(gq_admission_default_weight("example.com/gpu"), 0);
+	assert_int_equal(gq_admission_default_weight("cpu"), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Decisions                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Not a Pod CREATE, not a GPU pod, or not a team namespace: untouched,
+ * even when the team's budget is exhausted. */
+static void test_decide_pass(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+	char *spec, *json;
+
+	(void)state;
+	team.used_micro = 99 * H;
+	team.default_class = "vision-low";
+
+	decode_gpu_pod(&r, 1, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, NULL), GQ_OK);
+	assert_untouched(&resp);
+	assert_int_equal(resp.action, GQ_ADM_PASS);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	spec = gpu_spec("cpu", 1, "");
+	json = pod_review("CREATE", spec);
+	decode_ok(&r, json);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	assert_int_equal(resp.action, GQ_ADM_PASS);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+	free(json);
+	free(spec);
+
+	spec = gpu_spec("nvidia.com/gpu", 20, "");
+	json = pod_review("UPDATE", spec);
+	decode_ok(&r, json);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+	free(json);
+	free(spec);
+
+	assert_int_equal(gq_admission_decide(&resp, NULL, &team), GQ_EINVAL);
+	gq_adm_response_free(&resp);
+}
+
+/* No class: the default tier is set with its value and policy (§3.4). */
+static void test_decide_default_class(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+
+	(void)state;
+	team.default_class = "vision-low";
+	team.default_value = 1000;
+	team.default_preemption_policy = "PreemptLowerPriority";
+	decode_gpu_pod(&r, 1, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.action, GQ_ADM_ALLOW);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/priorityClassName\","
+			    "\"value\":\"vision-low\"},"
+			    "{\"op\":\"add\",\"path\":\"/spec/priority\",\"value\":1000},"
+			    "{\"op\":\"add\",\"path\":\"/spec/preemptionPolicy\","
+			    "\"value\":\"PreemptLowerPriority\"}]");
+	assert_int_equal(resp.n_warnings, 0);
+	gq_adm_response_free(&resp);
+
+	/* values unknown: remove what the Priority plugin set, so it refills */
+	team.default_preemption_policy = NULL;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_patch(&resp,
+		     "[{\"op\":\"add\",\"path\":\"/spec/priorityClassName\","
+		     "\"value\":\"vision-low\"},{\"op\":\"remove\",\"path\":\"/spec/priority\"},"
+		     "{\"op\":\"remove\",\"path\":\"/spec/preemptionPolicy\"}]");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* nothing to remove when the fields are absent */
+	{
+		const char *spec = "{\"containers\":[{\"resources\":{\"limits\":"
+				   "{\"nvidia.com/gpu\":\"1\"}}}]}";
+		char *json = pod_review("CREATE", spec);
+
+		decode_ok(&r, json);
+		assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+		assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/priorityClassName\","
+				    "\"value\":\"vision-low\"}]");
+		gq_adm_response_free(&resp);
+		gq_adm_request_free(&r);
+		free(json);
+	}
+
+	/* a pod naming a team tier keeps it */
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"vision-high\",");
+	team.n_exempt = 0;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	assert_int_equal(resp.action, GQ_ADM_ALLOW);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* A class outside the team's tiers is denied, listing the tiers; the
+ * over-budget class is accepted; a team without tiers checks nothing. */
+static void test_decide_foreign_class(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+
+	(void)state;
+	team.default_class = "vision-low"; /* does not apply: the pod names a class */
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"nlp-high\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_int_equal(resp.code, 403);
+	assert_string_equal(resp.reason, "Forbidden");
+	assert_int_equal(resp.action, GQ_ADM_DENY_CLASS);
+	assert_string_equal(resp.message, "priorityClassName \"nlp-high\" is not a priority tier "
+					  "of team vision; use one of: vision-high, vision-low");
+	assert_null(resp.patch);
+	gq_adm_response_free(&resp);
+
+	team.n_tiers = 0;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	team = base_team();
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"vision-over-budget\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* maxGPUsPerPod counts nvidia.com/gpu only; ordering: class, then cap,
+ * then exemption. */
+static void test_decide_cap_and_order(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+	char *spec, *json;
+
+	(void)state;
+	decode_gpu_pod(&r, 9, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_int_equal(resp.code, 403);
+	assert_int_equal(resp.action, GQ_ADM_DENY_CAP);
+	assert_string_equal(resp.message,
+			    "pod p1 requests 9 GPUs; team vision allows at most 8 per pod");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	decode_gpu_pod(&r, 8, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* exempt tier over the cap: the cap wins */
+	decode_gpu_pod(&r, 9, "\"priorityClassName\":\"vision-high\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.action, GQ_ADM_DENY_CAP);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* foreign class over the cap: the class check comes first */
+	decode_gpu_pod(&r, 9, "\"priorityClassName\":\"other\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.action, GQ_ADM_DENY_CLASS);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* MIG slices do not count against the GPU cap */
+	spec = gpu_spec("nvidia.com/mig-1g.10gb", 20, "");
+	json = pod_review("CREATE", spec);
+	decode_ok(&r, json);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+	free(json);
+	free(spec);
+
+	/* no cap */
+	team.max_gpus_per_pod = 0;
+	decode_gpu_pod(&r, 64, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* Exempt tiers pass an exhausted budget, with the default-class patch
+ * when the default tier is exempt, and no warning. */
+static void test_decide_exempt(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+
+	(void)state;
+	team.used_micro = 50 * H;
+	decode_gpu_pod(&r, 2, "\"priorityClassName\":\"vision-high\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	assert_int_equal(resp.action, GQ_ADM_EXEMPT);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	team.default_class = "vision-high";
+	team.default_value = 5000;
+	team.default_preemption_policy = "PreemptLowerPriority";
+	decode_gpu_pod(&r, 2, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.action, GQ_ADM_EXEMPT);
+	assert_int_equal(resp.n_warnings, 0);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/priorityClassName\","
+			    "\"value\":\"vision-high\"},"
+			    "{\"op\":\"add\",\"path\":\"/spec/priority\",\"value\":5000},"
+			    "{\"op\":\"add\",\"path\":\"/spec/preemptionPolicy\","
+			    "\"value\":\"PreemptLowerPriority\"}]");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* Deny: the message gives usage, budget (GPU-hours) and the period end. */
+static void test_decide_deny_exhausted(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+	char *body;
+
+	(void)state;
+	team.used_micro = 45 * H / 4 + 5 * H / 4; /* 12.5 GPU-hours */
+	team.default_class = "vision-low";
+	team.default_preemption_policy = "PreemptLowerPriority";
+	decode_gpu_pod(&r, 1, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_int_equal(resp.code, 403);
+	assert_int_equal(resp.action, GQ_ADM_DENY_BUDGET);
+	assert_string_equal(resp.message,
+			    "team vision has used 12.5 of its 10 GPU-hours budget for the period "
+			    "ending 2026-12-01T00:00:00Z; new GPU pods are denied until then");
+	assert_null(resp.patch); /* the default-class patch is dropped */
+	body = gq_admission_encode(&resp, r.uid);
+	assert_non_null(body);
+	assert_null(strstr(body, "patch"));
+	free(body);
+	gq_adm_response_free(&resp);
+
+	/* exactly at the budget counts as exhausted; unknown period end */
+	team.used_micro = team.budget_micro;
+	team.reset_time = NULL;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_string_equal(resp.message,
+			    "team vision has used 10 of its 10 GPU-hours budget for the current "
+			    "period; new GPU pods are denied until it ends");
+	gq_adm_response_free(&resp);
+
+	/* a zero budget admits only exempt tiers */
+	team.used_micro = 0;
+	team.budget_micro = 0;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	gq_adm_response_free(&resp);
+
+	/* no budget: allowed */
+	team.has_budget = false;
+	team.used_micro = 100 * H;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	assert_int_equal(resp.n_warnings, 0);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* Expected cost = weight x activeDeadlineSeconds, compared to what is left. */
+static void test_decide_expected_cost(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+	char *spec, *json;
+
+	(void)state;
+	team.used_micro = 5 * H; /* 5 left */
+	team.warn_at_percent = 0;
+	/* 2 GPUs x 10 h = 20 GPU-hours > 5 */
+	decode_gpu_pod(&r, 2, "\"activeDeadlineSeconds\":36000,");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_int_equal(resp.action, GQ_ADM_DENY_BUDGET);
+	assert_string_equal(resp.message,
+			    "pod p1 may use up to 20 GPU-hours (activeDeadlineSeconds 36000 x 2 "
+			    "GPUs), more than the 5 GPU-hours left of team vision's budget for the "
+			    "period ending 2026-12-01T00:00:00Z");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* 2 GPUs x 2.5 h = 5 GPU-hours: not more than what is left */
+	decode_gpu_pod(&r, 2, "\"activeDeadlineSeconds\":9000,");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* no deadline: no expected cost */
+	decode_gpu_pod(&r, 8, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* MIG weights: 7 x 1g slices (1/7 each) for 6 h = 6 GPU-hours > 5 */
+	spec = gpu_spec("nvidia.com/mig-1g.10gb", 7, "\"activeDeadlineSeconds\":21600,");
+	json = pod_review("CREATE", spec);
+	decode_ok(&r, json);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	/* 1/7 is 142857 micro-GPUs (rounded down), so the figure is
+	 * 7 x 142857e-6 x 6 h, printed with the status' six decimals. */
+	assert_non_null(strstr(resp.message, "up to 5.999994 GPU-hours"));
+	assert_non_null(strstr(resp.message, "x 1 GPUs"));
+	gq_adm_response_free(&resp);
+
+	/* a team weight override: 0.1 per slice -> 4.2 GPU-hours, fits */
+	{
+		const struct gq_adm_weight w[] = {{"nvidia.com/mig-1g.10gb", 100000}};
+
+		team.weights = w;
+		team.n_weights = 1;
+		assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+		assert_untouched(&resp);
+		gq_adm_response_free(&resp);
+		team.weights = NULL;
+		team.n_weights = 0;
+	}
+	gq_adm_request_free(&r);
+	free(json);
+	free(spec);
+
+	/* a huge deadline saturates rather than overflows */
+	decode_gpu_pod(&r, 8, "\"activeDeadlineSeconds\":9223372036854775807,");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* Hold: a scheduling gate, added once, appended to existing gates. */
+static void test_decide_hold(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+
+	(void)state;
+	team.policy = GQ_EXHAUSTED_HOLD;
+	team.used_micro = 11 * H;
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"vision-low\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.action, GQ_ADM_HOLD);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/schedulingGates\","
+			    "\"value\":[{\"name\":\"gpuquota.io/budget\"}]}]");
+	assert_int_equal(resp.n_warnings, 1);
+	assert_string_equal(resp.warnings[0],
+			    "team vision used up its GPU-hour budget (11 of 10); pod held by gate "
+			    "gpuquota.io/budget until 2026-12-01T00:00:00Z");
+	assert_true(strlen(resp.warnings[0]) < 120);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	decode_gpu_pod(&r, 1, "\"schedulingGates\":[{\"name\":\"example.com/x\"}],");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/schedulingGates/-\","
+			    "\"value\":{\"name\":\"gpuquota.io/budget\"}}]");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* empty array present: append */
+	decode_gpu_pod(&r, 1, "\"schedulingGates\":[],");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/schedulingGates/-\","
+			    "\"value\":{\"name\":\"gpuquota.io/budget\"}}]");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* already gated (reinvocation): no second gate, still a warning */
+	decode_gpu_pod(&r, 1, "\"schedulingGates\":[{\"name\":\"gpuquota.io/budget\"}],");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	assert_null(resp.patch);
+	assert_int_equal(resp.n_warnings, 1);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* Hold combined with the default class; hold on expected cost. */
+static void test_decide_hold_combined(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+
+	(void)state;
+	team.policy = GQ_EXHAUSTED_HOLD;
+	team.used_micro = 5 * H;
+	team.default_class = "vision-low";
+	decode_gpu_pod(&r, 4, "\"activeDeadlineSeconds\":36000,");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.action, GQ_ADM_HOLD);
+	assert_patch(&resp,
+		     "[{\"op\":\"add\",\"path\":\"/spec/priorityClassName\","
+		     "\"value\":\"vision-low\"},{\"op\":\"remove\",\"path\":\"/spec/priority\"},"
+		     "{\"op\":\"remove\",\"path\":\"/spec/preemptionPolicy\"},"
+		     "{\"op\":\"add\",\"path\":\"/spec/schedulingGates\","
+		     "\"value\":[{\"name\":\"gpuquota.io/budget\"}]}]");
+	assert_int_equal(resp.n_warnings, 1);
+	assert_string_equal(resp.warnings[0],
+			    "pod may use 40 GPU-hours, team vision has 5 left; pod held by gate "
+			    "gpuquota.io/budget until 2026-12-01T00:00:00Z");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* Deprioritize: class, priority and preemptionPolicy, all "add", replacing
+ * the default-class operations on the same paths. */
+static void test_decide_deprioritize(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+	const char *want =
+	    "[{\"op\":\"add\",\"path\":\"/spec/priorityClassName\","
+	    "\"value\":\"vision-over-budget\"},"
+	    "{\"op\":\"add\",\"path\":\"/spec/priority\",\"value\":10},"
+	    "{\"op\":\"add\",\"path\":\"/spec/preemptionPolicy\",\"value\":\"Never\"}]";
+	size_t i, j;
+
+	(void)state;
+	team.policy = GQ_EXHAUSTED_DEPRIORITIZE;
+	team.used_micro = 10 * H + 1;
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"vision-low\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.action, GQ_ADM_DEPRIORITIZE);
+	assert_patch(&resp, want);
+	assert_int_equal(resp.n_warnings, 1);
+	assert_string_equal(resp.warnings[0],
+			    "team vision used up its GPU-hour budget (10 of 10); pod runs at low "
+			    "priority (vision-over-budget), never preempting");
+	assert_true(strlen(resp.warnings[0]) < 120);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* with the default class in play: same three paths, once each */
+	team.default_class = "vision-low";
+	team.default_value = 100;
+	team.default_preemption_policy = "PreemptLowerPriority";
+	decode_gpu_pod(&r, 1, "");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_patch(&resp, want);
+	gq_adm_response_free(&resp);
+	team.default_preemption_policy = NULL; /* remove ops are replaced too */
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_patch(&resp, want);
+	{
+		yajl_val p = yajl_tree_parse(resp.patch, NULL, 0);
+
+		assert_non_null(p);
+		for (i = 0; i < p->u.array.len; i++)
+			for (j = i + 1; j < p->u.array.len; j++)
+				assert_string_not_equal(
+				    YAJL_GET_STRING(yajl_tree_get(p->u.array.values[i],
+								  (const char *[]){"path", NULL},
+								  yajl_t_string)),
+				    YAJL_GET_STRING(yajl_tree_get(p->u.array.values[j],
+								  (const char *[]){"path", NULL},
+								  yajl_t_string)));
+		yajl_tree_free(p);
+	}
+	gq_adm_response_free(&resp);
+
+	/* no over-budget class known: fail closed (deny) */
+	team.over_budget_class = NULL;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_int_equal(resp.action, GQ_ADM_DENY_BUDGET);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* The usage warning: at or past warnAtPercent, off at 0. */
+static void test_decide_warning(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+
+	(void)state;
+	decode_gpu_pod(&r, 1, "");
+	team.used_micro = 8 * H; /* exactly 80 % */
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	assert_null(resp.patch);
+	assert_int_equal(resp.n_warnings, 1);
+	assert_string_equal(resp.warnings[0],
+			    "team vision has used 80% of its GPU-hour budget (8 of 10 GPU-hours); "
+			    "resets at 2026-12-01T00:00:00Z");
+	assert_true(strlen(resp.warnings[0]) < 120);
+	gq_adm_response_free(&resp);
+
+	team.used_micro = 8 * H - 1;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	gq_adm_response_free(&resp);
+
+	team.used_micro = 9 * H + H / 2 + H / 100 * 7; /* 9.57 */
+	team.reset_time = NULL;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.n_warnings, 1);
+	assert_string_equal(resp.warnings[0], "team vision has used 95% of its GPU-hour budget "
+					      "(9.57 of 10 GPU-hours)");
+	gq_adm_response_free(&resp);
+
+	team.warn_at_percent = 0;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_untouched(&resp);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Encoding                                                             */
+/* ------------------------------------------------------------------ */
+
+static void test_encode_shape(void **state)
+{
+	struct gq_adm_response resp = {0};
+	char *warnings[] = {"w1", "w2"};
+	char *body, *patch;
+
+	(void)state;
+	/* allowed, nothing else */
+	resp.allowed = true;
+	body = gq_admission_encode(&resp, "abc-123");
+	assert_non_null(body);
+	assert_json_eq(body, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":"
+			     "\"AdmissionReview\",\"response\":{\"uid\":\"abc-123\","
+			     "\"allowed\":true}}");
+	free(body);
+
+	/* allowed with patch and warnings */
+	resp.patch = "[{\"op\":\"add\",\"path\":\"/spec/priority\",\"value\":1}]";
+	resp.warnings = warnings;
+	resp.n_warnings = 2;
+	body = gq_admission_encode(&resp, "abc-123");
+	assert_non_null(body);
+	assert_json_eq(body, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":"
+			     "\"AdmissionReview\",\"response\":{\"uid\":\"abc-123\","
+			     "\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":"
+			     "\"W3sib3AiOiJhZGQiLCJwYXRoIjoiL3NwZWMvcHJpb3JpdHkiLCJ2YWx1ZSI6MX1d\","
+			     "\"warnings\":[\"w1\",\"w2\"]}}");
+	free(body);
+	patch = wire_patch(&resp, "abc-123");
+	assert_string_equal(patch, resp.patch);
+	free(patch);
+
+	/* denied: status, and never a patch */
+	resp.allowed = false;
+	resp.code = 403;
+	resp.reason = "Forbidden";
+	resp.message = "no \"GPUs\" for you";
+	resp.n_warnings = 0;
+	body = gq_admission_encode(&resp, "abc-123");
+	assert_non_null(body);
+	assert_json_eq(body, "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":"
+			     "\"AdmissionReview\",\"response\":{\"uid\":\"abc-123\","
+			     "\"allowed\":false,\"status\":{\"code\":403,\"reason\":\"Forbidden\","
+			     "\"message\":\"no \\\"GPUs\\\" for you\"}}}");
+	free(body);
+
+	/* invalid UTF-8 cannot be encoded */
+	assert_null(gq_admission_encode(&resp, "\xff\xfe"));
+	assert_null(gq_admission_encode(NULL, "u"));
+}
+
+/* decode -> decide -> encode, as the server runs it. */
+static void test_round_trip(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+	char *body, *patch;
+	yajl_val doc;
+
+	(void)state;
+	team.policy = GQ_EXHAUSTED_DEPRIORITIZE;
+	team.used_micro = 20 * H;
+	decode_gpu_pod(&r, 2, "\"priorityClassName\":\"vision-low\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	body = gq_admission_encode(&resp, r.uid);
+	assert_non_null(body);
+	doc = yajl_tree_parse(body, NULL, 0);
+	assert_non_null(doc);
+	assert_true(YAJL_IS_TRUE(
+	    yajl_tree_get(doc, (const char *[]){"response", "allowed", NULL}, yajl_t_true)));
+	assert_non_null(
+	    yajl_tree_get(doc, (const char *[]){"response", "warnings", NULL}, yajl_t_array));
+	yajl_tree_free(doc);
+	free(body);
+	patch = wire_patch(&resp, r.uid);
+	assert_non_null(patch);
+	assert_non_null(strstr(patch, "vision-over-budget"));
+	free(patch);
+	assert_string_equal(gq_admission_action_name(resp.action), "deprioritize");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_decode_job_pod),
+	    cmocka_unit_test(test_decode_init_containers),
+	    cmocka_unit_test(test_decode_sidecars),
+	    cmocka_unit_test(test_decode_limits_only),
+	    cmocka_unit_test(test_decode_non_gpu),
+	    cmocka_unit_test(test_decode_fields),
+	    cmocka_unit_test(test_decode_not_pod_create),
+	    cmocka_unit_test(test_decode_missing_uid),
+	    cmocka_unit_test(test_decode_wrong_version),
+	    cmocka_unit_test(test_decode_malformed),
+	    cmocka_unit_test(test_decode_bad_pod),
+	    cmocka_unit_test(test_decode_too_big),
+	    cmocka_unit_test(test_default_weight),
+	    cmocka_unit_test(test_decide_pass),
+	    cmocka_unit_test(test_decide_default_class),
+	    cmocka_unit_test(test_decide_foreign_class),
+	    cmocka_unit_test(test_decide_cap_and_order),
+	    cmocka_unit_test(test_decide_exempt),
+	    cmocka_unit_test(test_decide_deny_exhausted),
+	    cmocka_unit_test(test_decide_expected_cost),
+	    cmocka_unit_test(test_decide_hold),
+	    cmocka_unit_test(test_decide_hold_combined),
+	    cmocka_unit_test(test_decide_deprioritize),
+	    cmocka_unit_test(test_decide_warning),
+	    cmocka_unit_test(test_encode_shape),
+	    cmocka_unit_test(test_round_trip),
+	};
+	return cmocka_run_group_tests_name("admission", tests, NULL, NULL);
+}

@@ -141,7 +141,8 @@ static void on_pod(void *payload, const struct gq_informer *inf, enum gq_informe
 	if (team)
 		gq_workqueue_add(c->queue, team);
 	gq_informer_unlock(c->rec.namespaces);
-	if (!team && ours)
+	/* The sweep checks whether the namespace still has a live team. */
+	if (ours)
 		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 }
 

@@ -736,8 +736,22 @@ static int orphan_cb(void *arg, const char *key, yajl_val pod)
 			continue;
 		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
 		gq_informer_rdlock(c->r->namespaces);
-		team = label_of(gq_informer_get(c->r->namespaces, ns), GQ_LABEL_TEAM) != NULL;
-		gq_informer_unlock(c->r->namespaces);
+		{
+			const char *tl = label_of(gq_informer_get(c->r->namespaces, ns),
+						  GQ_LABEL_TEAM);
+			char *tn = tl ? gq_strdup(tl) : NULL;
+
+			gq_informer_unlock(c->r->namespaces);
+			/* The label may outlive its team (a terminating namespace
+			 * keeps it): the team must exist too. */
+			team = false;
+			if (tn) {
+				gq_informer_rdlock(c->r->teams);
+				team = gq_informer_get(c->r->teams, tn) != NULL;
+				gq_informer_unlock(c->r->teams);
+			}
+			free(tn);
+		}
 		if (!team) {
 			c->pods = gq_realloc(c->pods, (c->n + 1) * sizeof(*c->pods));
 			c->pods[c->n].key = gq_strdup(key);
@@ -939,10 +953,15 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		 * resolution, so a running pod is never counted past the second
 		 * its finishedAt will show. */
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ready_ns = gq_calloc(n_usage + 1, sizeof(char *));
-		for (size_t i = 0; i < n_usage; i++)
-			ready_ns[i] = usage[i].ns;
-		rc = gq_acct_run(&acct, r->budgets, r->pods, r->nodes, s.self, ready_ns, n_usage,
+		size_t n_acct = 0;
+
+		/* Terminating namespaces too: their pods must be accounted and
+		 * released, or the namespace could never finish deleting. */
+		ready_ns = gq_calloc(plan.n + 1, sizeof(char *));
+		for (size_t i = 0; i < plan.n; i++)
+			if (plan.ns[i].state == GQ_NS_READY || plan.ns[i].state == GQ_NS_TERMINATING)
+				ready_ns[n_acct++] = plan.ns[i].name;
+		rc = gq_acct_run(&acct, r->budgets, r->pods, r->nodes, s.self, ready_ns, n_acct,
 				 s.prev_status, (int64_t)ts.tv_sec * 1000, err);
 		if (rc != GQ_OK)
 			goto out;

@@ -54,6 +54,7 @@ controller_start() {
 		--ledger-interval "${CTL_LEDGER:-1s}" --shutdown-grace 1s "$@" \
 		>>"$CTL_LOG" 2>&1 </dev/null &
 	echo $! >"$CTL_PIDFILE"
+	disown $! 2>/dev/null || true
 	wait_for 30 curl -sf "http://$CTL_HEALTH/readyz"
 }
 

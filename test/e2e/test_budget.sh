@@ -130,3 +130,86 @@ test_budget_e_warning_and_limits() {
 	$KUBECTL -n e2e-bwarn run cpu-only --image=registry.example/app:1 --restart=Never >/dev/null
 	assert_eq "$(jp pod/cpu-only '{.metadata.finalizers}' e2e-bwarn)" "" "no finalizer on CPU pods"
 }
+
+# crash_pod NS NAME GPUS RUN_FOR: a pod on the whole-GPU pool (weight 1 per
+# GPU) naming the team's class (it may be created while the webhook is down,
+# when no default class is filled in).
+crash_pod() {
+	$KUBECTL apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $2
+  namespace: $1
+  annotations: {test.gpuquota.io/run-for: "$4"}
+spec:
+  priorityClassName: bcrash-work
+  nodeSelector: {gpuquota.io/test-pool: whole-gpu}
+  containers:
+  - name: main
+    image: registry.example/train:1
+    resources: {limits: {nvidia.com/gpu: "$3"}}
+Y
+}
+
+kill_controller() {
+	kill -KILL "$(cat "$CTL_PIDFILE")"
+	wait_for 10 sh -c "! kill -0 $(cat "$CTL_PIDFILE") 2>/dev/null"
+	rm -f "$CTL_PIDFILE"
+}
+
+test_budget_f_exact_through_sigkill_and_deletions() {
+	local ns=e2e-bcrash truth=0 used diff i p
+	controller_start
+	new_ns $ns
+	apply_team bcrash "  namespaces: [$ns]
+  quota: {gpus: 16}
+  priorities: {tiers: [{name: work, value: 1000}], defaultTier: work}
+  budget: {gpuHours: \"100\", period: Monthly, onExhausted: Deny}"
+	wait_for 30 team_ready bcrash
+	wait_for 30 webhook_serves $ns bcrash-work
+	declare -A gpus=([c1]=1 [c2]=2 [c3]=1 [c4]=3 [c5]=1 [c6]=2)
+	declare -A deleted_end
+	crash_pod $ns c1 1 20s
+	crash_pod $ns c2 2 25s
+	crash_pod $ns c3 1 60s
+	crash_pod $ns c4 3 30s
+	crash_pod $ns c5 1 60s
+	for i in 1 2 3 4 5 6; do
+		sleep $((2 + RANDOM % 4))
+		kill_controller
+		case $i in
+		2 | 4) # delete a running pod while the controller is down
+			p=$([ $i = 2 ] && echo c3 || echo c5)
+			wait_for 30 phase_is $ns $p Running
+			$KUBECTL -n $ns delete pod $p --grace-period=0 --force --wait=false >/dev/null 2>&1
+			wait_for 10 sh -c "[ -n \"\$($KUBECTL -n $ns get pod $p -o jsonpath='{.metadata.deletionTimestamp}')\" ]"
+			deleted_end[$p]="$(jp pod/$p '{.metadata.deletionTimestamp}' $ns) $(jp pod/$p '{.status.startTime}' $ns)"
+			;;
+		3) crash_pod $ns c6 2 15s ;; # admitted while the webhook is down
+		esac
+		sleep $((1 + RANDOM % 3))
+		controller_start
+	done
+	# Everything ends; every finalizer is released once accounted.
+	for p in c1 c2 c4 c6; do wait_for 90 phase_is $ns $p Succeeded; done
+	wait_for 60 sh -c "! $KUBECTL -n $ns get pods -o jsonpath='{.items[*].metadata.finalizers}' | grep -q gpuquota.io/accounting"
+	for p in c3 c5; do wait_for 30 sh -c "! $KUBECTL -n $ns get pod $p >/dev/null 2>&1"; done
+	# Ground truth from the pods' own timestamps (milli GPU-seconds).
+	for p in c1 c2 c4 c6; do
+		local s f
+		s=$(jp pod/$p '{.status.startTime}' $ns)
+		f=$(jp pod/$p '{.status.containerStatuses[0].state.terminated.finishedAt}' $ns)
+		truth=$((truth + ($(date -d "$f" +%s) - $(date -d "$s" +%s)) * 1000 * ${gpus[$p]}))
+	done
+	for p in c3 c5; do
+		set -- ${deleted_end[$p]}
+		truth=$((truth + ($(date -d "$1" +%s) - $(date -d "$2" +%s)) * 1000 * ${gpus[$p]}))
+	done
+	wait_for 30 sh -c "[ \"\$($KUBECTL get gta bcrash -o jsonpath='{.status.usage.usedMicroGPUSeconds}')\" -ge $((truth * 1000 - 6000000)) ]"
+	sleep 3
+	used=$(jp gta/bcrash '{.status.usage.usedMicroGPUSeconds}')
+	diff=$((used / 1000 - truth))
+	echo "    crash test: ground truth $truth mGPU-s, ledger $((used / 1000)) mGPU-s, difference ${diff} mGPU-s over 6 pods"
+	[ "${diff#-}" -le 6000 ] || fail "ledger off by ${diff} milli GPU-seconds (tolerance 1 GPU-second per pod)"
+}

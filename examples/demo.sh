@@ -48,6 +48,27 @@ step "Team usage, read back from the quotas"
 wait_for 30 sh -c "[ \"\$($KUBECTL get gta vision -o jsonpath='{.status.gpus}')\" = 4/12 ]"
 show $KUBECTL get gta
 
+step "Budgets draining: the interns team has 0.005 GPU-hours a day; a fine-tuning Job spends them"
+show $KUBECTL apply -f examples/interns.yaml
+wait_for 60 cond_is interns Ready True
+# Wait until the apiserver routes the namespace's GPU pods to the webhook.
+webhook_serves() {
+	[ "$(gpu_pod_yaml interns probe 1 | $KUBECTL apply --dry-run=server -o jsonpath='{.spec.priorityClassName}' -f - 2>/dev/null)" = interns-study ]
+}
+wait_for 30 webhook_serves
+show $KUBECTL apply -f examples/interns-job.yaml
+wait_for 60 cond_is interns BudgetExhausted True
+show $KUBECTL get gta interns vision
+show $KUBECTL get gta interns -o jsonpath='{.status.conditions[?(@.type=="BudgetExhausted")].message}{"\n"}'
+
+step "The next interns GPU pod is refused, with the reason and the reset time"
+gpu_pod_yaml interns one-more 1 | $KUBECTL apply -f - 2>&1 || true
+
+step "Meanwhile vision, within its budget, keeps starting GPU pods"
+tier_pod vision-lab eval-1gpu 1 vision-experiment | $KUBECTL apply -f -
+wait_for 30 phase_is vision-lab eval-1gpu Running
+show $KUBECTL -n vision-lab get pod eval-1gpu
+
 cat <<MSG
 
 The cluster and the controller keep running. Try:

@@ -30,7 +30,7 @@ KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 .SECONDARY:
 
 .PHONY: help deps build unit e2e test binaries cluster-up cluster-down cluster-status \
-        run demo fmt fmt-check clean clean-cache
+        run demo bench fmt fmt-check clean clean-cache
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -109,6 +109,9 @@ run: build cluster-up ## Run the controller in the foreground against .cluster/k
 
 demo: deps ## Local GPU cluster + CRD + example teams + controller, then show the result
 	@examples/demo.sh
+
+bench: deps ## Webhook throughput and latency vs nginx over TLS keep-alive (bench/results/webhook.json)
+	@bench/run.sh
 
 fmt: ## Format the C sources with clang-format
 	clang-format -i controller/src/*.[ch] test/unit/*.c test/fuzz/*.c

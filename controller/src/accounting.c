@@ -363,7 +363,6 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	/* Ended pods holding our finalizer can be released once accounted. */
 	for (size_t i = 0; i < s.n; i++) {
 		bool ended = s.pods[i].end_ms != 0 || s.pods[i].start_ms == 0;
-		char *slash;
 
 		if (s.fin_index[i] == (size_t)-1 || !ended)
 			continue;
@@ -380,8 +379,6 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		}
 		if (s.pods[i].end_ms > out->ledger.accounted_until_ms)
 			continue;
-		slash = strchr(s.keys[i], '/');
-		(void)slash;
 		push(&out->finalize, &out->n_finalize, s.keys[i], s.fin_index[i]);
 		out->persist = true;
 	}

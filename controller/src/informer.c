@@ -20,6 +20,8 @@
  */
 #include "informer.h"
 
+#include "log.h"
+
 #include "buf.h"
 #include "gq.h"
 #include "jsonstream.h"
@@ -146,8 +148,11 @@ static void inf_log(const struct gq_informer *inf, const char *level, const char
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "informer %s: %s%s%s\n", inf->name, level != NULL ? level : "",
-		level != NULL ? ": " : "", msg);
+	/* Watch restarts and relists are routine: info; failures: warn. */
+	if (level != NULL && strcmp(level, "warning") == 0)
+		gq_warn("informer %s: %s", inf->name, msg);
+	else
+		gq_info("informer %s: %s", inf->name, msg);
 }
 
 /* CLOCK_MONOTONIC in milliseconds. */

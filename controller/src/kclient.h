@@ -40,9 +40,11 @@
 /* Connect timeout and total timeout of synchronous (non-watch) requests. */
 #define GQ_KCLIENT_CONNECT_TIMEOUT_MS 10000L
 #define GQ_KCLIENT_REQUEST_TIMEOUT_MS 30000L
-/* Watches: a transfer slower than 1 byte/s for 90 s is dead and ends. */
+/* Watches: a transfer slower than 1 byte/s for 400 s is dead and ends. The
+ * informer asks the server to end each watch within 240-360 s
+ * (timeoutSeconds), so a healthy idle watch never reaches this. */
 #define GQ_KCLIENT_WATCH_LOW_SPEED_LIMIT 1L
-#define GQ_KCLIENT_WATCH_LOW_SPEED_TIME	 90L
+#define GQ_KCLIENT_WATCH_LOW_SPEED_TIME	 400L
 /* A token file is re-read at most this often (and after every 401). */
 #define GQ_KCLIENT_TOKEN_REFRESH_S 60
 

@@ -1,0 +1,315 @@
+/*
+ * webhook_server.c - benchmark driver: serves gpuquota's real Pod admission
+ * path over HTTPS so that bench/run.sh can load it next to nginx.
+ *
+ * What runs is what the controller runs: one thread dispatching a libevent
+ * event_base (evthread_use_pthreads, as controller.c), the webhook module
+ * (gq_webhook_*: evhttp over OpenSSL bufferevents, keep-alive) with a
+ * serving certificate from the certs module, and the controller's handler
+ * gq_budget_admit (decode -> team lookup by namespace -> decide -> encode)
+ * over a budget registry holding fixed in-memory team snapshots. Nothing in
+ * the request path is stubbed or cached.
+ *
+ * The snapshot of team "ml-research" (namespace ml-research) is set so that
+ * the three request bodies of bench/bodies/ take three different paths:
+ * gpu-admit (4 GPUs for 24 h) is allowed with a patch (default priority
+ * class, accounting finalizer) and a budget warning (85 % used, warning at
+ * 80 %); gpu-deny (8 GPUs for 7 days) exceeds the budget left and is denied
+ * (policy Deny); cpu-pass asks for no GPU and passes untouched. Other teams
+ * fill the registry so that the namespace lookup is not a single entry.
+ *
+ * Usage: webhook_server --dir DIR [--addr HOST:PORT] [--teams N]
+ * Writes DIR/ca.pem (the CA clients trust), DIR/tls.crt and DIR/tls.key (the
+ * serving pair, for nginx to serve the same certificate), then DIR/port once
+ * listening. SIGTERM or SIGINT stops it; the counters go to stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "admission.h"
+#include "budget.h"
+#include "certs.h"
+#include "gq.h"
+#include "log.h"
+#include "webhook.h"
+
+#define ROUTE	     "/admit/pods"
+#define TEAMS_MAX    1000
+#define GPU_HOUR     (3600LL * GQ_ADMISSION_GPU_MICRO)
+#define PATH_MAX_LEN 4096
+
+struct bench {
+	struct event_base *base;
+	struct gq_webhook *w;
+};
+
+/* Writes len bytes of data to path (created or truncated with mode), via a
+ * temporary file renamed into place so that readers never see it partial.
+ * Returns GQ_OK or GQ_EIO. */
+static int write_file(const char *dir, const char *name, const char *data, mode_t mode)
+{
+	char path[PATH_MAX_LEN], tmp[PATH_MAX_LEN];
+	size_t len = strlen(data), off = 0;
+	int fd, n, rc = GQ_EIO;
+
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return GQ_EIO;
+	n = snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return GQ_EIO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) {
+		fprintf(stderr, "webhook_server: %s: %s\n", tmp, strerror(errno));
+		return GQ_EIO;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto out;
+		off += (size_t)w;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0)
+		goto out;
+	rc = GQ_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc != GQ_OK)
+		fprintf(stderr, "webhook_server: cannot write %s\n", path);
+	return rc;
+}
+
+/*
+ * Stores the snapshots of n_teams teams in reg. The benchmarked team,
+ * "ml-research", sits in the middle of the registry; the others are
+ * look-alikes with namespaces of their own. The registry deep-copies
+ * everything.
+ */
+static void fill_registry(struct gq_budget_registry *reg, int n_teams)
+{
+	static const struct gq_adm_weight weights[] = {
+	    {"nvidia.com/gpu", GQ_ADMISSION_GPU_MICRO},
+	    {"nvidia.com/mig-1g.10gb", GQ_ADMISSION_GPU_MICRO / 7},
+	};
+	int target = n_teams / 2;
+
+	for (int i = 0; i < n_teams; i++) {
+		char *team = i == target ? gq_strdup("ml-research") : gq_asprintf("team-%03d", i);
+		char *ns0 = i == target ? gq_strdup("ml-research") : gq_asprintf("team-%03d", i);
+		char *ns1 = gq_asprintf("%s-dev", team);
+		char *ns2 = gq_asprintf("%s-batch", team);
+		char *high = gq_asprintf("%s-high", team);
+		char *std = gq_asprintf("%s-standard", team);
+		char *low = gq_asprintf("%s-low", team);
+		char *over = gq_asprintf("%s-over-budget", team);
+		const char *const namespaces[] = {ns0, ns1, ns2};
+		const char *const tiers[] = {high, std, low};
+		const char *const exempt[] = {high};
+		struct gq_adm_team t = {
+		    .name = team,
+		    .tier_classes = tiers,
+		    .n_tiers = 3,
+		    .default_class = std,
+		    .default_value = 10000,
+		    .default_preemption_policy = "PreemptLowerPriority",
+		    .exempt_classes = exempt,
+		    .n_exempt = 1,
+		    .max_gpus_per_pod = 8,
+		    .has_budget = true,
+		    .policy = GQ_EXHAUSTED_DENY,
+		    .budget_micro = 1000 * GPU_HOUR,
+		    .used_micro = 850 * GPU_HOUR, /* 85 %: past the warning, 150 h left */
+		    .warn_at_percent = 80,
+		    .reset_time = "2024-12-01T00:00:00Z",
+		    .over_budget_class = over,
+		    .over_budget_value = 100,
+		    .weights = weights,
+		    .n_weights = GQ_ARRAY_LEN(weights),
+		};
+
+		gq_budget_set_admission(reg, team, namespaces, GQ_ARRAY_LEN(namespaces), &t);
+		free(team);
+		free(ns0);
+		free(ns1);
+		free(ns2);
+		free(high);
+		free(std);
+		free(low);
+		free(over);
+	}
+}
+
+/* Drain finished: leave the loop. */
+static void on_drained(void *arg)
+{
+	struct bench *b = arg;
+
+	event_base_loopexit(b->base, NULL);
+}
+
+/* SIGTERM/SIGINT: stop accepting and close the connections at once (the
+ * load generators have finished by then). */
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct bench *b = arg;
+
+	(void)sig;
+	(void)what;
+	gq_webhook_drain(b->w, 0, on_drained, b);
+}
+
+/* Parses a decimal int in [lo, hi] into *out; false if s is not one. */
+static bool parse_int(const char *s, int lo, int hi, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: webhook_server --dir DIR [--addr HOST:PORT] [--teams N]\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = NULL, *addr = "127.0.0.1:0";
+	const char *const dns[] = {"localhost"};
+	const char *const ips[] = {"127.0.0.1"};
+	char *ca_cert = NULL, *ca_key = NULL, *crt = NULL, *key = NULL, *port_txt = NULL;
+	struct gq_budget_registry *reg = NULL;
+	struct gq_webhook_opts opts = {0};
+	struct gq_webhook_stats ws;
+	struct gq_budget_stats bs;
+	struct event *ev_term = NULL, *ev_int = NULL;
+	struct gq_err err = {0};
+	struct bench b = {0};
+	int n_teams = 50, rc = GQ_EINVAL;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
+			dir = argv[++i];
+		} else if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc) {
+			addr = argv[++i];
+		} else if (strcmp(argv[i], "--teams") == 0 && i + 1 < argc) {
+			if (!parse_int(argv[++i], 1, TEAMS_MAX, &n_teams)) {
+				usage();
+				return 2;
+			}
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (dir == NULL) {
+		usage();
+		return 2;
+	}
+
+	gq_log_setup(GQ_LOG_INFO, GQ_LOG_TEXT);
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	b.base = event_base_new();
+	if (b.base == NULL) {
+		fprintf(stderr, "webhook_server: event_base_new failed\n");
+		return 1;
+	}
+
+	rc = gq_certs_generate_ca(&ca_cert, &ca_key, "gpuquota-bench-ca", 1, &err);
+	if (rc == GQ_OK)
+		rc =
+		    gq_certs_generate_serving(&crt, &key, ca_cert, ca_key, dns, 1, ips, 1, 1, &err);
+	if (rc != GQ_OK)
+		goto out;
+	rc = write_file(dir, "ca.pem", ca_cert, 0644);
+	if (rc == GQ_OK)
+		rc = write_file(dir, "tls.crt", crt, 0644);
+	if (rc == GQ_OK)
+		rc = write_file(dir, "tls.key", key, 0600);
+	if (rc != GQ_OK)
+		goto out;
+
+	gq_budget_registry_new(&reg);
+	fill_registry(reg, n_teams);
+
+	opts.addr = addr;
+	rc = gq_webhook_new(&b.w, b.base, &opts, &err);
+	if (rc != GQ_OK)
+		goto out;
+	rc = gq_webhook_route(b.w, ROUTE, gq_budget_admit, reg);
+	if (rc != GQ_OK) {
+		gq_err_set(&err, rc, "cannot route %s", ROUTE);
+		goto out;
+	}
+	rc = gq_webhook_set_cert(b.w, crt, key, &err);
+	if (rc == GQ_OK)
+		rc = gq_webhook_start(b.w, &err);
+	if (rc != GQ_OK)
+		goto out;
+
+	ev_term = evsignal_new(b.base, SIGTERM, on_signal, &b);
+	ev_int = evsignal_new(b.base, SIGINT, on_signal, &b);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+
+	port_txt = gq_asprintf("%d\n", gq_webhook_port(b.w));
+	rc = write_file(dir, "port", port_txt, 0644);
+	if (rc != GQ_OK)
+		goto out;
+	fprintf(stderr, "webhook_server: https://127.0.0.1:%d%s teams=%d pid=%ld\n",
+		gq_webhook_port(b.w), ROUTE, n_teams, (long)getpid());
+
+	event_base_dispatch(b.base);
+
+	gq_webhook_get_stats(b.w, &ws);
+	gq_budget_get_stats(reg, &bs);
+	fprintf(stderr,
+		"webhook_server: requests=%llu connections=%llu 4xx=%llu 5xx=%llu "
+		"reviews=%llu malformed=%llu denied=%llu\n",
+		(unsigned long long)ws.requests, (unsigned long long)ws.connections,
+		(unsigned long long)ws.errors_4xx, (unsigned long long)ws.errors_5xx,
+		(unsigned long long)bs.reviews, (unsigned long long)bs.malformed,
+		(unsigned long long)bs.denied);
+	rc = GQ_OK;
+out:
+	if (rc != GQ_OK)
+		fprintf(stderr, "webhook_server: %s: %s\n", gq_strerror(rc),
+			err.msg[0] ? err.msg : "failed");
+	if (ev_term)
+		event_free(ev_term);
+	if (ev_int)
+		event_free(ev_int);
+	gq_webhook_free(b.w);
+	gq_budget_registry_free(reg);
+	event_base_free(b.base);
+	free(port_txt);
+	free(ca_cert);
+	free(ca_key);
+	free(crt);
+	free(key);
+	return rc == GQ_OK ? 0 : 1;
+}

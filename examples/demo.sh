@@ -56,7 +56,7 @@ webhook_serves() {
 	[ "$(gpu_pod_yaml interns probe 1 | $KUBECTL apply --dry-run=server -o jsonpath='{.spec.priorityClassName}' -f - 2>/dev/null)" = interns-study ]
 }
 wait_for 30 webhook_serves
-show $KUBECTL apply -f examples/interns-job.yaml
+show $KUBECTL apply -f examples/jobs/interns-finetune.yaml
 wait_for 60 cond_is interns BudgetExhausted True
 show $KUBECTL get gta interns vision
 show $KUBECTL get gta interns -o jsonpath='{.status.conditions[?(@.type=="BudgetExhausted")].message}{"\n"}'

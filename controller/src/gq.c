@@ -3,10 +3,13 @@
  */
 #include "gq.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int gq_err_set(struct gq_err *err, int rc, const char *fmt, ...)
 {
@@ -103,4 +106,57 @@ char *gq_asprintf(const char *fmt, ...)
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	return p;
+}
+
+/*
+ * Reads the whole file at path, at most max bytes, into a new NUL-terminated
+ * heap buffer (*out, owned by the caller; *outlen its length). GQ_EIO when
+ * it cannot be read, GQ_ETOOBIG past max; err names the file.
+ */
+int gq_read_file(const char *path, size_t max, char **out, size_t *outlen, struct gq_err *err)
+{
+	size_t len = 0, cap = 4096;
+	char *buf;
+	ssize_t r;
+	int fd, rc = GQ_OK;
+
+	*out = NULL;
+	*outlen = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return gq_err_set(err, GQ_EIO, "%s: %s", path, strerror(errno));
+	buf = gq_malloc(cap + 1);
+	for (;;) {
+		if (len == cap) {
+			if (cap > max) {
+				rc = gq_err_set(err, GQ_ETOOBIG, "%s: larger than %zu bytes", path,
+						max);
+				goto out;
+			}
+			cap *= 2;
+			buf = gq_realloc(buf, cap + 1);
+		}
+		r = read(fd, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = gq_err_set(err, GQ_EIO, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > max) {
+		rc = gq_err_set(err, GQ_ETOOBIG, "%s: larger than %zu bytes", path, max);
+		goto out;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
 }

@@ -52,6 +52,10 @@ char *gq_strndup(const char *s, size_t n);
 /* Formats into a new heap string (caller frees). */
 char *gq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Reads a whole file of at most max bytes into a new NUL-terminated heap
+ * buffer (*out, caller frees; *outlen its length). GQ_EIO or GQ_ETOOBIG. */
+int gq_read_file(const char *path, size_t max, char **out, size_t *outlen, struct gq_err *err);
+
 #define GQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

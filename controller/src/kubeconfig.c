@@ -25,57 +25,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/*
- * Reads a whole file of at most max bytes into a new NUL-terminated heap
- * buffer (*out, caller frees). Returns GQ_OK, GQ_EIO or GQ_ETOOBIG.
- */
-static int read_file(const char *path, size_t max, char **out, size_t *outlen, struct gq_err *err)
-{
-	size_t len = 0, cap = 4096;
-	char *buf;
-	ssize_t r;
-	int fd, rc = GQ_OK;
-
-	*out = NULL;
-	*outlen = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return gq_err_set(err, GQ_EIO, "%s: %s", path, strerror(errno));
-	buf = gq_malloc(cap + 1);
-	for (;;) {
-		if (len == cap) {
-			if (cap > max) {
-				rc = gq_err_set(err, GQ_ETOOBIG, "%s: larger than %zu bytes", path,
-						max);
-				goto out;
-			}
-			cap *= 2;
-			buf = gq_realloc(buf, cap + 1);
-		}
-		r = read(fd, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = gq_err_set(err, GQ_EIO, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > max) {
-		rc = gq_err_set(err, GQ_ETOOBIG, "%s: larger than %zu bytes", path, max);
-		goto out;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
 
 static bool is_space(char c)
 {
@@ -270,7 +219,7 @@ static int load_pem(yajl_val o, const char *data_key, const char *file_key, cons
 		rc = b64_decode(data, what, pem, pem_len, err);
 	} else if (file != NULL) {
 		full = resolve_path(kcpath, file);
-		rc = read_file(full, GQ_KUBECONFIG_MAX_FILE, pem, pem_len, err);
+		rc = gq_read_file(full, GQ_KUBECONFIG_MAX_FILE, pem, pem_len, err);
 	}
 out:
 	free(data);
@@ -520,7 +469,7 @@ int gq_kubeconfig_load(struct gq_kubeconfig *out, const char *path, const char *
 		file = gq_strdup(path);
 	else if ((rc = default_path(&file, err)) != GQ_OK)
 		goto out;
-	rc = read_file(file, GQ_KUBECONFIG_MAX_FILE, &data, &len, err);
+	rc = gq_read_file(file, GQ_KUBECONFIG_MAX_FILE, &data, &len, err);
 	if (rc != GQ_OK)
 		goto out;
 	rc = gq_yamldoc_parse(&docs, data, len, &perr);
@@ -603,12 +552,12 @@ int gq_kubeconfig_in_cluster(struct gq_kubeconfig *out, struct gq_err *err)
 	if (rc != GQ_OK)
 		goto out;
 	path = gq_asprintf("%s/ca.crt", dir);
-	rc = read_file(path, GQ_KUBECONFIG_MAX_FILE, &out->ca_pem, &out->ca_pem_len, err);
+	rc = gq_read_file(path, GQ_KUBECONFIG_MAX_FILE, &out->ca_pem, &out->ca_pem_len, err);
 	if (rc != GQ_OK)
 		goto out;
 	free(path);
 	path = gq_asprintf("%s/namespace", dir);
-	if (read_file(path, GQ_KUBECONFIG_MAX_TOKEN, &ns, &len, NULL) == GQ_OK && trim(ns, len) > 0)
+	if (gq_read_file(path, GQ_KUBECONFIG_MAX_TOKEN, &ns, &len, NULL) == GQ_OK && trim(ns, len) > 0)
 		out->namespace = ns;
 	else
 		free(ns);
@@ -647,7 +596,7 @@ int gq_kubeconfig_read_token(const struct gq_kubeconfig *c, char **token_out, st
 
 	*token_out = NULL;
 	if (c->token_file != NULL && c->token_file[0] != '\0') {
-		rc = read_file(c->token_file, GQ_KUBECONFIG_MAX_TOKEN, &buf, &len, err);
+		rc = gq_read_file(c->token_file, GQ_KUBECONFIG_MAX_TOKEN, &buf, &len, err);
 		if (rc == GQ_OK) {
 			len = trim(buf, len);
 			if (len == 0)

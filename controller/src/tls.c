@@ -67,26 +67,16 @@ static char *unb64(const char *s)
 	return (char *)out;
 }
 
+/* The file dir/name as a heap string, or NULL (caller frees). */
 static char *read_file(const char *dir, const char *name)
 {
-	char *path = gq_asprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "rb");
-	struct gq_buf b;
-	char chunk[4096];
-	size_t n;
+	char *path = gq_asprintf("%s/%s", dir, name), *data = NULL;
+	size_t len;
 
+	if (gq_read_file(path, GQ_CERTS_PEM_MAX, &data, &len, NULL) != GQ_OK)
+		data = NULL;
 	free(path);
-	if (f == NULL)
-		return NULL;
-	gq_buf_init(&b, GQ_CERTS_PEM_MAX);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (gq_buf_append(&b, chunk, n) != GQ_OK) {
-			fclose(f);
-			gq_buf_free(&b);
-			return NULL;
-		}
-	fclose(f);
-	return gq_buf_steal(&b);
+	return data;
 }
 
 /* Splits hosts into DNS names and IPs (appended to the arrays). */

@@ -1020,54 +1020,6 @@ int gq_yamldoc_parse(struct gq_yamldoc_list *out, const char *data, size_t len, 
 	return GQ_OK;
 }
 
-/* Reads a whole file of at most max bytes into a new heap buffer (caller frees). */
-static int read_file(const char *path, size_t max, char **out, size_t *outlen, struct gq_err *err)
-{
-	size_t len = 0, cap = 4096;
-	char *buf;
-	ssize_t r;
-	int fd, rc = GQ_OK;
-
-	*out = NULL;
-	*outlen = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return gq_err_set(err, GQ_EIO, "%s: %s", path, strerror(errno));
-	buf = gq_malloc(cap + 1);
-	for (;;) {
-		if (len == cap) {
-			if (cap > max) {
-				rc = gq_err_set(err, GQ_ETOOBIG, "%s: larger than %zu bytes", path,
-						max);
-				goto out;
-			}
-			cap *= 2;
-			buf = gq_realloc(buf, cap + 1);
-		}
-		r = read(fd, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = gq_err_set(err, GQ_EIO, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > max) {
-		rc = gq_err_set(err, GQ_ETOOBIG, "%s: larger than %zu bytes", path, max);
-		goto out;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*outlen = len;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return rc;
-}
 
 int gq_yamldoc_parse_file(struct gq_yamldoc_list *out, const char *path, struct gq_err *err)
 {
@@ -1077,7 +1029,7 @@ int gq_yamldoc_parse_file(struct gq_yamldoc_list *out, const char *path, struct 
 
 	out->docs = NULL;
 	out->n = 0;
-	rc = read_file(path, GQ_YAMLDOC_MAX_INPUT, &data, &len, err);
+	rc = gq_read_file(path, GQ_YAMLDOC_MAX_INPUT, &data, &len, err);
 	if (rc != GQ_OK)
 		return rc;
 	rc = gq_yamldoc_parse(out, data, len, err);

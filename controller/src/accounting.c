@@ -58,6 +58,10 @@ int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status)
 	l->period_start_ms = time_of(usage, GQ_PATH("periodStart"));
 	l->period_end_ms = time_of(usage, GQ_PATH("periodEnd"));
 	l->accounted_until_ms = time_of(usage, GQ_PATH("accountedUntil"));
+	/* All three are required: a missing or unreadable one would read as
+	 * 1970 and move the stored usage into a bogus history record. */
+	if (l->period_start_ms <= 0 || l->period_end_ms <= 0 || l->accounted_until_ms <= 0)
+		return GQ_EINVAL;
 	l->used_micro = int_of(usage, GQ_PATH("usedMicroGPUSeconds"));
 	for (size_t i = 0; hist && i < hist->u.array.len && i < GQ_LEDGER_HISTORY; i++) {
 		yajl_val h = hist->u.array.values[i];
@@ -168,7 +172,25 @@ static int64_t pod_end(yajl_val pod, int64_t now_ms)
 			if (f > end)
 				end = f;
 		}
-		return end ? end : (del && del <= now_ms ? del : now_ms);
+		if (end)
+			return end;
+		if (del && del <= now_ms)
+			return del;
+		/* No finishedAt: the latest condition transition is when the
+		 * pod was seen to terminate (never later than now). */
+		{
+			yajl_val conds = yajl_tree_get(pod, (const char *[]){"status", "conditions", NULL},
+						       yajl_t_array);
+
+			for (size_t i = 0; conds && i < conds->u.array.len; i++) {
+				int64_t t = time_of(conds->u.array.values[i],
+						    GQ_PATH("lastTransitionTime"));
+
+				if (t > end)
+					end = t;
+			}
+		}
+		return end && end <= now_ms ? end : now_ms;
 	}
 	if (del && del <= now_ms)
 		return del;

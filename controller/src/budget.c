@@ -241,6 +241,7 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 	struct gq_adm_response resp = {0};
 	struct gq_err err = {0};
 	const struct entry *e = NULL;
+	bool has_budget = false;
 	char *review;
 	int rc;
 
@@ -262,6 +263,7 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 			}
 	}
 	rc = gq_admission_decide(&resp, &req, e ? &e->adm : NULL);
+	has_budget = e && e->adm.has_budget;
 	pthread_mutex_unlock(&r->mu);
 	if (rc != GQ_OK) {
 		/* Cannot decide: let it through untouched (quota still applies). */
@@ -269,7 +271,9 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 			req.namespace ? req.namespace : "", gq_strerror(rc));
 		resp.allowed = true;
 	}
-	if (resp.allowed && e && gq_adm_request_is_gpu_pod(&req) && req.is_pod_create)
+	/* Only teams with a budget account pods (and release the finalizer). */
+	if (resp.allowed && e && has_budget && gq_adm_request_is_gpu_pod(&req) &&
+	    req.is_pod_create)
 		add_finalizer_op(&resp, &req);
 	if (!resp.allowed)
 		atomic_fetch_add(&r->denied, 1);

@@ -458,6 +458,7 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 					       "status.phase",
 					       "status.startTime",
 					       "status.containerStatuses.state",
+					       "status.conditions",
 					       NULL};
 	struct event *ev_cert = NULL;
 	struct controller c = {0};

@@ -746,8 +746,11 @@ static int orphan_cb(void *arg, const char *key, yajl_val pod)
 			 * keeps it): the team must exist too. */
 			team = false;
 			if (tn) {
+				/* Only a team with a budget accounts pods: one whose
+				 * budget was removed releases them too. */
 				gq_informer_rdlock(c->r->teams);
-				team = gq_informer_get(c->r->teams, tn) != NULL;
+				team = gq_json_obj(gq_informer_get(c->r->teams, tn),
+						   GQ_PATH("spec", "budget")) != NULL;
 				gq_informer_unlock(c->r->teams);
 			}
 			free(tn);
@@ -774,7 +777,8 @@ int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 	gq_informer_foreach(r->pods, orphan_cb, &c);
 	gq_informer_unlock(r->pods);
 	for (size_t i = 0; i < c.n; i++) {
-		gq_info("namespace belongs to no team: releasing pod from accounting | pod=%s",
+		gq_info("namespace belongs to no team with a budget: releasing pod from accounting | "
+			"pod=%s",
 			c.pods[i].key);
 		pod_remove_finalizer(r, &p, c.pods[i].key, c.pods[i].index);
 		free(c.pods[i].key);

@@ -1,0 +1,982 @@
+/*
+ * Unit tests for budget.c: the registry (ledgers keyed by team and
+ * allocation uid, admission snapshots deep-copied, forget) and the webhook
+ * handler gq_budget_admit on realistic AdmissionReviews: the default-class
+ * ops plus the accounting finalizer op in the (base64-decoded) patch, pods
+ * outside any team, non-GPU pods, malformed bodies, budget denials and the
+ * stats counters.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <yajl/yajl_tree.h>
+
+#include "admission.h"
+#include "budget.h"
+#include "buf.h"
+#include "gq.h"
+#include "ledger.h"
+
+#define H	   GQ_LEDGER_MICRO_PER_HOUR /* one GPU-hour in micro GPU-seconds */
+#define REVIEW_UID "705ab4f5-6393-11e8-b7cc-42010a800002"
+#define FIN_OP_NEW                                                                                 \
+	"{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"gpuquota.io/"              \
+	"accounting\"]}"
+#define FIN_OP_APPEND                                                                              \
+	"{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"gpuquota.io/"             \
+	"accounting\"}"
+#define DEFAULT_OPS                                                                                \
+	"{\"op\":\"add\",\"path\":\"/spec/priorityClassName\",\"value\":\"ml-low\"},"              \
+	"{\"op\":\"add\",\"path\":\"/spec/priority\",\"value\":1000},"                             \
+	"{\"op\":\"add\",\"path\":\"/spec/preemptionPolicy\",\"value\":\"PreemptLowerPriority\"}"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A Pod CREATE AdmissionReview as the apiserver sends it: namespace ns,
+ * operation op, metadata extra members meta (e.g. ",\"finalizers\":[...]"),
+ * and the pod spec. New heap string.
+ */
+static char *review(const char *op, const char *ns, const char *meta, const char *spec)
+{
+	return gq_asprintf(
+	    "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\","
+	    "\"request\":{\"uid\":\"" REVIEW_UID "\","
+	    "\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+	    "\"resource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
+	    "\"requestKind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"
+	    "\"requestResource\":{\"group\":\"\",\"version\":\"v1\",\"resource\":\"pods\"},"
+	    "\"name\":\"train-0\",\"namespace\":\"%s\",\"operation\":\"%s\","
+	    "\"userInfo\":{\"username\":\"alice\",\"groups\":[\"system:authenticated\"]},"
+	    "\"object\":{\"kind\":\"Pod\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"train-0\","
+	    "\"namespace\":\"%s\",\"labels\":{\"app\":\"train\"}%s},"
+	    "\"spec\":%s,\"status\":{}},"
+	    "\"oldObject\":null,\"dryRun\":false,"
+	    "\"options\":{\"kind\":\"CreateOptions\",\"apiVersion\":\"meta.k8s.io/v1\"}}}",
+	    ns, op, ns, meta, spec);
+}
+
+/* A pod spec with one container asking for n nvidia.com/gpu (requests and
+ * limits, as Kubernetes requires for extended resources); extra goes first
+ * inside the spec object (e.g. "\"priorityClassName\":\"x\","). */
+static char *gpu_spec(int n, const char *extra)
+{
+	return gq_asprintf(
+	    "{%s\"containers\":[{\"name\":\"train\",\"image\":\"pytorch:2\","
+	    "\"resources\":{\"requests\":{\"cpu\":\"4\",\"memory\":\"16Gi\",\"nvidia.com/"
+	    "gpu\":\"%d\"},"
+	    "\"limits\":{\"memory\":\"16Gi\",\"nvidia.com/gpu\":\"%d\"}}}],"
+	    "\"restartPolicy\":\"Never\",\"schedulerName\":\"default-scheduler\",\"priority\":0,"
+	    "\"preemptionPolicy\":\"PreemptLowerPriority\"}",
+	    extra, n, n);
+}
+
+static const char *const CPU_SPEC =
+    "{\"containers\":[{\"name\":\"web\",\"image\":\"nginx\",\"resources\":{\"requests\":"
+    "{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}}],\"priority\":0}";
+
+/* What gq_budget_admit answered, decoded. Strings owned. */
+struct reply {
+	int http;
+	char *body; /* raw output */
+	bool allowed;
+	char *patch;	/* decoded JSON patch, NULL when none */
+	long long code; /* response.status.code, 0 when absent */
+	char *message;	/* response.status.message, NULL when absent */
+	size_t n_warnings;
+};
+
+static void reply_free(struct reply *r)
+{
+	free(r->body);
+	free(r->patch);
+	free(r->message);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Base64-decodes s (new heap string). */
+static char *unbase64(const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char *out = gq_malloc(n / 4 * 3 + 1);
+	int len = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+
+	assert_true(len >= 0);
+	while (n > 0 && s[n - 1] == '=') {
+		len--;
+		n--;
+	}
+	out[len] = '\0';
+	return (char *)out;
+}
+
+/* Calls gq_budget_admit on body; for HTTP 200 checks the review envelope
+ * and the echoed uid and decodes the response. */
+static void admit(struct gq_budget_registry *reg, const char *body, size_t len, struct reply *out)
+{
+	struct gq_buf b;
+	yajl_val doc, r, v;
+	char ebuf[256];
+
+	memset(out, 0, sizeof(*out));
+	gq_buf_init(&b, 1 << 20);
+	out->http = gq_budget_admit(reg, body, len, &b);
+	out->body = gq_buf_steal(&b);
+	gq_buf_free(&b);
+	if (out->http != 200)
+		return;
+	doc = yajl_tree_parse(out->body, ebuf, sizeof(ebuf));
+	if (doc == NULL)
+		fail_msg("response is not JSON (%s): %s", ebuf, out->body);
+	assert_string_equal(YAJL_GET_STRING(yajl_tree_get(doc, (const char *[]){"apiVersion", NULL},
+							  yajl_t_string)),
+			    "admission.k8s.io/v1");
+	assert_string_equal(
+	    YAJL_GET_STRING(yajl_tree_get(doc, (const char *[]){"kind", NULL}, yajl_t_string)),
+	    "AdmissionReview");
+	r = yajl_tree_get(doc, (const char *[]){"response", NULL}, yajl_t_object);
+	assert_non_null(r);
+	assert_string_equal(
+	    YAJL_GET_STRING(yajl_tree_get(r, (const char *[]){"uid", NULL}, yajl_t_string)),
+	    REVIEW_UID);
+	v = yajl_tree_get(r, (const char *[]){"allowed", NULL}, yajl_t_any);
+	assert_non_null(v);
+	assert_true(YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v));
+	out->allowed = YAJL_IS_TRUE(v);
+	v = yajl_tree_get(r, (const char *[]){"patch", NULL}, yajl_t_string);
+	if (v != NULL) {
+		yajl_val pt = yajl_tree_get(r, (const char *[]){"patchType", NULL}, yajl_t_string);
+
+		assert_non_null(pt);
+		assert_string_equal(YAJL_GET_STRING(pt), "JSONPatch");
+		out->patch = unbase64(YAJL_GET_STRING(v));
+	}
+	v = yajl_tree_get(r, (const char *[]){"status", "code", NULL}, yajl_t_number);
+	if (v != NULL)
+		out->code = YAJL_GET_INTEGER(v);
+	v = yajl_tree_get(r, (const char *[]){"status", "message", NULL}, yajl_t_string);
+	if (v != NULL)
+		out->message = gq_strdup(YAJL_GET_STRING(v));
+	v = yajl_tree_get(r, (const char *[]){"warnings", NULL}, yajl_t_array);
+	out->n_warnings = v ? v->u.array.len : 0;
+	yajl_tree_free(doc);
+}
+
+/* Builds a review from its parts and admits it. */
+static void admit_pod(struct gq_budget_registry *reg, const char *op, const char *ns,
+		      const char *meta, const char *spec, struct reply *out)
+{
+	char *body = review(op, ns, meta, spec);
+
+	admit(reg, body, strlen(body), out);
+	free(body);
+}
+
+/* Structural JSON equality (object member order ignored, array order not). */
+static bool json_equal(yajl_val a, yajl_val b)
+{
+	size_t i, j;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case yajl_t_string: return strcmp(a->u.string, b->u.string) == 0;
+	case yajl_t_number: return strcmp(a->u.number.r, b->u.number.r) == 0;
+	case yajl_t_array:
+		if (a->u.array.len != b->u.array.len)
+			return false;
+		for (i = 0; i < a->u.array.len; i++)
+			if (!json_equal(a->u.array.values[i], b->u.array.values[i]))
+				return false;
+		return true;
+	case yajl_t_object:
+		if (a->u.object.len != b->u.object.len)
+			return false;
+		for (i = 0; i < a->u.object.len; i++) {
+			for (j = 0; j < b->u.object.len; j++)
+				if (strcmp(a->u.object.keys[i], b->u.object.keys[j]) == 0)
+					break;
+			if (j == b->u.object.len ||
+			    !json_equal(a->u.object.values[i], b->u.object.values[j]))
+				return false;
+		}
+		return true;
+	default: return true;
+	}
+}
+
+/* Whether got and want are equal JSON (want must parse). */
+static bool json_eq(const char *got, const char *want)
+{
+	yajl_val g = yajl_tree_parse(got, NULL, 0), w = yajl_tree_parse(want, NULL, 0);
+	bool eq;
+
+	assert_non_null(w);
+	eq = g != NULL && json_equal(g, w);
+	yajl_tree_free(g);
+	yajl_tree_free(w);
+	return eq;
+}
+
+static void assert_json_eq(const char *got, const char *want)
+{
+	char ebuf[128];
+	yajl_val g, w;
+	bool eq;
+
+	assert_non_null(got);
+	g = yajl_tree_parse(got, ebuf, sizeof(ebuf));
+	if (g == NULL)
+		fail_msg("patch is not JSON (%s): %s", ebuf, got);
+	w = yajl_tree_parse(want, ebuf, sizeof(ebuf));
+	if (w == NULL)
+		fail_msg("expected JSON does not parse (%s): %s", ebuf, want);
+	eq = json_equal(g, w);
+	yajl_tree_free(g);
+	yajl_tree_free(w);
+	if (!eq)
+		fail_msg("JSON differs\n got: %s\nwant: %s", got, want);
+}
+
+static const char *const NS_ML[] = {"ml-train", "ml-lab"};
+static const char *const TIERS[] = {"ml-high", "ml-low"};
+static const char *const EXEMPT[] = {"ml-high"};
+
+/* Team ml as the reconciler publishes it: two tiers (ml-low the default),
+ * ml-high exempt, 10 GPU-hours with used hours used, policy Deny. */
+static struct gq_adm_team ml_team(int64_t used)
+{
+	struct gq_adm_team t = {
+	    .name = "ml",
+	    .tier_classes = TIERS,
+	    .n_tiers = 2,
+	    .default_class = "ml-low",
+	    .default_value = 1000,
+	    .default_preemption_policy = "PreemptLowerPriority",
+	    .exempt_classes = EXEMPT,
+	    .n_exempt = 1,
+	    .max_gpus_per_pod = 8,
+	    .has_budget = true,
+	    .policy = GQ_EXHAUSTED_DENY,
+	    .used_micro = used,
+	    .budget_micro = 10 * H,
+	    .warn_at_percent = 80,
+	    .reset_time = "2026-04-01T00:00:00Z",
+	    .over_budget_class = "ml-over-budget",
+	    .over_budget_value = 10,
+	};
+	return t;
+}
+
+/* A registry with team ml published on ml-train and ml-lab. */
+static struct gq_budget_registry *ml_registry(int64_t used)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_adm_team t = ml_team(used);
+
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_non_null(reg);
+	gq_budget_set_admission(reg, "ml", NS_ML, 2, &t);
+	return reg;
+}
+
+/* A ledger with distinct values in every field. */
+static struct gq_ledger sample_ledger(int64_t used)
+{
+	struct gq_ledger l;
+
+	memset(&l, 0, sizeof(l));
+	l.period_start_ms = 1772323200000; /* 2026-03-01T00:00:00Z */
+	l.period_end_ms = 1775001600000;   /* 2026-04-01T00:00:00Z */
+	l.accounted_until_ms = 1773100800000;
+	l.used_micro = used;
+	l.n_history = 2;
+	l.history[0] = (struct gq_ledger_period_rec){1769904000000, 1772323200000, 7 * H, 100 * H};
+	l.history[1] = (struct gq_ledger_period_rec){1767225600000, 1769904000000, 3, 50 * H};
+	return l;
+}
+
+static void assert_ledger_eq(const struct gq_ledger *a, const struct gq_ledger *b)
+{
+	assert_int_equal(a->period_start_ms, b->period_start_ms);
+	assert_int_equal(a->period_end_ms, b->period_end_ms);
+	assert_int_equal(a->accounted_until_ms, b->accounted_until_ms);
+	assert_int_equal(a->used_micro, b->used_micro);
+	assert_int_equal(a->n_history, b->n_history);
+	for (size_t i = 0; i < a->n_history; i++) {
+		assert_int_equal(a->history[i].start_ms, b->history[i].start_ms);
+		assert_int_equal(a->history[i].end_ms, b->history[i].end_ms);
+		assert_int_equal(a->history[i].used_micro, b->history[i].used_micro);
+		assert_int_equal(a->history[i].budget_micro, b->history[i].budget_micro);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Registry                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A ledger is found only under the (team, uid) it was stored with. */
+static void test_ledger_get_put(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_ledger in = sample_ledger(42 * H + 7), got, in2 = sample_ledger(5);
+	int64_t persisted = -77;
+
+	(void)state;
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	/* empty registry */
+	assert_false(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_int_equal(persisted, -77);
+
+	gq_budget_put_ledger(reg, "ml", "uid-1", &in, 1773000000000);
+	memset(&got, 0xab, sizeof(got));
+	assert_true(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_ledger_eq(&got, &in);
+	assert_int_equal(persisted, 1773000000000);
+
+	/* same team, another allocation uid (re-created): not found */
+	persisted = -77;
+	assert_false(gq_budget_get_ledger(reg, "ml", "uid-2", &got, &persisted));
+	assert_int_equal(persisted, -77);
+	assert_false(gq_budget_get_ledger(reg, "ml", NULL, &got, &persisted));
+	/* another team with the same uid: not found */
+	assert_false(gq_budget_get_ledger(reg, "cv", "uid-1", &got, &persisted));
+
+	/* a second team does not disturb the first */
+	gq_budget_put_ledger(reg, "cv", "uid-9", &in2, 5);
+	assert_true(gq_budget_get_ledger(reg, "cv", "uid-9", &got, &persisted));
+	assert_ledger_eq(&got, &in2);
+	assert_int_equal(persisted, 5);
+	assert_true(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_ledger_eq(&got, &in);
+
+	/* put with the new uid replaces: the old uid is gone */
+	gq_budget_put_ledger(reg, "ml", "uid-2", &in2, 99);
+	assert_false(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_true(gq_budget_get_ledger(reg, "ml", "uid-2", &got, &persisted));
+	assert_ledger_eq(&got, &in2);
+	assert_int_equal(persisted, 99);
+
+	/* an admission snapshot alone holds no ledger */
+	{
+		struct gq_adm_team t = ml_team(0);
+
+		t.name = "nlp";
+		gq_budget_set_admission(reg, "nlp", NS_ML, 1, &t);
+		assert_false(gq_budget_get_ledger(reg, "nlp", "", &got, &persisted));
+		/* ... and setting it keeps the team's ledger */
+		gq_budget_set_admission(reg, "ml", NS_ML, 2, &t);
+		assert_true(gq_budget_get_ledger(reg, "ml", "uid-2", &got, &persisted));
+		assert_ledger_eq(&got, &in2);
+	}
+	gq_budget_registry_free(reg);
+	gq_budget_registry_free(NULL);
+}
+
+/* set_admission copies every string and array: the caller may change and
+ * free them right after the call. */
+static void test_set_admission_deep_copy(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	char **ns = gq_calloc(2, sizeof(char *)), **tiers = gq_calloc(2, sizeof(char *));
+	char **exempt = gq_calloc(1, sizeof(char *));
+	struct gq_adm_weight *w = gq_calloc(1, sizeof(*w));
+	char *name = gq_strdup("ml"), *dflt = gq_strdup("ml-low"), *pp = gq_strdup("Never");
+	char *reset = gq_strdup("2026-04-01T00:00:00Z"), *over = gq_strdup("ml-over-budget");
+	char *wres = gq_strdup("nvidia.com/gpu");
+	struct gq_adm_team t = {0};
+	struct reply r;
+	char *spec;
+
+	(void)state;
+	ns[0] = gq_strdup("ml-train");
+	ns[1] = gq_strdup("ml-lab");
+	tiers[0] = gq_strdup("ml-high");
+	tiers[1] = gq_strdup("ml-low");
+	exempt[0] = gq_strdup("ml-high");
+	w[0].resource = wres;
+	w[0].micro = 2 * GQ_ADMISSION_GPU_MICRO; /* a GPU counts double */
+	t.name = name;
+	t.tier_classes = (const char *const *)tiers;
+	t.n_tiers = 2;
+	t.default_class = dflt;
+	t.default_value = 1000;
+	t.default_preemption_policy = pp;
+	t.exempt_classes = (const char *const *)exempt;
+	t.n_exempt = 1;
+	t.max_gpus_per_pod = 4;
+	t.has_budget = true;
+	t.policy = GQ_EXHAUSTED_DENY;
+	t.used_micro = 0;
+	t.budget_micro = 10 * H;
+	t.warn_at_percent = 80;
+	t.reset_time = reset;
+	t.over_budget_class = over;
+	t.over_budget_value = 10;
+	t.weights = w;
+	t.n_weights = 1;
+
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	gq_budget_set_admission(reg, "ml", (const char *const *)ns, 2, &t);
+
+	/* scribble over everything, then free it */
+	for (size_t i = 0; i < 2; i++) {
+		memset(ns[i], 'X', strlen(ns[i]));
+		free(ns[i]);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		memset(tiers[i], 'X', strlen(tiers[i]));
+		free(tiers[i]);
+	}
+	memset(exempt[0], 'X', strlen(exempt[0]));
+	free(exempt[0]);
+	memset(name, 'X', strlen(name));
+	memset(dflt, 'X', strlen(dflt));
+	memset(pp, 'X', strlen(pp));
+	memset(reset, 'X', strlen(reset));
+	memset(over, 'X', strlen(over));
+	memset(wres, 'X', strlen(wres));
+	w[0].micro = 0;
+	free(ns);
+	free(tiers);
+	free(exempt);
+	free(name);
+	free(dflt);
+	free(pp);
+	free(reset);
+	free(over);
+	free(wres);
+	free(w);
+	memset(&t, 0, sizeof(t));
+
+	/* namespaces and the default class (with its value and policy) */
+	spec = gpu_spec(1, "");
+	admit_pod(reg, "CREATE", "ml-lab", "", spec, &r);
+	free(spec);
+	assert_int_equal(r.http, 200);
+	assert_true(r.allowed);
+	assert_json_eq(
+	    r.patch,
+	    "[{\"op\":\"add\",\"path\":\"/spec/priorityClassName\",\"value\":\"ml-low\"},"
+	    "{\"op\":\"add\",\"path\":\"/spec/priority\",\"value\":1000},"
+	    "{\"op\":\"add\",\"path\":\"/spec/preemptionPolicy\",\"value\":\"Never\"}," FIN_OP_NEW
+	    "]");
+	reply_free(&r);
+
+	/* tier classes: a class outside them is denied with the copied list */
+	spec = gpu_spec(1, "\"priorityClassName\":\"bogus\",");
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	free(spec);
+	assert_int_equal(r.http, 200);
+	assert_false(r.allowed);
+	assert_int_equal(r.code, 403);
+	assert_non_null(r.message);
+	assert_non_null(strstr(r.message, "team ml"));
+	assert_non_null(strstr(r.message, "ml-high"));
+	assert_non_null(strstr(r.message, "ml-low"));
+	assert_null(r.patch);
+	reply_free(&r);
+
+	/* the per-pod cap was copied by value */
+	spec = gpu_spec(5, "\"priorityClassName\":\"ml-low\",");
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	free(spec);
+	assert_false(r.allowed);
+	assert_non_null(strstr(r.message, "at most 4"));
+	reply_free(&r);
+
+	/* exempt class: allowed whatever it costs, only the finalizer op */
+	spec = gpu_spec(1, "\"priorityClassName\":\"ml-high\",\"activeDeadlineSeconds\":360000,");
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	free(spec);
+	assert_true(r.allowed);
+	assert_json_eq(r.patch, "[" FIN_OP_NEW "]");
+	reply_free(&r);
+
+	/* weights: 1 GPU at weight 2 for 18000 s = exactly the 10 h left */
+	spec = gpu_spec(1, "\"priorityClassName\":\"ml-low\",\"activeDeadlineSeconds\":18000,");
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	free(spec);
+	assert_true(r.allowed);
+	assert_json_eq(r.patch, "[" FIN_OP_NEW "]");
+	reply_free(&r);
+	/* one second more is over (at the default weight 1 it would be 5 h) */
+	spec = gpu_spec(1, "\"priorityClassName\":\"ml-low\",\"activeDeadlineSeconds\":18001,");
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	free(spec);
+	assert_false(r.allowed);
+	assert_int_equal(r.code, 403);
+	assert_null(r.patch);
+	/* the reset time was copied */
+	assert_non_null(strstr(r.message, "2026-04-01T00:00:00Z"));
+	assert_non_null(strstr(r.message, "team ml"));
+	reply_free(&r);
+
+	gq_budget_registry_free(reg);
+}
+
+/* The over-budget class of a Deprioritize team is copied too. */
+static void test_set_admission_copies_over_budget_class(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_adm_team t = ml_team(10 * H);
+	char *over = gq_strdup("ml-over-budget"), *nsname = gq_strdup("ml-train");
+	const char *nsv[1] = {nsname};
+	struct reply r;
+	char *spec;
+
+	(void)state;
+	t.policy = GQ_EXHAUSTED_DEPRIORITIZE;
+	t.over_budget_class = over;
+	t.over_budget_value = 7;
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	gq_budget_set_admission(reg, "ml", nsv, 1, &t);
+	memset(over, 'X', strlen(over));
+	free(over);
+	memset(nsname, 'X', strlen(nsname));
+	free(nsname);
+
+	spec = gpu_spec(1, "\"priorityClassName\":\"ml-low\",");
+	admit_pod(reg, "CREATE", "ml-train", ",\"finalizers\":[\"example.com/keep\"]", spec, &r);
+	free(spec);
+	assert_int_equal(r.http, 200);
+	assert_true(r.allowed);
+	assert_int_equal(r.n_warnings, 1);
+	assert_json_eq(
+	    r.patch,
+	    "[{\"op\":\"add\",\"path\":\"/spec/priorityClassName\",\"value\":\"ml-over-budget\"},"
+	    "{\"op\":\"add\",\"path\":\"/spec/priority\",\"value\":7},"
+	    "{\"op\":\"add\",\"path\":\"/spec/"
+	    "preemptionPolicy\",\"value\":\"Never\"}," FIN_OP_APPEND "]");
+	reply_free(&r);
+	gq_budget_registry_free(reg);
+}
+
+/* A second set_admission replaces the first (namespaces included). */
+static void test_set_admission_replaces(void **state)
+{
+	struct gq_budget_registry *reg = ml_registry(0);
+	struct gq_adm_team t = ml_team(0);
+	const char *const only_lab[] = {"ml-lab"};
+	struct reply r;
+	char *spec = gpu_spec(1, "");
+
+	(void)state;
+	gq_budget_set_admission(reg, "ml", only_lab, 1, &t);
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_true(r.allowed);
+	assert_null(r.patch);
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "ml-lab", "", spec, &r);
+	assert_true(r.allowed);
+	assert_json_eq(r.patch, "[" DEFAULT_OPS "," FIN_OP_NEW "]");
+	reply_free(&r);
+	free(spec);
+	gq_budget_registry_free(reg);
+}
+
+/* forget drops the ledger and the snapshot of one team, no other. */
+static void test_forget(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_adm_team a = ml_team(0), b = ml_team(0), c = ml_team(0);
+	const char *const ns_a[] = {"a-ns"}, *const ns_b[] = {"b-ns"}, *const ns_c[] = {"c-ns"};
+	struct gq_ledger l = sample_ledger(11), got;
+	int64_t persisted;
+	struct reply r;
+	char *spec = gpu_spec(1, "\"priorityClassName\":\"ml-high\",");
+
+	(void)state;
+	a.name = "a";
+	b.name = "b";
+	c.name = "c";
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	gq_budget_set_admission(reg, "a", ns_a, 1, &a);
+	gq_budget_set_admission(reg, "b", ns_b, 1, &b);
+	gq_budget_set_admission(reg, "c", ns_c, 1, &c);
+	gq_budget_put_ledger(reg, "a", "ua", &l, 1);
+	gq_budget_put_ledger(reg, "b", "ub", &l, 2);
+	gq_budget_put_ledger(reg, "c", "uc", &l, 3);
+
+	gq_budget_forget(reg, "b");
+	gq_budget_forget(reg, "nobody"); /* no-op */
+	assert_false(gq_budget_get_ledger(reg, "b", "ub", &got, &persisted));
+	assert_true(gq_budget_get_ledger(reg, "a", "ua", &got, &persisted));
+	assert_int_equal(persisted, 1);
+	assert_true(gq_budget_get_ledger(reg, "c", "uc", &got, &persisted));
+	assert_int_equal(persisted, 3);
+	assert_ledger_eq(&got, &l);
+
+	/* b's namespace is no team's any more; a's and c's still are */
+	admit_pod(reg, "CREATE", "b-ns", "", spec, &r);
+	assert_true(r.allowed);
+	assert_null(r.patch);
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "a-ns", "", spec, &r);
+	assert_json_eq(r.patch, "[" FIN_OP_NEW "]");
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "c-ns", "", spec, &r);
+	assert_json_eq(r.patch, "[" FIN_OP_NEW "]");
+	reply_free(&r);
+
+	gq_budget_forget(reg, "a");
+	gq_budget_forget(reg, "c");
+	assert_false(gq_budget_get_ledger(reg, "c", "uc", &got, &persisted));
+	admit_pod(reg, "CREATE", "c-ns", "", spec, &r);
+	assert_null(r.patch);
+	reply_free(&r);
+	free(spec);
+	gq_budget_registry_free(reg);
+}
+
+/* ------------------------------------------------------------------ */
+/* gq_budget_admit                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A GPU pod naming no class in a team namespace: the default-class ops,
+ * then the finalizer op creating metadata.finalizers. */
+static void test_admit_gpu_pod_default_class_and_finalizer(void **state)
+{
+	struct gq_budget_registry *reg = ml_registry(0);
+	char *spec = gpu_spec(2, "");
+	struct reply r;
+
+	(void)state;
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_int_equal(r.http, 200);
+	assert_true(r.allowed);
+	assert_int_equal(r.code, 0);
+	assert_null(r.message);
+	assert_int_equal(r.n_warnings, 0);
+	assert_json_eq(r.patch, "[" DEFAULT_OPS "," FIN_OP_NEW "]");
+	reply_free(&r);
+	free(spec);
+	gq_budget_registry_free(reg);
+}
+
+/* Other finalizers: ours is appended; ours already there: nothing added. */
+static void test_admit_finalizer_variants(void **state)
+{
+	struct gq_budget_registry *reg = ml_registry(0);
+	char *spec = gpu_spec(1, "");
+	char *spec_cls = gpu_spec(1, "\"priorityClassName\":\"ml-low\",");
+	struct reply r;
+
+	(void)state;
+	admit_pod(reg, "CREATE", "ml-train", ",\"finalizers\":[\"example.com/keep\"]", spec, &r);
+	assert_true(r.allowed);
+	assert_json_eq(r.patch, "[" DEFAULT_OPS "," FIN_OP_APPEND "]");
+	reply_free(&r);
+
+	/* an empty array exists: append to it */
+	admit_pod(reg, "CREATE", "ml-train", ",\"finalizers\":[]", spec, &r);
+	assert_json_eq(r.patch, "[" DEFAULT_OPS "," FIN_OP_APPEND "]");
+	reply_free(&r);
+
+	admit_pod(reg, "CREATE", "ml-lab",
+		  ",\"finalizers\":[\"example.com/keep\",\"gpuquota.io/accounting\"]", spec, &r);
+	assert_true(r.allowed);
+	assert_json_eq(r.patch, "[" DEFAULT_OPS "]");
+	reply_free(&r);
+
+	/* with a class of its own the finalizer op is the whole patch */
+	admit_pod(reg, "CREATE", "ml-lab", "", spec_cls, &r);
+	assert_true(r.allowed);
+	assert_json_eq(r.patch, "[" FIN_OP_NEW "]");
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "ml-lab", ",\"finalizers\":[\"a\",\"b\"]", spec_cls, &r);
+	assert_json_eq(r.patch, "[" FIN_OP_APPEND "]");
+	reply_free(&r);
+
+	/* ... and with ours already there, no patch at all */
+	admit_pod(reg, "CREATE", "ml-lab", ",\"finalizers\":[\"gpuquota.io/accounting\"]", spec_cls,
+		  &r);
+	assert_true(r.allowed);
+	assert_null(r.patch);
+	reply_free(&r);
+
+	free(spec);
+	free(spec_cls);
+	gq_budget_registry_free(reg);
+}
+
+/* A namespace of no team: allowed untouched. */
+static void test_admit_no_team(void **state)
+{
+	struct gq_budget_registry *reg = ml_registry(10 * H); /* exhausted, Deny */
+	char *spec = gpu_spec(2, "");
+	struct reply r;
+
+	(void)state;
+	admit_pod(reg, "CREATE", "default", "", spec, &r);
+	assert_int_equal(r.http, 200);
+	assert_true(r.allowed);
+	assert_null(r.patch);
+	assert_null(r.message);
+	assert_int_equal(r.n_warnings, 0);
+	reply_free(&r);
+	free(spec);
+	gq_budget_registry_free(reg);
+
+	/* an empty registry answers the same */
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	spec = gpu_spec(1, "");
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_true(r.allowed);
+	assert_null(r.patch);
+	reply_free(&r);
+	free(spec);
+	gq_budget_registry_free(reg);
+}
+
+/* Pods without GPUs, and operations other than CREATE, are untouched. */
+static void test_admit_non_gpu_and_update(void **state)
+{
+	struct gq_budget_registry *reg = ml_registry(10 * H); /* exhausted, Deny */
+	char *spec = gpu_spec(1, "");
+	char *zero = gpu_spec(0, "");
+	struct reply r;
+
+	(void)state;
+	admit_pod(reg, "CREATE", "ml-train", "", CPU_SPEC, &r);
+	assert_int_equal(r.http, 200);
+	assert_true(r.allowed);
+	assert_null(r.patch);
+	assert_null(r.message);
+	assert_int_equal(r.n_warnings, 0);
+	reply_free(&r);
+
+	admit_pod(reg, "CREATE", "ml-train", "", zero, &r);
+	assert_true(r.allowed);
+	assert_null(r.patch);
+	reply_free(&r);
+
+	admit_pod(reg, "UPDATE", "ml-train", "", spec, &r);
+	assert_int_equal(r.http, 200);
+	assert_true(r.allowed);
+	assert_null(r.patch);
+	reply_free(&r);
+	free(spec);
+	free(zero);
+	gq_budget_registry_free(reg);
+}
+
+/* Malformed reviews: HTTP 400 and a plain message. */
+static void test_admit_malformed(void **state)
+{
+	struct gq_budget_registry *reg = ml_registry(0);
+	static const char *const bodies[] = {
+	    "this is not JSON",
+	    "",
+	    "{\"apiVersion\":\"admission.k8s.io/v1beta1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"u\"}}",
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{}}",
+	    "[1,2,3]",
+	};
+	struct gq_budget_stats st;
+	struct reply r;
+
+	(void)state;
+	for (size_t i = 0; i < GQ_ARRAY_LEN(bodies); i++) {
+		admit(reg, bodies[i], strlen(bodies[i]), &r);
+		if (r.http != 400)
+			fail_msg("body %zu: HTTP %d, want 400: %s", i, r.http, r.body);
+		assert_true(strncmp(r.body, "malformed AdmissionReview: ", 27) == 0);
+		assert_true(strlen(r.body) > 28); /* a reason follows */
+		reply_free(&r);
+	}
+	/* a truncated valid review (len shorter than the string) */
+	{
+		char *spec = gpu_spec(1, ""), *body = review("CREATE", "ml-train", "", spec);
+
+		admit(reg, body, strlen(body) / 2, &r);
+		assert_int_equal(r.http, 400);
+		reply_free(&r);
+		free(body);
+		free(spec);
+	}
+	gq_budget_get_stats(reg, &st);
+	assert_int_equal(st.reviews, GQ_ARRAY_LEN(bodies) + 1);
+	assert_int_equal(st.malformed, GQ_ARRAY_LEN(bodies) + 1);
+	assert_int_equal(st.denied, 0);
+	gq_budget_registry_free(reg);
+}
+
+/* Budget used up with policy Deny: denied, no patch, no finalizer. */
+static void test_admit_budget_exhausted_deny(void **state)
+{
+	struct gq_budget_registry *reg = ml_registry(10 * H);
+	char *spec = gpu_spec(1, "");
+	struct reply r;
+
+	(void)state;
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_int_equal(r.http, 200);
+	assert_false(r.allowed);
+	assert_int_equal(r.code, 403);
+	assert_null(r.patch);
+	assert_non_null(r.message);
+	assert_non_null(strstr(r.message, "team ml"));
+	assert_non_null(strstr(r.body, "Forbidden"));
+	reply_free(&r);
+
+	/* an exempt class still goes through, with the finalizer */
+	free(spec);
+	spec = gpu_spec(1, "\"priorityClassName\":\"ml-high\",");
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_true(r.allowed);
+	assert_json_eq(r.patch, "[" FIN_OP_NEW "]");
+	reply_free(&r);
+	free(spec);
+	gq_budget_registry_free(reg);
+}
+
+/* Policy Hold: the gate op and the finalizer op, and a warning. */
+static void test_admit_hold(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_adm_team t = ml_team(10 * H);
+	char *spec = gpu_spec(1, "\"priorityClassName\":\"ml-low\",");
+	struct reply r;
+
+	(void)state;
+	t.policy = GQ_EXHAUSTED_HOLD;
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	gq_budget_set_admission(reg, "ml", NS_ML, 2, &t);
+	admit_pod(reg, "CREATE", "ml-lab", "", spec, &r);
+	assert_true(r.allowed);
+	assert_int_equal(r.n_warnings, 1);
+	assert_json_eq(r.patch, "[{\"op\":\"add\",\"path\":\"/spec/schedulingGates\","
+				"\"value\":[{\"name\":\"gpuquota.io/budget\"}]}," FIN_OP_NEW "]");
+	reply_free(&r);
+	free(spec);
+	gq_budget_registry_free(reg);
+}
+
+/*
+ * A team without a budget: no reconcile ever runs the accounting for it
+ * (gq_acct_run is only called for teams with spec.budget), so nothing
+ * would ever remove the accounting finalizer and the pod could never
+ * finish deleting. The webhook must not add it.
+ */
+static void test_admit_no_budget_no_finalizer(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_adm_team t = ml_team(0);
+	char *spec = gpu_spec(1, "");
+	struct reply r;
+	bool allowed, eq;
+
+	(void)state;
+	t.has_budget = false;
+	t.used_micro = 0;
+	t.budget_micro = 0;
+	t.reset_time = NULL;
+	t.over_budget_class = NULL;
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	gq_budget_set_admission(reg, "ml", NS_ML, 2, &t);
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	free(spec);
+	gq_budget_registry_free(reg);
+	allowed = r.allowed;
+	/* the default class is still given, without the finalizer */
+	eq = r.patch && json_eq(r.patch, "[" DEFAULT_OPS "]");
+	if (!eq)
+		print_message("patch: %s\n", r.patch ? r.patch : "(none)");
+	reply_free(&r);
+	assert_true(allowed);
+	assert_true(eq);
+}
+
+/* The counters follow the outcomes. */
+static void test_stats(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_adm_team deny = ml_team(10 * H), hold = ml_team(10 * H), depr = ml_team(10 * H);
+	struct gq_adm_team ok = ml_team(0);
+	const char *const ns_deny[] = {"d"}, *const ns_hold[] = {"h"}, *const ns_depr[] = {"p"};
+	const char *const ns_ok[] = {"o"};
+	struct gq_budget_stats st;
+	struct reply r;
+	char *spec = gpu_spec(1, "");
+
+	(void)state;
+	hold.policy = GQ_EXHAUSTED_HOLD;
+	depr.policy = GQ_EXHAUSTED_DEPRIORITIZE;
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	memset(&st, 0xff, sizeof(st));
+	gq_budget_get_stats(reg, &st);
+	assert_int_equal(st.reviews, 0);
+	assert_int_equal(st.malformed, 0);
+	assert_int_equal(st.denied, 0);
+	assert_int_equal(st.held, 0);
+	assert_int_equal(st.deprioritized, 0);
+
+	gq_budget_set_admission(reg, "deny", ns_deny, 1, &deny);
+	gq_budget_set_admission(reg, "hold", ns_hold, 1, &hold);
+	gq_budget_set_admission(reg, "depr", ns_depr, 1, &depr);
+	gq_budget_set_admission(reg, "ok", ns_ok, 1, &ok);
+
+	admit_pod(reg, "CREATE", "o", "", spec, &r); /* allowed */
+	assert_true(r.allowed);
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "elsewhere", "", spec, &r); /* pass */
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "d", "", spec, &r); /* denied */
+	assert_false(r.allowed);
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "d", "", spec, &r); /* denied again */
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "h", "", spec, &r); /* held */
+	assert_true(r.allowed);
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "p", "", spec, &r); /* deprioritized */
+	assert_true(r.allowed);
+	reply_free(&r);
+	admit(reg, "{", 1, &r); /* malformed */
+	assert_int_equal(r.http, 400);
+	reply_free(&r);
+
+	gq_budget_get_stats(reg, &st);
+	assert_int_equal(st.reviews, 7);
+	assert_int_equal(st.malformed, 1);
+	assert_int_equal(st.denied, 2);
+	assert_int_equal(st.held, 1);
+	assert_int_equal(st.deprioritized, 1);
+	free(spec);
+	gq_budget_registry_free(reg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ledger_get_put),
+	    cmocka_unit_test(test_set_admission_deep_copy),
+	    cmocka_unit_test(test_set_admission_copies_over_budget_class),
+	    cmocka_unit_test(test_set_admission_replaces),
+	    cmocka_unit_test(test_forget),
+	    cmocka_unit_test(test_admit_gpu_pod_default_class_and_finalizer),
+	    cmocka_unit_test(test_admit_finalizer_variants),
+	    cmocka_unit_test(test_admit_no_team),
+	    cmocka_unit_test(test_admit_non_gpu_and_update),
+	    cmocka_unit_test(test_admit_malformed),
+	    cmocka_unit_test(test_admit_budget_exhausted_deny),
+	    cmocka_unit_test(test_admit_hold),
+	    cmocka_unit_test(test_admit_no_budget_no_finalizer),
+	    cmocka_unit_test(test_stats),
+	};
+	return cmocka_run_group_tests_name("budget", tests, NULL, NULL);
+}

@@ -151,7 +151,8 @@ struct gq_adm_response {
 
 /*
  * Decodes an AdmissionReview body (len bytes, need not be NUL-terminated)
- * into *out. Accepts only apiVersion admission.k8s.io/v1, kind
+ * into *out, in one streaming pass (yajl's callback parser; no JSON tree is
+ * built). Accepts only apiVersion admission.k8s.io/v1, kind
  * AdmissionReview, with a request carrying a uid. For a Pod CREATE it also
  * reads the pod (request.object) and computes its effective nvidia.com/...
  * requests per resource: max(sum over containers and sidecar init
@@ -165,6 +166,16 @@ struct gq_adm_response {
  */
 int gq_admission_decode(struct gq_adm_request *out, const char *body, size_t len,
 			struct gq_err *err);
+
+/*
+ * Reference implementation, used by tests: the same contract as
+ * gq_admission_decode (same results, same error codes and messages), by
+ * building the whole yajl_tree of the body first. Slower (an allocation per
+ * JSON value); the differential tests and test/fuzz/fuzz_admission_diff.c
+ * check that both decoders agree.
+ */
+int gq_admission_decode_tree(struct gq_adm_request *out, const char *body, size_t len,
+			     struct gq_err *err);
 
 /* Releases everything *r owns and zeroes it. Safe on a zeroed struct. */
 void gq_adm_request_free(struct gq_adm_request *r);

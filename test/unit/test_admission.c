@@ -3,6 +3,14 @@
  * init containers and sidecars, limits-only pods, malformed and oversize
  * bodies), every decision rule and their order, combined patches (decoded
  * from the base64 wire form and compared as JSON), and the response shape.
+ *
+ * Every body decoded here also goes through both decoders (diff_decode):
+ * the streaming gq_admission_decode and the reference
+ * gq_admission_decode_tree must return the same code and message and, on
+ * success, the same request field by field. Further differential tests
+ * cover the fuzz corpora, the bench bodies and mutations of them, and the
+ * corners where streaming differs from a tree walk (key order, repeated
+ * keys, \u0000 in strings, comments, bounds, error precedence).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,10 +21,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 #include <yajl/yajl_tree.h>
 
 #include "admission.h"
+#include "buf.h"
 #include "gq.h"
 
 #define H (3600LL * GQ_ADMISSION_GPU_MICRO) /* one GPU-hour in micro GPU-seconds */
@@ -51,10 +62,81 @@ static char *gpu_spec(const char *res, int n, const char *extra)
 			   extra, res, n, res, n);
 }
 
+/* Optional strings: both NULL, or equal. */
+static void assert_same_str(const char *what, const char *a, const char *b)
+{
+	if ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0))
+		fail_msg("%s differs: stream \"%s\", tree \"%s\"", what, a ? a : "(null)",
+			 b ? b : "(null)");
+}
+
+/* Every field of two decoded requests is the same (pointers: whether NULL). */
+static void assert_same_request(const struct gq_adm_request *a, const struct gq_adm_request *b)
+{
+	size_t i;
+
+	assert_same_str("uid", a->uid, b->uid);
+	assert_same_str("operation", a->operation, b->operation);
+	assert_int_equal(a->is_pod, b->is_pod);
+	assert_int_equal(a->is_pod_create, b->is_pod_create);
+	assert_same_str("namespace", a->namespace, b->namespace);
+	assert_same_str("name", a->name, b->name);
+	assert_same_str("generate_name", a->generate_name, b->generate_name);
+	assert_int_equal(a->dry_run, b->dry_run);
+	assert_int_equal(a->has_finalizers, b->has_finalizers);
+	assert_int_equal(a->has_accounting_finalizer, b->has_accounting_finalizer);
+	assert_same_str("priority_class", a->priority_class, b->priority_class);
+	assert_int_equal(a->has_priority, b->has_priority);
+	assert_int_equal(a->has_preemption_policy, b->has_preemption_policy);
+	assert_int_equal(a->active_deadline, b->active_deadline);
+	assert_int_equal(a->has_gates, b->has_gates);
+	assert_int_equal(a->gates == NULL, b->gates == NULL);
+	assert_int_equal(a->n_gates, b->n_gates);
+	for (i = 0; i < a->n_gates; i++)
+		assert_same_str("gate", a->gates[i], b->gates[i]);
+	assert_int_equal(a->gpus == NULL, b->gpus == NULL);
+	assert_int_equal(a->n_gpus, b->n_gpus);
+	for (i = 0; i < a->n_gpus; i++) {
+		assert_same_str("gpu resource", a->gpus[i].resource, b->gpus[i].resource);
+		assert_int_equal(a->gpus[i].count, b->gpus[i].count);
+	}
+}
+
+/*
+ * Decodes body with both decoders and checks that they agree: return code,
+ * error message, and on success every field. Returns the code. On error
+ * neither holds anything.
+ */
+static int diff_decode(const char *body, size_t len)
+{
+	struct gq_adm_request a, b;
+	struct gq_err ea = {0}, eb = {0};
+	int ra = gq_admission_decode(&a, body, len, &ea);
+	int rb = gq_admission_decode_tree(&b, body, len, &eb);
+
+	if (ra != rb)
+		fail_msg("decoders differ: stream %s (%s), tree %s (%s)", gq_strerror(ra), ea.msg,
+			 gq_strerror(rb), eb.msg);
+	assert_string_equal(ea.msg, eb.msg);
+	if (ra == GQ_OK) {
+		assert_same_request(&a, &b);
+	} else {
+		assert_null(a.uid);
+		assert_null(a.gpus);
+		assert_null(a.gates);
+	}
+	gq_adm_request_free(&a);
+	gq_adm_request_free(&b);
+	return ra;
+}
+
 static void decode_ok(struct gq_adm_request *r, const char *json)
 {
 	struct gq_err err = {0};
-	int rc = gq_admission_decode(r, json, strlen(json), &err);
+	int rc;
+
+	assert_int_equal(diff_decode(json, strlen(json)), GQ_OK);
+	rc = gq_admission_decode(r, json, strlen(json), &err);
 
 	if (rc != GQ_OK)
 		fail_msg("decode failed: %s: %s", gq_strerror(rc), err.msg);
@@ -75,7 +157,10 @@ static int decode_err(const char *json, size_t len, char *msg, size_t msgsz)
 {
 	struct gq_adm_request r;
 	struct gq_err err = {0};
-	int rc = gq_admission_decode(&r, json, len, &err);
+	int rc;
+
+	diff_decode(json, len);
+	rc = gq_admission_decode(&r, json, len, &err);
 
 	if (msg != NULL)
 		snprintf(msg, msgsz, "%s", err.msg);
@@ -1239,6 +1324,648 @@ static void test_round_trip(void **state)
 	gq_adm_request_free(&r);
 }
 
+/* ------------------------------------------------------------------ */
+/* Differential: streaming decoder against the tree decoder             */
+/* ------------------------------------------------------------------ */
+
+#define RV_HEAD "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+#define POD_REQ                                                                                    \
+	"\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\",\"kind\":\"Pod\"},"             \
+	"\"operation\":\"CREATE\",\"namespace\":\"ns\""
+
+/* A review whose request has the given members (JSON text). */
+static char *review(const char *members)
+{
+	return gq_asprintf(RV_HEAD "\"request\":{%s}}", members);
+}
+
+/* A Pod CREATE review in namespace ns whose object is the given JSON. */
+static char *pod_create(const char *object)
+{
+	return gq_asprintf(RV_HEAD "\"request\":{" POD_REQ ",\"object\":%s}}", object);
+}
+
+/* Decodes json with both decoders; asserts they agree and return want. */
+static void expect(const char *json, int want)
+{
+	int rc = diff_decode(json, strlen(json));
+
+	if (rc != want)
+		fail_msg("got %s, want %s for %s", gq_strerror(rc), gq_strerror(want), json);
+}
+
+/* As expect, and takes ownership of json (frees it). */
+static void expect_free(char *json, int want)
+{
+	expect(json, want);
+	free(json);
+}
+
+/* A path relative to the repository root: as is when it exists from the
+ * current directory, else next to this source file. New heap string. */
+static char *repo_path(const char *rel)
+{
+	const char *self = __FILE__, *tail = "test/unit/test_admission.c";
+	size_t n = strlen(self), t = strlen(tail);
+
+	if (access(rel, R_OK) == 0 || n < t || strcmp(self + n - t, tail) != 0)
+		return gq_strdup(rel);
+	return gq_asprintf("%.*s%s", (int)(n - t), self, rel);
+}
+
+/* Both decoders on body, on prefixes of it and on single-byte changes of
+ * it (JSON punctuation and the starts of other tokens). */
+static void diff_mutations(const char *body, size_t len)
+{
+	static const char subst[] = "\"{}[],:0n\\/-";
+	char *m = gq_malloc(len ? len : 1);
+	size_t i, j;
+
+	for (i = 0; i < len; i += 31)
+		diff_decode(body, i);
+	memcpy(m, body, len);
+	for (i = 0; i < len; i += 89) {
+		for (j = 0; j < sizeof(subst) - 1; j++) {
+			m[i] = subst[j];
+			diff_decode(m, len);
+		}
+		m[i] = body[i];
+	}
+	free(m);
+}
+
+/* Both decoders on every file of a directory (relative to the repository);
+ * returns how many files. */
+static size_t diff_dir(const char *rel, bool mutate)
+{
+	char *dir = repo_path(rel), *path, *body;
+	struct gq_err err = {0};
+	struct dirent *e;
+	size_t n = 0, len;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		fail_msg("%s: cannot open", dir);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		path = gq_asprintf("%s/%s", dir, e->d_name);
+		if (gq_read_file(path, GQ_ADMISSION_MAX_BODY, &body, &len, &err) != GQ_OK)
+			fail_msg("%s: %s", path, err.msg);
+		diff_decode(body, len);
+		if (mutate)
+			diff_mutations(body, len);
+		free(body);
+		free(path);
+		n++;
+	}
+	closedir(d);
+	free(dir);
+	return n;
+}
+
+/* Decodes a bench body (stream decoder) into *r. */
+static void decode_file(struct gq_adm_request *r, const char *rel)
+{
+	char *path = repo_path(rel), *body;
+	struct gq_err err = {0};
+	size_t len;
+
+	if (gq_read_file(path, GQ_ADMISSION_MAX_BODY, &body, &len, &err) != GQ_OK)
+		fail_msg("%s: %s", path, err.msg);
+	if (gq_admission_decode(r, body, len, &err) != GQ_OK)
+		fail_msg("%s: %s", path, err.msg);
+	free(body);
+	free(path);
+}
+
+/* The fuzz corpora and the bench bodies (and mutations of them). */
+static void test_diff_files(void **state)
+{
+	struct gq_adm_request r;
+
+	(void)state;
+	assert_true(diff_dir("test/fuzz/corpus/admission", true) >= 16);
+	assert_true(diff_dir("test/fuzz/corpus/admission_diff", false) >= 5);
+	assert_true(diff_dir("bench/bodies", true) >= 3);
+	/* the bench bodies are what they claim to be */
+	decode_file(&r, "bench/bodies/gpu-admit.json");
+	assert_true(r.is_pod_create);
+	assert_non_null(r.generate_name);
+	assert_true(r.has_priority);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 4);
+	gq_adm_request_free(&r);
+	decode_file(&r, "bench/bodies/cpu-pass.json");
+	assert_true(r.is_pod_create);
+	assert_false(gq_adm_request_is_gpu_pod(&r));
+	gq_adm_request_free(&r);
+}
+
+/* Members in any order: apiVersion after request, the object before the
+ * request's kind and operation, spec before metadata. */
+static void test_diff_key_order(void **state)
+{
+	const char *json =
+	    "{\"request\":{\"object\":{\"spec\":{\"containers\":[{\"resources\":{\"limits\":"
+	    "{\"nvidia.com/gpu\":\"2\"}}}],\"priorityClassName\":\"vision-low\"},"
+	    "\"metadata\":{\"generateName\":\"job-\",\"namespace\":\"vision\"}},"
+	    "\"operation\":\"CREATE\",\"kind\":{\"kind\":\"Pod\",\"version\":\"v1\","
+	    "\"group\":\"\"},\"uid\":\"u1\"},"
+	    "\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\"}";
+	struct gq_adm_request r;
+
+	(void)state;
+	decode_ok(&r, json);
+	assert_string_equal(r.uid, "u1");
+	assert_true(r.is_pod_create);
+	assert_string_equal(r.namespace, "vision");
+	assert_string_equal(r.generate_name, "job-");
+	assert_string_equal(r.priority_class, "vision-low");
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 2);
+	gq_adm_request_free(&r);
+}
+
+/* A repeated member counts once, the last occurrence (null included); what
+ * an earlier occurrence held is neither read nor checked. */
+static void test_diff_repeated_keys(void **state)
+{
+	struct gq_adm_request r;
+	char *json;
+
+	(void)state;
+	json = review("\"uid\":\"a\",\"uid\":\"b\"");
+	decode_ok(&r, json);
+	assert_string_equal(r.uid, "b");
+	gq_adm_request_free(&r);
+	free(json);
+	expect("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	       "\"request\":{\"uid\":\"u\"},\"apiVersion\":null}",
+	       GQ_EINVAL);
+	/* spec, containers, requests: the earlier (invalid) one is dropped */
+	json =
+	    pod_create("{\"spec\":{\"priority\":\"x\",\"containers\":[{\"resources\":{\"limits\":"
+		       "{\"nvidia.com/gpu\":\"8\"}}}]},"
+		       "\"spec\":{\"containers\":[1],\"containers\":[{\"resources\":{"
+		       "\"requests\":{\"nvidia.com/gpu\":\"x\"},\"requests\":{\"nvidia.com/"
+		       "gpu\":\"3\"}}}]}}");
+	decode_ok(&r, json);
+	assert_false(r.has_priority);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 3);
+	gq_adm_request_free(&r);
+	free(json);
+	/* inside one resource map every member is read, in order */
+	expect_free(pod_create("{\"spec\":{\"containers\":[{\"resources\":{\"requests\":{"
+			       "\"nvidia.com/gpu\":\"x\",\"nvidia.com/gpu\":\"1\"}}}]}}"),
+		    GQ_EINVAL);
+	json = pod_create("{\"spec\":{\"containers\":[{\"resources\":{\"requests\":{"
+			  "\"nvidia.com/gpu\":\"1\",\"nvidia.com/gpu\":\"3\"},\"limits\":{"
+			  "\"nvidia.com/gpu\":\"5\"},\"resources\":null}}]}}");
+	decode_ok(&r, json);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 3);
+	gq_adm_request_free(&r);
+	free(json);
+	/* a second request replaces all of the first */
+	json = gq_asprintf(RV_HEAD "\"request\":{" POD_REQ ",\"object\":{\"spec\":{\"containers\":"
+				   "[{\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1\"}}}]}}},"
+				   "\"request\":{\"uid\":\"v\",\"operation\":\"CREATE\"}}");
+	decode_ok(&r, json);
+	assert_string_equal(r.uid, "v");
+	assert_false(r.is_pod);
+	assert_int_equal(r.n_gpus, 0);
+	gq_adm_request_free(&r);
+	free(json);
+	/* a later null object, kind or metadata */
+	expect_free(pod_create("{\"spec\":{}},\"object\":null"), GQ_EINVAL);
+	json = review(POD_REQ ",\"kind\":{\"group\":\"apps\",\"kind\":\"Deployment\"}");
+	decode_ok(&r, json);
+	assert_false(r.is_pod);
+	gq_adm_request_free(&r);
+	free(json);
+	json = pod_create("{\"metadata\":{\"finalizers\":[1],\"generateName\":\"g-\"},"
+			  "\"metadata\":{\"finalizers\":[],\"finalizers\":[\"gpuquota.io/"
+			  "accounting\"]},\"spec\":{\"schedulingGates\":{},"
+			  "\"schedulingGates\":[{\"name\":\"a\",\"name\":\"b\"}]}}");
+	decode_ok(&r, json);
+	assert_null(r.generate_name);
+	assert_true(r.has_finalizers);
+	assert_true(r.has_accounting_finalizer);
+	assert_int_equal(r.n_gates, 1);
+	assert_string_equal(r.gates[0], "b");
+	gq_adm_request_free(&r);
+	free(json);
+}
+
+/* \u0000 ends a string or key where the tree's C strings end. */
+static void test_diff_nul_escapes(void **state)
+{
+	struct gq_adm_request r;
+	char *json;
+
+	(void)state;
+	json = review("\"uid\":\"abc\\u0000def\"");
+	decode_ok(&r, json);
+	assert_string_equal(r.uid, "abc");
+	gq_adm_request_free(&r);
+	free(json);
+	expect_free(review("\"uid\":\"\\u0000x\""), GQ_EINVAL);
+	expect("{\"apiVersion\":\"admission.k8s.io/v1\\u0000x\",\"kind\":\"AdmissionReview\","
+	       "\"request\":{\"uid\":\"u\"}}",
+	       GQ_OK);
+	expect("{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\\u0000\":\"x\","
+	       "\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"u\"}}",
+	       GQ_OK);
+	json = gq_asprintf(RV_HEAD
+			   "\"request\":{\"uid\":\"u\",\"operation\":\"CREATE\","
+			   "\"kind\":{\"kind\":\"Pod\\u0000v2\"},\"object\":{\"spec\":{"
+			   "\"containers\":[{\"resources\":{\"requests\":{"
+			   "\"nvidia.com/gpu\\u0000x\":\"2\",\"nvidia.com/gpu\":\"1\"}}}]}}}}");
+	decode_ok(&r, json);
+	assert_true(r.is_pod_create);
+	assert_int_equal(r.n_gpus, 1);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 1);
+	gq_adm_request_free(&r);
+	free(json);
+}
+
+/* Comments are accepted (as yajl_tree_parse does); a quote or brackets
+ * inside one neither hide nor add nesting. */
+static void test_diff_comments(void **state)
+{
+	size_t depth = 100000, pre, i;
+	char *json, *deep;
+	struct gq_adm_request r;
+
+	(void)state;
+	json =
+	    gq_asprintf("/* review */ {\"apiVersion\" // v1\n:\"admission.k8s.io/v1\","
+			"\"kind\":/* [[[[{{ \" */\"AdmissionReview\",\"request\":{\"uid\":\"u\"}}"
+			" // end");
+	decode_ok(&r, json);
+	assert_string_equal(r.uid, "u");
+	gq_adm_request_free(&r);
+	free(json);
+	/* 200 brackets in a comment are not nesting */
+	deep = gq_malloc(201);
+	memset(deep, '[', 200);
+	deep[200] = '\0';
+	json = gq_asprintf(RV_HEAD "/* %s */\"request\":{\"uid\":\"u\"}}", deep);
+	expect_free(json, GQ_OK);
+	free(deep);
+	/* a quote in a comment does not hide the nesting after it (the tree
+	 * decoder used to recurse as deep as the body went, and crashed) */
+	pre = strlen(RV_HEAD "\"x\":1 /* \" */,\"y\":");
+	deep = gq_malloc(pre + 2 * depth + 2);
+	memcpy(deep, RV_HEAD "\"x\":1 /* \" */,\"y\":", pre);
+	for (i = 0; i < depth; i++) {
+		deep[pre + i] = '[';
+		deep[pre + depth + i] = ']';
+	}
+	deep[pre + 2 * depth] = '}';
+	deep[pre + 2 * depth + 1] = '\0';
+	assert_int_equal(decode_err(deep, pre + 2 * depth + 1, NULL, 0), GQ_EPARSE);
+	free(deep);
+	/* unterminated comments and stray slashes */
+	expect("{\"a\":1 /* x}", GQ_EPARSE);
+	expect("{\"a\":1} /* to the end", GQ_EINVAL);
+	expect("{\"a\":1} / x", GQ_EPARSE);
+}
+
+/* Integers as yajl_tree reads them: -2^63 and 1e3 are not integers. */
+static void test_diff_numbers(void **state)
+{
+	static const struct {
+		const char *spec;
+		int rc;
+		int64_t deadline;
+	} cases[] = {
+	    {"{\"activeDeadlineSeconds\":9223372036854775807}", GQ_OK, INT64_MAX},
+	    {"{\"activeDeadlineSeconds\":9223372036854775808}", GQ_EINVAL, 0},
+	    {"{\"activeDeadlineSeconds\":-9223372036854775807}", GQ_OK, 0},
+	    {"{\"activeDeadlineSeconds\":-9223372036854775808}", GQ_EINVAL, 0},
+	    {"{\"activeDeadlineSeconds\":1e3}", GQ_EINVAL, 0},
+	    {"{\"activeDeadlineSeconds\":-0}", GQ_OK, 0},
+	    {"{\"activeDeadlineSeconds\":60,\"priority\":-7}", GQ_OK, 60},
+	    {"{\"priority\":1.0}", GQ_EINVAL, 0},
+	    {"{\"preemptionPolicy\":1}", GQ_EINVAL, 0},
+	    {"{\"containers\":[{\"resources\":{\"limits\":{\"nvidia.com/gpu\":1.5}}}]}", GQ_OK, 0},
+	    {"{\"containers\":[{\"resources\":{\"limits\":{\"nvidia.com/gpu\":1e400}}}]}",
+	     GQ_ERANGE, 0},
+	    {"{\"containers\":[{\"resources\":{\"limits\":{\"nvidia.com/gpu\":{\"a\":1}}}}]}",
+	     GQ_EINVAL, 0},
+	};
+	struct gq_adm_request r;
+	char *spec, *json;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < GQ_ARRAY_LEN(cases); i++) {
+		spec = gq_asprintf("{\"spec\":%s}", cases[i].spec);
+		json = pod_create(spec);
+		if (diff_decode(json, strlen(json)) != cases[i].rc)
+			fail_msg("case %zu: want %s", i, gq_strerror(cases[i].rc));
+		if (cases[i].rc == GQ_OK) {
+			decode_ok(&r, json);
+			assert_int_equal(r.active_deadline, cases[i].deadline);
+			gq_adm_request_free(&r);
+		}
+		free(json);
+		free(spec);
+	}
+}
+
+/* A JSON text of n copies of item separated by commas (new heap string). */
+static char *repeat(const char *item, size_t n)
+{
+	struct gq_buf b;
+	size_t i;
+
+	gq_buf_init(&b, GQ_ADMISSION_MAX_BODY);
+	for (i = 0; i < n; i++)
+		assert_int_equal(gq_buf_printf(&b, "%s%s", i ? "," : "", item), GQ_OK);
+	return gq_buf_steal(&b);
+}
+
+/* n distinct nvidia.com resources starting at index first, one device each. */
+static char *resources(size_t first, size_t n)
+{
+	struct gq_buf b;
+	size_t i;
+
+	gq_buf_init(&b, GQ_ADMISSION_MAX_BODY);
+	for (i = 0; i < n; i++)
+		assert_int_equal(
+		    gq_buf_printf(&b, "%s\"nvidia.com/r%zu\":\"1\"", i ? "," : "", first + i),
+		    GQ_OK);
+	return gq_buf_steal(&b);
+}
+
+/* A pod CREATE whose spec members are before, arg, after (new heap string). */
+static char *pod_spec(const char *before, const char *arg, const char *after)
+{
+	char *obj = gq_asprintf("{\"spec\":{%s%s%s}}", before, arg, after);
+	char *json = pod_create(obj);
+
+	free(obj);
+	return json;
+}
+
+/* Every bound holds at its limit and fails one past it, in both. */
+static void test_diff_bounds(void **state)
+{
+	char *s, *t, *json;
+	struct gq_adm_request r;
+
+	(void)state;
+	/* uid and names */
+	s = gq_malloc(1100);
+	memset(s, 'a', 1099);
+	s[1099] = '\0';
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{\"uid\":\"%.256s\"}}", s), GQ_OK);
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{\"uid\":\"%.257s\"}}", s), GQ_EINVAL);
+	expect_free(
+	    gq_asprintf(RV_HEAD "\"request\":{\"uid\":\"u\",\"namespace\":\"%.1024s\"}}", s),
+	    GQ_OK);
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{\"uid\":\"u\",\"name\":\"%.1025s\"}}", s),
+		    GQ_EINVAL);
+	/* a resource name of 320 bytes, and 321 */
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{" POD_REQ ",\"object\":{\"spec\":{"
+					"\"containers\":[{\"resources\":{\"limits\":{"
+					"\"nvidia.com/%.309s\":\"1\"}}}]}}}}",
+				s),
+		    GQ_OK);
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{" POD_REQ ",\"object\":{\"spec\":{"
+					"\"containers\":[{\"resources\":{\"limits\":{"
+					"\"nvidia.com/%.310s\":\"1\"}}}]}}}}",
+				s),
+		    GQ_EINVAL);
+	/* a quantity of 64 bytes, and 65 */
+	memset(s, '0', 70);
+	s[70] = '1';
+	s[71] = '\0';
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{" POD_REQ ",\"object\":{\"spec\":{"
+					"\"containers\":[{\"resources\":{\"limits\":{"
+					"\"nvidia.com/gpu\":\"%s\"}}}]}}}}",
+				s + 7),
+		    GQ_OK);
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{" POD_REQ ",\"object\":{\"spec\":{"
+					"\"containers\":[{\"resources\":{\"limits\":{"
+					"\"nvidia.com/gpu\":\"%s\"}}}]}}}}",
+				s + 6),
+		    GQ_EINVAL);
+	free(s);
+
+	/* scheduling gates */
+	s = repeat("{\"name\":\"g\"}", 256);
+	expect_free(pod_spec("\"schedulingGates\":[", s, "]"), GQ_OK);
+	free(s);
+	s = repeat("{\"name\":\"g\"}", 257);
+	expect_free(pod_spec("\"schedulingGates\":[", s, "]"), GQ_EINVAL);
+	free(s);
+	/* containers (the 1025th need not even be an object) */
+	s = repeat("{\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1\"}}}", 1024);
+	json = pod_spec("\"containers\":[", s, "]");
+	decode_ok(&r, json);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 1024);
+	gq_adm_request_free(&r);
+	free(json);
+	free(s);
+	s = repeat("{}", 1024);
+	expect_free(pod_spec("\"initContainers\":[", s, ",1]"), GQ_EINVAL);
+	free(s);
+	/* distinct resources: 64 in a container, then 65 in one and over two */
+	s = resources(0, 64);
+	expect_free(pod_spec("\"containers\":[{\"resources\":{\"requests\":{", s, "}}}]"), GQ_OK);
+	free(s);
+	s = resources(0, 65);
+	expect_free(pod_spec("\"containers\":[{\"resources\":{\"requests\":{", s, "}}}]"),
+		    GQ_EINVAL);
+	free(s);
+	s = resources(0, 33);
+	t = resources(33, 32);
+	json = gq_asprintf("\"containers\":[{\"resources\":{\"limits\":{%s}}},"
+			   "{\"resources\":{\"limits\":{%s}}}],\"initContainers\":[{\"resources\":"
+			   "{\"limits\":{\"nvidia.com/r70\":\"1\"}}}]",
+			   s, t);
+	expect_free(pod_spec("", json, ""), GQ_EINVAL);
+	free(json);
+	free(t);
+	free(s);
+
+	/* nesting: 128 levels pass, 129 do not */
+	s = gq_malloc(300);
+	memset(s, '[', 126);
+	memset(s + 126, ']', 126);
+	s[252] = '\0';
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{\"uid\":\"u\",\"x\":%s}}", s), GQ_OK);
+	memmove(s + 1, s, 253);
+	s[0] = '[';
+	s[253] = ']';
+	s[254] = '\0';
+	expect_free(gq_asprintf(RV_HEAD "\"request\":{\"uid\":\"u\",\"x\":%s}}", s), GQ_EPARSE);
+	free(s);
+}
+
+/* With several errors in one body, both report the first one of the
+ * reference's order, wherever the members sit in the text. */
+static void test_diff_error_order(void **state)
+{
+	struct {
+		const char *object;
+		int rc;
+		const char *msg;
+	} cases[] = {
+	    /* containers are checked before initContainers */
+	    {"{\"spec\":{\"initContainers\":[1],\"containers\":[{\"resources\":{\"requests\":"
+	     "{\"nvidia.com/gpu\":\"1E\"}}}]}}",
+	     GQ_ERANGE, "spec.containers[0]"},
+	    /* spec scalars before the containers */
+	    {"{\"spec\":{\"containers\":[{\"resources\":{\"requests\":{\"nvidia.com/"
+	     "gpu\":\"1E\"}}}],"
+	     "\"priority\":\"x\"}}",
+	     GQ_EINVAL, "spec.priority"},
+	    /* metadata before spec */
+	    {"{\"spec\":{\"priority\":\"x\"},\"metadata\":{\"finalizers\":[\"a\",2]}}", GQ_EINVAL,
+	     "metadata.finalizers[1]"},
+	    /* requests before limits, within a container */
+	    {"{\"spec\":{\"containers\":[{\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1E\"},"
+	     "\"requests\":{\"nvidia.com/gpu\":true}}}]}}",
+	     GQ_EINVAL, "requests[nvidia.com/gpu]"},
+	    /* the count of gates before their contents */
+	    {"{\"spec\":{\"schedulingGates\":{}}}", GQ_EINVAL, "spec.schedulingGates"},
+	};
+	char msg[512], *json;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < GQ_ARRAY_LEN(cases); i++) {
+		json = pod_create(cases[i].object);
+		assert_int_equal(decode_err(json, strlen(json), msg, sizeof(msg)), cases[i].rc);
+		if (strstr(msg, cases[i].msg) == NULL)
+			fail_msg("case %zu: \"%s\" does not name %s", i, msg, cases[i].msg);
+		free(json);
+	}
+	/* sums overflow: 1003 containers of 9223372036854775 GPUs */
+	{
+		char *s = repeat("{\"resources\":{\"requests\":{\"nvidia.com/gpu\":"
+				 "\"9223372036854775\"}}}",
+				 1003);
+
+		json = pod_spec("\"containers\":[", s, "]");
+		assert_int_equal(decode_err(json, strlen(json), msg, sizeof(msg)), GQ_ERANGE);
+		assert_non_null(strstr(msg, "overflow"));
+		free(json);
+		free(s);
+	}
+}
+
+/* Bodies that grow every buffer past its first storage: many containers and
+ * resources, long strings, long escaped strings (yajl's own buffers). */
+static void test_diff_growth(void **state)
+{
+	struct gq_adm_request r;
+	struct gq_buf b;
+	char *s, *json;
+	size_t i;
+
+	(void)state;
+	s = repeat("{\"resources\":{\"requests\":{\"nvidia.com/gpu\":\"1\",\"cpu\":\"1\"},"
+		   "\"limits\":{\"nvidia.com/mig-1g.10gb\":\"1\",\"nvidia.com/gpu\":\"2\"}},"
+		   "\"restartPolicy\":\"Always\"}",
+		   100);
+	json = pod_spec("\"initContainers\":[", s, "]");
+	decode_ok(&r, json);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/gpu"), 100);
+	assert_int_equal(gq_adm_request_count(&r, "nvidia.com/mig-1g.10gb"), 100);
+	gq_adm_request_free(&r);
+	free(json);
+	free(s);
+	/* long strings, escaped ones, and gates past the first storage */
+	gq_buf_init(&b, GQ_ADMISSION_MAX_BODY);
+	assert_int_equal(gq_buf_puts(&b, RV_HEAD "\"request\":{" POD_REQ ",\"x\":\""), GQ_OK);
+	for (i = 0; i < 20000; i++)
+		assert_int_equal(gq_buf_puts(&b, "\\n\\u00e9"), GQ_OK);
+	assert_int_equal(gq_buf_puts(&b, "\",\"object\":{\"metadata\":{\"generateName\":\""),
+			 GQ_OK);
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(gq_buf_puts(&b, "\\u0041"), GQ_OK);
+	assert_int_equal(gq_buf_puts(&b, "\"},\"spec\":{\"schedulingGates\":["), GQ_OK);
+	for (i = 0; i < 40; i++)
+		assert_int_equal(
+		    gq_buf_printf(&b, "%s{\"name\":\"gate-%zu-%0900zu\"}", i ? "," : "", i, i),
+		    GQ_OK);
+	assert_int_equal(gq_buf_puts(&b, "]}}}}"), GQ_OK);
+	decode_ok(&r, gq_buf_str(&b));
+	assert_int_equal(strlen(r.generate_name), 1000);
+	assert_int_equal(r.generate_name[999], 'A');
+	assert_int_equal(r.n_gates, 40);
+	assert_int_equal(strlen(r.gates[39]), 908);
+	gq_adm_request_free(&r);
+	gq_buf_free(&b);
+}
+
+/* Pod fields: ill-typed members, nulls, empty values. */
+static void test_diff_pod_fields(void **state)
+{
+	static const struct {
+		const char *req;    /* request members after the uid */
+		const char *object; /* request.object */
+		int rc;
+	} cases[] = {
+	    {"\"dryRun\":\"yes\"", "{}", GQ_EINVAL},
+	    {"\"dryRun\":null", "{}", GQ_OK},
+	    {"\"subResource\":null,\"kind\":{\"group\":null,\"kind\":\"Pod\"}", "{}", GQ_OK},
+	    {"\"kind\":{\"group\":1,\"kind\":\"Pod\"}", "null", GQ_OK},
+	    {"\"kind\":{\"kind\":null}", "null", GQ_OK},
+	    {"\"kind\":[]", "null", GQ_OK},
+	    {"", "{\"metadata\":\"x\"}", GQ_EINVAL},
+	    {"", "{\"metadata\":null,\"spec\":null}", GQ_OK},
+	    {"", "{\"metadata\":{\"finalizers\":{}}}", GQ_EINVAL},
+	    {"", "{\"metadata\":{\"finalizers\":null,\"generateName\":7}}", GQ_EINVAL},
+	    {"", "{\"metadata\":{\"name\":7}}", GQ_OK}, /* request.name is set */
+	    {"\"namespace\":\"ns\"", "{\"metadata\":{\"namespace\":7}}", GQ_OK},
+	    {"", "{\"metadata\":{\"namespace\":7}}", GQ_EINVAL},
+	    {"\"name\":\"\"", "{\"metadata\":{\"name\":7}}", GQ_EINVAL},
+	    {"", "{\"spec\":{\"priorityClassName\":\"\",\"preemptionPolicy\":null}}", GQ_OK},
+	    {"", "{\"spec\":{\"schedulingGates\":[{\"name\":\"a\"},[]]}}", GQ_EINVAL},
+	    {"", "{\"spec\":{\"schedulingGates\":[{\"name\":null},{}]}}", GQ_OK},
+	    {"", "{\"spec\":{\"containers\":null,\"initContainers\":[{\"restartPolicy\":1}]}}",
+	     GQ_OK},
+	    {"", "{\"spec\":{\"containers\":[{\"resources\":{\"requests\":null,\"limits\":7}}]}}",
+	     GQ_EINVAL},
+	    {"", "[]", GQ_EINVAL},
+	};
+	char *json;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < GQ_ARRAY_LEN(cases); i++) {
+		json =
+		    gq_asprintf(RV_HEAD "\"request\":{\"uid\":\"u\",\"operation\":\"CREATE\","
+					"\"name\":\"n\",\"kind\":{\"group\":\"\",\"kind\":\"Pod\"}"
+					"%s%s,\"object\":%s}}",
+				cases[i].req[0] ? "," : "", cases[i].req, cases[i].object);
+		if (diff_decode(json, strlen(json)) != cases[i].rc)
+			fail_msg("case %zu: want %s", i, gq_strerror(cases[i].rc));
+		free(json);
+	}
+}
+
+/* Top-level values that are not objects, and empty bodies. */
+static void test_diff_not_object(void **state)
+{
+	(void)state;
+	expect("[]", GQ_EINVAL);
+	expect("\"x\"", GQ_EINVAL);
+	expect("1", GQ_EINVAL);
+	expect("-1.5e3", GQ_EINVAL);
+	expect("null", GQ_EINVAL);
+	expect("true", GQ_EINVAL);
+	expect(" ", GQ_EPARSE);
+	expect("{\"a\":[1,}", GQ_EPARSE);
+	expect("{\"a\":\"\xff\"}", GQ_EPARSE);
+	expect("{\"request\":{\"uid\":\"u\"},\"apiVersion\":\"admission.k8s.io/v1\"}", GQ_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1268,6 +1995,17 @@ int main(void)
 	    cmocka_unit_test(test_decide_warning),
 	    cmocka_unit_test(test_encode_shape),
 	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_diff_files),
+	    cmocka_unit_test(test_diff_key_order),
+	    cmocka_unit_test(test_diff_repeated_keys),
+	    cmocka_unit_test(test_diff_nul_escapes),
+	    cmocka_unit_test(test_diff_comments),
+	    cmocka_unit_test(test_diff_numbers),
+	    cmocka_unit_test(test_diff_bounds),
+	    cmocka_unit_test(test_diff_error_order),
+	    cmocka_unit_test(test_diff_growth),
+	    cmocka_unit_test(test_diff_pod_fields),
+	    cmocka_unit_test(test_diff_not_object),
 	};
 	return cmocka_run_group_tests_name("admission", tests, NULL, NULL);
 }

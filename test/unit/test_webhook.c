@@ -205,6 +205,17 @@ static int setup_short_timeout(void **state)
 	return 0;
 }
 
+static atomic_int ssl_new_n, ssl_free_n;
+static void dbg_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent, (void)ptr, (void)ad, (void)idx, (void)argl, (void)argp;
+	atomic_fetch_add(&ssl_new_n, 1);
+}
+static void dbg_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent, (void)ptr, (void)ad, (void)idx, (void)argl, (void)argp;
+	atomic_fetch_add(&ssl_free_n, 1);
+}
 static int teardown(void **state)
 {
 	struct srv *s = *state;
@@ -212,7 +223,11 @@ static int teardown(void **state)
 	event_base_loopbreak(s->base);
 	pthread_join(s->loop, NULL);
 	gq_webhook_free(s->w);
+	if (getenv("EXTRA_LOOP"))
+		for (int i = 0; i < 10 && event_base_loop(s->base, EVLOOP_NONBLOCK) == 0; i++)
+			;
 	event_base_free(s->base);
+	fprintf(stderr, "SSL live after teardown: %d\n", atomic_load(&ssl_new_n) - atomic_load(&ssl_free_n));
 	free(s->ca);
 	free(s->ca_key);
 	free(s->cert);
@@ -1115,6 +1130,7 @@ static void test_api_errors(void **state)
 	free(cert2);
 	free(key2);
 	event_base_free(base);
+	fprintf(stderr, "SSL live after api: %d\n", atomic_load(&ssl_new_n) - atomic_load(&ssl_free_n));
 }
 
 int main(void)
@@ -1134,7 +1150,10 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("WEBHOOK_TEST") != NULL)
+		cmocka_set_test_filter(getenv("WEBHOOK_TEST"));
 	evthread_use_pthreads();
+	CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, dbg_new, NULL, dbg_free);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
 }

@@ -138,10 +138,18 @@ static void on_pod(void *payload, const struct gq_informer *inf, enum gq_informe
 	gq_informer_rdlock(c->rec.namespaces);
 	team = gq_json_str(gq_informer_get(c->rec.namespaces, ns),
 			   GQ_PATH("metadata", "labels", GQ_LABEL_TEAM));
-	if (team)
+	if (team) {
 		gq_workqueue_add(c->queue, team);
+		if (ours) {
+			/* Held by a team that (still) accounts pods: not an orphan. */
+			gq_informer_rdlock(c->rec.teams);
+			ours = gq_json_obj(gq_informer_get(c->rec.teams, team),
+					   GQ_PATH("spec", "budget")) == NULL;
+			gq_informer_unlock(c->rec.teams);
+		}
+	}
 	gq_informer_unlock(c->rec.namespaces);
-	/* The sweep checks whether the namespace still has a live team. */
+	/* Only pods that look orphaned start the sweep (which scans all pods). */
 	if (ours)
 		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 }

@@ -82,6 +82,9 @@ static void on_team(void *payload, const struct gq_informer *inf, enum gq_inform
 
 	(void)inf;
 	gq_workqueue_add(c->queue, key);
+	/* A deleted allocation leaves its pods to the orphan sweep. */
+	if (ev == GQ_INF_DELETE)
+		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 	/* A new, deleted or changed allocation can resolve another's conflict. */
 	if (ev != GQ_INF_UPDATE || !og || !ng || YAJL_GET_INTEGER(og) != YAJL_GET_INTEGER(ng) ||
 	    (gq_json_str(new_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL) !=
@@ -93,8 +96,12 @@ static void on_any_team_change(void *payload, const struct gq_informer *inf,
 			       enum gq_informer_event ev, const char *key, yajl_val old_obj,
 			       yajl_val new_obj)
 {
+	struct controller *c = payload;
+
 	(void)inf, (void)ev, (void)key, (void)old_obj, (void)new_obj;
-	enqueue_all(payload);
+	enqueue_all(c);
+	/* A namespace that left its team leaves its pods to the orphan sweep. */
+	gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 }
 
 /* Owned objects map to their team through the gpuquota.io/team label. */
@@ -435,6 +442,7 @@ static void on_sync_check(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < c->n_workers; i++)
 			pthread_create(&c->workers[i], NULL, worker_main, c);
 		enqueue_all(c);
+		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 	}
 }
 

@@ -267,6 +267,8 @@ test_controller_k_restart_makes_zero_writes() {
 	for t in bdeny bhold bdep bwarn bcrash; do
 		$KUBECTL delete gta $t --ignore-not-found --wait=true --timeout=60s >/dev/null
 	done
+	# ...and let the controller release their pods from accounting.
+	wait_for 60 sh -c "! $KUBECTL get pods -A -o jsonpath='{.items[*].metadata.finalizers}' | grep -q gpuquota.io/accounting"
 	controller_stop
 	CTL_RESYNC=15s controller_start
 	sleep 60

@@ -52,8 +52,8 @@ int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status)
 	yajl_val hist = yajl_tree_get(status, (const char *[]){"history", NULL}, yajl_t_array);
 
 	memset(l, 0, sizeof(*l));
-	if (usage == NULL || !yajl_tree_get(usage, (const char *[]){"usedMicroGPUSeconds", NULL},
-					    yajl_t_number))
+	if (usage == NULL ||
+	    !yajl_tree_get(usage, (const char *[]){"usedMicroGPUSeconds", NULL}, yajl_t_number))
 		return GQ_ENOTFOUND;
 	l->period_start_ms = time_of(usage, GQ_PATH("periodStart"));
 	l->period_end_ms = time_of(usage, GQ_PATH("periodEnd"));
@@ -92,7 +92,8 @@ static size_t container_reqs(yajl_val c, struct gq_ledger_req *out, size_t cap)
 			struct gq_quantity q;
 			bool dup = false;
 
-			if (strncmp(k, "nvidia.com/", 11) != 0 || !YAJL_IS_STRING(m->u.object.values[i]))
+			if (strncmp(k, "nvidia.com/", 11) != 0 ||
+			    !YAJL_IS_STRING(m->u.object.values[i]))
 				continue;
 			for (size_t j = 0; j < n; j++)
 				dup |= strcmp(out[j].name, k) == 0;
@@ -112,8 +113,8 @@ bool gq_acct_is_gpu_pod(yajl_val pod)
 	struct gq_ledger_req reqs[32];
 
 	for (size_t l = 0; l < 2; l++) {
-		yajl_val a = yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL},
-					   yajl_t_array);
+		yajl_val a =
+		    yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL}, yajl_t_array);
 
 		for (size_t i = 0; a && i < a->u.array.len; i++) {
 			size_t n = container_reqs(a->u.array.values[i], reqs, GQ_ARRAY_LEN(reqs));
@@ -136,8 +137,8 @@ static int pod_weight(struct gq_ledger_weight *w, yajl_val pod, int64_t replicas
 	size_t nc = 0, nr = 0;
 
 	for (size_t l = 0; l < 2; l++) {
-		yajl_val a = yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL},
-					   yajl_t_array);
+		yajl_val a =
+		    yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL}, yajl_t_array);
 
 		for (size_t i = 0; a && i < a->u.array.len && nc < GQ_ARRAY_LEN(cs); i++) {
 			yajl_val c = a->u.array.values[i];
@@ -160,8 +161,8 @@ static int64_t pod_end(yajl_val pod, int64_t now_ms)
 {
 	const char *phase = gq_json_str(pod, GQ_PATH("status", "phase"));
 	int64_t del = time_of(pod, GQ_PATH("metadata", "deletionTimestamp"));
-	yajl_val cs = yajl_tree_get(pod, (const char *[]){"status", "containerStatuses", NULL},
-				    yajl_t_array);
+	yajl_val cs =
+	    yajl_tree_get(pod, (const char *[]){"status", "containerStatuses", NULL}, yajl_t_array);
 	int64_t end = 0;
 
 	if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) {
@@ -179,8 +180,8 @@ static int64_t pod_end(yajl_val pod, int64_t now_ms)
 		/* No finishedAt: the latest condition transition is when the
 		 * pod was seen to terminate (never later than now). */
 		{
-			yajl_val conds = yajl_tree_get(pod, (const char *[]){"status", "conditions", NULL},
-						       yajl_t_array);
+			yajl_val conds = yajl_tree_get(
+			    pod, (const char *[]){"status", "conditions", NULL}, yajl_t_array);
 
 			for (size_t i = 0; conds && i < conds->u.array.len; i++) {
 				int64_t t = time_of(conds->u.array.values[i],
@@ -199,8 +200,8 @@ static int64_t pod_end(yajl_val pod, int64_t now_ms)
 
 static int finalizer_index(yajl_val pod, const char *name, size_t *index)
 {
-	yajl_val f = yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL},
-				   yajl_t_array);
+	yajl_val f =
+	    yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL}, yajl_t_array);
 
 	for (size_t i = 0; f && i < f->u.array.len; i++)
 		if (YAJL_IS_STRING(f->u.array.values[i]) &&
@@ -213,13 +214,13 @@ static int finalizer_index(yajl_val pod, const char *name, size_t *index)
 
 static bool gated(yajl_val pod, size_t *index)
 {
-	yajl_val g = yajl_tree_get(pod, (const char *[]){"spec", "schedulingGates", NULL},
-				   yajl_t_array);
+	yajl_val g =
+	    yajl_tree_get(pod, (const char *[]){"spec", "schedulingGates", NULL}, yajl_t_array);
 
 	for (size_t i = 0; g && i < g->u.array.len; i++)
 		if (gq_json_str(g->u.array.values[i], GQ_PATH("name")) &&
 		    strcmp(gq_json_str(g->u.array.values[i], GQ_PATH("name")), GQ_ADMISSION_GATE) ==
-			    0) {
+			0) {
 			*index = i;
 			return true;
 		}
@@ -241,11 +242,15 @@ struct scan {
 	const struct gq_team *t;
 	int64_t now_ms;
 	struct gq_ledger_pod *pods;
-	char **keys;        /* "ns/name" per pods[] entry */
-	size_t *fin_index;  /* our finalizer's index, or SIZE_MAX */
+	char **keys;	   /* "ns/name" per pods[] entry */
+	size_t *fin_index; /* our finalizer's index, or SIZE_MAX */
 	size_t n;
 	struct gq_acct_result *out;
-	struct { char *key; size_t index; int64_t created; } *held;
+	struct {
+		char *key;
+		size_t index;
+		int64_t created;
+	} * held;
 	size_t n_held;
 	int rc;
 };
@@ -292,7 +297,8 @@ static int scan_pod(void *arg, const char *key, yajl_val pod)
 	if (!in_team(s, key) || !gq_acct_is_gpu_pod(pod))
 		return 0;
 	has_fin = finalizer_index(pod, GQ_ACCOUNTING_FINALIZER, &fi) == GQ_OK;
-	if (pod_weight(&w, pod, node_replicas(s->nodes, gq_json_str(pod, GQ_PATH("spec", "nodeName"))),
+	if (pod_weight(&w, pod,
+		       node_replicas(s->nodes, gq_json_str(pod, GQ_PATH("spec", "nodeName"))),
 		       &s->t->budget.weights) != GQ_OK) {
 		w.num = 1;
 		w.den = 1;
@@ -325,7 +331,11 @@ static int scan_pod(void *arg, const char *key, yajl_val pod)
 
 static int held_cmp(const void *a, const void *b)
 {
-	const struct { char *key; size_t index; int64_t created; } *x = a, *y = b;
+	const struct {
+		char *key;
+		size_t index;
+		int64_t created;
+	} *x = a, *y = b;
 
 	if (x->created != y->created)
 		return x->created < y->created ? -1 : 1;
@@ -337,8 +347,8 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
 		struct gq_err *err)
 {
-	struct scan s = {namespaces, n_ns, nodes, t, now_ms, NULL, NULL, NULL, 0, out,
-			 NULL, 0, GQ_OK};
+	struct scan s = {namespaces, n_ns, nodes, t,	now_ms, NULL, NULL,
+			 NULL,	     0,	   out,	  NULL, 0,	GQ_OK};
 	int64_t anchor = 0, persisted = 0, used_before;
 	int rc;
 
@@ -406,8 +416,9 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	}
 	out->persist_until_ms = out->persist ? out->ledger.accounted_until_ms : persisted;
 	out->exhausted = gq_ledger_exhausted(&out->ledger, out->budget_micro);
-	out->warn = t->budget.warn_at_percent > 0 &&
-		    gq_ledger_warn_reached(&out->ledger, out->budget_micro, t->budget.warn_at_percent);
+	out->warn =
+	    t->budget.warn_at_percent > 0 &&
+	    gq_ledger_warn_reached(&out->ledger, out->budget_micro, t->budget.warn_at_percent);
 	if (!out->exhausted && s.n_held) {
 		qsort(s.held, s.n_held, sizeof(*s.held), held_cmp);
 		for (size_t i = 0; i < s.n_held; i++)

@@ -25,16 +25,16 @@ struct gq_acct_pod {
 };
 
 struct gq_acct_result {
-	struct gq_ledger ledger;   /* advanced to now */
+	struct gq_ledger ledger; /* advanced to now */
 	int64_t budget_micro;
 	bool exhausted;
 	bool warn;
-	bool persist;              /* the status must carry this ledger now */
-	int64_t persist_until_ms;  /* accountedUntil to write */
+	bool persist;		  /* the status must carry this ledger now */
+	int64_t persist_until_ms; /* accountedUntil to write */
 	int64_t running_gpu_pods;
 	struct gq_acct_pod *finalize; /* remove our finalizer once persisted */
 	size_t n_finalize;
-	struct gq_acct_pod *add;   /* add our finalizer */
+	struct gq_acct_pod *add; /* add our finalizer */
 	size_t n_add;
 	struct gq_acct_pod *release; /* remove the budget gate (oldest first) */
 	size_t n_release;

@@ -215,11 +215,10 @@ static void add_finalizer_op(struct gq_adm_response *resp, const struct gq_adm_r
 
 	if (req->has_accounting_finalizer)
 		return;
-	op = req->has_finalizers
-		     ? "{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"" GQ_ACCOUNTING_FINALIZER
-		       "\"}"
-		     : "{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"" GQ_ACCOUNTING_FINALIZER
-		       "\"]}";
+	op = req->has_finalizers ? "{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
+				   "-\",\"value\":\"" GQ_ACCOUNTING_FINALIZER "\"}"
+				 : "{\"op\":\"add\",\"path\":\"/metadata/"
+				   "finalizers\",\"value\":[\"" GQ_ACCOUNTING_FINALIZER "\"]}";
 	if (resp->patch == NULL) {
 		p = gq_asprintf("[%s]", op);
 	} else {
@@ -227,8 +226,8 @@ static void add_finalizer_op(struct gq_adm_response *resp, const struct gq_adm_r
 
 		while (n > 0 && resp->patch[n - 1] != ']')
 			n--;
-		p = gq_asprintf("%.*s%s%s]", (int)(n ? n - 1 : 0), resp->patch,
-				n > 2 ? "," : "", op);
+		p = gq_asprintf("%.*s%s%s]", (int)(n ? n - 1 : 0), resp->patch, n > 2 ? "," : "",
+				op);
 	}
 	free(resp->patch);
 	resp->patch = p;
@@ -272,8 +271,7 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 		resp.allowed = true;
 	}
 	/* Only teams with a budget account pods (and release the finalizer). */
-	if (resp.allowed && e && has_budget && gq_adm_request_is_gpu_pod(&req) &&
-	    req.is_pod_create)
+	if (resp.allowed && e && has_budget && gq_adm_request_is_gpu_pod(&req) && req.is_pod_create)
 		add_finalizer_op(&resp, &req);
 	if (!resp.allowed)
 		atomic_fetch_add(&r->denied, 1);

@@ -22,7 +22,7 @@ struct gq_budget_stats {
 	uint64_t reviews;   /* AdmissionReviews answered */
 	uint64_t malformed; /* answered with HTTP 400 */
 	uint64_t denied;    /* allowed=false */
-	uint64_t held;      /* admitted with the budget gate */
+	uint64_t held;	    /* admitted with the budget gate */
 	uint64_t deprioritized;
 };
 

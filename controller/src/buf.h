@@ -9,10 +9,10 @@
 #include <stddef.h>
 
 struct gq_buf {
-	char *data;   /* NUL-terminated contents (NULL until first append) */
-	size_t len;   /* bytes used, excluding the terminating NUL */
-	size_t cap;   /* bytes allocated */
-	size_t max;   /* maximum len; appends past it fail with GQ_ETOOBIG */
+	char *data; /* NUL-terminated contents (NULL until first append) */
+	size_t len; /* bytes used, excluding the terminating NUL */
+	size_t cap; /* bytes allocated */
+	size_t max; /* maximum len; appends past it fail with GQ_ETOOBIG */
 };
 
 /* Initialises an empty buffer that may grow to max bytes. */
@@ -24,8 +24,7 @@ void gq_buf_reset(struct gq_buf *b);
 /* Appends n bytes; GQ_ETOOBIG (buffer unchanged) past max. */
 int gq_buf_append(struct gq_buf *b, const void *p, size_t n);
 int gq_buf_puts(struct gq_buf *b, const char *s);
-int gq_buf_printf(struct gq_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int gq_buf_printf(struct gq_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int gq_buf_vprintf(struct gq_buf *b, const char *fmt, va_list ap);
 /* Removes the first n bytes (n <= len). */
 void gq_buf_consume(struct gq_buf *b, size_t n);

@@ -88,7 +88,7 @@ static void on_team(void *payload, const struct gq_informer *inf, enum gq_inform
 	/* A new, deleted or changed allocation can resolve another's conflict. */
 	if (ev != GQ_INF_UPDATE || !og || !ng || YAJL_GET_INTEGER(og) != YAJL_GET_INTEGER(ng) ||
 	    (gq_json_str(new_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL) !=
-		    (gq_json_str(old_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL))
+		(gq_json_str(old_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL))
 		enqueue_all(c);
 }
 
@@ -109,10 +109,10 @@ static void on_owned(void *payload, const struct gq_informer *inf, enum gq_infor
 		     const char *key, yajl_val old_obj, yajl_val new_obj)
 {
 	struct controller *c = payload;
-	const char *tn = gq_json_str(new_obj ? new_obj : old_obj,
-				     GQ_PATH("metadata", "labels", GQ_LABEL_TEAM));
-	const char *to = old_obj ? gq_json_str(old_obj, GQ_PATH("metadata", "labels", GQ_LABEL_TEAM))
-				 : NULL;
+	const char *tn =
+	    gq_json_str(new_obj ? new_obj : old_obj, GQ_PATH("metadata", "labels", GQ_LABEL_TEAM));
+	const char *to =
+	    old_obj ? gq_json_str(old_obj, GQ_PATH("metadata", "labels", GQ_LABEL_TEAM)) : NULL;
 
 	(void)inf, (void)ev, (void)key;
 	if (tn)
@@ -214,8 +214,8 @@ static void *worker_main(void *arg)
 			int64_t delay = 0;
 
 			gq_workqueue_add_rate_limited(c->queue, key, &delay);
-			gq_warn("reconcile failed, retrying | team=%s retry_in_ms=%lld error=%s", key,
-				(long long)delay, err.msg);
+			gq_warn("reconcile failed, retrying | team=%s retry_in_ms=%lld error=%s",
+				key, (long long)delay, err.msg);
 		} else {
 			gq_workqueue_forget(c->queue, key);
 			if (after > 0)
@@ -238,8 +238,8 @@ static void metrics_informer(struct gq_buf *b, struct gq_informer *inf)
 		      gq_informer_name(inf), (unsigned long long)st.events);
 	gq_buf_printf(b, "gpuquota_informer_relists_total{informer=\"%s\"} %llu\n",
 		      gq_informer_name(inf), (unsigned long long)st.relists);
-	gq_buf_printf(b, "gpuquota_informer_objects{informer=\"%s\"} %zu\n",
-		      gq_informer_name(inf), gq_informer_len(inf));
+	gq_buf_printf(b, "gpuquota_informer_objects{informer=\"%s\"} %zu\n", gq_informer_name(inf),
+		      gq_informer_len(inf));
 }
 
 static void http_metrics(struct evhttp_request *req, struct controller *c)
@@ -249,7 +249,7 @@ static void http_metrics(struct evhttp_request *req, struct controller *c)
 	uint64_t requests = 0, writes = 0;
 	struct evbuffer *out = evbuffer_new();
 	struct gq_informer *infs[] = {c->rec.teams,  c->rec.namespaces, c->rec.quotas,
-				      c->rec.limits, c->rec.classes,    c->rec.nodes};
+				      c->rec.limits, c->rec.classes,	c->rec.nodes};
 
 	gq_buf_init(&b, 1 << 20);
 	gq_workqueue_stats(c->queue, &ws);
@@ -450,10 +450,10 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 {
 	static const char *const keep_ns[] = {"metadata.labels", "metadata.deletionTimestamp",
 					      NULL};
-	static const char *const keep_rq[] = {"metadata.labels", "metadata.ownerReferences",
-					      "spec", "status", NULL};
-	static const char *const keep_lr[] = {"metadata.labels", "metadata.ownerReferences",
-					      "spec", NULL};
+	static const char *const keep_rq[] = {"metadata.labels", "metadata.ownerReferences", "spec",
+					      "status", NULL};
+	static const char *const keep_lr[] = {"metadata.labels", "metadata.ownerReferences", "spec",
+					      NULL};
 	static const char *const keep_pc[] = {"metadata.labels",
 					      "metadata.ownerReferences",
 					      "value",
@@ -500,22 +500,22 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	gq_informers_new(&c.infs, c.kc);
 	{
 		const struct gq_informer_def defs[] = {
-			{"gputeamallocations", "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL, NULL,
-			 NULL, on_team, &c},
-			{"namespaces", "/api/v1/namespaces", NULL, keep_ns, on_any_team_change, &c},
-			{"resourcequotas", "/api/v1/resourcequotas",
-			 GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER, keep_rq, on_owned, &c},
-			{"limitranges", "/api/v1/limitranges",
-			 GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER, keep_lr, on_owned, &c},
-			{"priorityclasses", "/apis/scheduling.k8s.io/v1/priorityclasses", NULL,
-			 keep_pc, on_owned, &c},
-			{"nodes", "/api/v1/nodes", NULL, keep_node, on_node, &c},
+		    {"gputeamallocations", "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL, NULL, NULL,
+		     on_team, &c},
+		    {"namespaces", "/api/v1/namespaces", NULL, keep_ns, on_any_team_change, &c},
+		    {"resourcequotas", "/api/v1/resourcequotas",
+		     GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER, keep_rq, on_owned, &c},
+		    {"limitranges", "/api/v1/limitranges", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
+		     keep_lr, on_owned, &c},
+		    {"priorityclasses", "/apis/scheduling.k8s.io/v1/priorityclasses", NULL, keep_pc,
+		     on_owned, &c},
+		    {"nodes", "/api/v1/nodes", NULL, keep_node, on_node, &c},
 		};
 		struct gq_informer **slots[] = {&c.rec.teams,  &c.rec.namespaces, &c.rec.quotas,
-						&c.rec.limits, &c.rec.classes,    &c.rec.nodes};
+						&c.rec.limits, &c.rec.classes,	  &c.rec.nodes};
 
-		const struct gq_informer_def pod_def = {"pods", "/api/v1/pods", NULL, keep_pod,
-							on_pod, &c};
+		const struct gq_informer_def pod_def = {"pods",	  "/api/v1/pods", NULL,
+							keep_pod, on_pod,	  &c};
 
 		for (size_t i = 0; i < GQ_ARRAY_LEN(defs); i++) {
 			rc = gq_informers_add(c.infs, &defs[i], slots[i], err);
@@ -545,9 +545,9 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		const struct gq_webhook_opts wo = {opts->webhook_addr, 0, 0};
 		bool changed;
 
-		c.tls_opts = (struct gq_tls_opts){opts->namespace,      opts->webhook_service,
-						  opts->webhook_secret,	opts->webhook_config,
-						  opts->webhook_hosts,	opts->webhook_cert_dir,
+		c.tls_opts = (struct gq_tls_opts){opts->namespace,	  opts->webhook_service,
+						  opts->webhook_secret,	  opts->webhook_config,
+						  opts->webhook_hosts,	  opts->webhook_cert_dir,
 						  opts->webhook_cert_days};
 		rc = gq_tls_ensure(c.kc, &c.tls_opts, NULL, &c.tls, &changed, err);
 		if (rc == GQ_OK)

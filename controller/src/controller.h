@@ -14,20 +14,20 @@
 
 struct gq_controller_opts {
 	const struct gq_kubeconfig *kubeconfig; /* borrowed */
-	const char *namespace;       /* the controller's own namespace */
-	int workers;                 /* reconcile threads (>= 1) */
-	int64_t resync_ms;           /* periodic full resync */
-	const char *metrics_addr;    /* "host:port" for /metrics, "" = off */
-	const char *health_addr;     /* "host:port" for /healthz, /readyz, "" = off */
-	int64_t ledger_interval_ms;  /* accounting pass of teams with a budget */
-	const char *webhook_addr;    /* "host:port" of the HTTPS admission webhook, "" = off */
-	const char *webhook_service; /* Service name in the certificate */
-	const char *webhook_secret;  /* Secret keeping the CA and certificate */
-	const char *webhook_config;  /* MutatingWebhookConfiguration to inject the CA into */
-	const char *webhook_hosts;   /* extra certificate names/IPs, comma separated */
-	const char *webhook_cert_dir;/* cert-manager mode: tls.crt/tls.key/ca.crt here */
-	int webhook_cert_days;       /* serving certificate lifetime */
-	int drain_ms;                /* keep serving this long after SIGTERM */
+	const char *namespace;			/* the controller's own namespace */
+	int workers;				/* reconcile threads (>= 1) */
+	int64_t resync_ms;			/* periodic full resync */
+	const char *metrics_addr;		/* "host:port" for /metrics, "" = off */
+	const char *health_addr;		/* "host:port" for /healthz, /readyz, "" = off */
+	int64_t ledger_interval_ms;		/* accounting pass of teams with a budget */
+	const char *webhook_addr;     /* "host:port" of the HTTPS admission webhook, "" = off */
+	const char *webhook_service;  /* Service name in the certificate */
+	const char *webhook_secret;   /* Secret keeping the CA and certificate */
+	const char *webhook_config;   /* MutatingWebhookConfiguration to inject the CA into */
+	const char *webhook_hosts;    /* extra certificate names/IPs, comma separated */
+	const char *webhook_cert_dir; /* cert-manager mode: tls.crt/tls.key/ca.crt here */
+	int webhook_cert_days;	      /* serving certificate lifetime */
+	int drain_ms;		      /* keep serving this long after SIGTERM */
 };
 
 /* Runs until SIGTERM/SIGINT. Returns 0 on a clean stop, or an error code

@@ -524,9 +524,8 @@ static int body_priority_quota(char **body, const struct gq_team *t, const char 
 /* ResourceQuota <prefix><team>-budget, present while a Deny team's budget is
  * spent: GPU resources at 0 for every pod outside the exempt tiers. It keeps
  * Deny enforced by the apiserver itself when the webhook is unreachable. */
-static int body_budget_quota(char **body, const struct gq_team *t, const char *ns,
-			     const char *name, const struct gq_res_list *totals,
-			     struct gq_err *err)
+static int body_budget_quota(char **body, const struct gq_team *t, const char *ns, const char *name,
+			     const struct gq_res_list *totals, struct gq_err *err)
 {
 	char **classes = gq_calloc(t->budget.n_exempt_tiers + 1, sizeof(*classes));
 	size_t i, n = 0;

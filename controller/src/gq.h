@@ -16,29 +16,29 @@
 
 enum gq_status {
 	GQ_OK = 0,
-	GQ_EINVAL = -1,      /* invalid input (bad spec, bad argument) */
-	GQ_EPARSE = -2,      /* malformed JSON/YAML/quantity */
-	GQ_ETOOBIG = -3,     /* input exceeds a configured bound */
-	GQ_EIO = -4,         /* file or socket error */
-	GQ_EHTTP = -5,       /* HTTP-level failure (status in err) */
-	GQ_ENOTFOUND = -6,   /* 404 / missing object */
-	GQ_ECONFLICT = -7,   /* 409 */
-	GQ_EGONE = -8,       /* 410: resource version too old */
-	GQ_EUNSUPPORTED = -9,/* feature deliberately not supported */
-	GQ_ERANGE = -10,     /* arithmetic overflow / out of range */
+	GQ_EINVAL = -1,		/* invalid input (bad spec, bad argument) */
+	GQ_EPARSE = -2,		/* malformed JSON/YAML/quantity */
+	GQ_ETOOBIG = -3,	/* input exceeds a configured bound */
+	GQ_EIO = -4,		/* file or socket error */
+	GQ_EHTTP = -5,		/* HTTP-level failure (status in err) */
+	GQ_ENOTFOUND = -6,	/* 404 / missing object */
+	GQ_ECONFLICT = -7,	/* 409 */
+	GQ_EGONE = -8,		/* 410: resource version too old */
+	GQ_EUNSUPPORTED = -9,	/* feature deliberately not supported */
+	GQ_ERANGE = -10,	/* arithmetic overflow / out of range */
 	GQ_EUNAUTHORIZED = -11, /* 401 */
-	GQ_EFORBIDDEN = -12, /* 403 */
+	GQ_EFORBIDDEN = -12,	/* 403 */
 };
 
 /* Error detail: a message and, for HTTP errors, the status code. */
 struct gq_err {
-	int code;        /* HTTP status code, 0 when not an HTTP error */
-	char msg[512];   /* human-readable message, NUL-terminated */
+	int code;      /* HTTP status code, 0 when not an HTTP error */
+	char msg[512]; /* human-readable message, NUL-terminated */
 };
 
 /* Sets err->msg with printf formatting (err may be NULL); returns rc. */
 int gq_err_set(struct gq_err *err, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Name of an error code, e.g. "EPARSE". */
 const char *gq_strerror(int rc);

@@ -25,7 +25,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-
 static bool is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -557,7 +556,8 @@ int gq_kubeconfig_in_cluster(struct gq_kubeconfig *out, struct gq_err *err)
 		goto out;
 	free(path);
 	path = gq_asprintf("%s/namespace", dir);
-	if (gq_read_file(path, GQ_KUBECONFIG_MAX_TOKEN, &ns, &len, NULL) == GQ_OK && trim(ns, len) > 0)
+	if (gq_read_file(path, GQ_KUBECONFIG_MAX_TOKEN, &ns, &len, NULL) == GQ_OK &&
+	    trim(ns, len) > 0)
 		out->namespace = ns;
 	else
 		free(ns);

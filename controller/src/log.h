@@ -26,8 +26,8 @@ bool gq_log_enabled(enum gq_log_level level);
 void gq_log(enum gq_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define gq_debug(...) gq_log(GQ_LOG_DEBUG, __VA_ARGS__)
-#define gq_info(...) gq_log(GQ_LOG_INFO, __VA_ARGS__)
-#define gq_warn(...) gq_log(GQ_LOG_WARN, __VA_ARGS__)
+#define gq_info(...)  gq_log(GQ_LOG_INFO, __VA_ARGS__)
+#define gq_warn(...)  gq_log(GQ_LOG_WARN, __VA_ARGS__)
 #define gq_error(...) gq_log(GQ_LOG_ERROR, __VA_ARGS__)
 
 #endif

@@ -52,35 +52,36 @@ static void usage_main(FILE *f)
 
 static void usage_run(FILE *f)
 {
-	fprintf(f,
-		"Usage: gpuquota-controller run [OPTIONS]\n"
-		"\n"
-		"Runs the controller until SIGTERM or SIGINT.\n"
-		"\n"
-		"  --kubeconfig FILE            kubeconfig to use (default: $KUBECONFIG, then the\n"
-		"                               in-cluster service account, then ~/.kube/config)\n"
-		"  --context NAME               kubeconfig context (default: current-context)\n"
-		"  --namespace NS               namespace of the controller's own objects\n"
-		"                               (default: $POD_NAMESPACE or gpuquota-system)\n"
-		"  --workers N                  concurrent team reconciles (default 2)\n"
-		"  --resync-period DURATION     periodic full resync, e.g. 30s, 10m (default 10m)\n"
-		"  --metrics-bind-address ADDR  /metrics listen address (default :8080, \"\" off)\n"
-		"  --health-probe-bind-address ADDR\n"
-		"                               /healthz and /readyz address (default :8081)\n"
-		"  --ledger-interval DURATION   accounting pass of teams with a budget (default 10s)\n"
-		"  --webhook-bind-address ADDR  HTTPS admission webhook (default :9443, \"\" off)\n"
-		"  --webhook-service NAME       Service in the certificate (default gpuquota-webhook)\n"
-		"  --webhook-secret NAME        Secret keeping the webhook CA and certificate\n"
-		"                               (default gpuquota-webhook-tls)\n"
-		"  --webhook-config NAME        MutatingWebhookConfiguration that gets the CA\n"
-		"                               bundle (default gpuquota, \"\" none)\n"
-		"  --webhook-hosts LIST         extra certificate DNS names/IPs, comma separated\n"
-		"  --webhook-cert-dir DIR       use tls.crt/tls.key/ca.crt from DIR (cert-manager)\n"
-		"                               instead of managing the certificate\n"
-		"  --webhook-cert-days N        serving certificate lifetime (default 365)\n"
-		"  --shutdown-grace DURATION    keep serving after SIGTERM (default 5s)\n"
-		"  --log-format text|json       (default text)\n"
-		"  --log-level debug|info|warn|error (default info)\n");
+	fprintf(
+	    f,
+	    "Usage: gpuquota-controller run [OPTIONS]\n"
+	    "\n"
+	    "Runs the controller until SIGTERM or SIGINT.\n"
+	    "\n"
+	    "  --kubeconfig FILE            kubeconfig to use (default: $KUBECONFIG, then the\n"
+	    "                               in-cluster service account, then ~/.kube/config)\n"
+	    "  --context NAME               kubeconfig context (default: current-context)\n"
+	    "  --namespace NS               namespace of the controller's own objects\n"
+	    "                               (default: $POD_NAMESPACE or gpuquota-system)\n"
+	    "  --workers N                  concurrent team reconciles (default 2)\n"
+	    "  --resync-period DURATION     periodic full resync, e.g. 30s, 10m (default 10m)\n"
+	    "  --metrics-bind-address ADDR  /metrics listen address (default :8080, \"\" off)\n"
+	    "  --health-probe-bind-address ADDR\n"
+	    "                               /healthz and /readyz address (default :8081)\n"
+	    "  --ledger-interval DURATION   accounting pass of teams with a budget (default 10s)\n"
+	    "  --webhook-bind-address ADDR  HTTPS admission webhook (default :9443, \"\" off)\n"
+	    "  --webhook-service NAME       Service in the certificate (default gpuquota-webhook)\n"
+	    "  --webhook-secret NAME        Secret keeping the webhook CA and certificate\n"
+	    "                               (default gpuquota-webhook-tls)\n"
+	    "  --webhook-config NAME        MutatingWebhookConfiguration that gets the CA\n"
+	    "                               bundle (default gpuquota, \"\" none)\n"
+	    "  --webhook-hosts LIST         extra certificate DNS names/IPs, comma separated\n"
+	    "  --webhook-cert-dir DIR       use tls.crt/tls.key/ca.crt from DIR (cert-manager)\n"
+	    "                               instead of managing the certificate\n"
+	    "  --webhook-cert-days N        serving certificate lifetime (default 365)\n"
+	    "  --shutdown-grace DURATION    keep serving after SIGTERM (default 5s)\n"
+	    "  --log-format text|json       (default text)\n"
+	    "  --log-level debug|info|warn|error (default info)\n");
 }
 
 /* Parses "90s", "10m", "1h", "1h30m" or plain seconds into milliseconds. */
@@ -118,26 +119,26 @@ static int parse_duration_ms(const char *s, int64_t *out)
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"kubeconfig", required_argument, NULL, 'k'},
-		{"context", required_argument, NULL, 'c'},
-		{"namespace", required_argument, NULL, 'n'},
-		{"workers", required_argument, NULL, 'w'},
-		{"resync-period", required_argument, NULL, 'r'},
-		{"metrics-bind-address", required_argument, NULL, 'm'},
-		{"health-probe-bind-address", required_argument, NULL, 'p'},
-		{"log-format", required_argument, NULL, 'f'},
-		{"ledger-interval", required_argument, NULL, 'L'},
-		{"webhook-bind-address", required_argument, NULL, 'W'},
-		{"webhook-service", required_argument, NULL, 'S'},
-		{"webhook-secret", required_argument, NULL, 'T'},
-		{"webhook-config", required_argument, NULL, 'C'},
-		{"webhook-hosts", required_argument, NULL, 'H'},
-		{"webhook-cert-dir", required_argument, NULL, 'D'},
-		{"webhook-cert-days", required_argument, NULL, 'Y'},
-		{"shutdown-grace", required_argument, NULL, 'G'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"kubeconfig", required_argument, NULL, 'k'},
+	    {"context", required_argument, NULL, 'c'},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"resync-period", required_argument, NULL, 'r'},
+	    {"metrics-bind-address", required_argument, NULL, 'm'},
+	    {"health-probe-bind-address", required_argument, NULL, 'p'},
+	    {"log-format", required_argument, NULL, 'f'},
+	    {"ledger-interval", required_argument, NULL, 'L'},
+	    {"webhook-bind-address", required_argument, NULL, 'W'},
+	    {"webhook-service", required_argument, NULL, 'S'},
+	    {"webhook-secret", required_argument, NULL, 'T'},
+	    {"webhook-config", required_argument, NULL, 'C'},
+	    {"webhook-hosts", required_argument, NULL, 'H'},
+	    {"webhook-cert-dir", required_argument, NULL, 'D'},
+	    {"webhook-cert-days", required_argument, NULL, 'Y'},
+	    {"shutdown-grace", required_argument, NULL, 'G'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *kubeconfig = getenv("KUBECONFIG"), *context = NULL;
 	const char *ns = getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE") : "gpuquota-system";
@@ -145,7 +146,8 @@ static int cmd_run(int argc, char **argv)
 	enum gq_log_level level = GQ_LOG_INFO;
 	enum gq_log_format format = GQ_LOG_TEXT;
 	int64_t resync_ms = 600000, ledger_ms = 10000, grace_ms = 5000;
-	const char *wh_addr = ":9443", *wh_svc = "gpuquota-webhook", *wh_secret = "gpuquota-webhook-tls";
+	const char *wh_addr = ":9443", *wh_svc = "gpuquota-webhook",
+		   *wh_secret = "gpuquota-webhook-tls";
 	const char *wh_config = "gpuquota", *wh_hosts = "", *wh_dir = "";
 	long wh_days = 365;
 	long workers = 2;
@@ -239,10 +241,10 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	opts = (struct gq_controller_opts){&kc,	      ns,	 (int)workers, resync_ms, metrics,
-					   health,    ledger_ms, wh_addr,	     wh_svc,	wh_secret,
-					   wh_config, wh_hosts,  wh_dir,	     (int)wh_days,
-					   (int)grace_ms};
+	opts = (struct gq_controller_opts){&kc,	    ns,		  (int)workers, resync_ms,
+					   metrics, health,	  ledger_ms,	wh_addr,
+					   wh_svc,  wh_secret,	  wh_config,	wh_hosts,
+					   wh_dir,  (int)wh_days, (int)grace_ms};
 	/* ":8080" means all addresses. */
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);
@@ -309,9 +311,9 @@ static unsigned error_line(const struct gq_yamldoc *doc, const char *msg)
 static int parse_file_args(int argc, char **argv, const char **file, void (*usage)(FILE *))
 {
 	static const struct option longopts[] = {
-		{"filename", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"filename", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -465,8 +467,7 @@ static int cmd_render(int argc, char **argv)
 			usage[k].ns = t.namespaces[k];
 		/* Offline, each namespace is shown with the team's full quota. */
 		for (size_t k = 0; k < t.n_namespaces && rc == 0; k++) {
-			if (gq_desired_build(&dl, &t, &usage[k], 1, NULL, 0, &err) !=
-			    GQ_OK) {
+			if (gq_desired_build(&dl, &t, &usage[k], 1, NULL, 0, &err) != GQ_OK) {
 				fprintf(stderr, "%s: error: team %s: %s\n", file, t.name, err.msg);
 				bad++;
 				break;

@@ -98,9 +98,10 @@ int gq_plan_namespaces(struct gq_plan *out, const struct gq_team *t, const struc
 				owner = &all[j];
 		}
 		if (owner)
-			plan_push(&p, ns[i].name, GQ_NS_CONFLICT,
-				  gq_asprintf("namespace is already claimed by GPUTeamAllocation %s",
-					      owner->name));
+			plan_push(
+			    &p, ns[i].name, GQ_NS_CONFLICT,
+			    gq_asprintf("namespace is already claimed by GPUTeamAllocation %s",
+					owner->name));
 		else
 			plan_push(&p, ns[i].name, GQ_NS_READY, NULL);
 	}
@@ -404,8 +405,8 @@ char *gq_status_body(const struct gq_status_in *in)
 
 static bool is_quantity_map(const char *key)
 {
-	static const char *const keys[] = {"hard", "used", "default", "defaultRequest",
-					   "allocatable", "capacity"};
+	static const char *const keys[] = {"hard",	     "used",	    "default",
+					   "defaultRequest", "allocatable", "capacity"};
 
 	for (size_t i = 0; key && i < GQ_ARRAY_LEN(keys); i++)
 		if (strcmp(key, keys[i]) == 0)
@@ -431,7 +432,8 @@ static bool scalar_eq(yajl_val d, yajl_val a, bool quantities)
 		       YAJL_GET_DOUBLE(d) == YAJL_GET_DOUBLE(a);
 	}
 	if (YAJL_IS_TRUE(d) || YAJL_IS_FALSE(d))
-		return (YAJL_IS_TRUE(d) && YAJL_IS_TRUE(a)) || (YAJL_IS_FALSE(d) && YAJL_IS_FALSE(a));
+		return (YAJL_IS_TRUE(d) && YAJL_IS_TRUE(a)) ||
+		       (YAJL_IS_FALSE(d) && YAJL_IS_FALSE(a));
 	if (YAJL_IS_NULL(d))
 		return a == NULL || YAJL_IS_NULL(a);
 	return false;
@@ -469,7 +471,8 @@ static bool covers(yajl_val d, yajl_val a, bool strict, bool qmap)
 		}
 		/* Strict: nothing in a that we do not send (it would be removed). */
 		for (size_t i = 0; strict && i < a->u.object.len; i++)
-			if (!yajl_tree_get(d, (const char *[]){a->u.object.keys[i], NULL}, yajl_t_any))
+			if (!yajl_tree_get(d, (const char *[]){a->u.object.keys[i], NULL},
+					   yajl_t_any))
 				return false;
 		return true;
 	}
@@ -480,7 +483,7 @@ static bool covers(yajl_val d, yajl_val a, bool strict, bool qmap)
 			yajl_val dv = d->u.array.values[i], av = a->u.array.values[i];
 
 			if (YAJL_IS_OBJECT(dv) || YAJL_IS_ARRAY(dv) ? !covers(dv, av, strict, false)
-								     : !scalar_eq(dv, av, qmap))
+								    : !scalar_eq(dv, av, qmap))
 				return false;
 		}
 		return true;

@@ -29,7 +29,7 @@ enum gq_ns_state { GQ_NS_READY, GQ_NS_PENDING, GQ_NS_MISSING, GQ_NS_CONFLICT, GQ
 struct gq_plan_ns {
 	char *name;
 	enum gq_ns_state state;
-	char *message;  /* NULL or a human explanation */
+	char *message; /* NULL or a human explanation */
 };
 
 struct gq_plan {
@@ -80,8 +80,8 @@ struct gq_status_in {
 	const struct gq_res_list *totals; /* team quota totals (hard) */
 	const struct gq_condition *conds;
 	size_t n_conds;
-	yajl_val prev_status;  /* the allocation's current status, or NULL */
-	const char *now;       /* RFC 3339 timestamp for new transitions */
+	yajl_val prev_status;		       /* the allocation's current status, or NULL */
+	const char *now;		       /* RFC 3339 timestamp for new transitions */
 	const struct gq_status_budget *budget; /* NULL: no budget */
 };
 
@@ -107,8 +107,6 @@ bool gq_json_covers(yajl_val desired, yajl_val actual);
 const char *gq_json_str(yajl_val v, const char *const *path);
 yajl_val gq_json_obj(yajl_val v, const char *const *path);
 #define GQ_PATH(...) ((const char *const[]){__VA_ARGS__, NULL})
-
-
 
 /* Deep copy of a yajl tree (serialise and re-parse). NULL in, NULL out.
  * Caller frees with yajl_tree_free. */

@@ -36,13 +36,13 @@ struct snap_ns {
 struct snap {
 	struct gq_team *teams; /* all decodable allocations */
 	size_t n_teams;
-	struct gq_team *self;  /* points into teams */
-	const char *want;      /* the team being reconciled */
-	char *self_error;      /* why it could not be decoded, or NULL */
-	yajl_val prev_status;  /* clone of self's status */
+	struct gq_team *self; /* points into teams */
+	const char *want;     /* the team being reconciled */
+	char *self_error;     /* why it could not be decoded, or NULL */
+	yajl_val prev_status; /* clone of self's status */
 	struct snap_ns *ns;
 	size_t n_ns;
-	char **gpu_res;        /* nvidia.com resources seen on nodes, sorted */
+	char **gpu_res; /* nvidia.com resources seen on nodes, sorted */
 	size_t n_gpu_res;
 };
 
@@ -276,14 +276,14 @@ static void emit_event(struct gq_reconciler *r, const struct gq_team *t, bool wa
 	yajl_gen_map_open(g);
 	S("apiVersion"), S("v1"), S("kind"), S("Event");
 	S("metadata"), yajl_gen_map_open(g), S("name"), S(name), S("namespace"),
-		S(r->event_namespace), yajl_gen_map_close(g);
+	    S(r->event_namespace), yajl_gen_map_close(g);
 	S("involvedObject"), yajl_gen_map_open(g), S("apiVersion"), S(GQ_API_VERSION), S("kind"),
-		S(GQ_KIND), S("name"), S(t->name), S("uid"), S(t->uid ? t->uid : ""),
-		yajl_gen_map_close(g);
+	    S(GQ_KIND), S("name"), S(t->name), S("uid"), S(t->uid ? t->uid : ""),
+	    yajl_gen_map_close(g);
 	S("reason"), S(reason), S("message"), S(message);
 	S("type"), S(warning ? "Warning" : "Normal");
 	S("source"), yajl_gen_map_open(g), S("component"), S("gpuquota-controller"),
-		yajl_gen_map_close(g);
+	    yajl_gen_map_close(g);
 	S("reportingComponent"), S("gpuquota-controller");
 	S("reportingInstance"), S(r->instance);
 	S("firstTimestamp"), S(now), S("lastTimestamp"), S(now);
@@ -354,8 +354,7 @@ static bool has_finalizer(const struct gq_team *t)
  * since our snapshot fails (422) and is retried instead of removing another
  * controller's finalizer.
  */
-static void set_finalizer(struct gq_reconciler *r, struct pass *p, const struct gq_team *t,
-			  bool on)
+static void set_finalizer(struct gq_reconciler *r, struct pass *p, const struct gq_team *t, bool on)
 {
 	struct gq_err err = {0};
 	char *path = gq_asprintf(GTA_PATH "/%s", t->name);
@@ -363,18 +362,21 @@ static void set_finalizer(struct gq_reconciler *r, struct pass *p, const struct 
 	int rc;
 
 	if (on && t->n_finalizers == 0) {
-		body = gq_strdup("[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"" GQ_FINALIZER
-				 "\"]}]");
+		body = gq_strdup(
+		    "[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"" GQ_FINALIZER
+		    "\"]}]");
 	} else if (on) {
-		body = gq_strdup("[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"" GQ_FINALIZER
-				 "\"}]");
+		body = gq_strdup(
+		    "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"" GQ_FINALIZER
+		    "\"}]");
 	} else {
 		for (size_t i = 0; i < t->n_finalizers && !body; i++)
 			if (strcmp(t->finalizers[i], GQ_FINALIZER) == 0)
-				body = gq_asprintf("[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\","
-						   "\"value\":\"" GQ_FINALIZER "\"},{\"op\":\"remove\","
-						   "\"path\":\"/metadata/finalizers/%zu\"}]",
-						   i, i);
+				body = gq_asprintf(
+				    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\","
+				    "\"value\":\"" GQ_FINALIZER "\"},{\"op\":\"remove\","
+				    "\"path\":\"/metadata/finalizers/%zu\"}]",
+				    i, i);
 	}
 	if (body) {
 		rc = gq_kclient_patch(r->kc, path, "application/json-patch+json", body, NULL, &err);
@@ -431,9 +433,9 @@ static void delete_stale(struct gq_reconciler *r, struct pass *p, const char *te
 		const char *kind;
 		const char *collection; /* namespaced: under /api/v1/namespaces/NS/ */
 	} kinds[] = {
-		{"ResourceQuota", "resourcequotas"},
-		{"LimitRange", "limitranges"},
-		{"PriorityClass", NULL},
+	    {"ResourceQuota", "resourcequotas"},
+	    {"LimitRange", "limitranges"},
+	    {"PriorityClass", NULL},
 	};
 
 	for (size_t k = 0; k < GQ_ARRAY_LEN(kinds); k++) {
@@ -487,10 +489,10 @@ static void converge_one(struct gq_reconciler *r, struct pass *p, const struct g
 		if (strcmp(d->kind, "PriorityClass") == 0) {
 			const char *mb = label_of(have, GQ_LABEL_MANAGED_BY);
 			const char *tm = label_of(have, GQ_LABEL_TEAM);
-			yajl_val hv = yajl_tree_get(have, (const char *[]){"value", NULL},
-						    yajl_t_number);
-			yajl_val wv = yajl_tree_get(want, (const char *[]){"value", NULL},
-						    yajl_t_number);
+			yajl_val hv =
+			    yajl_tree_get(have, (const char *[]){"value", NULL}, yajl_t_number);
+			yajl_val wv =
+			    yajl_tree_get(want, (const char *[]){"value", NULL}, yajl_t_number);
 			const char *hp = gq_json_str(have, GQ_PATH("preemptionPolicy"));
 			const char *wp = gq_json_str(want, GQ_PATH("preemptionPolicy"));
 
@@ -506,7 +508,7 @@ static void converge_one(struct gq_reconciler *r, struct pass *p, const struct g
 
 	if (conflict) {
 		p->class_conflicts =
-			gq_realloc(p->class_conflicts, (p->n_class_conflicts + 1) * sizeof(char *));
+		    gq_realloc(p->class_conflicts, (p->n_class_conflicts + 1) * sizeof(char *));
 		p->class_conflicts[p->n_class_conflicts++] = gq_strdup(d->name);
 	} else if (recreate) {
 		gq_info("priority value changed: recreating class | team=%s class=%s", t->name,
@@ -546,7 +548,8 @@ static void release_namespaces(struct gq_reconciler *r, struct pass *p, const st
 		if (!labelled || n->terminating)
 			continue;
 		for (size_t j = 0; keep && j < keep->n; j++)
-			if (keep->ns[j].state == GQ_NS_READY && strcmp(keep->ns[j].name, n->name) == 0)
+			if (keep->ns[j].state == GQ_NS_READY &&
+			    strcmp(keep->ns[j].name, n->name) == 0)
 				kept = true;
 		if (!kept)
 			ns_unlabel(r, p, n->name);
@@ -614,12 +617,12 @@ static int pod_patch(struct gq_reconciler *r, struct pass *p, const char *key, c
 static void pod_add_finalizer(struct gq_reconciler *r, struct pass *p, const char *key)
 {
 	if (pod_patch(r, p, key,
-		      "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"" GQ_ACCOUNTING_FINALIZER
-		      "\"}]",
+		      "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
+		      "-\",\"value\":\"" GQ_ACCOUNTING_FINALIZER "\"}]",
 		      false) != GQ_OK)
 		pod_patch(r, p, key,
-			  "[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"" GQ_ACCOUNTING_FINALIZER
-			  "\"]}]",
+			  "[{\"op\":\"add\",\"path\":\"/metadata/"
+			  "finalizers\",\"value\":[\"" GQ_ACCOUNTING_FINALIZER "\"]}]",
 			  true);
 }
 
@@ -627,10 +630,11 @@ static void pod_add_finalizer(struct gq_reconciler *r, struct pass *p, const cha
 static void pod_remove_finalizer(struct gq_reconciler *r, struct pass *p, const char *key,
 				 size_t index)
 {
-	char *body = gq_asprintf("[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\",\"value\":"
-				 "\"" GQ_ACCOUNTING_FINALIZER "\"},{\"op\":\"remove\",\"path\":"
-				 "\"/metadata/finalizers/%zu\"}]",
-				 index, index);
+	char *body =
+	    gq_asprintf("[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\",\"value\":"
+			"\"" GQ_ACCOUNTING_FINALIZER "\"},{\"op\":\"remove\",\"path\":"
+			"\"/metadata/finalizers/%zu\"}]",
+			index, index);
 
 	if (pod_patch(r, p, key, body, true) == GQ_OK)
 		gq_debug("pod accounted, finalizer removed | pod=%s", key);
@@ -683,7 +687,7 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 		a.default_class = dflt;
 		a.default_value = d ? d->value : 0;
 		a.default_preemption_policy =
-			d && d->preemption_policy ? d->preemption_policy : "PreemptLowerPriority";
+		    d && d->preemption_policy ? d->preemption_policy : "PreemptLowerPriority";
 	}
 	a.exempt_classes = (const char *const *)exempt;
 	a.n_exempt = t->budget.n_exempt_tiers;
@@ -724,8 +728,8 @@ struct orphan_ctx {
 static int orphan_cb(void *arg, const char *key, yajl_val pod)
 {
 	struct orphan_ctx *c = arg;
-	yajl_val f = yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL},
-				   yajl_t_array);
+	yajl_val f =
+	    yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL}, yajl_t_array);
 	const char *slash = strchr(key, '/');
 	char ns[256];
 	bool team;
@@ -737,8 +741,8 @@ static int orphan_cb(void *arg, const char *key, yajl_val pod)
 		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
 		gq_informer_rdlock(c->r->namespaces);
 		{
-			const char *tl = label_of(gq_informer_get(c->r->namespaces, ns),
-						  GQ_LABEL_TEAM);
+			const char *tl =
+			    label_of(gq_informer_get(c->r->namespaces, ns), GQ_LABEL_TEAM);
 			char *tn = tl ? gq_strdup(tl) : NULL;
 
 			gq_informer_unlock(c->r->namespaces);
@@ -777,9 +781,10 @@ int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 	gq_informer_foreach(r->pods, orphan_cb, &c);
 	gq_informer_unlock(r->pods);
 	for (size_t i = 0; i < c.n; i++) {
-		gq_info("namespace belongs to no team with a budget: releasing pod from accounting | "
-			"pod=%s",
-			c.pods[i].key);
+		gq_info(
+		    "namespace belongs to no team with a budget: releasing pod from accounting | "
+		    "pod=%s",
+		    c.pods[i].key);
 		pod_remove_finalizer(r, &p, c.pods[i].key, c.pods[i].index);
 		free(c.pods[i].key);
 	}
@@ -797,8 +802,8 @@ int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 static void report_invalid(struct gq_reconciler *r, struct pass *p, const char *name,
 			   const struct snap *s)
 {
-	yajl_val conds = yajl_tree_get(s->prev_status, (const char *[]){"conditions", NULL},
-				       yajl_t_array);
+	yajl_val conds =
+	    yajl_tree_get(s->prev_status, (const char *[]){"conditions", NULL}, yajl_t_array);
 	yajl_gen g;
 	const unsigned char *buf;
 	size_t len;
@@ -963,7 +968,8 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		 * released, or the namespace could never finish deleting. */
 		ready_ns = gq_calloc(plan.n + 1, sizeof(char *));
 		for (size_t i = 0; i < plan.n; i++)
-			if (plan.ns[i].state == GQ_NS_READY || plan.ns[i].state == GQ_NS_TERMINATING)
+			if (plan.ns[i].state == GQ_NS_READY ||
+			    plan.ns[i].state == GQ_NS_TERMINATING)
 				ready_ns[n_acct++] = plan.ns[i].name;
 		rc = gq_acct_run(&acct, r->budgets, r->pods, r->nodes, s.self, ready_ns, n_acct,
 				 s.prev_status, (int64_t)ts.tv_sec * 1000, err);
@@ -1006,19 +1012,21 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		gq_ledger_format_hours(acct.budget_micro, b);
 		gq_time_format_ms(acct.ledger.period_end_ms, e);
 		if (acct.exhausted)
-			msg_budget = gq_asprintf("team used %s of %s GPU-hours; new GPU pods are %s "
-						 "until the period ends at %s",
-						 u, b, verbs[s.self->budget.on_exhausted], e);
+			msg_budget =
+			    gq_asprintf("team used %s of %s GPU-hours; new GPU pods are %s "
+					"until the period ends at %s",
+					u, b, verbs[s.self->budget.on_exhausted], e);
 		else
-			msg_budget = gq_asprintf("%s of %s GPU-hours used this period (ends %s)", u,
-						 b, e);
+			msg_budget =
+			    gq_asprintf("%s of %s GPU-hours used this period (ends %s)", u, b, e);
 		msg_warn = gq_asprintf("%s of %s GPU-hours used (warning at %d%%)", u, b,
 				       s.self->budget.warn_at_percent);
 	}
 
 	/* Conditions. */
 	for (size_t i = 0; i < plan.n; i++) {
-		if (plan.ns[i].state == GQ_NS_READY && !(rq_clones[i] && quota_synced(rq_clones[i]))) {
+		if (plan.ns[i].state == GQ_NS_READY &&
+		    !(rq_clones[i] && quota_synced(rq_clones[i]))) {
 			plan.ns[i].state = GQ_NS_PENDING;
 			n_pending++;
 		} else if (plan.ns[i].state == GQ_NS_MISSING ||
@@ -1037,10 +1045,11 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 				gq_buf_printf(&b, "%snamespace %s: %s", b.len ? "; " : "",
 					      plan.ns[i].name, plan.ns[i].message);
 		for (size_t i = 0; i < p.n_class_conflicts; i++)
-			gq_buf_printf(&b,
-				      "%sPriorityClass %s exists and is not managed by gpuquota for "
-				      "this team; it was left untouched",
-				      b.len ? "; " : "", p.class_conflicts[i]);
+			gq_buf_printf(
+			    &b,
+			    "%sPriorityClass %s exists and is not managed by gpuquota for "
+			    "this team; it was left untouched",
+			    b.len ? "; " : "", p.class_conflicts[i]);
 		msg_conflict = gq_buf_steal(&b);
 	}
 	if (n_missing || p.errors) {
@@ -1048,7 +1057,8 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 
 		gq_buf_init(&b, 4096);
 		for (size_t i = 0; i < plan.n; i++)
-			if (plan.ns[i].state == GQ_NS_MISSING || plan.ns[i].state == GQ_NS_TERMINATING)
+			if (plan.ns[i].state == GQ_NS_MISSING ||
+			    plan.ns[i].state == GQ_NS_TERMINATING)
 				gq_buf_printf(&b, "%snamespace %s: %s", b.len ? "; " : "",
 					      plan.ns[i].name, plan.ns[i].message);
 		if (p.errors)
@@ -1056,9 +1066,10 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		msg_degraded = gq_buf_steal(&b);
 	}
 	if (n_pending)
-		msg_ready = gq_asprintf("waiting for the quota controller to enforce the quotas of %zu "
-					"namespace(s)",
-					n_pending);
+		msg_ready =
+		    gq_asprintf("waiting for the quota controller to enforce the quotas of %zu "
+				"namespace(s)",
+				n_pending);
 	else if (msg_conflict)
 		msg_ready = gq_strdup("some objects could not be applied because of a conflict");
 	else if (p.errors)
@@ -1068,9 +1079,9 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 					"namespace(s)",
 					n_usage);
 	conds[0] = (struct gq_condition){"Ready", !n_pending && !msg_conflict && !p.errors,
-					 n_pending     ? "QuotaPending"
+					 n_pending	? "QuotaPending"
 					 : msg_conflict ? "Conflict"
-					 : p.errors     ? "ApplyFailed"
+					 : p.errors	? "ApplyFailed"
 							: "Reconciled",
 					 msg_ready};
 	conds[1] = (struct gq_condition){"Conflict", msg_conflict != NULL,
@@ -1083,18 +1094,21 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 					 msg_degraded ? msg_degraded : ""};
 
 	if (has_acct) {
-		conds[3] = (struct gq_condition){"BudgetExhausted", acct.exhausted,
-						 acct.exhausted ? "BudgetExhausted" : "BudgetAvailable",
-						 msg_budget};
-		conds[4] = (struct gq_condition){"BudgetWarning", acct.warn,
-						 acct.warn ? "BudgetWarning" : "BelowWarning", msg_warn};
+		conds[3] = (struct gq_condition){
+		    "BudgetExhausted", acct.exhausted,
+		    acct.exhausted ? "BudgetExhausted" : "BudgetAvailable", msg_budget};
+		conds[4] =
+		    (struct gq_condition){"BudgetWarning", acct.warn,
+					  acct.warn ? "BudgetWarning" : "BelowWarning", msg_warn};
 		n_conds = 5;
 	}
 	now_rfc3339(now);
 	{
-		struct gq_status_budget sb = {&acct.ledger, acct.budget_micro, acct.persist_until_ms};
-		struct gq_status_in in = {s.self, sns,	 plan.n,	 &totals,
-					  conds,  n_conds, s.prev_status, now, has_acct ? &sb : NULL};
+		struct gq_status_budget sb = {&acct.ledger, acct.budget_micro,
+					      acct.persist_until_ms};
+		struct gq_status_in in = {s.self,	 sns,	plan.n,
+					  &totals,	 conds, n_conds,
+					  s.prev_status, now,	has_acct ? &sb : NULL};
 		bool persisted = false;
 		yajl_val want, have_status;
 
@@ -1104,7 +1118,7 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		if (!(want && have_status &&
 		      gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
 		      gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
-			      have_status->u.object.len)) {
+			  have_status->u.object.len)) {
 			status_path = gq_asprintf(GTA_PATH "/%s/status", name);
 			transition_events(r, s.self, s.prev_status, conds, n_conds);
 			persisted = do_apply(r, &p, status_path, status_body) == GQ_OK;
@@ -1115,7 +1129,8 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		if (has_acct && persisted) {
 			/* The ledger is durable: ended pods can go. */
 			for (size_t i = 0; i < acct.n_finalize; i++)
-				pod_remove_finalizer(r, &p, acct.finalize[i].key, acct.finalize[i].index);
+				pod_remove_finalizer(r, &p, acct.finalize[i].key,
+						     acct.finalize[i].index);
 			gq_budget_put_ledger(r->budgets, name, s.self->uid, &acct.ledger,
 					     acct.persist_until_ms);
 		}

@@ -18,22 +18,22 @@
 #define GQ_FINALIZER "gpuquota.io/cleanup"
 
 struct gq_reconciler {
-	struct gq_kclient *kc;          /* borrowed */
-	struct gq_informer *teams;      /* GPUTeamAllocations */
-	struct gq_informer *namespaces; /* all namespaces */
-	struct gq_informer *quotas;     /* ResourceQuotas managed by gpuquota */
-	struct gq_informer *limits;     /* LimitRanges managed by gpuquota */
-	struct gq_informer *classes;    /* all PriorityClasses */
-	struct gq_informer *nodes;      /* all nodes */
-	struct gq_informer *pods;       /* all pods (trimmed to accounting fields) */
+	struct gq_kclient *kc;		    /* borrowed */
+	struct gq_informer *teams;	    /* GPUTeamAllocations */
+	struct gq_informer *namespaces;	    /* all namespaces */
+	struct gq_informer *quotas;	    /* ResourceQuotas managed by gpuquota */
+	struct gq_informer *limits;	    /* LimitRanges managed by gpuquota */
+	struct gq_informer *classes;	    /* all PriorityClasses */
+	struct gq_informer *nodes;	    /* all nodes */
+	struct gq_informer *pods;	    /* all pods (trimmed to accounting fields) */
 	struct gq_budget_registry *budgets; /* ledgers + admission snapshots */
-	int64_t ledger_interval_ms;     /* how often a team with a budget is accounted */
-	const char *instance;           /* reporting instance for Events */
-	const char *event_namespace;    /* namespace for Events of cluster-scoped objects */
-	atomic_ullong reconciles;       /* reconciles run */
-	atomic_ullong failures;         /* reconciles that returned an error */
-	atomic_ullong applies;          /* objects applied (writes) */
-	atomic_ullong deletes;          /* objects deleted (writes) */
+	int64_t ledger_interval_ms;	    /* how often a team with a budget is accounted */
+	const char *instance;		    /* reporting instance for Events */
+	const char *event_namespace;	    /* namespace for Events of cluster-scoped objects */
+	atomic_ullong reconciles;	    /* reconciles run */
+	atomic_ullong failures;		    /* reconciles that returned an error */
+	atomic_ullong applies;		    /* objects applied (writes) */
+	atomic_ullong deletes;		    /* objects deleted (writes) */
 };
 
 /*

@@ -90,7 +90,8 @@ static void split_hosts(const char *hosts, char **dns, size_t *n_dns, char **ips
 		char *h = gq_strndup(p, len);
 		unsigned char addr[16];
 
-		if (len > 0 && (inet_pton(AF_INET, h, addr) == 1 || inet_pton(AF_INET6, h, addr) == 1)) {
+		if (len > 0 &&
+		    (inet_pton(AF_INET, h, addr) == 1 || inet_pton(AF_INET6, h, addr) == 1)) {
 			if (*n_ips < cap)
 				ips[(*n_ips)++] = h;
 			else
@@ -128,12 +129,13 @@ static char *secret_body(const struct gq_tls_opts *o, const struct gq_tls_materi
 {
 	char *c = b64(m->cert_pem), *k = b64(m->key_pem), *ca = b64(m->ca_pem), *cak = b64(ca_key);
 	char *body = gq_asprintf(
-		"{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
-		"\"namespace\":\"%s\"%s%s%s,\"labels\":{\"app.kubernetes.io/managed-by\":\"gpuquota\"}},"
-		"\"type\":\"kubernetes.io/tls\",\"data\":{\"tls.crt\":\"%s\",\"tls.key\":\"%s\","
-		"\"ca.crt\":\"%s\",\"ca.key\":\"%s\"}}",
-		o->secret, o->namespace, rv ? ",\"resourceVersion\":\"" : "", rv ? rv : "",
-		rv ? "\"" : "", c, k, ca, cak);
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"%s\","
+	    "\"namespace\":\"%s\"%s%s%s,\"labels\":{\"app.kubernetes.io/"
+	    "managed-by\":\"gpuquota\"}},"
+	    "\"type\":\"kubernetes.io/tls\",\"data\":{\"tls.crt\":\"%s\",\"tls.key\":\"%s\","
+	    "\"ca.crt\":\"%s\",\"ca.key\":\"%s\"}}",
+	    o->secret, o->namespace, rv ? ",\"resourceVersion\":\"" : "", rv ? rv : "",
+	    rv ? "\"" : "", c, k, ca, cak);
 
 	free(c);
 	free(k);
@@ -160,13 +162,14 @@ static int inject_ca(struct gq_kclient *kc, const char *name, const char *ca_pem
 		goto out;
 	hooks = yajl_tree_get(cfg, (const char *[]){"webhooks", NULL}, yajl_t_array);
 	for (size_t i = 0; hooks && i < hooks->u.array.len; i++) {
-		const char *have = gq_json_str(hooks->u.array.values[i],
-					       GQ_PATH("clientConfig", "caBundle"));
+		const char *have =
+		    gq_json_str(hooks->u.array.values[i], GQ_PATH("clientConfig", "caBundle"));
 
 		if (have && strcmp(have, want) == 0)
 			continue;
-		gq_buf_printf(&patch, "%s{\"op\":\"add\",\"path\":\"/webhooks/%zu/clientConfig/caBundle\","
-				      "\"value\":\"%s\"}",
+		gq_buf_printf(&patch,
+			      "%s{\"op\":\"add\",\"path\":\"/webhooks/%zu/clientConfig/caBundle\","
+			      "\"value\":\"%s\"}",
 			      patch.len ? "," : "[", i, want);
 	}
 	if (patch.len) {
@@ -190,7 +193,8 @@ static int from_files(const struct gq_tls_opts *o, struct gq_tls_material *out, 
 	out->key_pem = read_file(o->cert_dir, "tls.key");
 	out->ca_pem = read_file(o->cert_dir, "ca.crt");
 	if (!out->cert_pem || !out->key_pem)
-		return gq_err_set(err, GQ_EIO, "cannot read tls.crt and tls.key in %s", o->cert_dir);
+		return gq_err_set(err, GQ_EIO, "cannot read tls.crt and tls.key in %s",
+				  o->cert_dir);
 	if (gq_certs_not_after(out->cert_pem, &out->not_after_ms, err) != GQ_OK)
 		return GQ_EPARSE;
 	return GQ_OK;
@@ -211,7 +215,8 @@ static int issue(const struct gq_tls_opts *o, const char *ca_pem, const char *ca
 		dns[n_dns++] = gq_strdup(names[i]);
 	split_hosts(o->hosts, dns, &n_dns, ips, &n_ips, GQ_CERTS_SAN_MAX);
 	if (ca_pem == NULL || ca_key == NULL) {
-		rc = gq_certs_generate_ca(&new_ca, &new_ca_key, "gpuquota-webhook-ca", CA_DAYS, err);
+		rc =
+		    gq_certs_generate_ca(&new_ca, &new_ca_key, "gpuquota-webhook-ca", CA_DAYS, err);
 		if (rc != GQ_OK)
 			goto out;
 		ca_pem = new_ca;

@@ -14,14 +14,14 @@
 #include "kclient.h"
 
 struct gq_tls_opts {
-	const char *namespace;      /* the controller's namespace (Secret lives there) */
-	const char *service;        /* webhook Service name (SAN DNS names) */
-	const char *secret;         /* Secret holding ca.crt, ca.key, tls.crt, tls.key */
+	const char *namespace;	    /* the controller's namespace (Secret lives there) */
+	const char *service;	    /* webhook Service name (SAN DNS names) */
+	const char *secret;	    /* Secret holding ca.crt, ca.key, tls.crt, tls.key */
 	const char *webhook_config; /* MutatingWebhookConfiguration to inject the CA into;
 				     * "" = none */
-	const char *hosts;          /* extra SANs, comma separated (DNS names or IPs) */
-	const char *cert_dir;       /* cert-manager mode: tls.crt, tls.key here; "" = off */
-	int days;                   /* serving certificate lifetime */
+	const char *hosts;	    /* extra SANs, comma separated (DNS names or IPs) */
+	const char *cert_dir;	    /* cert-manager mode: tls.crt, tls.key here; "" = off */
+	int days;		    /* serving certificate lifetime */
 };
 
 /* The material in use. Strings owned (gq_tls_material_free). */

@@ -43,6 +43,8 @@
 #define WEBHOOK_PEM_MAX ((size_t)1 << 20)
 /* Most certificates in a served chain. */
 #define WEBHOOK_CHAIN_MAX 16
+/* Replies up to this size leave as one TLS record (see webhook_reply). */
+#define WEBHOOK_COALESCE_MAX 16384
 /* Longest host part of the listen address. */
 #define WEBHOOK_HOST_MAX 256
 
@@ -102,7 +104,7 @@ static int webhook_parse_addr(struct gq_webhook *w, const char *addr, struct gq_
 	const char *host = addr, *host_end, *port;
 	long p;
 
-	if (addr == NULL || strnlen(addr, WEBHOOK_HOST_MAX + 8) > WEBHOOK_HOST_MAX + 6)
+	if (addr == NULL || strnlen(addr, WEBHOOK_HOST_MAX + 9) > WEBHOOK_HOST_MAX + 8)
 		return gq_err_set(err, GQ_EINVAL, "webhook: missing or oversized listen address");
 	if (addr[0] == '[') {
 		host = addr + 1;
@@ -153,6 +155,8 @@ static void webhook_reply(struct gq_webhook *w, struct evhttp_request *req, int 
 {
 	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
 	struct evbuffer *evb = evbuffer_new();
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
 
 	if (evb == NULL)
 		abort();
@@ -166,8 +170,20 @@ static void webhook_reply(struct gq_webhook *w, struct evhttp_request *req, int 
 		w->st.errors_5xx++;
 	if (len == 0 || evbuffer_add_reference(evb, data, len, webhook_free_ref, NULL) != 0)
 		free(data);
+	evcon = evhttp_request_get_connection(req);
+	bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
 	evhttp_send_reply(req, code, NULL, evb);
 	evbuffer_free(evb);
+	/* evhttp leaves the status line and headers and the body in separate
+	 * chains of the connection's output buffer, and bufferevent_openssl
+	 * writes each chain as its own TLS record and write(2). Joining a
+	 * small reply into one chain halves the records and system calls. */
+	if (bev != NULL) {
+		struct evbuffer *o = bufferevent_get_output(bev);
+
+		if (evbuffer_get_length(o) <= WEBHOOK_COALESCE_MAX)
+			evbuffer_pullup(o, -1);
+	}
 }
 
 /* Sends a plain-text reply "msg\n", optionally with an Allow header. */
@@ -422,6 +438,9 @@ int gq_webhook_set_cert(struct gq_webhook *w, const char *cert_pem, const char *
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
 				     SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
+	/* webhook_reply may move unsent output (and libevent's retries re-peek
+	 * the buffer): let OpenSSL accept a retried write from a new address. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_alpn_select_cb(ctx, webhook_alpn_cb, NULL);
 	rc = webhook_load_pair(ctx, cert_pem, key_pem, err);
 	if (rc != GQ_OK)
@@ -524,22 +543,6 @@ int gq_webhook_port(const struct gq_webhook *w)
 	return w->state == WEBHOOK_LISTENING ? w->bound_port : 0;
 }
 
-/* End of the drain grace: close every connection, then report. */
-static void webhook_drain_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct gq_webhook *w = arg;
-	void (*done)(void *) = w->drain_done;
-	void *done_arg = w->drain_arg;
-
-	(void)fd, (void)what;
-	evhttp_free(w->http);
-	w->http = NULL;
-	w->state = WEBHOOK_DRAINED;
-	w->drain_done = NULL;
-	if (done != NULL)
-		done(done_arg); /* may free w */
-}
-
 /* Context of a completion callback deferred to the loop. */
 struct webhook_deferred {
 	void (*done)(void *arg);
@@ -556,21 +559,45 @@ static void webhook_deferred_cb(evutil_socket_t fd, short what, void *arg)
 	d.done(d.arg);
 }
 
+/* Calls done(arg) from the next iteration of base's loop (nothing when done
+ * is NULL). */
+static void webhook_defer(struct event_base *base, void (*done)(void *arg), void *arg)
+{
+	const struct timeval zero = {0, 0};
+	struct webhook_deferred *d;
+
+	if (done == NULL)
+		return;
+	d = gq_malloc(sizeof(*d));
+	d->done = done;
+	d->arg = arg;
+	if (event_base_once(base, -1, EV_TIMEOUT, webhook_deferred_cb, d, &zero) != 0)
+		abort();
+}
+
+/*
+ * End of the drain grace: close every connection, then report from the next
+ * loop iteration, after libevent has finalized the closed connections (so
+ * that done may stop the loop without leaking them).
+ */
+static void webhook_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct gq_webhook *w = arg;
+
+	(void)fd, (void)what;
+	evhttp_free(w->http);
+	w->http = NULL;
+	w->state = WEBHOOK_DRAINED;
+	webhook_defer(w->base, w->drain_done, w->drain_arg);
+	w->drain_done = NULL;
+}
+
 void gq_webhook_drain(struct gq_webhook *w, int grace_ms, void (*done)(void *arg), void *arg)
 {
 	struct timeval tv;
 
 	if (w->state != WEBHOOK_LISTENING) {
-		struct webhook_deferred *d;
-		const struct timeval zero = {0, 0};
-
-		if (done == NULL)
-			return;
-		d = gq_malloc(sizeof(*d));
-		d->done = done;
-		d->arg = arg;
-		if (event_base_once(w->base, -1, EV_TIMEOUT, webhook_deferred_cb, d, &zero) != 0)
-			abort();
+		webhook_defer(w->base, done, arg);
 		return;
 	}
 	if (grace_ms < 0)

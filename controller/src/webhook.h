@@ -119,18 +119,24 @@ int gq_webhook_port(const struct gq_webhook *w);
  * Graceful shutdown: closes the listening socket at once (new connections
  * are refused), keeps serving the connections already open for grace_ms
  * (responses then carry "Connection: close" so that clients move on), then
- * closes every connection and calls done(arg) from the loop. A request
- * still being received when the grace ends is cut. done may free the
- * server. A second call, or a call on a server never started, calls done
- * (from the loop) without other effect. done may be NULL.
+ * closes every connection and, from the next loop iteration, calls
+ * done(arg) (it may free the server or stop the loop). A request still
+ * being received when the grace ends is cut. A second call, or a call on a
+ * server never started, calls done (from the loop) without other effect.
+ * done may be NULL.
  */
 void gq_webhook_drain(struct gq_webhook *w, int grace_ms, void (*done)(void *arg), void *arg);
 
 /* Copies the counters into *st. */
 void gq_webhook_get_stats(const struct gq_webhook *w, struct gq_webhook_stats *st);
 
-/* Closes everything at once and frees the server (NULL is fine). A pending
- * drain's done callback is not called. */
+/*
+ * Closes everything at once and frees the server (NULL is fine). The done
+ * callback of a drain whose grace has not ended is not called. libevent finalizes the connections'
+ * bufferevents from the loop: when the loop will not run again, run it once
+ * more (event_base_loop(base, EVLOOP_NONBLOCK)) before event_base_free(),
+ * or a connection closing at that moment may be leaked.
+ */
 void gq_webhook_free(struct gq_webhook *w);
 
 #endif

@@ -1020,7 +1020,6 @@ int gq_yamldoc_parse(struct gq_yamldoc_list *out, const char *data, size_t len, 
 	return GQ_OK;
 }
 
-
 int gq_yamldoc_parse_file(struct gq_yamldoc_list *out, const char *path, struct gq_err *err)
 {
 	char *data;

@@ -23,8 +23,8 @@ static int out_handler(void *data, unsigned char *buffer, size_t size)
 static bool looks_typed(const char *s)
 {
 	static const char *const words[] = {"true", "false", "True", "False", "TRUE", "FALSE",
-					    "null", "Null", "NULL", "~",    "yes",  "no",
-					    "Yes",  "No",   "on",   "off",  "y",    "n"};
+					    "null", "Null",  "NULL", "~",     "yes",  "no",
+					    "Yes",  "No",    "on",   "off",   "y",    "n"};
 	char *end;
 
 	if (*s == '\0')

@@ -45,8 +45,8 @@ static void test_steal_empty(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_append_and_bound),
-		cmocka_unit_test(test_steal_empty),
+	    cmocka_unit_test(test_append_and_bound),
+	    cmocka_unit_test(test_steal_empty),
 	};
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

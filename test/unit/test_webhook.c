@@ -49,6 +49,7 @@ struct srv {
 	atomic_int drained; /* times the drain callback ran */
 	atomic_int handled; /* handler calls */
 	int drain_grace_ms; /* grace used by the /drain route */
+	bool loop_joined;   /* the loop thread has ended and was joined */
 };
 
 static void sleep_ms(int ms)
@@ -205,34 +206,47 @@ static int setup_short_timeout(void **state)
 	return 0;
 }
 
-static atomic_int ssl_new_n, ssl_free_n;
-static void dbg_new(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+/* Live SSL objects in the process (server and clients), counted through
+ * ex_data callbacks: every test must end with none. */
+static atomic_int ssl_live;
+
+static void ssl_new_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	(void)parent, (void)ptr, (void)ad, (void)idx, (void)argl, (void)argp;
-	atomic_fetch_add(&ssl_new_n, 1);
+	atomic_fetch_add(&ssl_live, 1);
 }
-static void dbg_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+
+static void ssl_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	(void)parent, (void)ptr, (void)ad, (void)idx, (void)argl, (void)argp;
-	atomic_fetch_add(&ssl_free_n, 1);
+	atomic_fetch_sub(&ssl_live, 1);
 }
+
 static int teardown(void **state)
 {
 	struct srv *s = *state;
+	int live;
 
-	event_base_loopbreak(s->base);
-	pthread_join(s->loop, NULL);
+	if (!s->loop_joined) {
+		event_base_loopbreak(s->base);
+		pthread_join(s->loop, NULL);
+	}
 	gq_webhook_free(s->w);
-	if (getenv("EXTRA_LOOP"))
-		for (int i = 0; i < 10 && event_base_loop(s->base, EVLOOP_NONBLOCK) == 0; i++)
-			;
+	/* let libevent finalize the bufferevents of connections closed just
+	 * now (see gq_webhook_free) */
+	for (int i = 0; i < 10 && event_base_loop(s->base, EVLOOP_NONBLOCK) == 0; i++)
+		;
 	event_base_free(s->base);
-	fprintf(stderr, "SSL live after teardown: %d\n", atomic_load(&ssl_new_n) - atomic_load(&ssl_free_n));
+	live = atomic_load(&ssl_live);
 	free(s->ca);
 	free(s->ca_key);
 	free(s->cert);
 	free(s->key);
 	free(s);
+	if (live != 0) {
+		print_error("%d SSL objects still alive after the test\n", live);
+		return -1;
+	}
 	return 0;
 }
 
@@ -853,6 +867,41 @@ static void test_drain(void **state)
 	assert_int_equal(atomic_load(&s->drained), 1);
 }
 
+static void stop_loop(void *arg)
+{
+	struct srv *s = arg;
+
+	atomic_fetch_add(&s->drained, 1);
+	event_base_loopbreak(s->base);
+}
+
+static void drain_and_stop(struct srv *s, void *arg)
+{
+	(void)arg;
+	gq_webhook_drain(s->w, 50, stop_loop, s);
+}
+
+/* A done callback that stops the loop at once (as the controller does)
+ * leaves no connection behind: libevent has finalized them all by then. */
+static void test_drain_then_stop(void **state)
+{
+	struct srv *s = *state;
+	CURL *h = client(s->ca);
+	struct resp r;
+
+	assert_int_equal(post_json(h, s->port, "/validate", "{}", &r), CURLE_OK);
+	assert_int_equal(r.code, 200);
+	gq_buf_free(&r.body);
+	assert_int_equal(atomic_load(&ssl_live), 2); /* curl's and the server's */
+	on_loop(s, drain_and_stop, NULL);
+	pthread_join(s->loop, NULL);
+	assert_int_equal(atomic_load(&s->drained), 1);
+	assert_int_equal(atomic_load(&ssl_live), 1); /* only curl's is left */
+	curl_easy_cleanup(h);
+	assert_int_equal(atomic_load(&ssl_live), 0);
+	s->loop_joined = true;
+}
+
 static void drain_now(struct srv *s, void *arg)
 {
 	(void)arg;
@@ -978,6 +1027,7 @@ static void test_malformed(void **state)
 		raw_open(&c, s->port);
 		assert_int_equal(SSL_write(c.ssl, two, (int)strlen(two)), (int)strlen(two));
 		raw_read_all(&c, buf, sizeof(buf));
+		assert_int_equal(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17), 0);
 		assert_non_null(strstr(buf, "[1]"));
 		assert_non_null(strstr(buf, "[2]"));
 		raw_close(&c);
@@ -1003,6 +1053,31 @@ static void test_malformed(void **state)
 	assert_int_equal(r.code, 200);
 	gq_buf_free(&r.body);
 	curl_easy_cleanup(h);
+}
+
+/* A small reply leaves as one TLS record (status line, headers and body
+ * together): one SSL_read returns all of it. */
+static void test_one_record(void **state)
+{
+	struct srv *s = *state;
+	static const char req[] = "POST /validate HTTP/1.1\r\nHost: x\r\n"
+				  "Content-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+				  "{\"one\":\"r\"}";
+	char buf[16384];
+	struct raw c;
+	int n;
+
+	raw_open(&c, s->port);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(SSL_write(c.ssl, req, (int)strlen(req)), (int)strlen(req));
+		n = SSL_read(c.ssl, buf, (int)sizeof(buf) - 1);
+		assert_true(n > 0);
+		buf[n] = '\0';
+		assert_int_equal(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17), 0);
+		assert_non_null(strstr(buf, "Content-Length: 11\r\n"));
+		assert_non_null(strstr(buf, "\r\n\r\n{\"one\":\"r\"}"));
+	}
+	raw_close(&c);
 }
 
 /* Idle and stalled connections are closed after timeout_s (1 s here). */
@@ -1130,7 +1205,7 @@ static void test_api_errors(void **state)
 	free(cert2);
 	free(key2);
 	event_base_free(base);
-	fprintf(stderr, "SSL live after api: %d\n", atomic_load(&ssl_new_n) - atomic_load(&ssl_free_n));
+	assert_int_equal(atomic_load(&ssl_live), 0);
 }
 
 int main(void)
@@ -1144,16 +1219,18 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_twice, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_then_stop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, setup_short_timeout, teardown),
 	    cmocka_unit_test(test_api_errors),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	if (getenv("WEBHOOK_TEST") != NULL)
+	if (getenv("WEBHOOK_TEST") != NULL) /* run only the tests matching this pattern */
 		cmocka_set_test_filter(getenv("WEBHOOK_TEST"));
 	evthread_use_pthreads();
-	CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, dbg_new, NULL, dbg_free);
+	CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, NULL, ssl_new_cb, NULL, ssl_free_cb);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
 }

@@ -227,12 +227,16 @@ static bool gated(yajl_val pod, size_t *index)
 	return false;
 }
 
-static void push(struct gq_acct_pod **arr, size_t *n, const char *key, size_t index)
+static struct gq_acct_pod *push(struct gq_acct_pod **arr, size_t *n, const char *key, size_t index)
 {
+	struct gq_acct_pod *a;
+
 	*arr = gq_realloc(*arr, (*n + 1) * sizeof(**arr));
-	(*arr)[*n].key = gq_strdup(key);
-	(*arr)[*n].index = index;
-	(*n)++;
+	a = &(*arr)[(*n)++];
+	a->key = gq_strdup(key);
+	a->index = index;
+	a->has_list = false;
+	return a;
 }
 
 struct scan {
@@ -317,7 +321,9 @@ static int scan_pod(void *arg, const char *key, yajl_val pod)
 	 * add it, unless it is already going. */
 	if (!has_fin && !gq_json_str(pod, GQ_PATH("metadata", "deletionTimestamp")) &&
 	    s->pods[s->n].end_ms == 0)
-		push(&s->out->add, &s->out->n_add, key, 0);
+		push(&s->out->add, &s->out->n_add, key, 0)->has_list =
+		    yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL},
+				  yajl_t_array) != NULL;
 	if (gated(pod, &gi)) {
 		s->held = gq_realloc(s->held, (s->n_held + 1) * sizeof(*s->held));
 		s->held[s->n_held].key = gq_strdup(key);

@@ -21,7 +21,8 @@
  * finalizer in metadata.finalizers (for a JSON-patch test). */
 struct gq_acct_pod {
 	char *key;
-	size_t index;
+	size_t index;  /* finalizer / gate position (finalize, release) */
+	bool has_list; /* metadata.finalizers exists (add) */
 };
 
 struct gq_acct_result {

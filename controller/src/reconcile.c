@@ -347,6 +347,42 @@ static bool has_finalizer(const struct gq_team *t)
 	return false;
 }
 
+/* A JSON patch adding finalizer name to metadata.finalizers, which already
+ * exists (has_list) or not. Caller frees. */
+static char *patch_add_finalizer(const char *name, bool has_list)
+{
+	return has_list ? gq_asprintf("[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\","
+				      "\"value\":\"%s\"}]",
+				      name)
+			: gq_asprintf("[{\"op\":\"add\",\"path\":\"/metadata/finalizers\","
+				      "\"value\":[\"%s\"]}]",
+				      name);
+}
+
+/* A JSON patch removing list[index], guarded by a test that
+ * list[index]<field> still equals value (the list may have changed since
+ * our snapshot: then the patch fails with 422 and is retried). Caller
+ * frees. */
+static char *patch_test_remove(const char *list, size_t index, const char *field, const char *value)
+{
+	return gq_asprintf("[{\"op\":\"test\",\"path\":\"%s/%zu%s\",\"value\":\"%s\"},"
+			   "{\"op\":\"remove\",\"path\":\"%s/%zu\"}]",
+			   list, index, field, value, list, index);
+}
+
+/* Sends a JSON patch to path (a missing object is not an error). */
+static int json_patch(struct gq_reconciler *r, struct pass *p, const char *path, const char *body)
+{
+	struct gq_err err = {0};
+	int rc = gq_kclient_patch(r->kc, path, "application/json-patch+json", body, NULL, &err);
+
+	p->writes++;
+	atomic_fetch_add(&r->applies, 1);
+	if (rc != GQ_OK && rc != GQ_ENOTFOUND)
+		pass_error(p, path, &err);
+	return rc;
+}
+
 /*
  * Adds or removes our finalizer with a JSON patch. Never server-side apply
  * here: an apply to an allocation that was deleted meanwhile would create
@@ -356,35 +392,19 @@ static bool has_finalizer(const struct gq_team *t)
  */
 static void set_finalizer(struct gq_reconciler *r, struct pass *p, const struct gq_team *t, bool on)
 {
-	struct gq_err err = {0};
 	char *path = gq_asprintf(GTA_PATH "/%s", t->name);
 	char *body = NULL;
-	int rc;
 
-	if (on && t->n_finalizers == 0) {
-		body = gq_strdup(
-		    "[{\"op\":\"add\",\"path\":\"/metadata/finalizers\",\"value\":[\"" GQ_FINALIZER
-		    "\"]}]");
-	} else if (on) {
-		body = gq_strdup(
-		    "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\",\"value\":\"" GQ_FINALIZER
-		    "\"}]");
+	if (on) {
+		body = patch_add_finalizer(GQ_FINALIZER, t->n_finalizers > 0);
 	} else {
 		for (size_t i = 0; i < t->n_finalizers && !body; i++)
 			if (strcmp(t->finalizers[i], GQ_FINALIZER) == 0)
-				body = gq_asprintf(
-				    "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\","
-				    "\"value\":\"" GQ_FINALIZER "\"},{\"op\":\"remove\","
-				    "\"path\":\"/metadata/finalizers/%zu\"}]",
-				    i, i);
+				body =
+				    patch_test_remove("/metadata/finalizers", i, "", GQ_FINALIZER);
 	}
-	if (body) {
-		rc = gq_kclient_patch(r->kc, path, "application/json-patch+json", body, NULL, &err);
-		p->writes++;
-		atomic_fetch_add(&r->applies, 1);
-		if (rc != GQ_OK && rc != GQ_ENOTFOUND)
-			pass_error(p, path, &err);
-	}
+	if (body)
+		json_patch(r, p, path, body);
 	free(body);
 	free(path);
 }
@@ -598,60 +618,40 @@ static char *pod_path(const char *key)
 	return gq_asprintf("/api/v1/namespaces/%.*s/pods/%s", (int)(slash - key), key, slash + 1);
 }
 
-static int pod_patch(struct gq_reconciler *r, struct pass *p, const char *key, const char *body,
-		     bool count_error)
+static int pod_patch(struct gq_reconciler *r, struct pass *p, const char *key, char *body)
 {
-	struct gq_err err = {0};
 	char *path = pod_path(key);
-	int rc = gq_kclient_patch(r->kc, path, "application/json-patch+json", body, NULL, &err);
+	int rc = json_patch(r, p, path, body);
 
-	p->writes++;
-	atomic_fetch_add(&r->applies, 1);
-	if (rc != GQ_OK && rc != GQ_ENOTFOUND && count_error)
-		pass_error(p, path, &err);
 	free(path);
+	free(body);
 	return rc;
 }
 
 /* Adds our accounting finalizer to a GPU pod admitted without it. */
-static void pod_add_finalizer(struct gq_reconciler *r, struct pass *p, const char *key)
+static void pod_add_finalizer(struct gq_reconciler *r, struct pass *p,
+			      const struct gq_acct_pod *pod)
 {
-	if (pod_patch(r, p, key,
-		      "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
-		      "-\",\"value\":\"" GQ_ACCOUNTING_FINALIZER "\"}]",
-		      false) != GQ_OK)
-		pod_patch(r, p, key,
-			  "[{\"op\":\"add\",\"path\":\"/metadata/"
-			  "finalizers\",\"value\":[\"" GQ_ACCOUNTING_FINALIZER "\"]}]",
-			  true);
+	pod_patch(r, p, pod->key, patch_add_finalizer(GQ_ACCOUNTING_FINALIZER, pod->has_list));
 }
 
 /* Removes our finalizer (at index, checked by a JSON-patch test). */
 static void pod_remove_finalizer(struct gq_reconciler *r, struct pass *p, const char *key,
 				 size_t index)
 {
-	char *body =
-	    gq_asprintf("[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%zu\",\"value\":"
-			"\"" GQ_ACCOUNTING_FINALIZER "\"},{\"op\":\"remove\",\"path\":"
-			"\"/metadata/finalizers/%zu\"}]",
-			index, index);
-
-	if (pod_patch(r, p, key, body, true) == GQ_OK)
+	if (pod_patch(r, p, key,
+		      patch_test_remove("/metadata/finalizers", index, "",
+					GQ_ACCOUNTING_FINALIZER)) == GQ_OK)
 		gq_debug("pod accounted, finalizer removed | pod=%s", key);
-	free(body);
 }
 
 /* Removes the budget scheduling gate (at index, checked by a test). */
 static void pod_release(struct gq_reconciler *r, struct pass *p, const char *key, size_t index)
 {
-	char *body = gq_asprintf("[{\"op\":\"test\",\"path\":\"/spec/schedulingGates/%zu/name\","
-				 "\"value\":\"" GQ_ADMISSION_GATE "\"},{\"op\":\"remove\",\"path\":"
-				 "\"/spec/schedulingGates/%zu\"}]",
-				 index, index);
-
-	if (pod_patch(r, p, key, body, true) == GQ_OK)
+	if (pod_patch(r, p, key,
+		      patch_test_remove("/spec/schedulingGates", index, "/name",
+					GQ_ADMISSION_GATE)) == GQ_OK)
 		gq_info("budget available: held pod released | pod=%s", key);
-	free(body);
 }
 
 /* Publishes what the webhook needs to decide for team t's namespaces. */
@@ -995,7 +995,7 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 	delete_stale(r, &p, name, &dl);
 	release_namespaces(r, &p, &s, name, &plan);
 	for (size_t i = 0; i < acct.n_add; i++)
-		pod_add_finalizer(r, &p, acct.add[i].key);
+		pod_add_finalizer(r, &p, &acct.add[i]);
 	for (size_t i = 0; i < acct.n_release; i++)
 		pod_release(r, &p, acct.release[i].key, acct.release[i].index);
 

@@ -114,10 +114,10 @@ bench: deps ## Webhook throughput and latency vs nginx over TLS keep-alive (benc
 	@bench/run.sh
 
 fmt: ## Format the C sources with clang-format
-	clang-format -i controller/src/*.[ch] test/unit/*.c test/fuzz/*.c
+	clang-format -i controller/src/*.[ch] test/unit/*.c test/fuzz/*.c bench/*.c
 
 fmt-check: ## Check the C sources are formatted
-	clang-format --dry-run --Werror controller/src/*.[ch] test/unit/*.c test/fuzz/*.c
+	clang-format --dry-run --Werror controller/src/*.[ch] test/unit/*.c test/fuzz/*.c bench/*.c
 
 clean: ## Remove build outputs
 	rm -rf build bin

@@ -26,6 +26,13 @@
  * Output, on stdout, one line:
  *   LOADGEN {"rate":..,"sent":..,"measured":..,"completed":..,"errors":..,
  *            "non200":..,"incomplete":..,"achieved_rps":..,"p50_us":..,...}
+ *
+ * loadgen --pauses S measures the host instead: a thread that only reads
+ * the clock for S seconds and records every gap between two reads longer
+ * than 1 ms, i.e. times it was not running although it never blocked
+ * (preemption by other processes or by the hypervisor). A server suffers
+ * the same pauses, and they set the latency tail. Output:
+ *   PAUSES {"seconds":..,"over_1ms":..,"over_5ms":..,"max_us":..,"paused_pct":..}
  */
 #include <errno.h>
 #include <math.h>
@@ -484,10 +491,40 @@ static char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* --pauses: see the header comment. Returns 0. */
+static int measure_pauses(double seconds)
+{
+	struct timespec ts;
+	double t0, last, now, gap, max = 0, paused = 0;
+	long over1 = 0, over5 = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = last = (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+		gap = now - last;
+		last = now;
+		if (gap > max)
+			max = gap;
+		if (gap > 1000) {
+			over1++;
+			paused += gap;
+		}
+		if (gap > 5000)
+			over5++;
+	} while (now - t0 < seconds * 1e6);
+	printf("PAUSES {\"seconds\":%.1f,\"over_1ms\":%ld,\"over_5ms\":%ld,\"max_us\":%.0f,"
+	       "\"paused_pct\":%.2f}\n",
+	       seconds, over1, over5, max, 100 * paused / (now - t0));
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: loadgen --port N --path PATH --body FILE --cafile PEM --rate RPS\n"
-			"               [--duration S] [--warmup S] [--connections N]\n");
+			"               [--duration S] [--warmup S] [--connections N]\n"
+			"       loadgen --pauses S\n");
 }
 
 int main(int argc, char **argv)
@@ -502,6 +539,15 @@ int main(int argc, char **argv)
 	int64_t cap;
 	int rc = 1;
 
+	if (argc == 3 && strcmp(argv[1], "--pauses") == 0) {
+		double s;
+
+		if (!parse_double(argv[2], 0.1, 3600, &s)) {
+			usage();
+			return 2;
+		}
+		return measure_pauses(s);
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		bool ok = v != NULL;

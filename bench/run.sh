@@ -31,6 +31,7 @@ DUR=${BENCH_DURATION:-15}
 ROUNDS=${BENCH_ROUNDS:-3}
 LAT_DUR=${BENCH_LATENCY_DURATION:-10}
 LAT_WARMUP=2
+PAUSE_DUR=5
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 PIN=${BENCH_PIN:-0}
@@ -105,6 +106,11 @@ fi
 cc -o "$B/webhook_server" "$B/obj/webhook_server.o" "${objs[@]}" "${PKG_LIBS[@]}" -lpthread -lm ||
 	die "link of webhook_server failed"
 cc -o "$B/loadgen" "$B/obj/loadgen.o" "$B/obj/gq.o" "${PKG_LIBS[@]}" -lm || die "link of loadgen failed"
+
+# In-process CPU cost of the handler's parts on the benchmarked body (no
+# network): yajl alone, decode, whole handler.
+PROFILE=$("$B/webhook_server" --profile "$BODY" | grep '^PROFILE ' | cut -d' ' -f2-) ||
+	die "webhook_server --profile failed"
 
 # --- processes and clean-up --------------------------------------------------
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gq-bench.XXXXXX")
@@ -321,6 +327,11 @@ read -r b1 i1 <<<"$(busy_of)"
 HOST_BUSY=$(awk -v b=$((b1 - b0)) -v i=$((i1 - i0)) 'BEGIN{printf "%.1f", (b + i) ? 100 * b / (b + i) : 0}')
 [ "${HOST_BUSY%.*}" -lt 10 ] ||
 	log "warning: the host is already ${HOST_BUSY}% busy (other processes): latencies will be noisy"
+# Pauses of a thread that never blocks (preemption by others or by the
+# hypervisor), which a server suffers alike: they set the latency tail.
+log "host pauses (${PAUSE_DUR}s)"
+PAUSES=$("$B/loadgen" --pauses "$PAUSE_DUR" | grep '^PAUSES ' | cut -d' ' -f2-) ||
+	die "loadgen --pauses failed"
 N1_PIDS() { children "$N1_PID"; }
 
 # --- 1. max throughput -------------------------------------------------------
@@ -419,6 +430,17 @@ caveats=()
 [ "${HOST_BUSY%.*}" -ge 10 ] && caveats+=("\"the host was ${HOST_BUSY}% busy with other processes before the bench\"")
 GQ_LWAIT=$(jnum "$GQ_LAT" server_wait_pct)
 [ "${GQ_LWAIT%.*}" -ge 5 ] && caveats+=("\"during the latency run the gpuquota server waited ${GQ_LWAIT}% of the time for a CPU (contention from the load generator or other processes): its p99 includes those scheduling delays\"")
+# Server CPU microseconds per request at full speed, and the handler's share.
+us_per() { awk -v c="$1" -v r="$2" 'BEGIN{printf "%.1f", (r > 0) ? c / 100 / r * 1e6 : 0}'; }
+GQ_US=$(us_per "$GQ_CPU" "$GQ_RPS")
+NG_US=$(us_per "$NG_CPU" "$NG_RPS")
+P_YAJL=$(jnum "$PROFILE" yajl_parse_us)
+P_DEC=$(jnum "$PROFILE" decode_us)
+P_HAND=$(jnum "$PROFILE" handler_us)
+GQ_TRANSPORT_US=$(awk -v a="$GQ_US" -v b="$P_HAND" 'BEGIN{printf "%.1f", a - b}')
+P_OVER1=$(jnum "$PAUSES" over_1ms)
+P_MAX=$(jnum "$PAUSES" max_us)
+[ "${P_OVER1:-0}" -gt 0 ] && caveats+=("\"a thread that never blocks was paused $P_OVER1 times for more than 1 ms in ${PAUSE_DUR}s on this host (longest $(ms "$P_MAX") ms) before the bench: each such pause holds every request in flight, and at the latency run's rate a few dozen of them reach the p99\"")
 CPU_MODEL=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo | sed 's/"/\\"/g')
 WRK_VER=$(wrk -v 2>&1 | awk 'NR == 1 {print $2}' || true)
 NGX_VER=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
@@ -429,7 +451,7 @@ cat >"$OUT.tmp" <<EOF
   "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
   "commit": "$(git describe --always --dirty 2>/dev/null || echo unknown)",
   "machine": {"cores": $NCPU, "cpu": "$CPU_MODEL", "kernel": "$(uname -r)",
-    "loadavg_before": $LOAD_BEFORE, "loadavg_after": $LOAD_AFTER, "host_busy_pct_before": $HOST_BUSY,
+    "loadavg_before": $LOAD_BEFORE, "pauses": $PAUSES, "loadavg_after": $LOAD_AFTER, "host_busy_pct_before": $HOST_BUSY,
     "note": "server and load generator share this machine's $NCPU cores$([ "$PIN" = 1 ] && echo ": servers pinned to CPU 0, clients to CPUs 1-$((NCPU - 1)) (taskset); nginx auto unpinned"); other processes on the host are not stopped (host_busy_pct_before: their CPU use in the second before the bench; server_wait_pct: time the server was runnable but waiting for a CPU)"},
   "tool": {"throughput": "wrk $WRK_VER (Debian), $THREADS threads x $CONNS connections, POST via bench/post.lua, $ROUNDS alternating rounds of ${per}s per server",
     "latency": "bench/loadgen (open loop, constant rate over $CONNS keep-alive connections, latency from each request's scheduled send time to the end of its response, i.e. corrected for coordinated omission; ${LAT_WARMUP}s warm-up then ${LAT_DUR}s measured)",
@@ -446,6 +468,10 @@ cat >"$OUT.tmp" <<EOF
     "client_bound": $NG_BOUND, "saturated_p50_p99_us": "$(list "${ng_sat[@]}")",
     "rate_for_latency": $RATE, "p50_ms": $NG_P50, "p99_ms": $NG_P99,
     "latency": $NG_LAT},
+  "cpu_us_per_request": {"gpuquota": $GQ_US, "nginx": $NG_US,
+    "gpuquota_handler": $P_HAND, "gpuquota_decode": $P_DEC, "yajl_parse_alone": $P_YAJL,
+    "gpuquota_tls_http_syscalls": $GQ_TRANSPORT_US,
+    "note": "server CPU time per request at full speed (server_cpu_pct / rps); the handler figures are measured in-process on the same body without network (webhook_server --profile, best of 5 x 20000 calls): yajl_parse_alone is yajl tokenizing the body with no callbacks, the least any yajl-based decoder pays; gpuquota_tls_http_syscalls is the difference between the two. nginx discards the body unparsed."},
   "nginx_auto": {"worker_processes": "auto ($NA_WORKERS)", "rps": $NA_RPS, "server_cpu_pct": $NA_CPU, "server_wait_pct": $NA_WAIT},
   "wrk_errors": $errors,
   "ratio_rps": $RATIO,
@@ -475,9 +501,15 @@ printf ' for a CPU, both in %% of wall time; the left half is wrk at full speed,
 printf ' bench/loadgen at a fixed rate of half the gpuquota maximum)\n'
 printf 'gpuquota by request: gpu-admit %s, cpu-pass %s, gpu-deny %s req/s\n' \
 	"$GQ_RPS" "${VAR_RPS[cpu-pass]}" "${VAR_RPS[gpu-deny]}"
+printf 'server CPU per request: gpuquota %s us (handler %s us, of which yajl alone %s us; TLS, HTTP\n' \
+	"$GQ_US" "$P_HAND" "$P_YAJL"
+printf ' and system calls %s us); nginx %s us (TLS, HTTP and system calls; the body is not parsed)\n' \
+	"$GQ_TRANSPORT_US" "$NG_US"
 printf 'throughput ratio gpuquota/nginx(1 worker) %s (target >= %s): %s\n' "$RATIO" "$TARGET_RATIO" "$(yn "$MET_RATIO")"
 printf 'gpuquota p99 at %s req/s %s ms (target <= %s ms): %s\n' "$RATE" "$GQ_P99" "$TARGET_P99_MS" "$(yn "$MET_P99")"
 [ "$NG_BOUND" = true ] && printf 'note: nginx used %s%% of its core: the client, not nginx, limited its throughput\n' "$NG_CPU"
+printf 'host pauses before the bench: %s over 1 ms in %ss, longest %s ms (they set the latency tail)\n' \
+	"$P_OVER1" "$PAUSE_DUR" "$(ms "$P_MAX")"
 printf 'wrk errors %s; host %s%% busy before the bench, load average %s before, %s after\n' \
 	"$errors" "$HOST_BUSY" "$LOAD_BEFORE" "$LOAD_AFTER"
 printf 'results in %s (%ss)\n' "$OUT" "$(($(date +%s) - T_START))"

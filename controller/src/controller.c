@@ -488,7 +488,11 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	c.n_workers = opts->workers > 0 ? opts->workers : 1;
 	c.workers = gq_calloc((size_t)c.n_workers, sizeof(pthread_t));
 	evthread_use_pthreads();
-	c.base = event_base_new();
+	c.base = gq_webhook_base_new();
+	if (c.base == NULL) {
+		rc = gq_err_set(err, GQ_EIO, "cannot create the event loop");
+		goto out;
+	}
 	rc = gq_kclient_new(&c.kc, opts->kubeconfig, err);
 	if (rc != GQ_OK)
 		goto out;
@@ -622,7 +626,12 @@ out:
 	if (c.kc)
 		gq_kclient_free(c.kc);
 	gq_budget_registry_free(c.budgets);
-	event_base_free(c.base);
+	if (c.base != NULL) {
+		/* libevent finalizes closed connections on a later loop pass:
+		 * run one, without waiting, so that none is leaked. */
+		event_base_loop(c.base, EVLOOP_NONBLOCK);
+		event_base_free(c.base);
+	}
 	free(c.workers);
 	return rc;
 }

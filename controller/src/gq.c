@@ -92,16 +92,23 @@ char *gq_strndup(const char *s, size_t n)
 
 char *gq_asprintf(const char *fmt, ...)
 {
+	char small[256];
 	va_list ap;
 	int n;
 	char *p;
 
+	/* One pass when the text fits the stack buffer (most messages): a
+	 * sizing pass with vsnprintf(NULL, 0) costs as much as the formatting. */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		mem_oom(0);
 	p = gq_malloc((size_t)n + 1);
+	if ((size_t)n < sizeof(small)) {
+		memcpy(p, small, (size_t)n + 1);
+		return p;
+	}
 	va_start(ap, fmt);
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);

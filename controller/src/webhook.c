@@ -455,6 +455,19 @@ fail:
 
 /* ------------------------------------------------------------ life cycle */
 
+struct event_base *gq_webhook_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 int gq_webhook_new(struct gq_webhook **out, struct event_base *base,
 		   const struct gq_webhook_opts *o, struct gq_err *err)
 {

@@ -84,6 +84,17 @@ struct gq_webhook_stats {
  * Nothing listens until gq_webhook_start(). *out is owned by the caller
  * (gq_webhook_free). Returns GQ_OK or GQ_EINVAL (bad address or option).
  */
+/*
+ * A new event_base for the loop that serves the webhook (NULL only when
+ * libevent cannot create one; the caller frees it with event_base_free).
+ * It batches event changes (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST): each
+ * request makes its connection's bufferevent switch from reading to
+ * writing and back, which would otherwise cost two or more epoll_ctl(2)
+ * calls per request. The flag is unsafe only with dup()ed descriptors in
+ * the same loop, which gpuquota never registers.
+ */
+struct event_base *gq_webhook_base_new(void);
+
 int gq_webhook_new(struct gq_webhook **out, struct event_base *base,
 		   const struct gq_webhook_opts *o, struct gq_err *err);
 

@@ -25,10 +25,10 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
+#include "jsonw.h"
 #include "quantity.h"
 
 /* Bounds on what is read from a review. */
@@ -1883,139 +1883,50 @@ static void patch_set(struct patch *p, const char *op, const char *path, enum va
 		p->ops[p->n++] = o;
 }
 
-/* yajl allocation through the project's abort-on-OOM wrappers. */
-static void *ya_malloc(void *ctx, size_t n)
+static void jw_gate(struct gq_jw *w)
 {
-	(void)ctx;
-	return gq_malloc(n);
-}
-
-static void *ya_realloc(void *ctx, void *p, size_t n)
-{
-	(void)ctx;
-	return gq_realloc(p, n);
-}
-
-static void ya_free(void *ctx, void *p)
-{
-	(void)ctx;
-	free(p);
-}
-
-static yajl_alloc_funcs ya_funcs = {ya_malloc, ya_realloc, ya_free, NULL};
-
-/* JSON writer with a sticky error flag. */
-struct jw {
-	yajl_gen g;
-	bool bad;
-};
-
-static void jw_init(struct jw *w)
-{
-	w->g = yajl_gen_alloc(&ya_funcs);
-	if (w->g == NULL) {
-		fputs("gpuquota: out of memory allocating a JSON generator\n", stderr);
-		abort();
-	}
-	yajl_gen_config(w->g, yajl_gen_validate_utf8, 1);
-	w->bad = false;
-}
-
-static void jw_check(struct jw *w, yajl_gen_status st)
-{
-	if (st != yajl_gen_status_ok)
-		w->bad = true;
-}
-
-static void jw_str(struct jw *w, const char *s)
-{
-	jw_check(w, yajl_gen_string(w->g, (const unsigned char *)s, strlen(s)));
-}
-
-static void jw_int(struct jw *w, int64_t i)
-{
-	jw_check(w, yajl_gen_integer(w->g, (long long)i));
-}
-
-static void jw_map_open(struct jw *w)
-{
-	jw_check(w, yajl_gen_map_open(w->g));
-}
-
-static void jw_map_close(struct jw *w)
-{
-	jw_check(w, yajl_gen_map_close(w->g));
-}
-
-static void jw_array_open(struct jw *w)
-{
-	jw_check(w, yajl_gen_array_open(w->g));
-}
-
-static void jw_array_close(struct jw *w)
-{
-	jw_check(w, yajl_gen_array_close(w->g));
-}
-
-/* Returns the generated text as a new heap string (caller frees), or NULL
- * when a call failed; frees the generator either way. */
-static char *jw_finish(struct jw *w)
-{
-	const unsigned char *buf;
-	size_t len;
-	char *s = NULL;
-
-	if (!w->bad && yajl_gen_get_buf(w->g, &buf, &len) == yajl_gen_status_ok)
-		s = gq_strndup((const char *)buf, len);
-	yajl_gen_free(w->g);
-	w->g = NULL;
-	return s;
-}
-
-static void jw_gate(struct jw *w)
-{
-	jw_map_open(w);
-	jw_str(w, "name");
-	jw_str(w, GQ_ADMISSION_GATE);
-	jw_map_close(w);
+	gq_jw_map_open(w);
+	gq_jw_str(w, "name");
+	gq_jw_str(w, GQ_ADMISSION_GATE);
+	gq_jw_map_close(w);
 }
 
 /* The patch as JSON text (new heap string), NULL when it is empty or a
  * string was not valid UTF-8. */
 static char *patch_json(const struct patch *p)
 {
-	struct jw w;
+	struct gq_jw w;
 	size_t k;
 
 	if (p->n == 0)
 		return NULL;
-	jw_init(&w);
-	jw_array_open(&w);
+	gq_jw_init(&w);
+	gq_jw_array_open(&w);
 	for (k = 0; k < p->n; k++) {
 		const struct op *o = &p->ops[k];
 
-		jw_map_open(&w);
-		jw_str(&w, "op");
-		jw_str(&w, o->op);
-		jw_str(&w, "path");
-		jw_str(&w, o->path);
+		gq_jw_map_open(&w);
+		gq_jw_str(&w, "op");
+		gq_jw_str(&w, o->op);
+		gq_jw_str(&w, "path");
+		gq_jw_str(&w, o->path);
 		if (o->kind != VAL_NONE)
-			jw_str(&w, "value");
+			gq_jw_str(&w, "value");
 		switch (o->kind) {
 		case VAL_NONE: break;
-		case VAL_STR: jw_str(&w, o->s); break;
-		case VAL_INT: jw_int(&w, o->i); break;
+		case VAL_STR: gq_jw_str(&w, o->s); break;
+		case VAL_INT: gq_jw_int(&w, o->i); break;
 		case VAL_GATE: jw_gate(&w); break;
 		case VAL_GATE_LIST:
-			jw_array_open(&w);
+			gq_jw_array_open(&w);
 			jw_gate(&w);
-			jw_array_close(&w);
+			gq_jw_array_close(&w);
 			break;
 		}
-		jw_map_close(&w);
+		gq_jw_map_close(&w);
 	}
-	jw_array_close(&w);
-	return jw_finish(&w);
+	gq_jw_array_close(&w);
+	return gq_jw_finish(&w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2330,52 +2241,52 @@ static char *base64(const char *s)
 
 char *gq_admission_encode(const struct gq_adm_response *resp, const char *uid)
 {
-	struct jw w;
+	struct gq_jw w;
 	char *b64;
 	size_t i;
 
 	if (resp == NULL || uid == NULL)
 		return NULL;
-	jw_init(&w);
-	jw_map_open(&w);
-	jw_str(&w, "apiVersion");
-	jw_str(&w, API_VERSION);
-	jw_str(&w, "kind");
-	jw_str(&w, "AdmissionReview");
-	jw_str(&w, "response");
-	jw_map_open(&w);
-	jw_str(&w, "uid");
-	jw_str(&w, uid);
-	jw_str(&w, "allowed");
-	jw_check(&w, yajl_gen_bool(w.g, resp->allowed));
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_str(&w, "apiVersion");
+	gq_jw_str(&w, API_VERSION);
+	gq_jw_str(&w, "kind");
+	gq_jw_str(&w, "AdmissionReview");
+	gq_jw_str(&w, "response");
+	gq_jw_map_open(&w);
+	gq_jw_str(&w, "uid");
+	gq_jw_str(&w, uid);
+	gq_jw_str(&w, "allowed");
+	gq_jw_bool(&w, resp->allowed);
 	if (!resp->allowed) {
-		jw_str(&w, "status");
-		jw_map_open(&w);
-		jw_str(&w, "code");
-		jw_int(&w, resp->code > 0 ? resp->code : 403);
-		jw_str(&w, "reason");
-		jw_str(&w, resp->reason != NULL ? resp->reason : "Forbidden");
+		gq_jw_str(&w, "status");
+		gq_jw_map_open(&w);
+		gq_jw_str(&w, "code");
+		gq_jw_int(&w, resp->code > 0 ? resp->code : 403);
+		gq_jw_str(&w, "reason");
+		gq_jw_str(&w, resp->reason != NULL ? resp->reason : "Forbidden");
 		if (resp->message != NULL) {
-			jw_str(&w, "message");
-			jw_str(&w, resp->message);
+			gq_jw_str(&w, "message");
+			gq_jw_str(&w, resp->message);
 		}
-		jw_map_close(&w);
+		gq_jw_map_close(&w);
 	} else if (resp->patch != NULL && resp->patch[0] != '\0') {
 		b64 = base64(resp->patch);
-		jw_str(&w, "patchType");
-		jw_str(&w, "JSONPatch");
-		jw_str(&w, "patch");
-		jw_str(&w, b64);
+		gq_jw_str(&w, "patchType");
+		gq_jw_str(&w, "JSONPatch");
+		gq_jw_str(&w, "patch");
+		gq_jw_str(&w, b64);
 		free(b64);
 	}
 	if (resp->n_warnings > 0) {
-		jw_str(&w, "warnings");
-		jw_array_open(&w);
+		gq_jw_str(&w, "warnings");
+		gq_jw_array_open(&w);
 		for (i = 0; i < resp->n_warnings; i++)
-			jw_str(&w, resp->warnings[i]);
-		jw_array_close(&w);
+			gq_jw_str(&w, resp->warnings[i]);
+		gq_jw_array_close(&w);
 	}
-	jw_map_close(&w);
-	jw_map_close(&w);
-	return jw_finish(&w);
+	gq_jw_map_close(&w);
+	gq_jw_map_close(&w);
+	return gq_jw_finish(&w);
 }

@@ -3,7 +3,7 @@
  * bodies.
  *
  * Everything here is a pure function of its inputs. Bodies are written with
- * yajl_gen in a fixed key order, quantities in their canonical form, and
+ * the JSON writer (jsonw.h) in a fixed key order, quantities in their canonical form, and
  * without empty lists or maps, so that re-applying an unchanged object is a
  * no-op for the apiserver (no resourceVersion bump, no watch event).
  */
@@ -13,109 +13,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yajl/yajl_gen.h>
+#include "jsonw.h"
 
 #define RQ_GPU	    "requests.nvidia.com/gpu"
 #define RQ_NVIDIA   "requests.nvidia.com/"
 #define NVIDIA	    "nvidia.com/"
 #define NAME_PREFIX "gpuquota-"
 
-/* ------------------------------------------------------------------ */
-/* JSON writer: yajl_gen with a sticky error flag                       */
-/* ------------------------------------------------------------------ */
-
-struct jw {
-	yajl_gen g;
-	bool bad; /* a yajl_gen call failed; the body is unusable */
-};
-
-static void jw_init(struct jw *w)
-{
-	w->g = yajl_gen_alloc(NULL);
-	if (w->g == NULL)
-		abort();
-	yajl_gen_config(w->g, yajl_gen_validate_utf8, 1);
-	w->bad = false;
-}
-
-static void jw_check(struct jw *w, yajl_gen_status st)
-{
-	if (st != yajl_gen_status_ok)
-		w->bad = true;
-}
-
-static void jw_str(struct jw *w, const char *s)
-{
-	jw_check(w, yajl_gen_string(w->g, (const unsigned char *)s, strlen(s)));
-}
-
-/* A key and a string value. */
-static void jw_kv(struct jw *w, const char *k, const char *v)
-{
-	jw_str(w, k);
-	jw_str(w, v);
-}
-
-static void jw_int(struct jw *w, long long v)
-{
-	jw_check(w, yajl_gen_integer(w->g, v));
-}
-
-static void jw_bool(struct jw *w, bool v)
-{
-	jw_check(w, yajl_gen_bool(w->g, v));
-}
-
-static void jw_map(struct jw *w)
-{
-	jw_check(w, yajl_gen_map_open(w->g));
-}
-
-static void jw_end_map(struct jw *w)
-{
-	jw_check(w, yajl_gen_map_close(w->g));
-}
-
-static void jw_arr(struct jw *w)
-{
-	jw_check(w, yajl_gen_array_open(w->g));
-}
-
-static void jw_end_arr(struct jw *w)
-{
-	jw_check(w, yajl_gen_array_close(w->g));
-}
-
 /* A key, then a map of resource name -> canonical quantity. */
-static void jw_res_map(struct jw *w, const char *key, const struct gq_res_list *l)
+static void jw_res_map(struct gq_jw *w, const char *key, const struct gq_res_list *l)
 {
 	char q[GQ_QUANTITY_STRLEN];
 	size_t i;
 
-	jw_str(w, key);
-	jw_map(w);
+	gq_jw_str(w, key);
+	gq_jw_map_open(w);
 	for (i = 0; i < l->n; i++) {
 		gq_quantity_format(&l->items[i].q, q);
-		jw_kv(w, l->items[i].name, q);
+		gq_jw_kv(w, l->items[i].name, q);
 	}
-	jw_end_map(w);
+	gq_jw_map_close(w);
 }
 
 /* Finishes the writer: the JSON text as a new heap string (caller frees)
  * in *out, or GQ_EINVAL when any generator call failed. */
-static int jw_finish(struct jw *w, char **out, struct gq_err *err)
+static int jw_finish(struct gq_jw *w, char **out, struct gq_err *err)
 {
-	const unsigned char *buf;
-	size_t len;
-	int rc = GQ_OK;
-
-	if (w->bad || yajl_gen_get_buf(w->g, &buf, &len) != yajl_gen_status_ok)
-		rc = gq_err_set(err, GQ_EINVAL, "desired: JSON generation failed");
-	else
-		*out = gq_strndup((const char *)buf, len);
-	yajl_gen_free(w->g);
-	w->g = NULL;
-	return rc;
+	*out = gq_jw_finish(w);
+	return *out != NULL ? GQ_OK : gq_err_set(err, GQ_EINVAL, "desired: JSON generation failed");
 }
 
 /*
@@ -123,32 +48,32 @@ static int jw_finish(struct jw *w, char **out, struct gq_err *err)
  * labels, and a controller owner reference to the allocation when the team
  * has a uid.
  */
-static void jw_meta(struct jw *w, const struct gq_team *t, const char *name, const char *ns)
+static void jw_meta(struct gq_jw *w, const struct gq_team *t, const char *name, const char *ns)
 {
-	jw_str(w, "metadata");
-	jw_map(w);
-	jw_kv(w, "name", name);
+	gq_jw_str(w, "metadata");
+	gq_jw_map_open(w);
+	gq_jw_kv(w, "name", name);
 	if (ns != NULL)
-		jw_kv(w, "namespace", ns);
-	jw_str(w, "labels");
-	jw_map(w);
-	jw_kv(w, GQ_LABEL_MANAGED_BY, GQ_FIELD_MANAGER);
-	jw_kv(w, GQ_LABEL_TEAM, t->name);
-	jw_end_map(w);
+		gq_jw_kv(w, "namespace", ns);
+	gq_jw_str(w, "labels");
+	gq_jw_map_open(w);
+	gq_jw_kv(w, GQ_LABEL_MANAGED_BY, GQ_FIELD_MANAGER);
+	gq_jw_kv(w, GQ_LABEL_TEAM, t->name);
+	gq_jw_map_close(w);
 	if (t->uid != NULL && t->uid[0] != '\0') {
-		jw_str(w, "ownerReferences");
-		jw_arr(w);
-		jw_map(w);
-		jw_kv(w, "apiVersion", GQ_API_VERSION);
-		jw_kv(w, "kind", GQ_KIND);
-		jw_kv(w, "name", t->name);
-		jw_kv(w, "uid", t->uid);
-		jw_str(w, "controller");
-		jw_bool(w, true);
-		jw_end_map(w);
-		jw_end_arr(w);
+		gq_jw_str(w, "ownerReferences");
+		gq_jw_array_open(w);
+		gq_jw_map_open(w);
+		gq_jw_kv(w, "apiVersion", GQ_API_VERSION);
+		gq_jw_kv(w, "kind", GQ_KIND);
+		gq_jw_kv(w, "name", t->name);
+		gq_jw_kv(w, "uid", t->uid);
+		gq_jw_str(w, "controller");
+		gq_jw_bool(w, true);
+		gq_jw_map_close(w);
+		gq_jw_array_close(w);
 	}
-	jw_end_map(w);
+	gq_jw_map_close(w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -341,24 +266,24 @@ static void desired_push(struct gq_desired_list *l, size_t *cap, const char *kin
 static int body_priority_class(char **body, const struct gq_team *t, const struct gq_tier *tier,
 			       const char *name, struct gq_err *err)
 {
-	struct jw w;
+	struct gq_jw w;
 	char *desc;
 
-	jw_init(&w);
-	jw_map(&w);
-	jw_kv(&w, "apiVersion", "scheduling.k8s.io/v1");
-	jw_kv(&w, "kind", "PriorityClass");
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", "scheduling.k8s.io/v1");
+	gq_jw_kv(&w, "kind", "PriorityClass");
 	jw_meta(&w, t, name, NULL);
-	jw_str(&w, "value");
-	jw_int(&w, tier->value);
+	gq_jw_str(&w, "value");
+	gq_jw_int(&w, tier->value);
 	if (tier->preemption_policy != NULL)
-		jw_kv(&w, "preemptionPolicy", tier->preemption_policy);
-	jw_str(&w, "globalDefault");
-	jw_bool(&w, false);
+		gq_jw_kv(&w, "preemptionPolicy", tier->preemption_policy);
+	gq_jw_str(&w, "globalDefault");
+	gq_jw_bool(&w, false);
 	desc = gq_asprintf("gpuquota: tier %s of team %s", tier->name, t->name);
-	jw_kv(&w, "description", desc);
+	gq_jw_kv(&w, "description", desc);
 	free(desc);
-	jw_end_map(&w);
+	gq_jw_map_close(&w);
 	return jw_finish(&w, body, err);
 }
 
@@ -387,44 +312,44 @@ bool gq_team_has_over_budget_class(const struct gq_team *t)
 static int body_over_budget_class(char **body, const struct gq_team *t, const char *name,
 				  struct gq_err *err)
 {
-	struct jw w;
+	struct gq_jw w;
 	char *desc;
 
-	jw_init(&w);
-	jw_map(&w);
-	jw_kv(&w, "apiVersion", "scheduling.k8s.io/v1");
-	jw_kv(&w, "kind", "PriorityClass");
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", "scheduling.k8s.io/v1");
+	gq_jw_kv(&w, "kind", "PriorityClass");
 	jw_meta(&w, t, name, NULL);
-	jw_str(&w, "value");
-	jw_int(&w, gq_team_over_budget_value(t));
-	jw_kv(&w, "preemptionPolicy", "Never");
-	jw_str(&w, "globalDefault");
-	jw_bool(&w, false);
+	gq_jw_str(&w, "value");
+	gq_jw_int(&w, gq_team_over_budget_value(t));
+	gq_jw_kv(&w, "preemptionPolicy", "Never");
+	gq_jw_str(&w, "globalDefault");
+	gq_jw_bool(&w, false);
 	desc = gq_asprintf("gpuquota: GPU pods of team %s admitted over budget", t->name);
-	jw_kv(&w, "description", desc);
+	gq_jw_kv(&w, "description", desc);
 	free(desc);
-	jw_end_map(&w);
+	gq_jw_map_close(&w);
 	return jw_finish(&w, body, err);
 }
 
 /* Namespace NS carrying only the team label (we do not own namespaces). */
 static int body_namespace(char **body, const struct gq_team *t, const char *ns, struct gq_err *err)
 {
-	struct jw w;
+	struct gq_jw w;
 
-	jw_init(&w);
-	jw_map(&w);
-	jw_kv(&w, "apiVersion", "v1");
-	jw_kv(&w, "kind", "Namespace");
-	jw_str(&w, "metadata");
-	jw_map(&w);
-	jw_kv(&w, "name", ns);
-	jw_str(&w, "labels");
-	jw_map(&w);
-	jw_kv(&w, GQ_LABEL_TEAM, t->name);
-	jw_end_map(&w);
-	jw_end_map(&w);
-	jw_end_map(&w);
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", "v1");
+	gq_jw_kv(&w, "kind", "Namespace");
+	gq_jw_str(&w, "metadata");
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "name", ns);
+	gq_jw_str(&w, "labels");
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, GQ_LABEL_TEAM, t->name);
+	gq_jw_map_close(&w);
+	gq_jw_map_close(&w);
+	gq_jw_map_close(&w);
 	return jw_finish(&w, body, err);
 }
 
@@ -432,18 +357,18 @@ static int body_namespace(char **body, const struct gq_team *t, const char *ns, 
 static int body_quota(char **body, const struct gq_team *t, const char *ns, const char *name,
 		      const struct gq_res_list *hard, struct gq_err *err)
 {
-	struct jw w;
+	struct gq_jw w;
 
-	jw_init(&w);
-	jw_map(&w);
-	jw_kv(&w, "apiVersion", "v1");
-	jw_kv(&w, "kind", "ResourceQuota");
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", "v1");
+	gq_jw_kv(&w, "kind", "ResourceQuota");
 	jw_meta(&w, t, name, ns);
-	jw_str(&w, "spec");
-	jw_map(&w);
+	gq_jw_str(&w, "spec");
+	gq_jw_map_open(&w);
 	jw_res_map(&w, "hard", hard);
-	jw_end_map(&w);
-	jw_end_map(&w);
+	gq_jw_map_close(&w);
+	gq_jw_map_close(&w);
 	return jw_finish(&w, body, err);
 }
 
@@ -461,42 +386,42 @@ static int body_zero_gpu_quota(char **body, const struct gq_team *t, const char 
 			       const char *name, const struct gq_res_list *totals, char **classes,
 			       size_t n_classes, struct gq_err *err)
 {
-	struct jw w;
+	struct gq_jw w;
 	size_t i;
 
 	qsort(classes, n_classes, sizeof(*classes), str_cmp);
-	jw_init(&w);
-	jw_map(&w);
-	jw_kv(&w, "apiVersion", "v1");
-	jw_kv(&w, "kind", "ResourceQuota");
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", "v1");
+	gq_jw_kv(&w, "kind", "ResourceQuota");
 	jw_meta(&w, t, name, ns);
-	jw_str(&w, "spec");
-	jw_map(&w);
-	jw_str(&w, "hard");
-	jw_map(&w);
+	gq_jw_str(&w, "spec");
+	gq_jw_map_open(&w);
+	gq_jw_str(&w, "hard");
+	gq_jw_map_open(&w);
 	for (i = 0; i < totals->n; i++)
 		if (strncmp(totals->items[i].name, RQ_NVIDIA, strlen(RQ_NVIDIA)) == 0)
-			jw_kv(&w, totals->items[i].name, "0");
-	jw_end_map(&w);
+			gq_jw_kv(&w, totals->items[i].name, "0");
+	gq_jw_map_close(&w);
 	if (n_classes > 0) {
-		jw_str(&w, "scopeSelector");
-		jw_map(&w);
-		jw_str(&w, "matchExpressions");
-		jw_arr(&w);
-		jw_map(&w);
-		jw_kv(&w, "scopeName", "PriorityClass");
-		jw_kv(&w, "operator", "NotIn");
-		jw_str(&w, "values");
-		jw_arr(&w);
+		gq_jw_str(&w, "scopeSelector");
+		gq_jw_map_open(&w);
+		gq_jw_str(&w, "matchExpressions");
+		gq_jw_array_open(&w);
+		gq_jw_map_open(&w);
+		gq_jw_kv(&w, "scopeName", "PriorityClass");
+		gq_jw_kv(&w, "operator", "NotIn");
+		gq_jw_str(&w, "values");
+		gq_jw_array_open(&w);
 		for (i = 0; i < n_classes; i++)
-			jw_str(&w, classes[i]);
-		jw_end_arr(&w);
-		jw_end_map(&w);
-		jw_end_arr(&w);
-		jw_end_map(&w);
+			gq_jw_str(&w, classes[i]);
+		gq_jw_array_close(&w);
+		gq_jw_map_close(&w);
+		gq_jw_array_close(&w);
+		gq_jw_map_close(&w);
 	}
-	jw_end_map(&w);
-	jw_end_map(&w);
+	gq_jw_map_close(&w);
+	gq_jw_map_close(&w);
 	return jw_finish(&w, body, err);
 }
 
@@ -544,7 +469,7 @@ static int body_budget_quota(char **body, const struct gq_team *t, const char *n
 static int body_limit_range(char **body, const struct gq_team *t, const char *ns, const char *name,
 			    struct gq_err *err)
 {
-	struct jw w;
+	struct gq_jw w;
 	struct gq_res_list req = {0};
 	int rc;
 
@@ -560,25 +485,25 @@ static int body_limit_range(char **body, const struct gq_team *t, const char *ns
 				      t->container_default.items[i].name))
 			req.items[req.n++] = t->container_default.items[i];
 
-	jw_init(&w);
-	jw_map(&w);
-	jw_kv(&w, "apiVersion", "v1");
-	jw_kv(&w, "kind", "LimitRange");
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", "v1");
+	gq_jw_kv(&w, "kind", "LimitRange");
 	jw_meta(&w, t, name, ns);
-	jw_str(&w, "spec");
-	jw_map(&w);
-	jw_str(&w, "limits");
-	jw_arr(&w);
-	jw_map(&w);
-	jw_kv(&w, "type", "Container");
+	gq_jw_str(&w, "spec");
+	gq_jw_map_open(&w);
+	gq_jw_str(&w, "limits");
+	gq_jw_array_open(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "type", "Container");
 	if (t->container_default.n > 0)
 		jw_res_map(&w, "default", &t->container_default);
 	if (req.n > 0)
 		jw_res_map(&w, "defaultRequest", &req);
-	jw_end_map(&w);
-	jw_end_arr(&w);
-	jw_end_map(&w);
-	jw_end_map(&w);
+	gq_jw_map_close(&w);
+	gq_jw_array_close(&w);
+	gq_jw_map_close(&w);
+	gq_jw_map_close(&w);
 	rc = jw_finish(&w, body, err);
 	free(req.items);
 	return rc;

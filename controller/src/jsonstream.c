@@ -18,27 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
+
 /* A delivered value whose buffer grew past this is freed, not kept. */
 #define KEEP_BUF_MAX (1024 * 1024)
-
-/* yajl allocator hooks: the project's abort-on-OOM wrappers. */
-static void *ya_malloc(void *ctx, size_t n)
-{
-	(void)ctx;
-	return gq_malloc(n);
-}
-
-static void *ya_realloc(void *ctx, void *p, size_t n)
-{
-	(void)ctx;
-	return gq_realloc(p, n);
-}
-
-static void ya_free(void *ctx, void *p)
-{
-	(void)ctx;
-	free(p);
-}
 
 /* Absolute stream offset of the parser's position in the current chunk. */
 static size_t stream_pos(const struct gq_jsonstream *s)
@@ -213,14 +196,7 @@ static const yajl_callbacks callbacks = {
 /* Allocates the SAX parser for s (aborts on OOM). */
 static void parser_new(struct gq_jsonstream *s)
 {
-	yajl_alloc_funcs afs = {
-	    .malloc = ya_malloc,
-	    .realloc = ya_realloc,
-	    .free = ya_free,
-	    .ctx = NULL,
-	};
-
-	s->h = yajl_alloc(&callbacks, &afs, s);
+	s->h = yajl_alloc(&callbacks, &gq_yajl_alloc_funcs, s);
 	if (s->h == NULL) {
 		fputs("gpuquota: out of memory allocating a JSON parser\n", stderr);
 		abort();

@@ -14,11 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-#include <yajl/yajl_gen.h>
-
 #include "accounting.h"
 #include "buf.h"
 #include "desired.h"
+#include "jsonw.h"
 #include "log.h"
 #include "plan.h"
 #include "spec.h"
@@ -261,47 +260,58 @@ static void ns_unlabel(struct gq_reconciler *r, struct pass *p, const char *ns)
 static void emit_event(struct gq_reconciler *r, const struct gq_team *t, bool warning,
 		       const char *reason, const char *message)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
-	const unsigned char *buf;
-	size_t len;
+	const char *type = warning ? "Warning" : "Normal";
 	char now[32], *name, *path, *body;
 	struct timespec ts;
 	struct gq_err err = {0};
+	struct gq_jw w;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now_rfc3339(now);
 	name = gq_asprintf("%s.%lx%06lx", t->name, (unsigned long)ts.tv_sec,
 			   (unsigned long)(ts.tv_nsec / 1000));
-#define S(s) yajl_gen_string(g, (const unsigned char *)(s), strlen(s))
-	yajl_gen_map_open(g);
-	S("apiVersion"), S("v1"), S("kind"), S("Event");
-	S("metadata"), yajl_gen_map_open(g), S("name"), S(name), S("namespace"),
-	    S(r->event_namespace), yajl_gen_map_close(g);
-	S("involvedObject"), yajl_gen_map_open(g), S("apiVersion"), S(GQ_API_VERSION), S("kind"),
-	    S(GQ_KIND), S("name"), S(t->name), S("uid"), S(t->uid ? t->uid : ""),
-	    yajl_gen_map_close(g);
-	S("reason"), S(reason), S("message"), S(message);
-	S("type"), S(warning ? "Warning" : "Normal");
-	S("source"), yajl_gen_map_open(g), S("component"), S("gpuquota-controller"),
-	    yajl_gen_map_close(g);
-	S("reportingComponent"), S("gpuquota-controller");
-	S("reportingInstance"), S(r->instance);
-	S("firstTimestamp"), S(now), S("lastTimestamp"), S(now);
-	S("count"), yajl_gen_integer(g, 1);
-	yajl_gen_map_close(g);
-#undef S
-	yajl_gen_get_buf(g, &buf, &len);
-	body = gq_strndup((const char *)buf, len);
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", "v1");
+	gq_jw_kv(&w, "kind", "Event");
+	gq_jw_str(&w, "metadata");
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "name", name);
+	gq_jw_kv(&w, "namespace", r->event_namespace);
+	gq_jw_map_close(&w);
+	gq_jw_str(&w, "involvedObject");
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", GQ_API_VERSION);
+	gq_jw_kv(&w, "kind", GQ_KIND);
+	gq_jw_kv(&w, "name", t->name);
+	gq_jw_kv(&w, "uid", t->uid ? t->uid : "");
+	gq_jw_map_close(&w);
+	gq_jw_kv(&w, "reason", reason);
+	gq_jw_kv(&w, "message", message);
+	gq_jw_kv(&w, "type", type);
+	gq_jw_str(&w, "source");
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "component", "gpuquota-controller");
+	gq_jw_map_close(&w);
+	gq_jw_kv(&w, "reportingComponent", "gpuquota-controller");
+	gq_jw_kv(&w, "reportingInstance", r->instance);
+	gq_jw_kv(&w, "firstTimestamp", now);
+	gq_jw_kv(&w, "lastTimestamp", now);
+	gq_jw_str(&w, "count");
+	gq_jw_int(&w, 1);
+	gq_jw_map_close(&w);
+	body = gq_jw_finish(&w);
 	path = gq_asprintf("/api/v1/namespaces/%s/events", r->event_namespace);
-	if (gq_kclient_create(r->kc, path, body, NULL, &err) != GQ_OK)
+	if (body == NULL)
+		gq_warn("could not post event | team=%s reason=%s error=%s", t->name, reason,
+			"the message is not valid UTF-8");
+	else if (gq_kclient_create(r->kc, path, body, NULL, &err) != GQ_OK)
 		gq_warn("could not post event | team=%s reason=%s error=%s", t->name, reason,
 			err.msg);
-	gq_info("event | team=%s type=%s reason=%s message=%s", t->name,
-		warning ? "Warning" : "Normal", reason, message);
+	gq_info("event | team=%s type=%s reason=%s message=%s", t->name, type, reason, message);
 	free(path);
 	free(body);
 	free(name);
-	yajl_gen_free(g);
 }
 
 /* --------------------------------------------------------------- helpers */
@@ -804,10 +814,8 @@ static void report_invalid(struct gq_reconciler *r, struct pass *p, const char *
 {
 	yajl_val conds =
 	    yajl_tree_get(s->prev_status, (const char *[]){"conditions", NULL}, yajl_t_array);
-	yajl_gen g;
-	const unsigned char *buf;
-	size_t len;
 	char now[32], *path, *body;
+	struct gq_jw w;
 
 	for (size_t i = 0; conds && i < conds->u.array.len; i++) {
 		yajl_val c = conds->u.array.values[i];
@@ -820,25 +828,39 @@ static void report_invalid(struct gq_reconciler *r, struct pass *p, const char *
 	}
 	gq_warn("allocation is invalid | team=%s error=%s", name, s->self_error);
 	now_rfc3339(now);
-	g = yajl_gen_alloc(NULL);
-#define S(x) yajl_gen_string(g, (const unsigned char *)(x), strlen(x))
-	yajl_gen_map_open(g);
-	S("apiVersion"), S(GQ_API_VERSION), S("kind"), S(GQ_KIND);
-	S("metadata"), yajl_gen_map_open(g), S("name"), S(name), yajl_gen_map_close(g);
-	S("status"), yajl_gen_map_open(g), S("state"), S("Invalid"), S("conditions");
-	yajl_gen_array_open(g), yajl_gen_map_open(g);
-	S("type"), S("Ready"), S("status"), S("False"), S("lastTransitionTime"), S(now);
-	S("reason"), S("InvalidSpec"), S("message"), S(s->self_error);
-	yajl_gen_map_close(g), yajl_gen_array_close(g);
-	yajl_gen_map_close(g), yajl_gen_map_close(g);
-#undef S
-	yajl_gen_get_buf(g, &buf, &len);
-	body = gq_strndup((const char *)buf, len);
+	gq_jw_init(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "apiVersion", GQ_API_VERSION);
+	gq_jw_kv(&w, "kind", GQ_KIND);
+	gq_jw_str(&w, "metadata");
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "name", name);
+	gq_jw_map_close(&w);
+	gq_jw_str(&w, "status");
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "state", "Invalid");
+	gq_jw_str(&w, "conditions");
+	gq_jw_array_open(&w);
+	gq_jw_map_open(&w);
+	gq_jw_kv(&w, "type", "Ready");
+	gq_jw_kv(&w, "status", "False");
+	gq_jw_kv(&w, "lastTransitionTime", now);
+	gq_jw_kv(&w, "reason", "InvalidSpec");
+	gq_jw_kv(&w, "message", s->self_error);
+	gq_jw_map_close(&w);
+	gq_jw_array_close(&w);
+	gq_jw_map_close(&w);
+	gq_jw_map_close(&w);
+	body = gq_jw_finish(&w);
+	if (body == NULL) {
+		gq_warn("cannot write the status | team=%s error=%s", name,
+			"the message is not valid UTF-8");
+		return;
+	}
 	path = gq_asprintf(GTA_PATH "/%s/status", name);
 	do_apply(r, p, path, body);
 	free(path);
 	free(body);
-	yajl_gen_free(g);
 }
 
 static int reconcile_deleting(struct gq_reconciler *r, struct snap *s, struct pass *p)

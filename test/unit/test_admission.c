@@ -29,6 +29,7 @@
 #include "admission.h"
 #include "buf.h"
 #include "gq.h"
+#include "json_assert.h"
 
 #define H (3600LL * GQ_ADMISSION_GPU_MICRO) /* one GPU-hour in micro GPU-seconds */
 
@@ -195,57 +196,6 @@ static struct gq_adm_team base_team(void)
 	    .over_budget_value = 10,
 	};
 	return t;
-}
-
-/* Structural JSON equality (object member order ignored). */
-static bool json_equal(yajl_val a, yajl_val b)
-{
-	size_t i, j;
-
-	if (a == NULL || b == NULL)
-		return a == b;
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case yajl_t_string: return strcmp(a->u.string, b->u.string) == 0;
-	case yajl_t_number: return strcmp(a->u.number.r, b->u.number.r) == 0;
-	case yajl_t_array:
-		if (a->u.array.len != b->u.array.len)
-			return false;
-		for (i = 0; i < a->u.array.len; i++)
-			if (!json_equal(a->u.array.values[i], b->u.array.values[i]))
-				return false;
-		return true;
-	case yajl_t_object:
-		if (a->u.object.len != b->u.object.len)
-			return false;
-		for (i = 0; i < a->u.object.len; i++) {
-			for (j = 0; j < b->u.object.len; j++)
-				if (strcmp(a->u.object.keys[i], b->u.object.keys[j]) == 0)
-					break;
-			if (j == b->u.object.len ||
-			    !json_equal(a->u.object.values[i], b->u.object.values[j]))
-				return false;
-		}
-		return true;
-	default: return true;
-	}
-}
-
-static void assert_json_eq(const char *got, const char *want)
-{
-	char ebuf[128];
-	yajl_val g = yajl_tree_parse(got, ebuf, sizeof(ebuf));
-	yajl_val w = yajl_tree_parse(want, ebuf, sizeof(ebuf));
-	bool eq;
-
-	assert_non_null(g);
-	assert_non_null(w);
-	eq = json_equal(g, w);
-	yajl_tree_free(g);
-	yajl_tree_free(w);
-	if (!eq)
-		fail_msg("JSON differs\n got: %s\nwant: %s", got, want);
 }
 
 /* Base64-decodes s (new heap string). */

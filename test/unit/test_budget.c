@@ -23,6 +23,7 @@
 #include "budget.h"
 #include "buf.h"
 #include "gq.h"
+#include "json_assert.h"
 #include "ledger.h"
 
 #define H	   GQ_LEDGER_MICRO_PER_HOUR /* one GPU-hour in micro GPU-seconds */
@@ -180,74 +181,6 @@ static void admit_pod(struct gq_budget_registry *reg, const char *op, const char
 
 	admit(reg, body, strlen(body), out);
 	free(body);
-}
-
-/* Structural JSON equality (object member order ignored, array order not). */
-static bool json_equal(yajl_val a, yajl_val b)
-{
-	size_t i, j;
-
-	if (a == NULL || b == NULL)
-		return a == b;
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case yajl_t_string: return strcmp(a->u.string, b->u.string) == 0;
-	case yajl_t_number: return strcmp(a->u.number.r, b->u.number.r) == 0;
-	case yajl_t_array:
-		if (a->u.array.len != b->u.array.len)
-			return false;
-		for (i = 0; i < a->u.array.len; i++)
-			if (!json_equal(a->u.array.values[i], b->u.array.values[i]))
-				return false;
-		return true;
-	case yajl_t_object:
-		if (a->u.object.len != b->u.object.len)
-			return false;
-		for (i = 0; i < a->u.object.len; i++) {
-			for (j = 0; j < b->u.object.len; j++)
-				if (strcmp(a->u.object.keys[i], b->u.object.keys[j]) == 0)
-					break;
-			if (j == b->u.object.len ||
-			    !json_equal(a->u.object.values[i], b->u.object.values[j]))
-				return false;
-		}
-		return true;
-	default: return true;
-	}
-}
-
-/* Whether got and want are equal JSON (want must parse). */
-static bool json_eq(const char *got, const char *want)
-{
-	yajl_val g = yajl_tree_parse(got, NULL, 0), w = yajl_tree_parse(want, NULL, 0);
-	bool eq;
-
-	assert_non_null(w);
-	eq = g != NULL && json_equal(g, w);
-	yajl_tree_free(g);
-	yajl_tree_free(w);
-	return eq;
-}
-
-static void assert_json_eq(const char *got, const char *want)
-{
-	char ebuf[128];
-	yajl_val g, w;
-	bool eq;
-
-	assert_non_null(got);
-	g = yajl_tree_parse(got, ebuf, sizeof(ebuf));
-	if (g == NULL)
-		fail_msg("patch is not JSON (%s): %s", ebuf, got);
-	w = yajl_tree_parse(want, ebuf, sizeof(ebuf));
-	if (w == NULL)
-		fail_msg("expected JSON does not parse (%s): %s", ebuf, want);
-	eq = json_equal(g, w);
-	yajl_tree_free(g);
-	yajl_tree_free(w);
-	if (!eq)
-		fail_msg("JSON differs\n got: %s\nwant: %s", got, want);
 }
 
 static const char *const NS_ML[] = {"ml-train", "ml-lab"};

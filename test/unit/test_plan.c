@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "gq.h"
+#include "json_assert.h"
 #include "plan.h"
 #include "quantity.h"
 #include "spec.h"
@@ -1151,36 +1152,6 @@ static void test_json_str_obj(void **state)
 
 /* ------------------------------------------------------------------ clone */
 
-/* Structural equality of two yajl trees (object key order significant,
- * numbers by their text). */
-static bool tree_equal(yajl_val a, yajl_val b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case yajl_t_string: return strcmp(a->u.string, b->u.string) == 0;
-	case yajl_t_number: return strcmp(a->u.number.r, b->u.number.r) == 0;
-	case yajl_t_object:
-		if (a->u.object.len != b->u.object.len)
-			return false;
-		for (size_t i = 0; i < a->u.object.len; i++)
-			if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0 ||
-			    !tree_equal(a->u.object.values[i], b->u.object.values[i]))
-				return false;
-		return true;
-	case yajl_t_array:
-		if (a->u.array.len != b->u.array.len)
-			return false;
-		for (size_t i = 0; i < a->u.array.len; i++)
-			if (!tree_equal(a->u.array.values[i], b->u.array.values[i]))
-				return false;
-		return true;
-	default: return true; /* true, false, null */
-	}
-}
-
 static void test_clone_dump_round_trip(void **state)
 {
 	static const char *const DOC =
@@ -1196,12 +1167,12 @@ static void test_clone_dump_round_trip(void **state)
 	c = gq_json_clone(v);
 	assert_non_null(c);
 	assert_true(c != v);
-	assert_true(tree_equal(v, c));
+	assert_true(json_equal_as(v, c, true));
 	d1 = gq_json_dump(v);
 	d2 = gq_json_dump(c);
 	assert_string_equal(d1, d2);
 	r = parse(d1);
-	assert_true(tree_equal(v, r));
+	assert_true(json_equal_as(v, r, true));
 	assert_string_equal(gq_json_str(c, GQ_PATH("esc")), "q\"b\\s/\n\t\001");
 	assert_string_equal(gq_json_str(c, GQ_PATH("utf8")), "\xc3\xa9\xe2\x82\xac");
 	assert_int_equal(

@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <yajl/yajl_tree.h>
+
+#include "gq.h"
 
 /* Structural equality of two trees; numbers compare by their text. With
  * ordered, object members must also come in the same order. */
@@ -90,6 +93,23 @@ static inline void assert_json_eq(const char *got, const char *want)
 	yajl_tree_free(w);
 	if (!eq)
 		fail_msg("JSON differs\n got: %s\nwant: %s", got, want);
+}
+
+/* Base64-decodes s, as a review response carries its patch (new heap
+ * string). */
+static inline char *unbase64(const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char *out = gq_malloc(n / 4 * 3 + 1);
+	int len = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+
+	assert_true(len >= 0);
+	while (n > 0 && s[n - 1] == '=') {
+		len--;
+		n--;
+	}
+	out[len] = '\0';
+	return (char *)out;
 }
 
 #endif

@@ -22,7 +22,6 @@
 
 #include <cmocka.h>
 #include <dirent.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
@@ -196,22 +195,6 @@ static struct gq_adm_team base_team(void)
 	    .over_budget_value = 10,
 	};
 	return t;
-}
-
-/* Base64-decodes s (new heap string). */
-static char *unbase64(const char *s)
-{
-	size_t n = strlen(s);
-	unsigned char *out = gq_malloc(n / 4 * 3 + 1);
-	int len = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-
-	assert_true(len >= 0);
-	while (n > 0 && s[n - 1] == '=') {
-		len--;
-		n--;
-	}
-	out[len] = '\0';
-	return (char *)out;
 }
 
 /* Encodes resp, checks the envelope, and returns the decoded patch carried

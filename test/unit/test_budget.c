@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/evp.h>
 #include <yajl/yajl_tree.h>
 
 #include "admission.h"
@@ -103,22 +102,6 @@ static void reply_free(struct reply *r)
 	free(r->patch);
 	free(r->message);
 	memset(r, 0, sizeof(*r));
-}
-
-/* Base64-decodes s (new heap string). */
-static char *unbase64(const char *s)
-{
-	size_t n = strlen(s);
-	unsigned char *out = gq_malloc(n / 4 * 3 + 1);
-	int len = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
-
-	assert_true(len >= 0);
-	while (n > 0 && s[n - 1] == '=') {
-		len--;
-		n--;
-	}
-	out[len] = '\0';
-	return (char *)out;
 }
 
 /* Calls gq_budget_admit on body; for HTTP 200 checks the review envelope

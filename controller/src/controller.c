@@ -566,7 +566,10 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 			goto out;
 		gq_info("admission webhook serving | addr=%s path=/admit/pods", opts->webhook_addr);
 		ev_cert = event_new(c.base, -1, EV_PERSIST, on_cert_check, &c);
-		tv = (struct timeval){3600, 0};
+		tv = opts->cert_check_ms > 0
+			 ? (struct timeval){(time_t)(opts->cert_check_ms / 1000),
+					    (suseconds_t)((opts->cert_check_ms % 1000) * 1000)}
+			 : (struct timeval){3600, 0};
 		event_add(ev_cert, &tv);
 	}
 

@@ -28,6 +28,8 @@ struct gq_controller_opts {
 	const char *webhook_cert_dir; /* cert-manager mode: tls.crt/tls.key/ca.crt here */
 	int webhook_cert_days;	      /* serving certificate lifetime */
 	int drain_ms;		      /* keep serving this long after SIGTERM */
+	int64_t cert_check_ms;	      /* how often the certificate is checked for
+				       * renewal (0: hourly) */
 };
 
 /* Runs until SIGTERM/SIGINT. Returns 0 on a clean stop, or an error code

@@ -79,6 +79,9 @@ static void usage_run(FILE *f)
 	    "  --webhook-cert-dir DIR       use tls.crt/tls.key/ca.crt from DIR (cert-manager)\n"
 	    "                               instead of managing the certificate\n"
 	    "  --webhook-cert-days N        serving certificate lifetime (default 365)\n"
+	    "  --webhook-cert-check-interval DURATION\n"
+	    "                               how often the certificate is checked and renewed\n"
+	    "                               once a third of its lifetime is left (default 1h)\n"
 	    "  --shutdown-grace DURATION    keep serving after SIGTERM (default 5s)\n"
 	    "  --log-format text|json       (default text)\n"
 	    "  --log-level debug|info|warn|error (default info)\n");
@@ -135,6 +138,7 @@ static int cmd_run(int argc, char **argv)
 	    {"webhook-hosts", required_argument, NULL, 'H'},
 	    {"webhook-cert-dir", required_argument, NULL, 'D'},
 	    {"webhook-cert-days", required_argument, NULL, 'Y'},
+	    {"webhook-cert-check-interval", required_argument, NULL, 'I'},
 	    {"shutdown-grace", required_argument, NULL, 'G'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
@@ -145,7 +149,7 @@ static int cmd_run(int argc, char **argv)
 	const char *metrics = ":8080", *health = ":8081";
 	enum gq_log_level level = GQ_LOG_INFO;
 	enum gq_log_format format = GQ_LOG_TEXT;
-	int64_t resync_ms = 600000, ledger_ms = 10000, grace_ms = 5000;
+	int64_t resync_ms = 600000, ledger_ms = 10000, grace_ms = 5000, cert_check_ms = 3600000;
 	const char *wh_addr = ":9443", *wh_svc = "gpuquota-webhook",
 		   *wh_secret = "gpuquota-webhook-tls";
 	const char *wh_config = "gpuquota", *wh_hosts = "", *wh_dir = "";
@@ -202,7 +206,10 @@ static int cmd_run(int argc, char **argv)
 		case 'D': wh_dir = optarg; break;
 		case 'L':
 		case 'G':
-			if (parse_duration_ms(optarg, c == 'L' ? &ledger_ms : &grace_ms) != GQ_OK) {
+		case 'I':
+			if (parse_duration_ms(optarg, c == 'L'	 ? &ledger_ms
+						      : c == 'G' ? &grace_ms
+								 : &cert_check_ms) != GQ_OK) {
 				fprintf(stderr, "error: bad duration \"%s\"\n", optarg);
 				return EXIT_USAGE;
 			}
@@ -241,10 +248,10 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	opts = (struct gq_controller_opts){&kc,	    ns,		  (int)workers, resync_ms,
-					   metrics, health,	  ledger_ms,	wh_addr,
-					   wh_svc,  wh_secret,	  wh_config,	wh_hosts,
-					   wh_dir,  (int)wh_days, (int)grace_ms};
+	opts = (struct gq_controller_opts){&kc,	    ns,		  (int)workers,	 resync_ms,
+					   metrics, health,	  ledger_ms,	 wh_addr,
+					   wh_svc,  wh_secret,	  wh_config,	 wh_hosts,
+					   wh_dir,  (int)wh_days, (int)grace_ms, cert_check_ms};
 	/* ":8080" means all addresses. */
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);

@@ -213,3 +213,88 @@ test_budget_f_exact_through_sigkill_and_deletions() {
 	echo "    crash test: ground truth $truth mGPU-s, ledger $((used / 1000)) mGPU-s, difference ${diff} mGPU-s over 6 pods"
 	[ "${diff#-}" -le 6000 ] || fail "ledger off by ${diff} milli GPU-seconds (tolerance 1 GPU-second per pod)"
 }
+
+# secret_crt: the serving certificate (PEM) in the controller's Secret.
+secret_crt() {
+	jp secret/gpuquota-webhook-tls '{.data.tls\.crt}' gpuquota-system | base64 -d
+}
+
+# served_crt: the certificate the webhook presents to a new connection.
+served_crt() {
+	openssl s_client -connect "127.0.0.1:$CTL_WEBHOOK_PORT" -servername 127.0.0.1 </dev/null 2>/dev/null |
+		openssl x509 2>/dev/null
+}
+
+serial_of() { openssl x509 -noout -serial 2>/dev/null | cut -d= -f2; }
+
+# plant_due_cert DIR: replaces the Secret's serving pair with one signed by
+# the Secret's own CA, with the same names, issued 20 days ago for 25 days:
+# valid, but with less than a third of its lifetime left, i.e. due.
+plant_due_cert() {
+	local d=$1 sans
+	jp secret/gpuquota-webhook-tls '{.data.ca\.crt}' gpuquota-system | base64 -d >"$d/ca.crt"
+	jp secret/gpuquota-webhook-tls '{.data.ca\.key}' gpuquota-system | base64 -d >"$d/ca.key"
+	secret_crt >"$d/old.crt"
+	sans=$(openssl x509 -in "$d/old.crt" -noout -ext subjectAltName | tail -n +2 |
+		sed -e 's/^ *//' -e 's/IP Address:/IP:/g' -e 's/, /,/g')
+	mkdir -p "$d/new"
+	: >"$d/index.txt"
+	echo 1000 >"$d/serial"
+	cat >"$d/ca.cnf" <<CNF
+[ca]
+default_ca = d
+[d]
+database = $d/index.txt
+new_certs_dir = $d/new
+serial = $d/serial
+default_md = sha256
+policy = p
+copy_extensions = copy
+unique_subject = no
+[p]
+commonName = supplied
+CNF
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/due.key" \
+		-subj "/CN=gpuquota-webhook" -addext "subjectAltName=$sans" -out "$d/due.csr" 2>/dev/null
+	openssl ca -batch -config "$d/ca.cnf" -cert "$d/ca.crt" -keyfile "$d/ca.key" -in "$d/due.csr" \
+		-out "$d/due.crt" -notext -startdate "$(date -u -d '-20 days' +%Y%m%d%H%M%SZ)" \
+		-enddate "$(date -u -d '+5 days' +%Y%m%d%H%M%SZ)" 2>/dev/null
+	$KUBECTL -n gpuquota-system patch secret gpuquota-webhook-tls --type merge -p \
+		"{\"data\":{\"tls.crt\":\"$(base64 -w0 <"$d/due.crt")\",\"tls.key\":\"$(base64 -w0 <"$d/due.key")\"}}" >/dev/null
+}
+
+test_budget_g_certificate_renewed_while_serving() {
+	local d before due now_serial bundle
+	d=$(mktemp -d)
+	controller_stop
+	controller_start --webhook-cert-check-interval 2s
+	new_ns e2e-bcert
+	budget_team bcert e2e-bcert Deny 100 Monthly
+	wait_for 30 team_ready bcert
+	wait_for 30 webhook_serves e2e-bcert bcert-work
+	before=$(served_crt | serial_of)
+	[ -n "$before" ] || fail "no certificate served on port $CTL_WEBHOOK_PORT"
+	assert_eq "$(secret_crt | serial_of)" "$before" "the webhook serves the Secret's certificate"
+	plant_due_cert "$d"
+	due=$(serial_of <"$d/due.crt")
+	[ -n "$due" ] || fail "could not make the due certificate"
+	# The next check finds it due, issues a new one, stores it and serves it.
+	wait_for 30 sh -c "s=\$($KUBECTL -n gpuquota-system get secret gpuquota-webhook-tls -o jsonpath='{.data.tls\.crt}' | base64 -d | openssl x509 -noout -serial); [ -n \"\$s\" ] && [ \"\$s\" != serial=$due ]"
+	now_serial=$(secret_crt | serial_of)
+	[ "$now_serial" != "$before" ] || fail "the certificate was not renewed"
+	wait_for 10 sh -c "[ \"\$(openssl s_client -connect 127.0.0.1:$CTL_WEBHOOK_PORT </dev/null 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2)\" = $now_serial ]"
+	assert_contains "$(cat "$CTL_LOG")" "webhook certificate rotated" "rotation logged"
+	secret_crt | openssl x509 -noout -checkend $((300 * 86400)) >/dev/null ||
+		fail "the renewed certificate does not have a fresh lifetime"
+	# The CA was kept: the bundle the apiserver trusts verifies the new one.
+	bundle=$(jp mutatingwebhookconfiguration/gpuquota '{.webhooks[0].clientConfig.caBundle}')
+	echo "$bundle" | base64 -d >"$d/bundle.crt"
+	served_crt >"$d/served.crt"
+	openssl verify -CAfile "$d/bundle.crt" "$d/served.crt" >/dev/null 2>&1 ||
+		fail "the served certificate does not verify against the injected CA bundle"
+	# And the apiserver still reaches the webhook over TLS.
+	wait_for 30 webhook_serves e2e-bcert bcert-work
+	rm -rf "$d"
+	controller_stop
+	controller_start
+}

@@ -18,9 +18,27 @@ int gq_err_set(struct gq_err *err, int rc, const char *fmt, ...)
 	if (err == NULL)
 		return rc;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	if (vsnprintf(err->msg, sizeof(err->msg), fmt, ap) >= (int)sizeof(err->msg))
+		gq_utf8_trim(err->msg); /* messages end up in JSON: no cut character */
 	va_end(ap);
 	return rc;
+}
+
+void gq_utf8_trim(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+	unsigned char lead;
+
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i == 0)
+		return;
+	lead = (unsigned char)s[i - 1];
+	if (lead < 0xC0)
+		return; /* ASCII, or stray continuation bytes: not a cut sequence */
+	need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
 }
 
 const char *gq_strerror(int rc)

@@ -36,7 +36,8 @@ struct gq_err {
 	char msg[512]; /* human-readable message, NUL-terminated */
 };
 
-/* Sets err->msg with printf formatting (err may be NULL); returns rc. */
+/* Sets err->msg with printf formatting (err may be NULL); returns rc. A
+ * message cut at the bound never ends inside a UTF-8 character. */
 int gq_err_set(struct gq_err *err, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -51,6 +52,10 @@ char *gq_strdup(const char *s);
 char *gq_strndup(const char *s, size_t n);
 /* Formats into a new heap string (caller frees). */
 char *gq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Cuts an incomplete UTF-8 sequence off the end of s, as left by cutting a
+ * valid text at a byte bound (snprintf truncation). Anything else is left
+ * as it is. */
+void gq_utf8_trim(char *s);
 
 /* Reads a whole file of at most max bytes into a new NUL-terminated heap
  * buffer (*out, caller frees; *outlen its length). GQ_EIO or GQ_ETOOBIG. */

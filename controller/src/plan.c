@@ -9,6 +9,7 @@
 
 #include <yajl/yajl_gen.h>
 
+#include "jsonw.h"
 #include "quantity.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -134,17 +135,6 @@ void gq_plan_free(struct gq_plan *p)
 
 /* ----------------------------------------------------------------- status */
 
-static void gen_str(yajl_gen g, const char *s)
-{
-	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
-static void gen_kv(yajl_gen g, const char *k, const char *v)
-{
-	gen_str(g, k);
-	gen_str(g, v);
-}
-
 /* Number of string members of object m (0 for NULL or non-objects). */
 static size_t count_strings(yajl_val m)
 {
@@ -157,9 +147,9 @@ static size_t count_strings(yajl_val m)
 }
 
 /* Emits a string map, canonicalising quantity values. */
-static void gen_qmap(yajl_gen g, yajl_val m)
+static void gen_qmap(struct gq_jw *w, yajl_val m)
 {
-	yajl_gen_map_open(g);
+	gq_jw_map_open(w);
 	for (size_t i = 0; m && YAJL_IS_OBJECT(m) && i < m->u.object.len; i++) {
 		yajl_val v = m->u.object.values[i];
 		struct gq_quantity q;
@@ -167,15 +157,15 @@ static void gen_qmap(yajl_gen g, yajl_val m)
 
 		if (!YAJL_IS_STRING(v))
 			continue;
-		gen_str(g, m->u.object.keys[i]);
+		gq_jw_str(w, m->u.object.keys[i]);
 		if (gq_quantity_parse(&q, YAJL_GET_STRING(v)) == GQ_OK) {
 			gq_quantity_format(&q, buf);
-			gen_str(g, buf);
+			gq_jw_str(w, buf);
 		} else {
-			gen_str(g, YAJL_GET_STRING(v));
+			gq_jw_str(w, YAJL_GET_STRING(v));
 		}
 	}
-	yajl_gen_map_close(g);
+	gq_jw_map_close(w);
 }
 
 /* Sum of one resource over the namespaces' status maps (which: 0 hard, 1 used). */
@@ -199,16 +189,16 @@ static struct gq_quantity status_sum(const struct gq_status_in *in, const char *
 	return sum;
 }
 
-static void gen_time(yajl_gen g, const char *key, int64_t ms)
+static void gen_time(struct gq_jw *w, const char *key, int64_t ms)
 {
 	char t[GQ_TIME_STRLEN];
 
 	if (gq_time_format_ms(ms, t) == GQ_OK)
-		gen_kv(g, key, t);
+		gq_jw_kv(w, key, t);
 }
 
 /* gpuHours (printer column), usage and history of a team with a budget. */
-static void gen_budget(yajl_gen g, const struct gq_status_budget *b)
+static void gen_budget(struct gq_jw *w, const struct gq_status_budget *b)
 {
 	const struct gq_ledger *l = b->ledger;
 	char used[GQ_LEDGER_HOURS_STRLEN], budget[GQ_LEDGER_HOURS_STRLEN];
@@ -218,37 +208,37 @@ static void gen_budget(yajl_gen g, const struct gq_status_budget *b)
 	gq_ledger_format_hours(b->budget_micro, budget);
 	gq_ledger_format_hours(gq_ledger_remaining(l, b->budget_micro), left);
 	col = gq_asprintf("%s/%s", used, budget);
-	gen_kv(g, "gpuHours", col);
+	gq_jw_kv(w, "gpuHours", col);
 	free(col);
-	gen_str(g, "usage");
-	yajl_gen_map_open(g);
-	gen_kv(g, "usedGPUHours", used);
-	gen_kv(g, "budgetGPUHours", budget);
-	gen_kv(g, "remainingGPUHours", left);
-	gen_time(g, "periodStart", l->period_start_ms);
-	gen_time(g, "periodEnd", l->period_end_ms);
-	gen_time(g, "accountedUntil", b->accounted_until_ms);
-	gen_str(g, "usedMicroGPUSeconds");
-	yajl_gen_integer(g, l->used_micro);
-	yajl_gen_map_close(g);
+	gq_jw_str(w, "usage");
+	gq_jw_map_open(w);
+	gq_jw_kv(w, "usedGPUHours", used);
+	gq_jw_kv(w, "budgetGPUHours", budget);
+	gq_jw_kv(w, "remainingGPUHours", left);
+	gen_time(w, "periodStart", l->period_start_ms);
+	gen_time(w, "periodEnd", l->period_end_ms);
+	gen_time(w, "accountedUntil", b->accounted_until_ms);
+	gq_jw_str(w, "usedMicroGPUSeconds");
+	gq_jw_int(w, l->used_micro);
+	gq_jw_map_close(w);
 	if (l->n_history) {
-		gen_str(g, "history");
-		yajl_gen_array_open(g);
+		gq_jw_str(w, "history");
+		gq_jw_array_open(w);
 		for (size_t i = 0; i < l->n_history; i++) {
 			const struct gq_ledger_period_rec *h = &l->history[i];
 
 			gq_ledger_format_hours(h->used_micro, used);
 			gq_ledger_format_hours(h->budget_micro, budget);
-			yajl_gen_map_open(g);
-			gen_time(g, "periodStart", h->start_ms);
-			gen_time(g, "periodEnd", h->end_ms);
-			gen_kv(g, "usedGPUHours", used);
-			gen_kv(g, "budgetGPUHours", budget);
-			gen_str(g, "usedMicroGPUSeconds");
-			yajl_gen_integer(g, h->used_micro);
-			yajl_gen_map_close(g);
+			gq_jw_map_open(w);
+			gen_time(w, "periodStart", h->start_ms);
+			gen_time(w, "periodEnd", h->end_ms);
+			gq_jw_kv(w, "usedGPUHours", used);
+			gq_jw_kv(w, "budgetGPUHours", budget);
+			gq_jw_str(w, "usedMicroGPUSeconds");
+			gq_jw_int(w, h->used_micro);
+			gq_jw_map_close(w);
 		}
-		yajl_gen_array_close(g);
+		gq_jw_array_close(w);
 	}
 }
 
@@ -269,12 +259,11 @@ static const char *prev_transition(yajl_val prev, const char *type, bool status)
 
 char *gq_status_body(const struct gq_status_in *in)
 {
-	yajl_gen g = yajl_gen_alloc(NULL);
-	const unsigned char *out;
-	size_t len, n_ready = 0;
+	struct gq_jw jw, *w = &jw;
+	size_t n_ready = 0;
 	struct gq_quantity gpu_used = gq_quantity_from_int(0), gpu_hard = gq_quantity_from_int(0);
 	const char *state = "Ready";
-	char *body, qa[GQ_QUANTITY_STRLEN], qb[GQ_QUANTITY_STRLEN], *gpus;
+	char qa[GQ_QUANTITY_STRLEN], qb[GQ_QUANTITY_STRLEN], *gpus;
 	bool any;
 
 	/* Precedence, whatever the order of the conditions:
@@ -300,20 +289,21 @@ char *gq_status_body(const struct gq_status_in *in)
 		if (in->ns[i].plan->state == GQ_NS_READY)
 			n_ready++;
 
-	yajl_gen_map_open(g);
-	gen_kv(g, "apiVersion", GQ_API_VERSION);
-	gen_kv(g, "kind", GQ_KIND);
-	gen_str(g, "metadata");
-	yajl_gen_map_open(g);
-	gen_kv(g, "name", in->team->name);
-	yajl_gen_map_close(g);
-	gen_str(g, "status");
-	yajl_gen_map_open(g);
-	gen_str(g, "observedGeneration");
-	yajl_gen_integer(g, in->team->generation);
-	gen_kv(g, "state", state);
-	gen_str(g, "namespaceCount");
-	yajl_gen_integer(g, (long long)n_ready);
+	gq_jw_init(w);
+	gq_jw_map_open(w);
+	gq_jw_kv(w, "apiVersion", GQ_API_VERSION);
+	gq_jw_kv(w, "kind", GQ_KIND);
+	gq_jw_str(w, "metadata");
+	gq_jw_map_open(w);
+	gq_jw_kv(w, "name", in->team->name);
+	gq_jw_map_close(w);
+	gq_jw_str(w, "status");
+	gq_jw_map_open(w);
+	gq_jw_str(w, "observedGeneration");
+	gq_jw_int(w, in->team->generation);
+	gq_jw_kv(w, "state", state);
+	gq_jw_str(w, "namespaceCount");
+	gq_jw_int(w, (long long)n_ready);
 
 	gpu_used = status_sum(in, "requests.nvidia.com/gpu", 1, &any);
 	for (size_t i = 0; in->totals && i < in->totals->n; i++)
@@ -322,83 +312,80 @@ char *gq_status_body(const struct gq_status_in *in)
 	gq_quantity_format(&gpu_used, qa);
 	gq_quantity_format(&gpu_hard, qb);
 	gpus = gq_asprintf("%s/%s", qa, qb);
-	gen_kv(g, "gpus", gpus);
+	gq_jw_kv(w, "gpus", gpus);
 	free(gpus);
 
 	if (in->budget)
-		gen_budget(g, in->budget);
+		gen_budget(w, in->budget);
 
 	if (in->n_conds) {
-		gen_str(g, "conditions");
-		yajl_gen_array_open(g);
+		gq_jw_str(w, "conditions");
+		gq_jw_array_open(w);
 		for (size_t i = 0; i < in->n_conds; i++) {
 			const struct gq_condition *c = &in->conds[i];
 			const char *ltt = prev_transition(in->prev_status, c->type, c->status);
 
-			yajl_gen_map_open(g);
-			gen_kv(g, "type", c->type);
-			gen_kv(g, "status", c->status ? "True" : "False");
-			gen_str(g, "observedGeneration");
-			yajl_gen_integer(g, in->team->generation);
-			gen_kv(g, "lastTransitionTime", ltt ? ltt : in->now);
-			gen_kv(g, "reason", c->reason);
-			gen_kv(g, "message", c->message ? c->message : "");
-			yajl_gen_map_close(g);
+			gq_jw_map_open(w);
+			gq_jw_kv(w, "type", c->type);
+			gq_jw_kv(w, "status", c->status ? "True" : "False");
+			gq_jw_str(w, "observedGeneration");
+			gq_jw_int(w, in->team->generation);
+			gq_jw_kv(w, "lastTransitionTime", ltt ? ltt : in->now);
+			gq_jw_kv(w, "reason", c->reason);
+			gq_jw_kv(w, "message", c->message ? c->message : "");
+			gq_jw_map_close(w);
 		}
-		yajl_gen_array_close(g);
+		gq_jw_array_close(w);
 	}
 
 	if (in->n_ns) {
-		gen_str(g, "namespaces");
-		yajl_gen_array_open(g);
+		gq_jw_str(w, "namespaces");
+		gq_jw_array_open(w);
 		for (size_t i = 0; i < in->n_ns; i++) {
 			const struct gq_status_ns *s = &in->ns[i];
 
-			yajl_gen_map_open(g);
-			gen_kv(g, "name", s->plan->name);
-			gen_kv(g, "state", gq_ns_state_name(s->plan->state));
+			gq_jw_map_open(w);
+			gq_jw_kv(w, "name", s->plan->name);
+			gq_jw_kv(w, "state", gq_ns_state_name(s->plan->state));
 			if (s->plan->message)
-				gen_kv(g, "message", s->plan->message);
+				gq_jw_kv(w, "message", s->plan->message);
 			if (count_strings(s->hard)) {
-				gen_str(g, "hard");
-				gen_qmap(g, s->hard);
+				gq_jw_str(w, "hard");
+				gen_qmap(w, s->hard);
 			}
 			if (count_strings(s->used)) {
-				gen_str(g, "used");
-				gen_qmap(g, s->used);
+				gq_jw_str(w, "used");
+				gen_qmap(w, s->used);
 			}
-			yajl_gen_map_close(g);
+			gq_jw_map_close(w);
 		}
-		yajl_gen_array_close(g);
+		gq_jw_array_close(w);
 	}
 
 	if (in->totals && in->totals->n) {
-		gen_str(g, "quota");
-		yajl_gen_map_open(g);
-		gen_str(g, "hard");
-		yajl_gen_map_open(g);
+		gq_jw_str(w, "quota");
+		gq_jw_map_open(w);
+		gq_jw_str(w, "hard");
+		gq_jw_map_open(w);
 		for (size_t i = 0; i < in->totals->n; i++) {
 			gq_quantity_format(&in->totals->items[i].q, qa);
-			gen_kv(g, in->totals->items[i].name, qa);
+			gq_jw_kv(w, in->totals->items[i].name, qa);
 		}
-		yajl_gen_map_close(g);
-		gen_str(g, "used");
-		yajl_gen_map_open(g);
+		gq_jw_map_close(w);
+		gq_jw_str(w, "used");
+		gq_jw_map_open(w);
 		for (size_t i = 0; i < in->totals->n; i++) {
 			struct gq_quantity u = status_sum(in, in->totals->items[i].name, 1, &any);
 
 			gq_quantity_format(&u, qa);
-			gen_kv(g, in->totals->items[i].name, qa);
+			gq_jw_kv(w, in->totals->items[i].name, qa);
 		}
-		yajl_gen_map_close(g);
-		yajl_gen_map_close(g);
+		gq_jw_map_close(w);
+		gq_jw_map_close(w);
 	}
-	yajl_gen_map_close(g); /* status */
-	yajl_gen_map_close(g);
-	yajl_gen_get_buf(g, &out, &len);
-	body = gq_strndup((const char *)out, len);
-	yajl_gen_free(g);
-	return body;
+	gq_jw_map_close(w); /* status */
+	gq_jw_map_close(w);
+	return gq_jw_finish(w);
 }
 
 /* ---------------------------------------------------------------- compare */
@@ -526,7 +513,7 @@ static void gen_value(yajl_gen g, yajl_val v, int depth)
 	if (v == NULL || YAJL_IS_NULL(v) || depth > GEN_MAX_DEPTH) {
 		yajl_gen_null(g);
 	} else if (YAJL_IS_STRING(v)) {
-		gen_str(g, v->u.string);
+		yajl_gen_string(g, (const unsigned char *)v->u.string, strlen(v->u.string));
 	} else if (YAJL_IS_NUMBER(v)) {
 		yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
 	} else if (YAJL_IS_TRUE(v)) {
@@ -536,7 +523,8 @@ static void gen_value(yajl_gen g, yajl_val v, int depth)
 	} else if (YAJL_IS_OBJECT(v)) {
 		yajl_gen_map_open(g);
 		for (size_t i = 0; i < v->u.object.len; i++) {
-			gen_str(g, v->u.object.keys[i]);
+			yajl_gen_string(g, (const unsigned char *)v->u.object.keys[i],
+					strlen(v->u.object.keys[i]));
 			gen_value(g, v->u.object.values[i], depth + 1);
 		}
 		yajl_gen_map_close(g);

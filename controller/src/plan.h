@@ -89,7 +89,8 @@ struct gq_status_in {
  * The status apply body for the allocation (apiVersion, kind, metadata.name,
  * status). Conditions keep their lastTransitionTime from prev_status when
  * their status is unchanged, so a re-apply is a no-op. Returns a heap
- * string (caller frees).
+ * string (caller frees), or NULL when a text in it (a condition message)
+ * is not valid UTF-8.
  */
 char *gq_status_body(const struct gq_status_in *in);
 

@@ -204,8 +204,10 @@ static void pass_error(struct pass *p, const char *what, const struct gq_err *er
 {
 	p->errors++;
 	gq_warn("write failed | what=%s error=%s", what, err->msg);
-	if (p->first_error[0] == '\0')
+	if (p->first_error[0] == '\0') {
 		snprintf(p->first_error, sizeof(p->first_error), "%.400s: %.500s", what, err->msg);
+		gq_utf8_trim(p->first_error); /* it may become a condition message */
+	}
 }
 
 static int do_apply(struct gq_reconciler *r, struct pass *p, const char *path, const char *body)
@@ -1135,12 +1137,17 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		yajl_val want, have_status;
 
 		status_body = gq_status_body(&in);
-		want = yajl_tree_parse(status_body, NULL, 0);
+		want = status_body ? yajl_tree_parse(status_body, NULL, 0) : NULL;
 		have_status = s.prev_status;
-		if (!(want && have_status &&
-		      gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
-		      gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
-			  have_status->u.object.len)) {
+		if (status_body == NULL) {
+			struct gq_err e = {0};
+
+			gq_err_set(&e, GQ_EINVAL, "a condition message is not valid UTF-8");
+			pass_error(&p, "status", &e);
+		} else if (!(want && have_status &&
+			     gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
+			     gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
+				 have_status->u.object.len)) {
 			status_path = gq_asprintf(GTA_PATH "/%s/status", name);
 			transition_events(r, s.self, s.prev_status, conds, n_conds);
 			persisted = do_apply(r, &p, status_path, status_body) == GQ_OK;

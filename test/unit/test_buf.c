@@ -1,8 +1,9 @@
-/* Unit tests for buf.c (bounded growth, printf, consume, steal) and
- * gq_asprintf. */
+/* Unit tests for buf.c (bounded growth, printf, consume, steal) and gq.c's
+ * text helpers (gq_asprintf, gq_utf8_trim, gq_err_set truncation). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,12 +71,62 @@ static void test_asprintf_lengths(void **state)
 	free(want);
 }
 
+/* gq_utf8_trim cuts only an incomplete sequence at the end. */
+static void test_utf8_trim(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"", ""},
+	    {"abc", "abc"},
+	    {"ab\xc3", "ab"},
+	    {"ab\xc3\xa9", "ab\xc3\xa9"},
+	    {"ab\xe2\x82", "ab"},
+	    {"ab\xe2", "ab"},
+	    {"ab\xe2\x82\xac", "ab\xe2\x82\xac"},
+	    {"a\xf0\x9f\x98", "a"},
+	    {"a\xf0\x9f\x98\x80", "a\xf0\x9f\x98\x80"},
+	    {"\xc3", ""},
+	    {"a\x80", "a\x80"},				/* stray continuation byte: left alone */
+	    {"a\x80\x80\x80\x80", "a\x80\x80\x80\x80"}, /* too many to be one character */
+	};
+	char buf[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		gq_utf8_trim(buf);
+		assert_string_equal(buf, cases[i].want);
+	}
+}
+
+/* A gq_err message cut at its bound ends on a whole character. */
+static void test_err_set_cut_on_character(void **state)
+{
+	struct gq_err err;
+	char *euros = gq_malloc(3 * 400 + 1);
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < 400; i++)
+		memcpy(euros + 3 * i, "\xe2\x82\xac", 3);
+	euros[3 * 400] = '\0';
+	for (size_t pre = 0; pre < 3; pre++) {
+		assert_int_equal(gq_err_set(&err, GQ_EINVAL, "%.*s%s", (int)pre, "xx", euros),
+				 GQ_EINVAL);
+		n = strlen(err.msg);
+		assert_true(n >= sizeof(err.msg) - 3 && n < sizeof(err.msg));
+		assert_int_equal((n - pre) % 3, 0);
+	}
+	free(euros);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_append_and_bound),
-	    cmocka_unit_test(test_steal_empty),
-	    cmocka_unit_test(test_asprintf_lengths),
+	    cmocka_unit_test(test_append_and_bound),	     cmocka_unit_test(test_steal_empty),
+	    cmocka_unit_test(test_asprintf_lengths),	     cmocka_unit_test(test_utf8_trim),
+	    cmocka_unit_test(test_err_set_cut_on_character),
 	};
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -861,6 +861,29 @@ static void test_status_minimal_no_empty(void **state)
 	gq_team_free(&t);
 }
 
+/* A condition message that is not UTF-8 (say, cut inside a character)
+ * makes no body rather than an invalid one. */
+static void test_status_bad_utf8_message(void **state)
+{
+	struct gq_team t;
+	struct gq_res_list empty = {NULL, 0};
+	const struct gq_condition bad = {"Ready", false, "ApplyFailed", "quota \xe2\x82"};
+	const struct gq_condition good = {"Ready", false, "ApplyFailed", "quota \xe2\x82\xac"};
+	struct gq_status_in in;
+	char *body;
+
+	(void)state;
+	make_team(&t, "vision", NULL, false, 0, "{\"namespaces\":[\"a\"]}");
+	in = (struct gq_status_in){&t, NULL, 0, &empty, &bad, 1, NULL, NOW, NULL};
+	assert_null(gq_status_body(&in));
+	in.conds = &good;
+	body = gq_status_body(&in);
+	assert_non_null(body);
+	assert_non_null(strstr(body, "quota \xe2\x82\xac"));
+	free(body);
+	gq_team_free(&t);
+}
+
 /* Quota readback maps whose values are all non-strings (not what the
  * apiserver sends, but the input is a borrowed tree) must not turn into an
  * empty "hard": {} in the status. */
@@ -1296,6 +1319,7 @@ int main(void)
 	    cmocka_unit_test(test_status_state),
 	    cmocka_unit_test(test_status_transition_times),
 	    cmocka_unit_test(test_status_minimal_no_empty),
+	    cmocka_unit_test(test_status_bad_utf8_message),
 	    cmocka_unit_test(test_status_no_empty_map_from_non_string_values),
 	    cmocka_unit_test(test_status_gpu_sum_formats),
 	    cmocka_unit_test(test_covers_subset_top_and_metadata),

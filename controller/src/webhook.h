@@ -89,8 +89,8 @@ struct gq_webhook_stats {
  * libevent cannot create one; the caller frees it with event_base_free).
  * It batches event changes (EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST): each
  * request makes its connection's bufferevent switch from reading to
- * writing and back, which would otherwise cost two or more epoll_ctl(2)
- * calls per request. The flag is unsafe only with dup()ed descriptors in
+ * writing and back, and batching halves the epoll_ctl(2) calls that costs
+ * (two per request remain). The flag is unsafe only with dup()ed descriptors in
  * the same loop, which gpuquota never registers.
  */
 struct event_base *gq_webhook_base_new(void);

@@ -15,6 +15,22 @@
 #include "plan.h"
 #include "quantity.h"
 
+const char *const gq_accounting_pod_fields[] = {"metadata.finalizers",
+						"metadata.deletionTimestamp",
+						"metadata.creationTimestamp",
+						"spec.containers.resources",
+						"spec.initContainers.resources",
+						"spec.initContainers.restartPolicy",
+						"spec.nodeName",
+						"spec.schedulingGates",
+						"spec.priorityClassName",
+						"status.phase",
+						"status.startTime",
+						"status.containerStatuses.state",
+						"status.conditions",
+						NULL};
+const char *const gq_accounting_node_fields[] = {"metadata.labels", "status.allocatable", NULL};
+
 void gq_acct_result_free(struct gq_acct_result *r)
 {
 	for (size_t i = 0; i < r->n_finalize; i++)

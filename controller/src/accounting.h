@@ -17,6 +17,11 @@
 #include "ledger.h"
 #include "spec.h"
 
+/* The fields the pod and node caches keep (informer keep paths): what
+ * accounting and reconcile read. NULL-terminated. */
+extern const char *const gq_accounting_pod_fields[];
+extern const char *const gq_accounting_node_fields[];
+
 /* A pod to act on: "ns/name" and, for finalizer removal, the index of our
  * finalizer in metadata.finalizers (for a JSON-patch test). */
 struct gq_acct_pod {

@@ -21,6 +21,7 @@
 #include <event2/http.h>
 #include <event2/thread.h>
 
+#include "accounting.h"
 #include "buf.h"
 #include "desired.h"
 #include "informer.h"
@@ -461,21 +462,6 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 					      "globalDefault",
 					      "description",
 					      NULL};
-	static const char *const keep_node[] = {"metadata.labels", "status.allocatable", NULL};
-	static const char *const keep_pod[] = {"metadata.finalizers",
-					       "metadata.deletionTimestamp",
-					       "metadata.creationTimestamp",
-					       "spec.containers.resources",
-					       "spec.initContainers.resources",
-					       "spec.initContainers.restartPolicy",
-					       "spec.nodeName",
-					       "spec.schedulingGates",
-					       "spec.priorityClassName",
-					       "status.phase",
-					       "status.startTime",
-					       "status.containerStatuses.state",
-					       "status.conditions",
-					       NULL};
 	struct event *ev_cert = NULL;
 	struct controller c = {0};
 	struct evhttp *hm = NULL, *hh = NULL;
@@ -513,13 +499,13 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		     keep_lr, on_owned, &c},
 		    {"priorityclasses", "/apis/scheduling.k8s.io/v1/priorityclasses", NULL, keep_pc,
 		     on_owned, &c},
-		    {"nodes", "/api/v1/nodes", NULL, keep_node, on_node, &c},
+		    {"nodes", "/api/v1/nodes", NULL, gq_accounting_node_fields, on_node, &c},
 		};
 		struct gq_informer **slots[] = {&c.rec.teams,  &c.rec.namespaces, &c.rec.quotas,
 						&c.rec.limits, &c.rec.classes,	  &c.rec.nodes};
 
-		const struct gq_informer_def pod_def = {"pods",	  "/api/v1/pods", NULL,
-							keep_pod, on_pod,	  &c};
+		const struct gq_informer_def pod_def = {
+		    "pods", "/api/v1/pods", NULL, gq_accounting_pod_fields, on_pod, &c};
 
 		for (size_t i = 0; i < GQ_ARRAY_LEN(defs); i++) {
 			rc = gq_informers_add(c.infs, &defs[i], slots[i], err);

@@ -3,9 +3,10 @@
  * bodies.
  *
  * Everything here is a pure function of its inputs. Bodies are written with
- * the JSON writer (jsonw.h) in a fixed key order, quantities in their canonical form, and
- * without empty lists or maps, so that re-applying an unchanged object is a
- * no-op for the apiserver (no resourceVersion bump, no watch event).
+ * the JSON writer (jsonw.h) in a fixed key order, quantities in their
+ * canonical form, and without empty lists or maps, so that re-applying an
+ * unchanged object is a no-op for the apiserver (no resourceVersion bump, no
+ * watch event).
  */
 #include "desired.h"
 

@@ -92,22 +92,6 @@ static void team_ml(struct gq_team *t, const char *hours, int warn)
 
 static const char *const NS[] = {"ml-train", "ml-lab"};
 
-/* The trimming the controller applies to its caches (controller.c). */
-static const char *const KEEP_POD[] = {"metadata.finalizers",
-				       "metadata.deletionTimestamp",
-				       "metadata.creationTimestamp",
-				       "spec.containers.resources",
-				       "spec.initContainers.resources",
-				       "spec.initContainers.restartPolicy",
-				       "spec.nodeName",
-				       "spec.schedulingGates",
-				       "spec.priorityClassName",
-				       "status.phase",
-				       "status.startTime",
-				       "status.containerStatuses.state",
-				       NULL};
-static const char *const KEEP_NODE[] = {"metadata.labels", "status.allocatable", NULL};
-
 /* Pod and node caches without network. */
 struct caches {
 	struct gq_informers *m;
@@ -116,8 +100,10 @@ struct caches {
 
 static void caches_new(struct caches *c)
 {
-	struct gq_informer_def pd = {.name = "pods", .path = "/api/v1/pods", .keep = KEEP_POD};
-	struct gq_informer_def nd = {.name = "nodes", .path = "/api/v1/nodes", .keep = KEEP_NODE};
+	struct gq_informer_def pd = {
+	    .name = "pods", .path = "/api/v1/pods", .keep = gq_accounting_pod_fields};
+	struct gq_informer_def nd = {
+	    .name = "nodes", .path = "/api/v1/nodes", .keep = gq_accounting_node_fields};
 	struct gq_err err = {0};
 
 	memset(c, 0, sizeof(*c));

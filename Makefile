@@ -86,13 +86,14 @@ binaries: ## Build (or reuse from the cache) the pinned control-plane binaries
 cluster-up: deps ## Start the local control plane with simulated GPU nodes (.cluster/)
 	@test/cluster/cluster-up.sh
 
-cluster-down: ## Stop the local cluster and remove its state
+cluster-down: ## Stop the local cluster (and a test cluster kept by KEEP_CLUSTER=1) and remove their state
 	@test/cluster/cluster-down.sh
+	@if [ -d .cluster-test ]; then CLUSTER_DIR=$(CURDIR)/.cluster-test test/cluster/cluster-down.sh; fi
 
 cluster-status: ## Show the local cluster's processes and nodes
 	@test/cluster/cluster-status.sh
 
-e2e: deps build ## Run the e2e suite on the local cluster (starts it when needed)
+e2e: deps build ## Run the e2e suite on its own cluster (.cluster-test/, ports +100; never the demo's)
 	@test/e2e/run.sh
 
 test: ## Unit tests, then the e2e suite (cluster stopped afterwards unless KEEP_CLUSTER=1)

@@ -2,12 +2,16 @@
 # token of the ServiceAccount bound to the shipped ClusterRole (not admin),
 # so the least-privilege RBAC is exercised. Sourced by run.sh.
 
-CTL_METRICS=127.0.0.1:18080
-CTL_HEALTH=127.0.0.1:18081
-CTL_PIDFILE="$ROOT/.cluster/pids/gpuquota-controller.pid"
-CTL_LOG="$ROOT/.cluster/logs/gpuquota-controller.log"
-CTL_KUBECONFIG="$ROOT/.cluster/controller.kubeconfig"
-CTL_WEBHOOK_PORT=19443
+# The cluster (CLUSTER_DIR) and ports (test/cluster/ports.sh) are those of
+# the caller: .cluster/ for make demo, .cluster-test/ for make test.
+CLUSTER_DIR=${CLUSTER_DIR:-$ROOT/.cluster}
+. "$ROOT/test/cluster/ports.sh"
+CTL_METRICS=127.0.0.1:$CTL_METRICS_PORT
+CTL_HEALTH=127.0.0.1:$CTL_HEALTH_PORT
+CTL_PIDFILE="$CLUSTER_DIR/pids/gpuquota-controller.pid"
+CTL_LOG="$CLUSTER_DIR/logs/gpuquota-controller.log"
+CTL_KUBECONFIG="$CLUSTER_DIR/controller.kubeconfig"
+CTL_WEBHOOK_PORT=$WEBHOOK_PORT
 
 # Installs the CRD, namespace and RBAC (not the Deployment) and writes a
 # kubeconfig holding the controller ServiceAccount's token.

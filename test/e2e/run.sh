@@ -8,8 +8,10 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 export ROOT
-export KUBECONFIG_FILE="$ROOT/.cluster/kubeconfig"
-export KUBECTL="$ROOT/.cluster/bin/kubectl --kubeconfig $KUBECONFIG_FILE"
+export CLUSTER_DIR=${CLUSTER_DIR:-$ROOT/.cluster-test}
+export GQ_PORT_OFFSET=${GQ_PORT_OFFSET:-100}
+export KUBECONFIG_FILE="$CLUSTER_DIR/kubeconfig"
+export KUBECTL="$CLUSTER_DIR/bin/kubectl --kubeconfig $KUBECONFIG_FILE"
 E2E_FILTER=${E2E_FILTER:-}
 # Namespaces created by tests (new_ns) are recorded here and deleted at the end.
 export E2E_NS_FILE E2E_GTA_FILE

@@ -31,16 +31,16 @@
 #include "jsonw.h"
 #include "quantity.h"
 
-/* Bounds on what is read from a review. */
-#define MAX_DEPTH      128  /* JSON nesting */
-#define MAX_UID	       256  /* request.uid */
-#define MAX_STR	       1024 /* names, operation, class names */
-#define MAX_RES_NAME   320  /* resource names: <prefix 253>/<name 63> */
-#define MAX_CONTAINERS 1024 /* per list (containers, initContainers) */
-#define MAX_RES	       64   /* distinct nvidia.com/... resources per pod */
-#define MAX_GATES      256  /* spec.schedulingGates */
-#define MAX_PATH       160  /* field paths in messages */
-#define MAX_QTY	       65   /* quantity text kept: gq_quantity_parse reads <= 64 */
+/* Bounds on what is read from a review (admission.h says what each is). */
+#define MAX_DEPTH      GQ_ADMISSION_MAX_DEPTH
+#define MAX_UID	       GQ_ADMISSION_MAX_UID
+#define MAX_STR	       GQ_ADMISSION_MAX_STR
+#define MAX_RES_NAME   GQ_ADMISSION_MAX_RES_NAME
+#define MAX_CONTAINERS GQ_ADMISSION_MAX_CONTAINERS
+#define MAX_RES	       GQ_ADMISSION_MAX_RESOURCES
+#define MAX_GATES      GQ_ADMISSION_MAX_GATES
+#define MAX_PATH       160 /* field paths in messages */
+#define MAX_QTY	       65  /* quantity text kept: gq_quantity_parse reads <= 64 */
 
 #define NVIDIA_PREFIX "nvidia.com/"
 #define MIG_PREFIX    "nvidia.com/mig-"
@@ -245,8 +245,10 @@ static int cres_set(struct cres_table *t, const char *name, int64_t n, bool is_r
 			break;
 	if (j == t->n) {
 		if (t->n == MAX_RES)
-			return gq_err_set(err, GQ_EINVAL, "%s: more than %d nvidia.com resources",
-					  where, MAX_RES);
+			return gq_err_set(err, GQ_EINVAL,
+					  "pod has more than %d distinct nvidia.com/* resources "
+					  "(limit %d) in %s",
+					  MAX_RES, MAX_RES, where);
 		t->items[t->n++] = (struct cres){.name = name};
 	}
 	if (is_request || !t->items[j].from_request) {
@@ -280,7 +282,11 @@ static int read_res_map(struct cres_table *t, yajl_val map, bool is_request, con
 		if (!has_prefix(key, NVIDIA_PREFIX) || YAJL_IS_NULL(v))
 			continue;
 		if (strlen(key) > MAX_RES_NAME)
-			return gq_err_set(err, GQ_EINVAL, "%s: resource name too long", where);
+			return gq_err_set(
+			    err, GQ_EINVAL,
+			    "%s: a nvidia.com/* resource name is longer than %d bytes "
+			    "(limit %d)",
+			    where, MAX_RES_NAME, MAX_RES_NAME);
 		snprintf(path, sizeof(path), "%s.%s[%.64s]", where,
 			 is_request ? "requests" : "limits", key);
 		rc = res_count(&n, v, path, err);
@@ -318,8 +324,10 @@ static int fold_cres(struct acc_table *acc, const struct cres_table *t, int kind
 		struct acc *a = acc_slot(acc, t->items[i].name);
 
 		if (a == NULL)
-			return gq_err_set(err, GQ_EINVAL, "pod: more than %d nvidia.com resources",
-					  MAX_RES);
+			return gq_err_set(err, GQ_EINVAL,
+					  "pod has more than %d distinct nvidia.com/* resources "
+					  "(limit %d)",
+					  MAX_RES, MAX_RES);
 		if (kind == 0)
 			rc = add_checked(&a->sum, t->items[i].count, where, err);
 		else if (kind == 2) {
@@ -376,8 +384,9 @@ static int fold_list(struct acc_table *acc, yajl_val spec, const char *key, bool
 	if (!YAJL_IS_ARRAY(list))
 		return gq_err_set(err, GQ_EINVAL, "spec.%s: not an array", key);
 	if (list->u.array.len > MAX_CONTAINERS)
-		return gq_err_set(err, GQ_EINVAL, "spec.%s: more than %d entries", key,
-				  MAX_CONTAINERS);
+		return gq_err_set(err, GQ_EINVAL,
+				  "pod has more than %d entries in spec.%s (limit %d)",
+				  MAX_CONTAINERS, key, MAX_CONTAINERS);
 	for (i = 0; i < list->u.array.len; i++) {
 		c = list->u.array.values[i];
 		snprintf(where, sizeof(where), "spec.%s[%zu]", key, i);
@@ -446,8 +455,9 @@ static int dec_gates(struct gq_adm_request *out, yajl_val spec, struct gq_err *e
 	if (!YAJL_IS_ARRAY(gates))
 		return gq_err_set(err, GQ_EINVAL, "spec.schedulingGates: not an array");
 	if (gates->u.array.len > MAX_GATES)
-		return gq_err_set(err, GQ_EINVAL, "spec.schedulingGates: more than %d entries",
-				  MAX_GATES);
+		return gq_err_set(err, GQ_EINVAL,
+				  "pod has more than %d entries in spec.schedulingGates (limit %d)",
+				  MAX_GATES, MAX_GATES);
 	out->has_gates = true;
 	out->gates = gq_calloc(gates->u.array.len ? gates->u.array.len : 1, sizeof(char *));
 	for (i = 0; i < gates->u.array.len; i++) {
@@ -601,6 +611,66 @@ static int dec_review(struct gq_adm_request *out, yajl_val doc, struct gq_err *e
 	return dec_pod(out, obj_get(req, "object"), err);
 }
 
+/* Whether a resources.requests or .limits object has a nvidia.com/...
+ * member that is not null (every member counts, repeated or not, as in
+ * read_res_map). */
+static bool map_has_gpu(yajl_val map)
+{
+	size_t i;
+
+	if (!YAJL_IS_OBJECT(map))
+		return false;
+	for (i = 0; i < map->u.object.len; i++)
+		if (has_prefix(map->u.object.keys[i], NVIDIA_PREFIX) &&
+		    !YAJL_IS_NULL(map->u.object.values[i]))
+			return true;
+	return false;
+}
+
+/* Whether the parsed review is a Pod CREATE whose pod carries GPU resources
+ * (the rule in admission.h), on however many containers. */
+static bool tree_gpu_pod_create(yajl_val doc)
+{
+	static const char *const lists[] = {"containers", "initContainers"};
+	yajl_val req = obj_get(doc, "request"), spec, list, res;
+	size_t li, i;
+
+	if (!kind_is_pod(req) || !str_is(req, "operation", "CREATE"))
+		return false;
+	spec = obj_get(obj_get(req, "object"), "spec");
+	for (li = 0; li < GQ_ARRAY_LEN(lists); li++) {
+		list = obj_get(spec, lists[li]);
+		if (!YAJL_IS_ARRAY(list))
+			continue;
+		for (i = 0; i < list->u.array.len; i++) {
+			res = obj_get(list->u.array.values[i], "resources");
+			if (map_has_gpu(obj_get(res, "requests")) ||
+			    map_has_gpu(obj_get(res, "limits")))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * After either decoder failed: frees what *out holds, but keeps out->uid
+ * and sets out->refused_gpu_pod when the review got past its uid check (uid
+ * set and not empty) and gpu (a GPU pod CREATE). Ownership stays with out.
+ */
+static void keep_refusal(struct gq_adm_request *out, bool gpu)
+{
+	char *uid = out->uid;
+
+	out->uid = NULL;
+	gq_adm_request_free(out);
+	if (gpu && uid != NULL && uid[0] != '\0') {
+		out->uid = uid;
+		out->refused_gpu_pod = true;
+	} else {
+		free(uid);
+	}
+}
+
 /* Keeps the first line of a yajl parse error ("parse error: premature
  * EOF"); the next lines quote the input around the error. */
 static void first_line(char *s)
@@ -626,7 +696,8 @@ static int check_body(const char *body, size_t len, struct gq_err *err)
 }
 
 /* Ownership: on success the caller owns *out (gq_adm_request_free); on error
- * *out is zeroed. body is borrowed. */
+ * *out is zeroed but for a refused GPU pod's uid (admission.h). body is
+ * borrowed. */
 int gq_admission_decode_tree(struct gq_adm_request *out, const char *body, size_t len,
 			     struct gq_err *err)
 {
@@ -652,7 +723,7 @@ int gq_admission_decode_tree(struct gq_adm_request *out, const char *body, size_
 	rc = dec_review(out, doc, err);
 out:
 	if (rc != GQ_OK)
-		gq_adm_request_free(out);
+		keep_refusal(out, out->uid != NULL && tree_gpu_pod_create(doc));
 	yajl_tree_free(doc);
 	free(text);
 	return rc;
@@ -675,6 +746,11 @@ out:
  * (a syntax error anywhere wins over any other error); then sax_review checks
  * the buffered values in the reference decoder's order with its messages,
  * so the first error reported is the same one.
+ *
+ * Containers past GQ_ADMISSION_MAX_CONTAINERS are not kept (the list is
+ * refused by its count), but they are still read, into one scratch record
+ * (sax.xcont), for whether they carry GPU resources: a refused GPU pod is
+ * denied rather than answered 400 (admission.h).
  *
  * yajl hands strings over with their length and may include NUL bytes
  * (from \u0000); the tree keeps them as C strings, so every string and key
@@ -713,10 +789,15 @@ enum sax_node {
 	N_GATES,    /* spec.schedulingGates */
 	N_GATE,	    /* spec.schedulingGates[i] */
 	N_LIST,	    /* spec.containers (aux 0) or spec.initContainers (aux 1) */
-	N_CONT,	    /* a container of list aux */
+	N_CONT,	    /* a container of list aux & AUX_LIST */
 	N_RES,	    /* its resources */
-	N_RMAP,	    /* resources.requests or .limits: aux = list * 2 + (0 or 1) */
+	N_RMAP,	    /* resources.requests or .limits (aux & AUX_MAP: limits) */
 };
+
+/* aux of N_LIST, N_CONT, N_RES and N_RMAP frames. */
+#define AUX_LIST   1 /* initContainers (else containers) */
+#define AUX_MAP	   2 /* N_RMAP: limits (else requests) */
+#define AUX_UNKEPT 4 /* a container past the kept ones: in sax.xcont */
 
 /* Members read per node, as indexes into these tables (ended by NULL). */
 struct sax_key {
@@ -806,6 +887,7 @@ struct sax_spec {
 	size_t n_gates;	 /* its elements (records kept for the first MAX_GATES) */
 	uint8_t list[2]; /* types of containers, initContainers */
 	size_t count[2]; /* their elements (records kept for the first MAX_CONTAINERS) */
+	bool xgpu[2];	 /* one past those carries GPU resources (cont_has_gpu) */
 };
 
 /* request */
@@ -851,6 +933,7 @@ struct sax {
 	struct sax_vec gates;	 /* struct sax_gate */
 	struct sax_vec conts[2]; /* struct sax_cont, per list */
 	struct sax_vec ents;	 /* struct sax_ent */
+	struct sax_cont xcont;	 /* the container being read past the kept ones */
 
 	char *str; /* the arena: str_inl, or a heap block once grown */
 	size_t str_n, str_cap;
@@ -1077,30 +1160,46 @@ static int sax_spec_value(struct sax *s, int k, int t, const char *txt, size_t l
 		*aux = (uint8_t)(k - SK_CONTAINERS);
 		s->spec.list[*aux] = (uint8_t)t;
 		s->spec.count[*aux] = 0;
+		s->spec.xgpu[*aux] = false;
 		s->conts[*aux].n = 0;
 		return N_LIST;
 	}
 	return N_SKIP;
 }
 
+/* Whether a buffered container carries GPU resources (the rule in
+ * admission.h; map_has_gpu for the tree). */
+static bool cont_has_gpu(const struct sax_cont *c)
+{
+	return c->type == SV_OBJ && c->res == SV_OBJ &&
+	       ((c->map[0] == SV_OBJ && c->n[0] > 0) || (c->map[1] == SV_OBJ && c->n[1] > 0));
+}
+
 /* A value inside the innermost node at or below a container (list, container,
- * resources, requests/limits). Returns the node to open. */
+ * resources, requests/limits). Returns the node to open. A container past
+ * the kept ones (AUX_UNKEPT) is read into s->xcont, counting its
+ * nvidia.com/... members without keeping them. */
 static int sax_cont_value(struct sax *s, int node, int k, int t, const char *txt, size_t len,
 			  uint8_t *aux)
 {
-	struct sax_vec *list = &s->conts[node == N_RMAP ? *aux / 2 : *aux];
-	struct sax_cont *c;
+	struct sax_vec *list = &s->conts[*aux & AUX_LIST];
+	struct sax_cont *c = NULL;
 	struct sax_ent *e;
 
+	if (node != N_LIST)
+		c = (*aux & AUX_UNKEPT) ? &s->xcont : vec_last(list);
 	switch (node) {
 	case N_LIST:
-		if (s->spec.count[*aux]++ >= MAX_CONTAINERS)
-			return N_SKIP; /* refused by count; not kept */
+		if (s->spec.count[*aux & AUX_LIST]++ >= MAX_CONTAINERS) {
+			/* refused by count; read, not kept */
+			s->xcont = (struct sax_cont){.type = (uint8_t)t};
+			*aux |= AUX_UNKEPT;
+			return N_CONT;
+		}
 		c = vec_push(list);
 		c->type = (uint8_t)t;
 		return N_CONT;
 	case N_CONT:
-		c = vec_last(list);
 		if (k == CK_RESTART) {
 			c->always = value_is(t, txt, len, "Always");
 		} else if (k == CK_RES) {
@@ -1113,21 +1212,22 @@ static int sax_cont_value(struct sax *s, int node, int k, int t, const char *txt
 	case N_RES:
 		if (k != EK_REQUESTS && k != EK_LIMITS)
 			return N_SKIP;
-		c = vec_last(list);
 		c->map[k] = (uint8_t)t;
 		c->first[k] = s->ents.n;
 		c->n[k] = 0;
-		*aux = (uint8_t)(*aux * 2 + k);
+		if (k == EK_LIMITS)
+			*aux |= AUX_MAP;
 		return N_RMAP;
 	case N_RMAP:
 		if (k != RMK_NVIDIA || t == SV_ABSENT)
+			return N_SKIP;
+		c->n[(*aux & AUX_MAP) ? 1 : 0]++;
+		if (*aux & AUX_UNKEPT)
 			return N_SKIP;
 		e = vec_push(&s->ents);
 		e->key = s->rkey;
 		e->key_len = s->rkey_len;
 		sv_set(s, &e->v, t, txt, len, MAX_QTY);
-		c = vec_last(list);
-		c->n[*aux % 2]++;
 		return N_SKIP;
 	}
 	return N_SKIP;
@@ -1276,9 +1376,16 @@ static int sax_start_array(void *ctx)
 	return sax_value(ctx, SV_ARR, NULL, 0);
 }
 
+/* The end of an object or array; a container past the kept ones is
+ * complete: only whether it carries GPU resources is kept. */
 static int sax_end(void *ctx)
 {
-	((struct sax *)ctx)->depth--;
+	struct sax *s = ctx;
+	uint8_t aux = s->stack[s->depth].aux;
+
+	if (s->stack[s->depth].node == N_CONT && (aux & AUX_UNKEPT) && cont_has_gpu(&s->xcont))
+		s->spec.xgpu[aux & AUX_LIST] = true;
+	s->depth--;
 	return 1;
 }
 
@@ -1300,7 +1407,8 @@ static int sax_key(void *ctx, const unsigned char *key, size_t len)
 		if (len >= plen && memcmp(k, NVIDIA_PREFIX, plen) == 0) {
 			s->key = RMK_NVIDIA;
 			s->rkey_len = len;
-			s->rkey = arena_put(s, k, len < MAX_RES_NAME ? len : MAX_RES_NAME);
+			if (!(s->stack[s->depth].aux & AUX_UNKEPT))
+				s->rkey = arena_put(s, k, len < MAX_RES_NAME ? len : MAX_RES_NAME);
 		}
 		return 1;
 	}
@@ -1334,6 +1442,7 @@ static void sax_init(struct sax *s)
 	s->rkey = s->rkey_len = 0;
 	s->too_deep = false;
 	s->root = SV_ABSENT;
+	memset(&s->xcont, 0, sizeof(s->xcont));
 	memset(&s->api, 0, sizeof(s->api));
 	memset(&s->kind, 0, sizeof(s->kind));
 	vec_init(&s->gates, s->gates_inl, GQ_ARRAY_LEN(s->gates_inl), sizeof(struct sax_gate));
@@ -1440,7 +1549,11 @@ static int sax_res_map(struct cres_table *t, const struct sax *s, const struct s
 		return gq_err_set(err, GQ_EINVAL, "%s.%s: not an object", where, what);
 	for (i = c->first[m]; i < c->first[m] + c->n[m]; i++) {
 		if (ents[i].key_len > MAX_RES_NAME)
-			return gq_err_set(err, GQ_EINVAL, "%s: resource name too long", where);
+			return gq_err_set(
+			    err, GQ_EINVAL,
+			    "%s: a nvidia.com/* resource name is longer than %d bytes "
+			    "(limit %d)",
+			    where, MAX_RES_NAME, MAX_RES_NAME);
 		rc = sax_ent_count(&n, s, &ents[i], where, what, err);
 		if (rc == GQ_OK)
 			rc = cres_set(t, s->str + ents[i].key, n, m == 0, where, err);
@@ -1486,8 +1599,9 @@ static int sax_fold_list(struct acc_table *acc, const struct sax *s, int li, str
 	if (s->spec.list[li] != SV_ARR)
 		return gq_err_set(err, GQ_EINVAL, "spec.%s: not an array", key);
 	if (s->spec.count[li] > MAX_CONTAINERS)
-		return gq_err_set(err, GQ_EINVAL, "spec.%s: more than %d entries", key,
-				  MAX_CONTAINERS);
+		return gq_err_set(err, GQ_EINVAL,
+				  "pod has more than %d entries in spec.%s (limit %d)",
+				  MAX_CONTAINERS, key, MAX_CONTAINERS);
 	for (i = 0; i < s->spec.count[li]; i++) {
 		const struct sax_cont *c = &conts[i];
 
@@ -1517,8 +1631,9 @@ static int sax_gates(struct gq_adm_request *out, const struct sax *s, struct gq_
 	if (s->spec.gates != SV_ARR)
 		return gq_err_set(err, GQ_EINVAL, "spec.schedulingGates: not an array");
 	if (n > MAX_GATES)
-		return gq_err_set(err, GQ_EINVAL, "spec.schedulingGates: more than %d entries",
-				  MAX_GATES);
+		return gq_err_set(err, GQ_EINVAL,
+				  "pod has more than %d entries in spec.schedulingGates (limit %d)",
+				  MAX_GATES, MAX_GATES);
 	out->has_gates = true;
 	out->gates = gq_calloc(n ? n : 1, sizeof(char *));
 	for (i = 0; i < n; i++) {
@@ -1648,6 +1763,29 @@ static int sax_review(struct gq_adm_request *out, const struct sax *s, struct gq
 	return sax_pod(out, s, err);
 }
 
+/* tree_gpu_pod_create over the buffered review. */
+static bool sax_gpu_pod_create(const struct sax *s)
+{
+	const struct sax_req *q = &s->req;
+	const struct sax_cont *conts;
+	size_t li, i;
+
+	if (!(q->kind == SV_OBJ && q->group_empty && q->kind_pod && q->sub_empty) ||
+	    !sv_eq(s, &q->op, "CREATE") || q->object != SV_OBJ || s->spec.type != SV_OBJ)
+		return false;
+	for (li = 0; li < 2; li++) {
+		if (s->spec.list[li] != SV_ARR)
+			continue;
+		if (s->spec.xgpu[li])
+			return true;
+		conts = (const struct sax_cont *)(const void *)s->conts[li].p;
+		for (i = 0; i < s->conts[li].n; i++)
+			if (cont_has_gpu(&conts[i]))
+				return true;
+	}
+	return false;
+}
+
 /* The error for a body yajl rejected, worded as gq_admission_decode_tree
  * words it (which checks the depth before parsing). */
 static int sax_parse_error(yajl_handle h, const struct sax *s, const char *body, size_t len,
@@ -1695,7 +1833,7 @@ int gq_admission_decode(struct gq_adm_request *out, const char *body, size_t len
 	rc = sax_review(out, &s, err);
 out:
 	if (rc != GQ_OK)
-		gq_adm_request_free(out);
+		keep_refusal(out, out->uid != NULL && sax_gpu_pod_create(&s));
 	yajl_free(h);
 	sax_release(&s);
 	return rc;
@@ -1960,6 +2098,23 @@ static void deny(struct gq_adm_response *out, enum gq_adm_action action, char *m
 	out->action = action;
 }
 
+/* Ownership: out is the caller's afterwards; why is borrowed. The decoder's
+ * messages quote bits of the body, cut at a byte count: anything but
+ * printable ASCII becomes '?', so the message always encodes. */
+void gq_admission_refuse(struct gq_adm_response *out, const char *why)
+{
+	char *msg;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	msg = gq_asprintf("gpuquota: %s; GPU pods over the limits gpuquota can check are refused",
+			  why != NULL && why[0] != '\0' ? why : "the AdmissionReview was refused");
+	for (i = 0; msg[i] != '\0'; i++)
+		if ((unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] > 0x7e)
+			msg[i] = '?';
+	deny(out, GQ_ADM_DENY_REFUSED, msg);
+}
+
 /* "pod NAME" when the name is known, else "pod" (generateName pods). */
 static char *pod_label(const struct gq_adm_request *req)
 {
@@ -2221,6 +2376,7 @@ const char *gq_admission_action_name(enum gq_adm_action a)
 	case GQ_ADM_DENY_BUDGET: return "deny-budget";
 	case GQ_ADM_HOLD: return "hold";
 	case GQ_ADM_DEPRIORITIZE: return "deprioritize";
+	case GQ_ADM_DENY_REFUSED: return "deny-refused";
 	}
 	return "unknown";
 }

@@ -33,8 +33,23 @@
 #include "gq.h"
 #include "spec.h" /* enum gq_on_exhausted */
 
-/* Largest AdmissionReview body gq_admission_decode accepts. */
-#define GQ_ADMISSION_MAX_BODY (4u * 1024 * 1024)
+/*
+ * Bounds on what the decoders accept (README, "Admission limits"). A review
+ * past one is refused: HTTP 400, so the apiserver applies the webhook's
+ * failurePolicy (Ignore) -- except a GPU pod CREATE, which is answered
+ * allowed: false naming the bound (refused_gpu_pod below), so that no GPU pod
+ * gets past the budget by being too large to check. The body and nesting
+ * bounds come first and always answer 400 (a review over them is never
+ * read).
+ */
+#define GQ_ADMISSION_MAX_BODY	    (4u * 1024 * 1024) /* AdmissionReview body, bytes */
+#define GQ_ADMISSION_MAX_DEPTH	    128		       /* JSON nesting */
+#define GQ_ADMISSION_MAX_UID	    256		       /* request.uid, bytes */
+#define GQ_ADMISSION_MAX_STR	    1024 /* names, operation, class and gate names, bytes */
+#define GQ_ADMISSION_MAX_RES_NAME   320	 /* a nvidia.com/... name: <prefix 253>/<name 63> */
+#define GQ_ADMISSION_MAX_CONTAINERS 1024 /* entries of spec.containers, of initContainers */
+#define GQ_ADMISSION_MAX_RESOURCES  64	 /* distinct nvidia.com/... resources per pod */
+#define GQ_ADMISSION_MAX_GATES	    256	 /* entries of spec.schedulingGates */
 
 /* Name of the scheduling gate the Hold policy adds. */
 #define GQ_ADMISSION_GATE "gpuquota.io/budget"
@@ -79,6 +94,10 @@ struct gq_adm_request {
 	size_t n_gates;
 	struct gq_adm_gpu *gpus; /* effective nvidia.com/... requests, sorted by name */
 	size_t n_gpus;
+
+	/* Set only by a failed decode: the review is a Pod CREATE carrying GPU
+	 * resources (gq_admission_decode), and uid holds its request.uid. */
+	bool refused_gpu_pod;
 };
 
 /* A resource weight override: micro GPU-equivalents per device. */
@@ -134,6 +153,7 @@ enum gq_adm_action {
 	GQ_ADM_DENY_BUDGET,  /* denied: budget (policy Deny) */
 	GQ_ADM_HOLD,	     /* allowed with the budget scheduling gate */
 	GQ_ADM_DEPRIORITIZE, /* allowed in the over-budget class */
+	GQ_ADM_DENY_REFUSED, /* denied: a GPU pod the decoder refused (gq_admission_refuse) */
 };
 
 /* The decision, ready for gq_admission_encode. Owns its strings
@@ -159,10 +179,20 @@ struct gq_adm_response {
  * containers, largest init container plus the sidecars started before it),
  * as the scheduler does; a container resource with no request uses its
  * limit. Returns GQ_OK; GQ_ETOOBIG (len > GQ_ADMISSION_MAX_BODY); GQ_EPARSE
- * (not JSON, nested deeper than 128); GQ_EINVAL (wrong version or kind,
- * missing uid, ill-typed fields); GQ_ERANGE (request sums overflow). err->msg
- * says why. On success the caller owns *out (gq_adm_request_free); on error
- * *out is zeroed and holds nothing.
+ * (not JSON, nested deeper than GQ_ADMISSION_MAX_DEPTH); GQ_EINVAL (wrong
+ * version or kind, missing uid, ill-typed fields, a GQ_ADMISSION_MAX_* bound
+ * passed); GQ_ERANGE (request sums overflow). err->msg says why. On success
+ * the caller owns *out (gq_adm_request_free).
+ *
+ * On error *out is zeroed, except when the review got past its uid (a valid
+ * AdmissionReview v1 with a request.uid) and is a Pod CREATE whose pod
+ * carries GPU resources: some element of spec.containers or
+ * spec.initContainers has, in resources.requests or resources.limits, a
+ * nvidia.com/... member whose value is not null (the whole body is scanned
+ * for that, however far past a bound; the last of a repeated key counts, as
+ * everywhere). Then out->refused_gpu_pod is true and out->uid holds the uid;
+ * the caller frees *out (gq_adm_request_free, safe in every case) and answers
+ * with gq_admission_refuse.
  */
 int gq_admission_decode(struct gq_adm_request *out, const char *body, size_t len,
 			struct gq_err *err);
@@ -203,6 +233,14 @@ int64_t gq_admission_default_weight(const char *resource);
  */
 int gq_admission_decide(struct gq_adm_response *out, const struct gq_adm_request *req,
 			const struct gq_adm_team *team);
+
+/*
+ * Fills *out (caller owns afterwards, gq_adm_response_free) with the answer
+ * to a GPU pod review the decoder refused (refused_gpu_pod): a 403 denial,
+ * action GQ_ADM_DENY_REFUSED, whose message gives why (the decoder's
+ * err->msg, naming the bound) and says that such pods are refused.
+ */
+void gq_admission_refuse(struct gq_adm_response *out, const char *why);
 
 /* Releases everything *r owns and zeroes it. Safe on a zeroed struct. */
 void gq_adm_response_free(struct gq_adm_response *r);

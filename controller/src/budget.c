@@ -246,10 +246,16 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 
 	atomic_fetch_add(&r->reviews, 1);
 	rc = gq_admission_decode(&req, body, len, &err);
-	if (rc != GQ_OK) {
+	if (rc != GQ_OK && !req.refused_gpu_pod) {
 		atomic_fetch_add(&r->malformed, 1);
 		gq_buf_printf(out, "malformed AdmissionReview: %s\n", err.msg);
 		return 400;
+	}
+	if (rc != GQ_OK) {
+		/* A GPU pod too large to check: denied, never left to failurePolicy. */
+		gq_info("admission refused a GPU pod | uid=%s error=%s", req.uid, err.msg);
+		gq_admission_refuse(&resp, err.msg);
+		goto answer;
 	}
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n && e == NULL && req.namespace; i++) {
@@ -273,6 +279,7 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 	/* Only teams with a budget account pods (and release the finalizer). */
 	if (resp.allowed && e && has_budget && gq_adm_request_is_gpu_pod(&req) && req.is_pod_create)
 		add_finalizer_op(&resp, &req);
+answer:
 	if (!resp.allowed)
 		atomic_fetch_add(&r->denied, 1);
 	else if (resp.action == GQ_ADM_HOLD)

@@ -48,8 +48,10 @@ void gq_budget_forget(struct gq_budget_registry *r, const char *team);
  * The webhook handler: decodes an AdmissionReview, finds the team of the
  * pod's namespace, decides (gq_admission_decide), adds the accounting
  * finalizer to admitted GPU pods of teams, and writes the response review
- * into out. Returns the HTTP status: 200, or 400 for a malformed review
- * (with a plain message in out).
+ * into out. A GPU pod CREATE the decoder refuses (over a
+ * GQ_ADMISSION_MAX_* bound) is denied (gq_admission_refuse), whatever its
+ * namespace. Returns the HTTP status: 200, or 400 for any other malformed
+ * review (with a plain message in out).
  */
 int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf *out);
 

@@ -5,9 +5,11 @@
  * request is decided against each of a few fixed team snapshots (one per
  * budget policy, with and without a default class, and no team at all) and
  * every response is encoded. Invariants (a violation aborts): a decoded
- * request has a uid; a denial is a 403 with a message and no patch; a patch
- * is a JSON array whose operations never repeat a path; the encoded review
- * is JSON and echoes the uid. Must never crash, leak or trip ASan/UBSan.
+ * request has a uid; a refused GPU pod CREATE keeps only its uid, and its
+ * refusal (gq_admission_refuse) is a 403 denial; a denial is a 403 with a
+ * message and no patch; a patch is a JSON array whose operations never
+ * repeat a path; the encoded review is JSON and echoes the uid. Must never crash, leak or trip
+ * ASan/UBSan.
  *
  * Build (libFuzzer): clang-14 -fsanitize=fuzzer,address,undefined ...
  * Replay without libFuzzer: link with test/fuzz/standalone.c.
@@ -144,6 +146,25 @@ static void run_team(const struct gq_adm_request *req, const struct gq_adm_team 
 	gq_adm_response_free(&resp);
 }
 
+/* A refused GPU pod: a 403 denial naming why, that encodes and echoes the
+ * uid. */
+static void run_refused(const struct gq_adm_request *req, const char *why)
+{
+	struct gq_adm_response resp;
+	char *body;
+
+	check(req->uid[0] != '\0', "a refused GPU pod has a uid");
+	gq_admission_refuse(&resp, why);
+	check(!resp.allowed && resp.code == 403 && resp.patch == NULL,
+	      "a refused GPU pod is denied with a 403");
+	check(resp.message != NULL && resp.action == GQ_ADM_DENY_REFUSED, "refusal message");
+	body = gq_admission_encode(&resp, req->uid);
+	check(body != NULL, "refusal encodes");
+	check_body(body, req->uid, &resp);
+	free(body);
+	gq_adm_response_free(&resp);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -157,7 +178,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = gq_admission_decode(&req, (const char *)data, size, &err);
 	if (rc != GQ_OK) {
 		check(err.msg[0] != '\0', "an error has a message");
-		check(req.uid == NULL && req.gpus == NULL, "nothing held after an error");
+		check(req.gpus == NULL && (req.uid != NULL) == req.refused_gpu_pod,
+		      "nothing held after an error but a refused GPU pod's uid");
+		if (req.refused_gpu_pod)
+			run_refused(&req, err.msg);
+		gq_adm_request_free(&req);
 		return 0;
 	}
 	check(req.uid != NULL && req.uid[0] != '\0', "decoded request has a uid");

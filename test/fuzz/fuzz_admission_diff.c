@@ -6,7 +6,9 @@
  * that builds a yajl_tree first (gq_admission_decode_tree). They must agree
  * exactly: the same return code, the same error message, and on success the
  * same request, field by field (strings compared by content, arrays by
- * length and element, and whether each pointer is NULL). A difference is
+ * length and element, and whether each pointer is NULL); on an error, the
+ * same refused_gpu_pod and uid (admission.h: a refused GPU pod CREATE keeps
+ * its uid, anything else nothing). A difference is
  * printed and aborts. Must never crash, leak or trip ASan/UBSan.
  *
  * Build (libFuzzer): clang-14 -fsanitize=fuzzer,address,undefined ... with
@@ -98,10 +100,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rb = gq_admission_decode_tree(&b, (const char *)data, size, &eb);
 	same_str("return code", gq_strerror(ra), gq_strerror(rb));
 	same_str("error message", ea.msg, eb.msg);
+	same_int("refused_gpu_pod", a.refused_gpu_pod, b.refused_gpu_pod);
 	if (ra == GQ_OK)
 		same_request(&a, &b);
-	else if (a.uid != NULL || a.gpus != NULL || a.gates != NULL)
-		differ("after an error", "holds memory", "(zeroed)");
+	else if (a.gpus != NULL || a.gates != NULL || a.operation != NULL ||
+		 (a.uid != NULL) != a.refused_gpu_pod)
+		differ("after an error", "holds memory", "(zeroed but a refused GPU pod's uid)");
+	else
+		same_str("uid after an error", a.uid, b.uid);
 	gq_adm_request_free(&a);
 	gq_adm_request_free(&b);
 	return 0;

@@ -120,8 +120,13 @@ static int diff_decode(const char *body, size_t len)
 	assert_string_equal(ea.msg, eb.msg);
 	if (ra == GQ_OK) {
 		assert_same_request(&a, &b);
+		assert_false(a.refused_gpu_pod);
 	} else {
-		assert_null(a.uid);
+		/* only a refused GPU pod keeps something: its uid */
+		assert_int_equal(a.refused_gpu_pod, b.refused_gpu_pod);
+		assert_same_str("uid", a.uid, b.uid);
+		assert_int_equal(a.uid != NULL, a.refused_gpu_pod);
+		assert_null(a.operation);
 		assert_null(a.gpus);
 		assert_null(a.gates);
 	}
@@ -164,10 +169,11 @@ static int decode_err(const char *json, size_t len, char *msg, size_t msgsz)
 
 	if (msg != NULL)
 		snprintf(msg, msgsz, "%s", err.msg);
-	if (rc == GQ_OK)
-		gq_adm_request_free(&r);
-	/* on error nothing is held */
-	assert_true(rc != GQ_OK || r.uid == NULL);
+	/* on error nothing is held but a refused GPU pod's uid */
+	assert_true(rc != GQ_OK || !r.refused_gpu_pod);
+	assert_true(rc == GQ_OK || (r.uid != NULL) == r.refused_gpu_pod);
+	gq_adm_request_free(&r);
+	assert_null(r.uid);
 	return rc;
 }
 

@@ -1905,6 +1905,236 @@ static void test_diff_not_object(void **state)
 	expect("{\"request\":{\"uid\":\"u\"},\"apiVersion\":\"admission.k8s.io/v1\"}", GQ_EINVAL);
 }
 
+/* ------------------------------------------------------------------ */
+/* Refused GPU pods                                                     */
+/* ------------------------------------------------------------------ */
+
+#define REFUSED_SUFFIX "; GPU pods over the limits gpuquota can check are refused"
+
+/* The review of request.object obj in two member orders: uid before the
+ * object (as the apiserver writes it), and uid after it with the request
+ * before apiVersion and kind. New heap string. */
+static char *refusal_review(const char *obj, bool uid_last)
+{
+	if (!uid_last)
+		return pod_create(obj);
+	return gq_asprintf(
+	    "{\"request\":{\"object\":%s,\"operation\":\"CREATE\",\"kind\":{\"group\":\"\","
+	    "\"version\":\"v1\",\"kind\":\"Pod\"},\"namespace\":\"ns\",\"uid\":\"u-last\"},"
+	    "\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\"}",
+	    obj);
+}
+
+/*
+ * The review of obj (either order) is refused with code rc and a message
+ * holding why, and both decoders agree. gpu: it is a GPU pod, so the uid is
+ * kept and the refusal encodes as allowed:false, code 403, the uid echoed and
+ * the message "gpuquota: <why...>; GPU pods over ... are refused"; else
+ * nothing is kept (the webhook answers 400). Takes ownership of obj.
+ */
+static void expect_refused(char *obj, int rc, const char *why, bool gpu)
+{
+	for (int order = 0; order < 2; order++) {
+		const char *uid = order ? "u-last" : "u";
+		char *json = refusal_review(obj, order == 1), *body, *want;
+		struct gq_adm_response resp;
+		struct gq_adm_request r;
+		struct gq_err err = {0};
+		yajl_val doc, v;
+
+		assert_int_equal(diff_decode(json, strlen(json)), rc);
+		assert_int_equal(gq_admission_decode(&r, json, strlen(json), &err), rc);
+		if (strstr(err.msg, why) == NULL)
+			fail_msg("\"%s\" does not say \"%s\"", err.msg, why);
+		assert_int_equal(r.refused_gpu_pod, gpu);
+		if (!gpu) {
+			assert_null(r.uid);
+			free(json);
+			continue;
+		}
+		assert_string_equal(r.uid, uid);
+		gq_admission_refuse(&resp, err.msg);
+		assert_int_equal(resp.action, GQ_ADM_DENY_REFUSED);
+		assert_string_equal(gq_admission_action_name(resp.action), "deny-refused");
+		body = gq_admission_encode(&resp, r.uid);
+		assert_non_null(body);
+		doc = yajl_tree_parse(body, NULL, 0);
+		assert_non_null(doc);
+		v = yajl_tree_get(doc, (const char *[]){"response", "uid", NULL}, yajl_t_string);
+		assert_string_equal(YAJL_GET_STRING(v), uid);
+		v = yajl_tree_get(doc, (const char *[]){"response", "allowed", NULL}, yajl_t_any);
+		assert_true(YAJL_IS_FALSE(v));
+		v = yajl_tree_get(doc, (const char *[]){"response", "status", "code", NULL},
+				  yajl_t_number);
+		assert_int_equal(YAJL_GET_INTEGER(v), 403);
+		assert_null(
+		    yajl_tree_get(doc, (const char *[]){"response", "patch", NULL}, yajl_t_any));
+		v = yajl_tree_get(doc, (const char *[]){"response", "status", "message", NULL},
+				  yajl_t_string);
+		want = gq_asprintf("gpuquota: %s" REFUSED_SUFFIX, err.msg);
+		assert_string_equal(YAJL_GET_STRING(v), want);
+		free(want);
+		yajl_tree_free(doc);
+		free(body);
+		gq_adm_response_free(&resp);
+		gq_adm_request_free(&r);
+		free(json);
+	}
+	free(obj);
+}
+
+#define GPU_CONT "{\"resources\":{\"limits\":{\"nvidia.com/gpu\":\"1\"}}}"
+#define CPU_CONT "{\"resources\":{\"requests\":{\"cpu\":\"1\"}}}"
+
+/* A GPU pod over any bound is refused with its uid, in any member order,
+ * and its refusal names the bound. */
+static void test_refused_gpu_pod_limits(void **state)
+{
+	char *s, *t, *u;
+
+	(void)state;
+	/* 65 distinct nvidia.com resources in one container ... */
+	s = resources(0, 65);
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[{\"resources\":{\"requests\":{%s}}}"
+				   "]}}",
+				   s),
+		       GQ_EINVAL,
+		       "pod has more than 64 distinct nvidia.com/* resources (limit 64) in "
+		       "spec.containers[0].resources",
+		       true);
+	free(s);
+	/* ... and over containers and init containers */
+	s = resources(0, 33);
+	t = resources(33, 32);
+	expect_refused(gq_asprintf("{\"spec\":{\"initContainers\":[{\"resources\":{\"limits\":{"
+				   "\"nvidia.com/r70\":\"1\"}}}],\"containers\":[{\"resources\":"
+				   "{\"limits\":{%s}}},{\"resources\":{\"limits\":{%s}}}]}}",
+				   s, t),
+		       GQ_EINVAL, "pod has more than 64 distinct nvidia.com/* resources (limit 64)",
+		       true);
+	free(t);
+	free(s);
+	/* 1025 containers, the GPU only in the one past the bound (not kept) */
+	s = repeat(CPU_CONT, 1024);
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[%s," GPU_CONT "]}}", s), GQ_EINVAL,
+		       "pod has more than 1024 entries in spec.containers (limit 1024)", true);
+	/* 1025 init containers, a MIG slice in the last one's requests */
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[" CPU_CONT "],\"initContainers\":"
+				   "[%s,{\"resources\":{\"requests\":{\"nvidia.com/mig-1g.10gb\":"
+				   "\"1\"}}}]}}",
+				   s),
+		       GQ_EINVAL,
+		       "pod has more than 1024 entries in spec.initContainers (limit 1024)", true);
+	free(s);
+	/* 1025 GPU containers: the count is refused, not the sums */
+	s = repeat(GPU_CONT, 1025);
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[%s]}}", s), GQ_EINVAL,
+		       "pod has more than 1024 entries in spec.containers (limit 1024)", true);
+	free(s);
+	/* 257 scheduling gates, the gates after the containers */
+	s = repeat("{\"name\":\"g\"}", 257);
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[" GPU_CONT "],"
+				   "\"schedulingGates\":[%s]}}",
+				   s),
+		       GQ_EINVAL,
+		       "pod has more than 256 entries in spec.schedulingGates (limit 256)", true);
+	free(s);
+	/* a resource name of 321 bytes */
+	s = gq_malloc(1100);
+	memset(s, 'a', 310);
+	s[310] = '\0';
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[{\"resources\":{\"limits\":{"
+				   "\"nvidia.com/%s\":\"1\"}}}]}}",
+				   s),
+		       GQ_EINVAL, "resource name is longer than 320 bytes (limit 320)", true);
+	/* a name over its bound, and sums that overflow */
+	memset(s, 'a', 1025);
+	s[1025] = '\0';
+	expect_refused(gq_asprintf("{\"metadata\":{\"generateName\":\"%s\"},\"spec\":"
+				   "{\"containers\":[" GPU_CONT "]}}",
+				   s),
+		       GQ_EINVAL, "metadata.generateName: longer than 1024 bytes", true);
+	free(s);
+	/* the largest count a quantity holds here (INT64_MAX milli), 1001 times */
+	u = repeat("{\"resources\":{\"requests\":{\"nvidia.com/gpu\":\"9223372036854775\"}}}",
+		   1001);
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[%s]}}", u), GQ_ERANGE,
+		       "GPU requests overflow", true);
+	free(u);
+	/* a quantity too large to parse */
+	expect_refused(gq_strdup("{\"spec\":{\"containers\":[{\"resources\":{\"limits\":{"
+				 "\"nvidia.com/gpu\":\"9223372036854775807\"}}}]}}"),
+		       GQ_ERANGE, "is not a valid quantity", true);
+}
+
+/* A pod without GPU resources over a bound keeps the plain refusal (HTTP 400:
+ * the apiserver's failurePolicy applies), as does a GPU pod whose review
+ * cannot be answered (no uid). */
+static void test_refused_not_gpu_pod(void **state)
+{
+	char *s, *json;
+	struct gq_adm_request r;
+	struct gq_err err = {0};
+
+	(void)state;
+	s = repeat(CPU_CONT, 1025);
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[%s]}}", s), GQ_EINVAL,
+		       "pod has more than 1024 entries in spec.containers (limit 1024)", false);
+	free(s);
+	s = repeat("{\"name\":\"g\"}", 257);
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[" CPU_CONT "],"
+				   "\"schedulingGates\":[%s]}}",
+				   s),
+		       GQ_EINVAL,
+		       "pod has more than 256 entries in spec.schedulingGates (limit 256)", false);
+	free(s);
+	/* past the kept containers, null values and replaced members do not count */
+	s = repeat("{}", 1024);
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[%s,{\"resources\":{\"limits\":{"
+				   "\"nvidia.com/gpu\":null}}},{\"resources\":{\"limits\":{"
+				   "\"nvidia.com/gpu\":\"1\"}},\"resources\":{}},{\"resources\":{"
+				   "\"requests\":{\"nvidia.com/gpu\":\"1\"},\"requests\":[]}}]}}",
+				   s),
+		       GQ_EINVAL, "pod has more than 1024 entries in spec.containers (limit 1024)",
+		       false);
+	/* a replaced containers list or spec drops what the earlier one carried */
+	expect_refused(gq_asprintf("{\"spec\":{\"containers\":[%s," GPU_CONT "],\"containers\":[%s,"
+				   "{}],\"initContainers\":[" GPU_CONT "],\"initContainers\":1}}",
+				   s, s),
+		       GQ_EINVAL, "pod has more than 1024 entries in spec.containers (limit 1024)",
+		       false);
+	expect_refused(
+	    gq_asprintf(
+		"{\"spec\":{\"containers\":[" GPU_CONT "]},\"spec\":{\"containers\":[%s,{}]}}", s),
+	    GQ_EINVAL, "pod has more than 1024 entries in spec.containers (limit 1024)", false);
+	/* GPU pod, but no usable uid: nothing to answer with */
+	json = gq_asprintf(RV_HEAD "\"request\":{\"kind\":{\"group\":\"\",\"kind\":\"Pod\"},"
+				   "\"operation\":\"CREATE\",\"object\":{\"spec\":{\"containers\":"
+				   "[%s," GPU_CONT "]}}}}",
+			   s);
+	assert_int_equal(diff_decode(json, strlen(json)), GQ_EINVAL);
+	assert_int_equal(gq_admission_decode(&r, json, strlen(json), &err), GQ_EINVAL);
+	assert_false(r.refused_gpu_pod);
+	assert_null(r.uid);
+	free(json);
+	/* not a CREATE, not a Pod: the object is not read, nothing is refused */
+	json =
+	    gq_asprintf(RV_HEAD "\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"\","
+				"\"kind\":\"Pod\"},\"operation\":\"UPDATE\",\"object\":{\"spec\":"
+				"{\"containers\":[%s,{},{}]}}}}",
+			s);
+	expect_free(json, GQ_OK);
+	/* a GPU pod over the body bound or the nesting bound is never read */
+	free(s);
+	s = gq_malloc(300);
+	memset(s, '[', 129);
+	memset(s + 129, ']', 129);
+	s[258] = '\0';
+	expect_refused(gq_asprintf("{\"x\":%s,\"spec\":{\"containers\":[" GPU_CONT "]}}", s),
+		       GQ_EPARSE, "nested deeper than 128", false);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1945,6 +2175,8 @@ int main(void)
 	    cmocka_unit_test(test_diff_growth),
 	    cmocka_unit_test(test_diff_pod_fields),
 	    cmocka_unit_test(test_diff_not_object),
+	    cmocka_unit_test(test_refused_gpu_pod_limits),
+	    cmocka_unit_test(test_refused_not_gpu_pod),
 	};
 	return cmocka_run_group_tests_name("admission", tests, NULL, NULL);
 }

@@ -731,6 +731,63 @@ static void test_admit_malformed(void **state)
 	gq_budget_registry_free(reg);
 }
 
+/* A GPU pod the decoder refuses (here 65 distinct nvidia.com resources) is
+ * denied with HTTP 200 and a message naming the bound, in a team namespace
+ * or not, never a 400 that failurePolicy Ignore would admit; a pod without
+ * GPUs over a bound keeps the 400. */
+static void test_admit_refused_gpu_pod(void **state)
+{
+	struct gq_budget_registry *reg = ml_registry(0);
+	struct gq_budget_stats st;
+	struct gq_buf res;
+	struct reply r;
+	char *spec;
+
+	(void)state;
+	gq_buf_init(&res, 1 << 16);
+	for (int i = 0; i < 65; i++)
+		assert_int_equal(gq_buf_printf(&res, ",\"nvidia.com/r%d\":\"1\"", i), GQ_OK);
+	spec = gq_asprintf("{\"containers\":[{\"name\":\"c\",\"resources\":{\"limits\":"
+			   "{\"cpu\":\"1\"%s}}}]}",
+			   gq_buf_str(&res));
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_int_equal(r.http, 200);
+	assert_false(r.allowed);
+	assert_int_equal(r.code, 403);
+	assert_null(r.patch);
+	assert_non_null(r.message);
+	assert_string_equal(r.message,
+			    "gpuquota: pod has more than 64 distinct nvidia.com/* resources "
+			    "(limit 64) in spec.containers[0].resources; GPU pods over the "
+			    "limits gpuquota can check are refused");
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "elsewhere", "", spec, &r);
+	assert_int_equal(r.http, 200);
+	assert_false(r.allowed);
+	reply_free(&r);
+	free(spec);
+	gq_buf_free(&res);
+
+	/* over the container bound without GPUs: 400 */
+	gq_buf_init(&res, 1 << 16);
+	for (int i = 0; i <= GQ_ADMISSION_MAX_CONTAINERS; i++)
+		assert_int_equal(gq_buf_printf(&res, "%s{\"name\":\"c%d\"}", i ? "," : "", i),
+				 GQ_OK);
+	spec = gq_asprintf("{\"containers\":[%s]}", gq_buf_str(&res));
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_int_equal(r.http, 400);
+	assert_non_null(strstr(r.body, "more than 1024 entries in spec.containers (limit 1024)"));
+	reply_free(&r);
+	free(spec);
+	gq_buf_free(&res);
+
+	gq_budget_get_stats(reg, &st);
+	assert_int_equal(st.reviews, 3);
+	assert_int_equal(st.denied, 2);
+	assert_int_equal(st.malformed, 1);
+	gq_budget_registry_free(reg);
+}
+
 /* Budget used up with policy Deny: denied, no patch, no finalizer. */
 static void test_admit_budget_exhausted_deny(void **state)
 {
@@ -889,6 +946,7 @@ int main(void)
 	    cmocka_unit_test(test_admit_no_team),
 	    cmocka_unit_test(test_admit_non_gpu_and_update),
 	    cmocka_unit_test(test_admit_malformed),
+	    cmocka_unit_test(test_admit_refused_gpu_pod),
 	    cmocka_unit_test(test_admit_budget_exhausted_deny),
 	    cmocka_unit_test(test_admit_hold),
 	    cmocka_unit_test(test_admit_no_budget_no_finalizer),

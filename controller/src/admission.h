@@ -18,6 +18,8 @@
  *     gate gpuquota.io/budget + warning) or Deprioritize (the over-budget
  *     class, its value and preemptionPolicy Never + warning).
  *  6. Otherwise allowed, with a warning past the team's warn threshold.
+ * Before these: a GPU pod CREATE the decoder refuses (over a bound below) is
+ * denied (403, gq_admission_refuse), whatever its namespace.
  *
  * Units: budgets and usage are micro GPU-seconds (1 GPU for 1 s =
  * 1,000,000); resource weights are micro GPU-equivalents per device

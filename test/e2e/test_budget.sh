@@ -298,3 +298,68 @@ test_budget_g_certificate_renewed_while_serving() {
 	controller_stop
 	controller_start
 }
+
+# wide_pod NS NAME N: a pod whose container limits N distinct nvidia.com/*
+# resources (none of them exists on any node: admission comes first).
+wide_pod() {
+	printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s}\nspec:\n' "$2" "$1"
+	printf '  containers:\n  - name: main\n    image: registry.example/train:1\n'
+	printf '    resources:\n      limits:\n'
+	for i in $(seq 1 "$3"); do printf '        nvidia.com/r%d: "1"\n' "$i"; done
+}
+
+# many_containers_pod NS NAME N GPU: a pod of N containers; with GPU=1 the
+# last one limits one nvidia.com/gpu.
+many_containers_pod() {
+	printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s}\nspec:\n  containers:\n' "$2" "$1"
+	for i in $(seq 1 "$3"); do printf '  - {name: c%d, image: registry.example/app:1}\n' "$i"; done
+	[ "$4" = 1 ] && printf '  - {name: gpu, image: registry.example/train:1, resources: {limits: {nvidia.com/gpu: "1"}}}\n'
+	return 0
+}
+
+# gated_pod NS NAME N GPU: a pod with N scheduling gates; with GPU=1 it
+# limits one nvidia.com/gpu.
+gated_pod() {
+	printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: %s, namespace: %s}\nspec:\n  schedulingGates:\n' "$2" "$1"
+	for i in $(seq 1 "$3"); do printf '  - {name: example.com/g%d}\n' "$i"; done
+	printf '  containers:\n  - name: main\n    image: registry.example/train:1\n'
+	[ "$4" = 1 ] && printf '    resources: {limits: {nvidia.com/gpu: "1"}}\n'
+	return 0
+}
+
+# A GPU pod the webhook cannot check (over its bounds) is refused with the
+# bound named, not answered 400 and then admitted by failurePolicy Ignore.
+test_budget_h_gpu_pod_over_the_limits_refused() {
+	local out
+	controller_start
+	new_ns e2e-bwide
+	budget_team bwide e2e-bwide Deny 100 Monthly
+	wait_for 30 team_ready bwide
+	wait_for 30 webhook_serves e2e-bwide bwide-work
+	# 64 distinct resources are checked: the default tier is filled in.
+	assert_eq "$(wide_pod e2e-bwide w64 64 | $KUBECTL apply --dry-run=server -o jsonpath='{.spec.priorityClassName}' -f - 2>&1)" \
+		bwide-work "64 distinct nvidia.com/* resources are checked"
+	out=$(wide_pod e2e-bwide w65 65 | $KUBECTL apply -f - 2>&1) && fail "GPU pod over the limits admitted: $out"
+	assert_contains "$out" 'admission webhook "pods.gpuquota.io" denied the request' "webhook denial"
+	assert_contains "$out" "gpuquota: pod has more than 64 distinct nvidia.com/* resources (limit 64)" \
+		"message names the limit"
+	assert_contains "$out" "GPU pods over the limits gpuquota can check are refused" "message says why"
+	$KUBECTL -n e2e-bwide get pod w65 >/dev/null 2>&1 && fail "pod w65 exists"
+	# 1025 containers, the GPU in the last one: the apiserver itself accepts
+	# that many (a CPU pod of 1025 containers passes a server-side dry run,
+	# and is never sent to the webhook), the webhook refuses the GPU pod.
+	many_containers_pod e2e-bwide cpu1025 1025 0 | $KUBECTL apply --dry-run=server -f - >/dev/null ||
+		fail "the apiserver refused a pod of 1025 containers"
+	out=$(many_containers_pod e2e-bwide gpu1025 1024 1 | $KUBECTL apply -f - 2>&1) &&
+		fail "GPU pod of 1025 containers admitted: $out"
+	assert_contains "$out" "pod has more than 1024 entries in spec.containers (limit 1024)" \
+		"container bound named"
+	# 257 scheduling gates: the same (the apiserver takes 257 on a CPU pod).
+	gated_pod e2e-bwide cpugates 257 0 | $KUBECTL apply --dry-run=server -f - >/dev/null ||
+		fail "the apiserver refused a pod of 257 scheduling gates"
+	out=$(gated_pod e2e-bwide gpugates 257 1 | $KUBECTL apply -f - 2>&1) &&
+		fail "GPU pod of 257 scheduling gates admitted: $out"
+	assert_contains "$out" "pod has more than 256 entries in spec.schedulingGates (limit 256)" \
+		"gate bound named"
+	assert_contains "$(cat "$CTL_LOG")" "admission refused a GPU pod" "refusal logged"
+}

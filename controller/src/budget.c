@@ -371,9 +371,9 @@ void gq_budget_set_figures(struct gq_budget_registry *r, const char *team,
 	pthread_mutex_unlock(&r->mu);
 }
 
-static double hours(int64_t micro)
+static double seconds(int64_t micro)
 {
-	return (double)micro / (double)GQ_LEDGER_MICRO_PER_HOUR;
+	return (double)micro / 1e6;
 }
 
 static void declare_team_families(struct gq_metrics *m)
@@ -383,13 +383,14 @@ static void declare_team_families(struct gq_metrics *m)
 		enum gq_metric_type type;
 		const char *help;
 	} fam[] = {
-	    {"gpuquota_team_budget_gpu_hours", GQ_METRIC_GAUGE,
-	     "GPU-hour budget of the team for the current period (spec.budget.gpuHours)."},
-	    {"gpuquota_team_used_gpu_hours", GQ_METRIC_GAUGE,
-	     "GPU-hours the team used in the current period (the ledger the webhook decides "
+	    {"gpuquota_team_budget_gpu_seconds", GQ_METRIC_GAUGE,
+	     "GPU-second budget of the team for the current period (spec.budget.gpuHours x "
+	     "3600)."},
+	    {"gpuquota_team_used_gpu_seconds", GQ_METRIC_GAUGE,
+	     "GPU-seconds the team used in the current period (the ledger the webhook decides "
 	     "from)."},
-	    {"gpuquota_team_remaining_gpu_hours", GQ_METRIC_GAUGE,
-	     "GPU-hours left in the current period (budget minus used, never below 0)."},
+	    {"gpuquota_team_remaining_gpu_seconds", GQ_METRIC_GAUGE,
+	     "GPU-seconds left in the current period (budget minus used, never below 0)."},
 	    {"gpuquota_team_period_end_timestamp_seconds", GQ_METRIC_GAUGE,
 	     "End of the team's current budget period (Unix time): when the budget resets."},
 	    {"gpuquota_team_budget_exhausted", GQ_METRIC_GAUGE,
@@ -428,11 +429,11 @@ static void team_samples(struct gq_metrics *m, const struct entry *e)
 		int64_t left =
 		    f->budget_micro > f->used_micro ? f->budget_micro - f->used_micro : 0;
 
-		gq_metrics_add(m, "gpuquota_team_budget_gpu_hours", hours(f->budget_micro), "team",
+		gq_metrics_add(m, "gpuquota_team_budget_gpu_seconds", seconds(f->budget_micro),
+			       "team", t, NULL);
+		gq_metrics_add(m, "gpuquota_team_used_gpu_seconds", seconds(f->used_micro), "team",
 			       t, NULL);
-		gq_metrics_add(m, "gpuquota_team_used_gpu_hours", hours(f->used_micro), "team", t,
-			       NULL);
-		gq_metrics_add(m, "gpuquota_team_remaining_gpu_hours", hours(left), "team", t,
+		gq_metrics_add(m, "gpuquota_team_remaining_gpu_seconds", seconds(left), "team", t,
 			       NULL);
 		gq_metrics_add(m, "gpuquota_team_period_end_timestamp_seconds",
 			       (double)f->period_end_ms / 1000.0, "team", t, NULL);

@@ -232,9 +232,9 @@ static void test_team_series(void **state)
 	gq_budget_metrics(reg, m);
 	t = render(m);
 	assert_true(sample(t, "gpuquota_team_gpu_seconds_total{team=\"ml\"}") == 7.5);
-	assert_true(sample(t, "gpuquota_team_used_gpu_hours{team=\"ml\"}") == 0.5);
-	assert_true(sample(t, "gpuquota_team_budget_gpu_hours{team=\"ml\"}") == 10);
-	assert_true(sample(t, "gpuquota_team_remaining_gpu_hours{team=\"ml\"}") == 9.5);
+	assert_true(sample(t, "gpuquota_team_used_gpu_seconds{team=\"ml\"}") == 1800);
+	assert_true(sample(t, "gpuquota_team_budget_gpu_seconds{team=\"ml\"}") == 36000);
+	assert_true(sample(t, "gpuquota_team_remaining_gpu_seconds{team=\"ml\"}") == 34200);
 	assert_true(sample(t, "gpuquota_team_period_end_timestamp_seconds{team=\"ml\"}") ==
 		    1775001600);
 	assert_true(sample(t, "gpuquota_team_budget_exhausted{team=\"ml\"}") == 1);
@@ -293,7 +293,7 @@ static void test_team_without_budget(void **state)
 	gq_budget_metrics(reg, m);
 	t = render(m);
 	assert_true(sample(t, "gpuquota_team_used{team=\"cv\",resource=\"nvidia.com/gpu\"}") == 4);
-	assert_null(strstr(t, "gpuquota_team_used_gpu_hours{"));
+	assert_null(strstr(t, "gpuquota_team_used_gpu_seconds{"));
 	assert_null(strstr(t, "gpuquota_team_pods{"));
 	free(t);
 	gq_metrics_free(m);

@@ -7,7 +7,7 @@ SHELL := /bin/bash
 CC      ?= cc
 PKGS    := libcurl yajl yaml-0.1 openssl libevent libevent_openssl libevent_pthreads
 DEB_PKGS := libcurl4-openssl-dev libyajl-dev libyaml-dev libssl-dev libevent-dev \
-            libcmocka-dev pkg-config openssl curl
+            libcmocka-dev pkg-config openssl curl prometheus jq
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes
@@ -41,6 +41,9 @@ deps: ## Install the Debian build/test packages that are missing (apt-get)
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  case " $$missing " in *" prometheus "*) \
+	    echo "deps: stopping the system Prometheus service the package started (the test bed runs its own)"; \
+	    $$SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true;; esac; \
 	fi
 
 build: deps bin/gpuquota-controller ## Build bin/gpuquota-controller
@@ -83,7 +86,7 @@ unit: deps $(UNIT_BINS) $(FUZZ_BINS) ## Run the cmocka unit tests and replay the
 binaries: ## Build (or reuse from the cache) the pinned control-plane binaries
 	@test/cluster/build-binaries.sh
 
-cluster-up: deps ## Start the local control plane with simulated GPU nodes (.cluster/)
+cluster-up: deps ## Start the local control plane with simulated GPU nodes and Prometheus (.cluster/)
 	@test/cluster/cluster-up.sh
 
 cluster-down: ## Stop the local cluster (and a test cluster kept by KEEP_CLUSTER=1) and remove their state

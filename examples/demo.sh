@@ -64,6 +64,20 @@ show $KUBECTL get gta interns -o jsonpath='{.status.conditions[?(@.type=="Budget
 step "The next interns GPU pod is refused, with the reason and the reset time"
 gpu_pod_yaml interns one-more 1 | $KUBECTL apply -f - 2>&1 || true
 
+step "The same figures in Prometheus (scraping the controller every 2 s)"
+. test/cluster/ports.sh
+PROM="http://127.0.0.1:$PROMETHEUS_PORT"
+prom_exhausted() {
+	curl -sfG "$PROM/api/v1/query" --data-urlencode 'query=gpuquota_team_budget_exhausted{team="interns"}' |
+		grep -q '"1"\]'
+}
+wait_for 30 prom_exhausted
+printf '$ curl -G %s/api/v1/query --data-urlencode query=QUERY\n' "$PROM"
+for q in 'used=gpuquota_team_used_gpu_seconds / 3600' 'budget=gpuquota_team_budget_gpu_seconds / 3600'; do
+	curl -sfG "$PROM/api/v1/query" --data-urlencode "query=${q#*=}" |
+		jq -r --arg k "${q%%=*}" '.data.result[] | "  team \(.metric.team)\t\($k) GPU-hours\t\(.value[1])"'
+done | sort
+
 step "Meanwhile vision, within its budget, keeps starting GPU pods"
 tier_pod vision-lab eval-1gpu 1 vision-experiment | $KUBECTL apply -f -
 wait_for 30 phase_is vision-lab eval-1gpu Running
@@ -75,5 +89,10 @@ The cluster and the controller keep running. Try:
   export KUBECONFIG=$ROOT/.cluster/kubeconfig PATH=$ROOT/.cluster/bin:\$PATH
   kubectl get gta vision -o yaml
   kubectl explain gta.spec.budget
+Watch the budgets drain in Prometheus ($PROM, Debian's package):
+  $PROM/graph?g0.expr=gpuquota_team_used_gpu_seconds%2F3600&g0.tab=0&g0.range_input=30m
+  $PROM/graph?g0.expr=rate(gpuquota_team_gpu_seconds_total%5B5m%5D)&g0.tab=0&g0.range_input=30m
+  $PROM/targets   (the controller's scrape)
+The Grafana dashboard: manifests/grafana/gpuquota-dashboard.json (README "Monitoring").
 Stop everything with: make cluster-down
 MSG

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "desired.h"
 #include "plan.h"
 #include "quantity.h"
 
@@ -273,6 +274,7 @@ struct scan {
 	} * held;
 	size_t n_held;
 	int rc;
+	const char *over_class; /* the team's over-budget class, or NULL */
 };
 
 static bool in_team(const struct scan *s, const char *key)
@@ -333,6 +335,10 @@ static int scan_pod(void *arg, const char *key, yajl_val pod)
 	s->fin_index[s->n] = has_fin ? fi : (size_t)-1;
 	if (s->pods[s->n].end_ms == 0 && s->pods[s->n].start_ms)
 		s->out->running_gpu_pods++;
+	if (s->pods[s->n].end_ms == 0 && s->over_class &&
+	    gq_json_str(pod, GQ_PATH("spec", "priorityClassName")) &&
+	    strcmp(gq_json_str(pod, GQ_PATH("spec", "priorityClassName")), s->over_class) == 0)
+		s->out->deprioritized_gpu_pods++;
 	/* A pod without our finalizer (admitted while the webhook was away):
 	 * add it, unless it is already going. */
 	if (!has_fin && !gq_json_str(pod, GQ_PATH("metadata", "deletionTimestamp")) &&
@@ -369,9 +375,11 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
 		struct gq_err *err)
 {
-	struct scan s = {namespaces, n_ns, nodes, t,	now_ms, NULL, NULL,
-			 NULL,	     0,	   out,	  NULL, 0,	GQ_OK};
+	char *over = gq_team_has_over_budget_class(t) ? gq_team_over_budget_class(t) : NULL;
+	struct scan s = {namespaces, n_ns, nodes, t,	now_ms, NULL,  NULL,
+			 NULL,	     0,	   out,	  NULL, 0,	GQ_OK, over};
 	int64_t anchor = 0, persisted = 0, used_before;
+	struct gq_ledger before;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -400,7 +408,9 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	gq_informer_rdlock(pods);
 	gq_informer_foreach(pods, scan_pod, &s);
 	gq_informer_unlock(pods);
+	out->held_gpu_pods = (int64_t)s.n_held;
 
+	before = out->ledger;
 	used_before = out->ledger.used_micro;
 	{
 		int64_t ps = out->ledger.period_start_ms;
@@ -413,6 +423,7 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		}
 		out->persist = persisted < 0 || out->ledger.used_micro != used_before ||
 			       out->ledger.period_start_ms != ps;
+		out->accounted_micro = gq_ledger_accounted_since(&before, &out->ledger);
 	}
 	/* Ended pods holding our finalizer can be released once accounted. */
 	for (size_t i = 0; i < s.n; i++) {
@@ -455,5 +466,6 @@ out:
 	free(s.keys);
 	free(s.pods);
 	free(s.fin_index);
+	free(over);
 	return rc;
 }

@@ -38,7 +38,10 @@ struct gq_acct_result {
 	bool persist;		  /* the status must carry this ledger now */
 	int64_t persist_until_ms; /* accountedUntil to write */
 	int64_t running_gpu_pods;
-	struct gq_acct_pod *finalize; /* remove our finalizer once persisted */
+	int64_t held_gpu_pods;		/* waiting on the budget gate */
+	int64_t deprioritized_gpu_pods; /* not ended, in the over-budget class */
+	int64_t accounted_micro;	/* what this run accounted (gq_ledger_accounted_since) */
+	struct gq_acct_pod *finalize;	/* remove our finalizer once persisted */
 	size_t n_finalize;
 	struct gq_acct_pod *add; /* add our finalizer */
 	size_t n_add;

@@ -9,8 +9,14 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+
+/* Admission decisions counted per team (label decision=). */
+enum decision { D_ALLOW, D_DENY, D_HOLD, D_DEPRIORITIZE, D_DEFAULT_TIER, D_WARN, N_DECISIONS };
+static const char *const decision_names[N_DECISIONS] = {"allow",	"deny",		"hold",
+							"deprioritize", "default_tier", "warn"};
 
 /* Owned copy of a gq_adm_team plus the team's namespaces and ledger. */
 struct entry {
@@ -28,6 +34,12 @@ struct entry {
 	char **exempt_classes;
 	struct gq_adm_weight *weights;
 	char *default_class, *default_pp, *reset_time, *over_budget_class;
+
+	bool has_figures;
+	struct gq_budget_figures fig; /* fig.res points at res below */
+	struct gq_budget_res *res;    /* resource names owned */
+	uint64_t gpu_micro_total;     /* accounted micro GPU-seconds, never decreases */
+	uint64_t decisions[N_DECISIONS];
 };
 
 struct gq_budget_registry {
@@ -35,6 +47,7 @@ struct gq_budget_registry {
 	struct entry *e;
 	size_t n;
 	atomic_ullong reviews, malformed, denied, held, deprioritized;
+	struct gq_metrics_histogram admit_seconds; /* time to answer a review */
 };
 
 int gq_budget_registry_new(struct gq_budget_registry **out)
@@ -42,6 +55,8 @@ int gq_budget_registry_new(struct gq_budget_registry **out)
 	struct gq_budget_registry *r = gq_calloc(1, sizeof(*r));
 
 	pthread_mutex_init(&r->mu, NULL);
+	gq_metrics_histogram_init(&r->admit_seconds, gq_metrics_latency_buckets,
+				  gq_metrics_n_latency_buckets);
 	*out = r;
 	return GQ_OK;
 }
@@ -88,9 +103,20 @@ static void entry_clear_adm(struct entry *e)
 	e->has_adm = false;
 }
 
+static void entry_clear_figures(struct entry *e)
+{
+	for (size_t i = 0; e->res && i < e->fig.n_res; i++)
+		free((char *)e->res[i].resource);
+	free(e->res);
+	e->res = NULL;
+	memset(&e->fig, 0, sizeof(e->fig));
+	e->has_figures = false;
+}
+
 static void entry_free(struct entry *e)
 {
 	entry_clear_adm(e);
+	entry_clear_figures(e);
 	free(e->team);
 	free(e->uid);
 }
@@ -233,22 +259,56 @@ static void add_finalizer_op(struct gq_adm_response *resp, const struct gq_adm_r
 	resp->patch = p;
 }
 
+/* Counts the decision resp on req for team entry e. Caller holds the
+ * mutex. Allow, deny, hold and deprioritize are exclusive; default_tier
+ * and warn come on top of them. */
+static void count_decision(struct entry *e, const struct gq_adm_request *req,
+			   const struct gq_adm_response *resp)
+{
+	if (resp->action == GQ_ADM_PASS || req->dry_run)
+		return;
+	if (!resp->allowed)
+		e->decisions[D_DENY]++;
+	else if (resp->action == GQ_ADM_HOLD)
+		e->decisions[D_HOLD]++;
+	else if (resp->action == GQ_ADM_DEPRIORITIZE)
+		e->decisions[D_DEPRIORITIZE]++;
+	else
+		e->decisions[D_ALLOW]++;
+	if (resp->allowed && resp->action != GQ_ADM_DEPRIORITIZE && req->priority_class == NULL &&
+	    e->adm.default_class != NULL)
+		e->decisions[D_DEFAULT_TIER]++;
+	if (resp->action == GQ_ADM_ALLOW && resp->n_warnings > 0)
+		e->decisions[D_WARN]++;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf *out)
 {
 	struct gq_budget_registry *r = registry;
 	struct gq_adm_request req = {0};
 	struct gq_adm_response resp = {0};
 	struct gq_err err = {0};
-	const struct entry *e = NULL;
+	struct entry *e = NULL;
 	bool has_budget = false;
+	struct timespec t0;
 	char *review;
 	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	atomic_fetch_add(&r->reviews, 1);
 	rc = gq_admission_decode(&req, body, len, &err);
 	if (rc != GQ_OK && !req.refused_gpu_pod) {
 		atomic_fetch_add(&r->malformed, 1);
 		gq_buf_printf(out, "malformed AdmissionReview: %s\n", err.msg);
+		gq_metrics_histogram_observe(&r->admit_seconds, seconds_since(&t0));
 		return 400;
 	}
 	if (rc != GQ_OK) {
@@ -269,6 +329,8 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 	}
 	rc = gq_admission_decide(&resp, &req, e ? &e->adm : NULL);
 	has_budget = e && e->adm.has_budget;
+	if (rc == GQ_OK && e)
+		count_decision(e, &req, &resp);
 	pthread_mutex_unlock(&r->mu);
 	if (rc != GQ_OK) {
 		/* Cannot decide: let it through untouched (quota still applies). */
@@ -291,5 +353,133 @@ answer:
 	free(review);
 	gq_adm_response_free(&resp);
 	gq_adm_request_free(&req);
+	gq_metrics_histogram_observe(&r->admit_seconds, seconds_since(&t0));
 	return 200;
+}
+
+void gq_budget_set_figures(struct gq_budget_registry *r, const char *team,
+			   const struct gq_budget_figures *f)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, true);
+	entry_clear_figures(e);
+	e->fig = *f;
+	e->res = gq_calloc(f->n_res ? f->n_res : 1, sizeof(*e->res));
+	for (size_t i = 0; i < f->n_res; i++) {
+		e->res[i] = f->res[i];
+		e->res[i].resource = gq_strdup(f->res[i].resource);
+	}
+	e->fig.res = e->res;
+	if (f->has_budget && f->accounted_micro > 0)
+		e->gpu_micro_total += (uint64_t)f->accounted_micro;
+	e->has_figures = true;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static double seconds(int64_t micro)
+{
+	return (double)micro / 1e6;
+}
+
+static void declare_team_families(struct gq_metrics *m)
+{
+	static const struct {
+		const char *name;
+		enum gq_metric_type type;
+		const char *help;
+	} fam[] = {
+	    {"gpuquota_team_budget_gpu_seconds", GQ_METRIC_GAUGE,
+	     "GPU-second budget of the team for the current period (spec.budget.gpuHours x "
+	     "3600)."},
+	    {"gpuquota_team_used_gpu_seconds", GQ_METRIC_GAUGE,
+	     "GPU-seconds the team used in the current period (the ledger the webhook decides "
+	     "from)."},
+	    {"gpuquota_team_remaining_gpu_seconds", GQ_METRIC_GAUGE,
+	     "GPU-seconds left in the current period (budget minus used, never below 0)."},
+	    {"gpuquota_team_period_end_timestamp_seconds", GQ_METRIC_GAUGE,
+	     "End of the team's current budget period (Unix time): when the budget resets."},
+	    {"gpuquota_team_budget_exhausted", GQ_METRIC_GAUGE,
+	     "1 while the team's budget is spent (condition BudgetExhausted), else 0."},
+	    {"gpuquota_team_budget_warning", GQ_METRIC_GAUGE,
+	     "1 once the team's use passed spec.budget.warnAtPercent (condition BudgetWarning), "
+	     "else 0."},
+	    {"gpuquota_team_gpu_seconds_total", GQ_METRIC_COUNTER,
+	     "GPU-seconds accounted to the team by this process; never reset at a period "
+	     "rollover, so rate() is the team's GPU use in GPUs."},
+	    {"gpuquota_team_quota", GQ_METRIC_GAUGE,
+	     "Team-wide quota of a GPU or MIG resource (status.quota.hard)."},
+	    {"gpuquota_team_used", GQ_METRIC_GAUGE,
+	     "Team-wide use of a GPU or MIG resource (status.quota.used)."},
+	    {"gpuquota_team_pods", GQ_METRIC_GAUGE,
+	     "GPU pods of a team with a budget: running (started, not ended), held (waiting on "
+	     "the budget gate), deprioritized (not ended, in the over-budget class)."},
+	    {"gpuquota_admission_decisions_total", GQ_METRIC_COUNTER,
+	     "Admission decisions on GPU pods of a team (dry runs excepted): allow, deny, hold, "
+	     "deprioritize (one per pod), default_tier and warn (on top)."},
+	    {"gpuquota_admission_duration_seconds", GQ_METRIC_HISTOGRAM,
+	     "Time the webhook took to decode, decide and encode one AdmissionReview."},
+	};
+
+	for (size_t i = 0; i < GQ_ARRAY_LEN(fam); i++)
+		gq_metrics_family(m, fam[i].name, fam[i].type, fam[i].help);
+}
+
+/* Adds the samples of one team. Caller holds the mutex. */
+static void team_samples(struct gq_metrics *m, const struct entry *e)
+{
+	const struct gq_budget_figures *f = &e->fig;
+	const char *t = e->team;
+
+	if (f->has_budget) {
+		int64_t left =
+		    f->budget_micro > f->used_micro ? f->budget_micro - f->used_micro : 0;
+
+		gq_metrics_add(m, "gpuquota_team_budget_gpu_seconds", seconds(f->budget_micro),
+			       "team", t, NULL);
+		gq_metrics_add(m, "gpuquota_team_used_gpu_seconds", seconds(f->used_micro), "team",
+			       t, NULL);
+		gq_metrics_add(m, "gpuquota_team_remaining_gpu_seconds", seconds(left), "team", t,
+			       NULL);
+		gq_metrics_add(m, "gpuquota_team_period_end_timestamp_seconds",
+			       (double)f->period_end_ms / 1000.0, "team", t, NULL);
+		gq_metrics_add(m, "gpuquota_team_budget_exhausted", f->exhausted ? 1 : 0, "team", t,
+			       NULL);
+		gq_metrics_add(m, "gpuquota_team_budget_warning", f->warn ? 1 : 0, "team", t, NULL);
+		gq_metrics_add(m, "gpuquota_team_gpu_seconds_total",
+			       (double)e->gpu_micro_total / 1e6, "team", t, NULL);
+		gq_metrics_add(m, "gpuquota_team_pods", (double)f->pods_running, "team", t, "state",
+			       "running", NULL);
+		gq_metrics_add(m, "gpuquota_team_pods", (double)f->pods_held, "team", t, "state",
+			       "held", NULL);
+		gq_metrics_add(m, "gpuquota_team_pods", (double)f->pods_deprioritized, "team", t,
+			       "state", "deprioritized", NULL);
+	}
+	for (size_t i = 0; i < f->n_res; i++) {
+		gq_metrics_add(m, "gpuquota_team_quota", f->res[i].quota, "team", t, "resource",
+			       f->res[i].resource, NULL);
+		gq_metrics_add(m, "gpuquota_team_used", f->res[i].used, "team", t, "resource",
+			       f->res[i].resource, NULL);
+	}
+}
+
+void gq_budget_metrics(struct gq_budget_registry *r, struct gq_metrics *m)
+{
+	declare_team_families(m);
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct entry *e = &r->e[i];
+
+		if (e->has_figures)
+			team_samples(m, e);
+		if (!e->has_adm)
+			continue;
+		for (size_t d = 0; d < N_DECISIONS; d++)
+			gq_metrics_add(m, "gpuquota_admission_decisions_total",
+				       (double)e->decisions[d], "team", e->team, "decision",
+				       decision_names[d], NULL);
+	}
+	pthread_mutex_unlock(&r->mu);
+	gq_metrics_add_histogram(m, "gpuquota_admission_duration_seconds", &r->admit_seconds, NULL);
 }

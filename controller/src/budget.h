@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "gq.h"
 #include "ledger.h"
+#include "metrics.h"
 
 #define GQ_ACCOUNTING_FINALIZER "gpuquota.io/accounting"
 
@@ -51,10 +52,44 @@ void gq_budget_forget(struct gq_budget_registry *r, const char *team);
  * into out. A GPU pod CREATE the decoder refuses (over a
  * GQ_ADMISSION_MAX_* bound) is denied (gq_admission_refuse), whatever its
  * namespace. Returns the HTTP status: 200, or 400 for any other malformed
- * review (with a plain message in out).
+ * review (with a plain message in out). Counts the decision for the team
+ * (dry runs excepted) and how long it took.
  */
 int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf *out);
 
 void gq_budget_get_stats(struct gq_budget_registry *r, struct gq_budget_stats *out);
+
+/* One GPU or MIG resource of a team, team-wide: quota and use. */
+struct gq_budget_res {
+	const char *resource; /* "nvidia.com/gpu", "nvidia.com/mig-1g.10gb", ... */
+	double quota;	      /* status.quota.hard */
+	double used;	      /* status.quota.used */
+};
+
+/* What a team reconcile reports for the metrics (borrowed by
+ * gq_budget_set_figures, which copies it). */
+struct gq_budget_figures {
+	bool has_budget;	    /* the fields below up to pods_* are set */
+	int64_t budget_micro;	    /* micro GPU-seconds allowed this period */
+	int64_t used_micro;	    /* used this period (what the webhook decides from) */
+	int64_t period_end_ms;	    /* end of the current period */
+	bool exhausted;		    /* BudgetExhausted */
+	bool warn;		    /* BudgetWarning */
+	int64_t pods_running;	    /* GPU pods started and not ended */
+	int64_t pods_held;	    /* GPU pods waiting on the budget gate */
+	int64_t pods_deprioritized; /* GPU pods not ended, in the over-budget class */
+	int64_t accounted_micro;    /* newly accounted (persisted) micro GPU-seconds */
+	const struct gq_budget_res *res;
+	size_t n_res;
+};
+
+/* Stores team's figures (deep copy) and adds f->accounted_micro to its
+ * GPU-second counter, which only ever grows (period rollovers included). */
+void gq_budget_set_figures(struct gq_budget_registry *r, const char *team,
+			   const struct gq_budget_figures *f);
+
+/* Declares the per-team and admission families in m and adds the samples
+ * of every team the registry knows, read under its lock. */
+void gq_budget_metrics(struct gq_budget_registry *r, struct gq_metrics *m);
 
 #endif

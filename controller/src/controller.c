@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -27,6 +28,7 @@
 #include "informer.h"
 #include "kclient.h"
 #include "log.h"
+#include "metrics.h"
 #include "plan.h"
 #include "reconcile.h"
 #include "spec.h"
@@ -54,6 +56,7 @@ struct controller {
 	struct gq_tls_material tls;
 	struct gq_tls_opts tls_opts;
 	bool draining;
+	struct gq_metrics_histogram reconcile_seconds; /* time per reconcile */
 };
 
 /* ------------------------------------------------------------ enqueueing */
@@ -201,16 +204,22 @@ static void *worker_main(void *arg)
 		char *key = NULL;
 		int64_t after = 0;
 		struct gq_err err = {0};
+		struct timespec t0, t1;
 		int rc = gq_workqueue_get(c->queue, &key, -1);
 
 		if (rc == GQ_WORKQUEUE_SHUTDOWN)
 			break;
 		if (rc != GQ_OK)
 			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (strcmp(key, GQ_ORPHANS_KEY) == 0)
 			rc = gq_reconcile_orphans(&c->rec, &err);
 		else
 			rc = gq_reconcile_team(&c->rec, key, &after, &err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		gq_metrics_histogram_observe(&c->reconcile_seconds,
+					     (double)(t1.tv_sec - t0.tv_sec) +
+						 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		if (rc != GQ_OK) {
 			int64_t delay = 0;
 
@@ -230,87 +239,125 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------- health, metrics */
 
-static void metrics_informer(struct gq_buf *b, struct gq_informer *inf)
+/* The controller's own families (the per-team ones come from budget.c). */
+static void metrics_declare(struct gq_metrics *m)
+{
+	static const struct {
+		const char *name;
+		enum gq_metric_type type;
+		const char *help;
+	} fam[] = {
+	    {"gpuquota_build_info", GQ_METRIC_GAUGE, "Build information."},
+	    {"gpuquota_leader", GQ_METRIC_GAUGE,
+	     "1 when this replica is the leader; always 1 until leader election exists (run "
+	     "one replica)."},
+	    {"gpuquota_reconcile_total", GQ_METRIC_COUNTER, "Team reconciles run."},
+	    {"gpuquota_reconcile_errors_total", GQ_METRIC_COUNTER, "Team reconciles that failed."},
+	    {"gpuquota_reconcile_duration_seconds", GQ_METRIC_HISTOGRAM,
+	     "Time one reconcile (a team, or the orphan sweep) took."},
+	    {"gpuquota_ledger_write_errors_total", GQ_METRIC_COUNTER,
+	     "Status writes carrying a team's ledger that failed (retried)."},
+	    {"gpuquota_api_requests_total", GQ_METRIC_COUNTER, "Requests sent to the apiserver."},
+	    {"gpuquota_api_writes_total", GQ_METRIC_COUNTER,
+	     "Writes (POST/PUT/PATCH/DELETE) sent to the apiserver."},
+	    {"gpuquota_workqueue_depth", GQ_METRIC_GAUGE, "Keys waiting in the work queue."},
+	    {"gpuquota_workqueue_adds_total", GQ_METRIC_COUNTER, "Keys added to the work queue."},
+	    {"gpuquota_workqueue_retries_total", GQ_METRIC_COUNTER,
+	     "Rate-limited re-adds after errors."},
+	    {"gpuquota_informer_events_total", GQ_METRIC_COUNTER,
+	     "Watch events applied to a cache."},
+	    {"gpuquota_informer_relists_total", GQ_METRIC_COUNTER,
+	     "Full relists of a cache (start, 410 Gone, watch errors)."},
+	    {"gpuquota_informer_objects", GQ_METRIC_GAUGE, "Objects held in a cache."},
+	    {"gpuquota_admission_reviews_total", GQ_METRIC_COUNTER, "AdmissionReviews answered."},
+	    {"gpuquota_admission_malformed_total", GQ_METRIC_COUNTER,
+	     "AdmissionReviews refused as malformed (HTTP 400)."},
+	    {"gpuquota_admission_denied_total", GQ_METRIC_COUNTER,
+	     "AdmissionReviews answered allowed=false (all teams)."},
+	    {"gpuquota_admission_held_total", GQ_METRIC_COUNTER,
+	     "Pods admitted with the budget scheduling gate (all teams)."},
+	    {"gpuquota_admission_deprioritized_total", GQ_METRIC_COUNTER,
+	     "Pods admitted in an over-budget PriorityClass (all teams)."},
+	};
+
+	for (size_t i = 0; i < GQ_ARRAY_LEN(fam); i++)
+		gq_metrics_family(m, fam[i].name, fam[i].type, fam[i].help);
+}
+
+static void metrics_informer(struct gq_metrics *m, struct gq_informer *inf)
 {
 	struct gq_informer_stats st;
+	const char *n = gq_informer_name(inf);
 
 	gq_informer_get_stats(inf, &st);
-	gq_buf_printf(b, "gpuquota_informer_events_total{informer=\"%s\"} %llu\n",
-		      gq_informer_name(inf), (unsigned long long)st.events);
-	gq_buf_printf(b, "gpuquota_informer_relists_total{informer=\"%s\"} %llu\n",
-		      gq_informer_name(inf), (unsigned long long)st.relists);
-	gq_buf_printf(b, "gpuquota_informer_objects{informer=\"%s\"} %zu\n", gq_informer_name(inf),
-		      gq_informer_len(inf));
+	gq_metrics_add(m, "gpuquota_informer_events_total", (double)st.events, "informer", n, NULL);
+	gq_metrics_add(m, "gpuquota_informer_relists_total", (double)st.relists, "informer", n,
+		       NULL);
+	gq_metrics_add(m, "gpuquota_informer_objects", (double)gq_informer_len(inf), "informer", n,
+		       NULL);
+}
+
+/* Every figure comes from memory (caches, counters, the budget registry):
+ * a scrape never calls the apiserver. */
+static void metrics_collect(struct controller *c, struct gq_metrics *m)
+{
+	struct gq_workqueue_stats ws;
+	struct gq_budget_stats bs;
+	uint64_t requests = 0, writes = 0;
+	struct gq_informer *infs[] = {c->rec.teams,  c->rec.namespaces, c->rec.quotas,
+				      c->rec.limits, c->rec.classes,	c->rec.nodes,
+				      c->pods};
+
+	metrics_declare(m);
+	gq_workqueue_stats(c->queue, &ws);
+	gq_kclient_stats(c->kc, &requests, &writes);
+	gq_budget_get_stats(c->budgets, &bs);
+	gq_metrics_add(m, "gpuquota_build_info", 1, "version", GQ_VERSION, NULL);
+	gq_metrics_add(m, "gpuquota_leader", 1, NULL);
+	gq_metrics_add(m, "gpuquota_reconcile_total", (double)atomic_load(&c->rec.reconciles),
+		       NULL);
+	gq_metrics_add(m, "gpuquota_reconcile_errors_total", (double)atomic_load(&c->rec.failures),
+		       NULL);
+	gq_metrics_add_histogram(m, "gpuquota_reconcile_duration_seconds", &c->reconcile_seconds,
+				 NULL);
+	gq_metrics_add(m, "gpuquota_ledger_write_errors_total",
+		       (double)atomic_load(&c->rec.ledger_write_errors), NULL);
+	gq_metrics_add(m, "gpuquota_api_requests_total", (double)requests, NULL);
+	gq_metrics_add(m, "gpuquota_api_writes_total", (double)writes, NULL);
+	gq_metrics_add(m, "gpuquota_workqueue_depth", (double)ws.depth, NULL);
+	gq_metrics_add(m, "gpuquota_workqueue_adds_total", (double)ws.adds_total, NULL);
+	gq_metrics_add(m, "gpuquota_workqueue_retries_total", (double)ws.retries_total, NULL);
+	for (size_t i = 0; i < GQ_ARRAY_LEN(infs); i++)
+		metrics_informer(m, infs[i]);
+	gq_metrics_add(m, "gpuquota_admission_reviews_total", (double)bs.reviews, NULL);
+	gq_metrics_add(m, "gpuquota_admission_malformed_total", (double)bs.malformed, NULL);
+	gq_metrics_add(m, "gpuquota_admission_denied_total", (double)bs.denied, NULL);
+	gq_metrics_add(m, "gpuquota_admission_held_total", (double)bs.held, NULL);
+	gq_metrics_add(m, "gpuquota_admission_deprioritized_total", (double)bs.deprioritized, NULL);
+	gq_budget_metrics(c->budgets, m);
 }
 
 static void http_metrics(struct evhttp_request *req, struct controller *c)
 {
 	struct gq_buf b;
-	struct gq_workqueue_stats ws;
-	uint64_t requests = 0, writes = 0;
+	struct gq_metrics *m = gq_metrics_new();
 	struct evbuffer *out = evbuffer_new();
-	struct gq_informer *infs[] = {c->rec.teams,  c->rec.namespaces, c->rec.quotas,
-				      c->rec.limits, c->rec.classes,	c->rec.nodes};
 
-	gq_buf_init(&b, 1 << 20);
-	gq_workqueue_stats(c->queue, &ws);
-	gq_kclient_stats(c->kc, &requests, &writes);
-	gq_buf_printf(&b,
-		      "# HELP gpuquota_build_info Build information.\n"
-		      "# TYPE gpuquota_build_info gauge\n"
-		      "gpuquota_build_info{version=\"%s\"} 1\n"
-		      "# HELP gpuquota_reconcile_total Team reconciles run.\n"
-		      "# TYPE gpuquota_reconcile_total counter\n"
-		      "gpuquota_reconcile_total %llu\n"
-		      "# HELP gpuquota_reconcile_errors_total Team reconciles that failed.\n"
-		      "# TYPE gpuquota_reconcile_errors_total counter\n"
-		      "gpuquota_reconcile_errors_total %llu\n"
-		      "# HELP gpuquota_api_requests_total Requests sent to the apiserver.\n"
-		      "# TYPE gpuquota_api_requests_total counter\n"
-		      "gpuquota_api_requests_total %llu\n"
-		      "# HELP gpuquota_api_writes_total Writes (POST/PUT/PATCH/DELETE) sent to the "
-		      "apiserver.\n"
-		      "# TYPE gpuquota_api_writes_total counter\n"
-		      "gpuquota_api_writes_total %llu\n"
-		      "# HELP gpuquota_workqueue_depth Keys waiting in the work queue.\n"
-		      "# TYPE gpuquota_workqueue_depth gauge\n"
-		      "gpuquota_workqueue_depth %zu\n"
-		      "# HELP gpuquota_workqueue_adds_total Keys added to the work queue.\n"
-		      "# TYPE gpuquota_workqueue_adds_total counter\n"
-		      "gpuquota_workqueue_adds_total %llu\n"
-		      "# HELP gpuquota_workqueue_retries_total Rate-limited re-adds after errors.\n"
-		      "# TYPE gpuquota_workqueue_retries_total counter\n"
-		      "gpuquota_workqueue_retries_total %llu\n"
-		      "# HELP gpuquota_informer_events_total Watch events applied to a cache.\n"
-		      "# TYPE gpuquota_informer_events_total counter\n",
-		      GQ_VERSION, (unsigned long long)atomic_load(&c->rec.reconciles),
-		      (unsigned long long)atomic_load(&c->rec.failures),
-		      (unsigned long long)requests, (unsigned long long)writes, ws.depth,
-		      (unsigned long long)ws.adds_total, (unsigned long long)ws.retries_total);
-	for (size_t i = 0; i < GQ_ARRAY_LEN(infs); i++)
-		metrics_informer(&b, infs[i]);
-	metrics_informer(&b, c->pods);
-	{
-		struct gq_budget_stats bs;
-
-		gq_budget_get_stats(c->budgets, &bs);
-		gq_buf_printf(&b,
-			      "# HELP gpuquota_admission_reviews_total AdmissionReviews answered.\n"
-			      "# TYPE gpuquota_admission_reviews_total counter\n"
-			      "gpuquota_admission_reviews_total %llu\n"
-			      "gpuquota_admission_malformed_total %llu\n"
-			      "gpuquota_admission_denied_total %llu\n"
-			      "gpuquota_admission_held_total %llu\n"
-			      "gpuquota_admission_deprioritized_total %llu\n",
-			      (unsigned long long)bs.reviews, (unsigned long long)bs.malformed,
-			      (unsigned long long)bs.denied, (unsigned long long)bs.held,
-			      (unsigned long long)bs.deprioritized);
+	gq_buf_init(&b, 16u << 20);
+	metrics_collect(c, m);
+	if (gq_metrics_render(m, &b) != GQ_OK) {
+		gq_warn("metrics exposition over its size bound | bytes=%zu", b.len);
+		evbuffer_add_printf(out, "metrics exposition too large\n");
+		evhttp_send_reply(req, 500, "Internal Server Error", out);
+		goto out;
 	}
 	evbuffer_add(out, gq_buf_str(&b), b.len);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", out);
+out:
 	evbuffer_free(out);
+	gq_metrics_free(m);
 	gq_buf_free(&b);
 }
 
@@ -471,6 +518,8 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	bool started_workers;
 
 	c.opts = opts;
+	gq_metrics_histogram_init(&c.reconcile_seconds, gq_metrics_latency_buckets,
+				  gq_metrics_n_latency_buckets);
 	c.n_workers = opts->workers > 0 ? opts->workers : 1;
 	c.workers = gq_calloc((size_t)c.n_workers, sizeof(pthread_t));
 	evthread_use_pthreads();

@@ -877,3 +877,16 @@ int gq_time_parse(const char *s, int64_t *ms)
 	*ms = t;
 	return GQ_OK;
 }
+
+int64_t gq_ledger_accounted_since(const struct gq_ledger *before, const struct gq_ledger *after)
+{
+	int64_t d;
+
+	if (after->accounted_until_ms <= before->accounted_until_ms)
+		return 0;
+	d = after->used_micro - before->used_micro;
+	for (size_t i = 0; i < after->n_history && i < GQ_LEDGER_HISTORY; i++)
+		if (after->history[i].start_ms >= before->period_start_ms)
+			d += after->history[i].used_micro;
+	return d > 0 ? d : 0;
+}

@@ -209,6 +209,16 @@ void gq_ledger_format_hours(int64_t micro, char buf[GQ_LEDGER_HOURS_STRLEN]);
  */
 int gq_ledger_parse_hours(const char *s, int64_t *micro);
 
+/*
+ * Micro GPU-seconds that advancing `before` into `after` accounted: after's
+ * usage plus the closed periods it gained (history records starting at or
+ * after before's period start) minus before's usage; 0 when after is not
+ * later than before, never negative. Summed over a chain of advances it
+ * gives the usage accounted across period rollovers (for a counter that
+ * never resets).
+ */
+int64_t gq_ledger_accounted_since(const struct gq_ledger *before, const struct gq_ledger *after);
+
 /* Longest output of gq_time_format_ms, with NUL. */
 #define GQ_TIME_STRLEN 40
 

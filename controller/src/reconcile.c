@@ -731,6 +731,57 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 	free(dflt);
 }
 
+/* Quantity q as a double (milli-units exact). */
+static double quantity_double(const char *s)
+{
+	struct gq_quantity q;
+
+	return s && gq_quantity_parse(&q, s) == GQ_OK ? (double)q.milli / 1000.0 : 0;
+}
+
+/*
+ * Publishes team t's figures for the metrics: the GPU and MIG quota and use
+ * of the status body just written (want, status.quota), and the ledger of
+ * acct (NULL without a budget), whose newly accounted usage counts only
+ * once persisted (the next run starts from the persisted ledger).
+ */
+static void publish_figures(struct gq_reconciler *r, const char *name, yajl_val want,
+			    const struct gq_acct_result *acct, bool persisted)
+{
+	yajl_val hard = gq_json_obj(want, GQ_PATH("status", "quota", "hard"));
+	yajl_val used = gq_json_obj(want, GQ_PATH("status", "quota", "used"));
+	struct gq_budget_figures f = {0};
+	struct gq_budget_res *res = gq_calloc(hard ? hard->u.object.len + 1 : 1, sizeof(*res));
+
+	for (size_t i = 0; hard && i < hard->u.object.len; i++) {
+		const char *k = hard->u.object.keys[i];
+		const char *res_name = strncmp(k, "requests.", 9) == 0 ? k + 9 : k;
+
+		if (strncmp(res_name, "nvidia.com/", 11) != 0 ||
+		    !YAJL_IS_STRING(hard->u.object.values[i]))
+			continue;
+		res[f.n_res].resource = res_name;
+		res[f.n_res].quota = quantity_double(hard->u.object.values[i]->u.string);
+		res[f.n_res].used = quantity_double(gq_json_str(used, GQ_PATH(k)));
+		f.n_res++;
+	}
+	f.res = res;
+	if (acct) {
+		f.has_budget = true;
+		f.budget_micro = acct->budget_micro;
+		f.used_micro = acct->ledger.used_micro;
+		f.period_end_ms = acct->ledger.period_end_ms;
+		f.exhausted = acct->exhausted;
+		f.warn = acct->warn;
+		f.pods_running = acct->running_gpu_pods;
+		f.pods_held = acct->held_gpu_pods;
+		f.pods_deprioritized = acct->deprioritized_gpu_pods;
+		f.accounted_micro = persisted ? acct->accounted_micro : 0;
+	}
+	gq_budget_set_figures(r->budgets, name, &f);
+	free(res);
+}
+
 struct orphan_ctx {
 	struct gq_reconciler *r;
 	struct gq_acct_pod *pods;
@@ -1151,9 +1202,13 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 			status_path = gq_asprintf(GTA_PATH "/%s/status", name);
 			transition_events(r, s.self, s.prev_status, conds, n_conds);
 			persisted = do_apply(r, &p, status_path, status_body) == GQ_OK;
+			if (has_acct && !persisted)
+				atomic_fetch_add(&r->ledger_write_errors, 1);
 		} else {
 			persisted = true; /* already there */
 		}
+		if (r->budgets && want)
+			publish_figures(r, name, want, has_acct ? &acct : NULL, persisted);
 		yajl_tree_free(want);
 		if (has_acct && persisted) {
 			/* The ledger is durable: ended pods can go. */

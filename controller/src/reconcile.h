@@ -34,6 +34,7 @@ struct gq_reconciler {
 	atomic_ullong failures;		    /* reconciles that returned an error */
 	atomic_ullong applies;		    /* objects applied (writes) */
 	atomic_ullong deletes;		    /* objects deleted (writes) */
+	atomic_ullong ledger_write_errors;  /* status writes carrying a ledger that failed */
 };
 
 /*

@@ -7,7 +7,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CLUSTER_DIR=${CLUSTER_DIR:-$ROOT/.cluster}
 PIDS="$CLUSTER_DIR/pids"
-COMPONENTS="gpuquota-controller fake-mig-manager kwok kube-scheduler kube-controller-manager kube-apiserver etcd"
+COMPONENTS="prometheus gpuquota-controller fake-mig-manager kwok kube-scheduler kube-controller-manager kube-apiserver etcd"
 
 # ours NAME: prints the pid of component NAME if it still runs what we launched
 # (pids get reused).

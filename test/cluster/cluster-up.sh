@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local test control plane on loopback: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler and kwok (simulated GPU nodes), plus
-# the fake NVIDIA mig-manager. Idempotent: a healthy running cluster is left
+# the fake NVIDIA mig-manager, and Prometheus scraping the controller's
+# metrics (test/cluster/prometheus.sh). Idempotent: a healthy running cluster is left
 # alone. State lives in $CLUSTER_DIR (default .cluster/, git-ignored).
 set -euo pipefail
 
@@ -24,7 +25,7 @@ alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; 
 
 if [ -f "$KUBECONFIG_OUT" ] && alive etcd && alive kube-apiserver &&
 	alive kube-controller-manager && alive kube-scheduler && alive kwok &&
-	alive fake-mig-manager && $KUBECTL get --raw /readyz >/dev/null 2>&1; then
+	alive fake-mig-manager && alive prometheus && $KUBECTL get --raw /readyz >/dev/null 2>&1; then
 	log "cluster already running ($KUBECONFIG_OUT)"
 	exit 0
 fi
@@ -178,6 +179,8 @@ $KUBECTL apply -f "$HERE/nodes.yaml" >/dev/null
 wait_for "simulated nodes" 60 sh -c "test \"\$($KUBECTL get nodes --no-headers 2>/dev/null | grep -c ' Ready ')\" = \"\$($KUBECTL get nodes --no-headers | wc -l)\""
 
 launch fake-mig-manager "$HERE/fake-mig-manager.sh" "$KUBECONFIG_OUT" "$BIN/kubectl"
+CLUSTER_DIR="$CLUSTER_DIR" "$HERE/prometheus.sh" || die "Prometheus did not start"
 
 log "cluster ready in $(($(date +%s) - start))s"
 log "  export KUBECONFIG=$KUBECONFIG_OUT; PATH=$CLUSTER_DIR/bin:\$PATH"
+log "  Prometheus: http://127.0.0.1:$PROMETHEUS_PORT (scrapes the controller on 127.0.0.1:$CTL_METRICS_PORT)"

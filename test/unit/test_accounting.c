@@ -613,6 +613,11 @@ static void test_run_fixture(void **state)
 	assert_false(r.warn);
 	/* a, g, h, m run; c's deletion time has passed */
 	assert_int_equal(r.running_gpu_pods, 4);
+	/* i and j wait on the gate; no over-budget class (policy Hold) */
+	assert_int_equal(r.held_gpu_pods, 2);
+	assert_int_equal(r.deprioritized_gpu_pods, 0);
+	/* a fresh ledger: everything it counted is newly accounted */
+	assert_int_equal(r.accounted_micro, ALL_USED);
 	assert_pods(r.finalize, r.n_finalize, fin_keys, fin_idx, 4, false);
 	assert_pods(r.add, r.n_add, add_keys, NULL, 2, false);
 	/* oldest first */
@@ -855,8 +860,51 @@ static void test_run_period_rollover(void **state)
 	assert_int_equal(r.ledger.period_start_ms, T("2026-03-01T00:00:00Z"));
 	assert_int_equal(r.ledger.used_micro, ALL_USED - 5 * H / 2 + 3 * H);
 	assert_true(r.persist);
+	/* newly accounted: February's last hour (nothing) and March so far,
+	 * though used_micro restarted with March */
+	assert_int_equal(r.accounted_micro, ALL_USED - 5 * H / 2 + 3 * H);
 	gq_acct_result_free(&r);
 	yajl_tree_free(st);
+	caches_free(&c);
+	gq_budget_registry_free(reg);
+	gq_team_free(&t);
+}
+
+/* Deprioritize: GPU pods in the over-budget class that have not ended are
+ * counted (running or pending), ended ones not. */
+static void test_run_counts_deprioritized(void **state)
+{
+	static const char *const pods[] = {
+	    POD("ml-train", "p-run", "2026-03-10T08:59:00Z", FIN_OURS,
+		"{\"nodeName\":\"plain-1\",\"priorityClassName\":\"ml-over-budget\","
+		"\"containers\":[" GPU_CT("nvidia.com/gpu", "1") "]}",
+		RUNNING("2026-03-10T09:00:00Z")),
+	    POD("ml-lab", "p-pending", "2026-03-10T09:30:00Z", FIN_OURS,
+		"{\"priorityClassName\":\"ml-over-budget\","
+		"\"containers\":[" GPU_CT("nvidia.com/gpu", "1") "]}",
+		PENDING),
+	    POD("ml-train", "p-other", "2026-03-10T08:59:00Z", FIN_OURS,
+		"{\"nodeName\":\"plain-1\",\"priorityClassName\":\"ml-work\","
+		"\"containers\":[" GPU_CT("nvidia.com/gpu", "1") "]}",
+		RUNNING("2026-03-10T09:00:00Z")),
+	};
+	struct gq_budget_registry *reg = NULL;
+	struct gq_acct_result r;
+	struct caches c;
+	struct gq_team t;
+
+	(void)state;
+	team_with_budget(&t, "{\"gpuHours\":\"1\",\"period\":\"Monthly\","
+			     "\"onExhausted\":\"Deprioritize\"}");
+	caches_new(&c);
+	load(c.pods, pods, GQ_ARRAY_LEN(pods));
+	load(c.nodes, NODES, GQ_ARRAY_LEN(NODES));
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	run_ok(&r, reg, &c, &t, NULL, T(NOW_S));
+	assert_int_equal(r.deprioritized_gpu_pods, 2);
+	assert_int_equal(r.running_gpu_pods, 2);
+	assert_int_equal(r.held_gpu_pods, 0);
+	gq_acct_result_free(&r);
 	caches_free(&c);
 	gq_budget_registry_free(reg);
 	gq_team_free(&t);
@@ -1022,6 +1070,7 @@ int main(void)
 	    cmocka_unit_test(test_run_split_is_exact),
 	    cmocka_unit_test(test_run_from_status),
 	    cmocka_unit_test(test_run_period_rollover),
+	    cmocka_unit_test(test_run_counts_deprioritized),
 	    cmocka_unit_test(test_run_persist),
 	    cmocka_unit_test(test_run_end_after_now),
 	    cmocka_unit_test(test_run_namespaces),

@@ -933,6 +933,98 @@ static void test_stats(void **state)
 	gq_budget_registry_free(reg);
 }
 
+/* The value of the sample line that starts with `series ` in text, or -1. */
+static double sample_of(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return -1;
+}
+
+/* Decisions are counted per team: allow/deny/hold/deprioritize once per
+ * GPU pod, default_tier and warn on top; dry runs and pods that are not
+ * ours are not counted; every answer is timed. */
+static void test_decisions_per_team(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_adm_team deny = ml_team(10 * H), hold = ml_team(10 * H), depr = ml_team(10 * H);
+	struct gq_adm_team ok = ml_team(0), warm = ml_team(9 * H);
+	const char *const ns_deny[] = {"d"}, *const ns_hold[] = {"h"}, *const ns_depr[] = {"p"};
+	const char *const ns_ok[] = {"o"}, *const ns_warm[] = {"w"};
+	struct gq_metrics *m = gq_metrics_new();
+	struct gq_buf b;
+	struct reply r;
+	char *spec = gpu_spec(1, ""), *classed = gpu_spec(1, "\"priorityClassName\":\"ml-low\",");
+	char *body, *dry;
+
+	(void)state;
+	hold.policy = GQ_EXHAUSTED_HOLD;
+	depr.policy = GQ_EXHAUSTED_DEPRIORITIZE;
+	deny.name = "deny", hold.name = "hold", depr.name = "depr", ok.name = "ok";
+	warm.name = "warm";
+	gq_budget_registry_new(&reg);
+	gq_budget_set_admission(reg, "deny", ns_deny, 1, &deny);
+	gq_budget_set_admission(reg, "hold", ns_hold, 1, &hold);
+	gq_budget_set_admission(reg, "depr", ns_depr, 1, &depr);
+	gq_budget_set_admission(reg, "ok", ns_ok, 1, &ok);
+	gq_budget_set_admission(reg, "warm", ns_warm, 1, &warm);
+
+	admit_pod(reg, "CREATE", "o", "", spec, &r); /* allow + default_tier */
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "o", "", classed, &r); /* allow */
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "o", "", CPU_SPEC, &r); /* not ours */
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "w", "", classed, &r); /* allow + warn */
+	assert_int_equal(r.n_warnings, 1);
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "d", "", spec, &r); /* deny */
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "d", "", classed, &r); /* deny */
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "h", "", spec, &r); /* hold + default_tier */
+	reply_free(&r);
+	admit_pod(reg, "CREATE", "p", "", spec, &r); /* deprioritize */
+	reply_free(&r);
+	body = review("CREATE", "d", "", spec);
+	dry = strstr(body, "\"dryRun\":false");
+	assert_non_null(dry);
+	memcpy(dry, "\"dryRun\":true ", strlen("\"dryRun\":true "));
+	admit(reg, body, strlen(body), &r); /* dry run: not counted */
+	assert_false(r.allowed);
+	reply_free(&r);
+	free(body);
+
+	gq_budget_metrics(reg, m);
+	gq_buf_init(&b, 1 << 20);
+	assert_int_equal(gq_metrics_render(m, &b), GQ_OK);
+#define D(team, d)                                                                                 \
+	sample_of(gq_buf_str(&b),                                                                  \
+		  "gpuquota_admission_decisions_total{team=\"" team "\",decision=\"" d "\"}")
+	assert_true(D("ok", "allow") == 2);
+	assert_true(D("ok", "default_tier") == 1);
+	assert_true(D("ok", "warn") == 0);
+	assert_true(D("warm", "allow") == 1);
+	assert_true(D("warm", "warn") == 1);
+	assert_true(D("deny", "deny") == 2);
+	assert_true(D("deny", "allow") == 0);
+	assert_true(D("deny", "default_tier") == 0);
+	assert_true(D("hold", "hold") == 1);
+	assert_true(D("hold", "default_tier") == 1);
+	assert_true(D("depr", "deprioritize") == 1);
+	assert_true(D("depr", "default_tier") == 0);
+#undef D
+	assert_true(sample_of(gq_buf_str(&b), "gpuquota_admission_duration_seconds_count") == 9);
+	gq_buf_free(&b);
+	gq_metrics_free(m);
+	free(spec);
+	free(classed);
+	gq_budget_registry_free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -951,6 +1043,7 @@ int main(void)
 	    cmocka_unit_test(test_admit_hold),
 	    cmocka_unit_test(test_admit_no_budget_no_finalizer),
 	    cmocka_unit_test(test_stats),
+	    cmocka_unit_test(test_decisions_per_team),
 	};
 	return cmocka_run_group_tests_name("budget", tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@ KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 .SECONDARY:
 
 .PHONY: help deps build unit e2e test binaries cluster-up cluster-down cluster-status \
-        run demo bench fmt fmt-check clean clean-cache
+        run demo bench fmt fmt-check clean clean-cache fuzz fuzz-deps
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -74,6 +74,37 @@ build/fuzz/%: test/fuzz/%.c test/fuzz/standalone.c $(SOBJS) $(HDRS)
 	@mkdir -p build/fuzz
 	@echo "  LINK    $@"
 	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ test/fuzz/standalone.c $< $(SOBJS) $(LIBS)
+
+# libFuzzer builds of the same targets (make fuzz): clang from Debian, the
+# controller sources instrumented with fuzzer-no-link, each target linked
+# with libFuzzer's main.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+FUZZ_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FOBJS     := $(patsubst controller/src/%.c,build/libfuzzer/obj/%.o,$(SRCS))
+FUZZ_LF_BINS := $(patsubst test/fuzz/%.c,build/libfuzzer/%,$(FUZZ_SRCS))
+
+build/libfuzzer/obj/%.o: controller/src/%.c $(HDRS)
+	@mkdir -p build/libfuzzer/obj
+	@echo "  CC-FUZZ $<"
+	@$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/libfuzzer/fuzz_%: test/fuzz/fuzz_%.c $(FOBJS) $(HDRS)
+	@echo "  LINK    $@"
+	@$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FOBJS) $(LIBS)
+
+fuzz-deps: deps
+	@if ! command -v $(FUZZ_CC) >/dev/null 2>&1 || \
+	    ! ls "$$($(FUZZ_CC) -print-resource-dir 2>/dev/null)"/lib/linux/libclang_rt.fuzzer-*.a \
+	      >/dev/null 2>&1; then \
+	  echo "installing: clang (libFuzzer)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang >/dev/null; \
+	fi
+
+fuzz: fuzz-deps ## libFuzzer: run every target FUZZ_TIME s (default 60) on a copy of its corpus; FUZZ_TARGETS=name... picks some
+	@$(MAKE) --no-print-directory $(if $(FUZZ_TARGETS),$(addprefix build/libfuzzer/fuzz_,$(FUZZ_TARGETS)),$(FUZZ_LF_BINS))
+	@FUZZ_TIME=$(FUZZ_TIME) test/fuzz/run-libfuzzer.sh $(FUZZ_TARGETS)
 
 unit: deps $(UNIT_BINS) $(FUZZ_BINS) ## Run the cmocka unit tests and replay the fuzz corpora (ASan/UBSan)
 	@rc=0; for t in $(UNIT_BINS); do \

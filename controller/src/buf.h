@@ -25,7 +25,8 @@ void gq_buf_reset(struct gq_buf *b);
 int gq_buf_append(struct gq_buf *b, const void *p, size_t n);
 int gq_buf_puts(struct gq_buf *b, const char *s);
 int gq_buf_printf(struct gq_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int gq_buf_vprintf(struct gq_buf *b, const char *fmt, va_list ap);
+int gq_buf_vprintf(struct gq_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Removes the first n bytes (n <= len). */
 void gq_buf_consume(struct gq_buf *b, size_t n);
 /* Returns the contents (never NULL; "" when empty). Borrowed. */

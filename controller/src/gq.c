@@ -41,6 +41,35 @@ void gq_utf8_trim(char *s)
 		s[i - 1] = '\0';
 }
 
+size_t gq_utf8_char_len(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t need, i;
+
+	if (len == 0)
+		return 0;
+	if (u[0] < 0x80)
+		return 1;
+	if (u[0] < 0xC2 || u[0] > 0xF4)
+		return 0;
+	need = u[0] < 0xE0 ? 2 : u[0] < 0xF0 ? 3 : 4;
+	if (u[0] == 0xE0)
+		lo = 0xA0; /* overlong */
+	else if (u[0] == 0xED)
+		hi = 0x9F; /* surrogates */
+	else if (u[0] == 0xF0)
+		lo = 0x90; /* overlong */
+	else if (u[0] == 0xF4)
+		hi = 0x8F; /* past U+10FFFF */
+	if (len < need || u[1] < lo || u[1] > hi)
+		return 0;
+	for (i = 2; i < need; i++)
+		if ((u[i] & 0xC0) != 0x80)
+			return 0;
+	return need;
+}
+
 const char *gq_strerror(int rc)
 {
 	switch (rc) {

@@ -56,6 +56,11 @@ char *gq_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * valid text at a byte bound (snprintf truncation). Anything else is left
  * as it is. */
 void gq_utf8_trim(char *s);
+/* Length (1..4) of the well-formed UTF-8 character at s, of the len bytes
+ * available there, or 0 when s does not start one (a stray continuation
+ * byte, an overlong form, a surrogate, a value past U+10FFFF, a cut
+ * sequence, len 0). */
+size_t gq_utf8_char_len(const char *s, size_t len);
 
 /* Reads a whole file of at most max bytes into a new NUL-terminated heap
  * buffer (*out, caller frees; *outlen its length). GQ_EIO or GQ_ETOOBIG. */

@@ -161,17 +161,32 @@ static bool valid_path(const char *path)
 	return true;
 }
 
-/* Copies text into err->msg, turning control bytes into spaces. */
+/*
+ * Copies text into err->msg, turning control bytes into spaces and bytes
+ * that are not UTF-8 into '?', and never cutting a character: the message
+ * may end up in a JSON condition message, which must be valid UTF-8.
+ */
 static void err_set_text(struct gq_err *err, const char *text, size_t len)
 {
-	size_t n = len < sizeof(err->msg) - 1 ? len : sizeof(err->msg) - 1;
+	size_t i = 0, o = 0, n;
 
-	for (size_t i = 0; i < n; i++) {
+	while (i < len) {
 		unsigned char ch = (unsigned char)text[i];
 
-		err->msg[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+		n = gq_utf8_char_len(text + i, len - i);
+		if (o + (n ? n : 1) > sizeof(err->msg) - 1)
+			break;
+		if (n == 0)
+			err->msg[o++] = '?';
+		else if (n == 1)
+			err->msg[o++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+		else {
+			memcpy(err->msg + o, text + i, n);
+			o += n;
+		}
+		i += n ? n : 1;
 	}
-	err->msg[n] = '\0';
+	err->msg[o] = '\0';
 }
 
 /* ---- curl share locking ----------------------------------------------- */
@@ -629,12 +644,8 @@ static int status_to_rc(int status)
 	}
 }
 
-/*
- * Fills err for a non-2xx response: the Status `message` when the body is a
- * JSON object that has one, else the start of the raw body (control bytes
- * blanked), else "HTTP <status>". Returns the mapped error code.
- */
-static int http_error(int status, const char *body, size_t len, struct gq_err *err)
+/* See kclient.h. */
+int gq_kclient_http_error(int status, const char *body, size_t len, struct gq_err *err)
 {
 	int rc = status_to_rc(status);
 	size_t i = 0;
@@ -702,7 +713,7 @@ int gq_kclient_request(struct gq_kclient *c, const char *method, const char *pat
 	if (rc != GQ_OK)
 		goto out;
 	if (status < 200 || status > 299)
-		rc = http_error(status, gq_buf_str(&sink.buf), sink.buf.len, err);
+		rc = gq_kclient_http_error(status, gq_buf_str(&sink.buf), sink.buf.len, err);
 	if (resp_out != NULL)
 		*resp_out = gq_buf_steal(&sink.buf);
 out:

@@ -166,4 +166,16 @@ uint64_t gq_kclient_stats_method(const struct gq_kclient *c, const char *method)
  * frees; never NULL). */
 char *gq_kclient_escape(const char *s);
 
+/*
+ * The error of a non-2xx response (used by gq_kclient_request; exported
+ * for tests): fills err (may be NULL) with err->code = status and as
+ * err->msg the Status `message` when body is a JSON object (at most 1 MiB)
+ * that has a non-empty one, else the start of the raw body, else
+ * "HTTP <status>". The message is valid UTF-8 whatever the body: control
+ * bytes become spaces, other non-UTF-8 bytes '?', and a message cut at the
+ * bound never ends inside a character. body holds len bytes followed by a
+ * NUL. Returns the mapped error code (see the top of this file).
+ */
+int gq_kclient_http_error(int status, const char *body, size_t len, struct gq_err *err);
+
 #endif

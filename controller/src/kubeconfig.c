@@ -454,12 +454,35 @@ out:
 	return rc;
 }
 
+int gq_kubeconfig_parse(struct gq_kubeconfig *out, const char *data, size_t len, const char *path,
+			const char *context, struct gq_err *err)
+{
+	struct gq_yamldoc_list docs = {0};
+	struct gq_err perr = {0};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = gq_yamldoc_parse(&docs, data, len, &perr);
+	if (rc != GQ_OK) {
+		gq_err_set(err, rc, "kubeconfig %s:%s", path, perr.msg);
+		goto out;
+	}
+	if (docs.n == 0) {
+		rc = gq_err_set(err, GQ_EINVAL, "kubeconfig %s is empty", path);
+		goto out;
+	}
+	rc = load_tree(out, docs.docs[0].root, context, path, err);
+out:
+	if (rc != GQ_OK)
+		gq_kubeconfig_free(out);
+	gq_yamldoc_list_free(&docs);
+	return rc;
+}
+
 int gq_kubeconfig_load(struct gq_kubeconfig *out, const char *path, const char *context,
 		       struct gq_err *err)
 {
-	struct gq_yamldoc_list docs = {0};
 	char *file = NULL, *data = NULL;
-	struct gq_err perr = {0};
 	size_t len;
 	int rc;
 
@@ -469,22 +492,9 @@ int gq_kubeconfig_load(struct gq_kubeconfig *out, const char *path, const char *
 	else if ((rc = default_path(&file, err)) != GQ_OK)
 		goto out;
 	rc = gq_read_file(file, GQ_KUBECONFIG_MAX_FILE, &data, &len, err);
-	if (rc != GQ_OK)
-		goto out;
-	rc = gq_yamldoc_parse(&docs, data, len, &perr);
-	if (rc != GQ_OK) {
-		gq_err_set(err, rc, "kubeconfig %s:%s", file, perr.msg);
-		goto out;
-	}
-	if (docs.n == 0) {
-		rc = gq_err_set(err, GQ_EINVAL, "kubeconfig %s is empty", file);
-		goto out;
-	}
-	rc = load_tree(out, docs.docs[0].root, context, file, err);
+	if (rc == GQ_OK)
+		rc = gq_kubeconfig_parse(out, data, len, file, context, err);
 out:
-	if (rc != GQ_OK)
-		gq_kubeconfig_free(out);
-	gq_yamldoc_list_free(&docs);
 	free(data);
 	free(file);
 	return rc;

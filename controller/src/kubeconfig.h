@@ -66,6 +66,17 @@ int gq_kubeconfig_load(struct gq_kubeconfig *out, const char *path, const char *
 		       struct gq_err *err);
 
 /*
+ * The parsing half of gq_kubeconfig_load: reads the kubeconfig text data
+ * (len bytes, need not be NUL-terminated) as if loaded from path, which
+ * only serves to resolve relative file names in it (certificate, key and
+ * token files, which are read) and to name it in messages. Same results
+ * and ownership as gq_kubeconfig_load, without GQ_EIO for the kubeconfig
+ * itself.
+ */
+int gq_kubeconfig_parse(struct gq_kubeconfig *out, const char *data, size_t len, const char *path,
+			const char *context, struct gq_err *err);
+
+/*
  * Builds the in-cluster configuration from the service-account environment
  * (see the top of this file). *out is owned by the caller
  * (gq_kubeconfig_free); zeroed on failure. Returns GQ_OK, GQ_EINVAL (not in

@@ -821,6 +821,10 @@ static int month_days(int y, int m)
 	return m == 2 && leap_year(y) ? 29 : days[m - 1];
 }
 
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z, in Unix ms. */
+#define TIME_MIN_MS INT64_C(-62167219200000)
+#define TIME_MAX_MS INT64_C(253402300799999)
+
 int gq_time_parse(const char *s, int64_t *ms)
 {
 	int y, mo, d, h, mi, sec, oh = 0, om = 0, nfrac = 0, sign = 0;
@@ -874,6 +878,11 @@ int gq_time_parse(const char *s, int64_t *ms)
 	off = (int64_t)sign * (oh * 3600 + om * 60);
 	/* Years 0000..9999 keep every step far inside int64. */
 	t = ((int64_t)secs - off) * 1000 + frac_ms;
+	/* An offset can move 0000-01-01 or 9999-12-31 out of the years that
+	 * gq_time_format_ms writes: such a time could be read but not
+	 * persisted again. */
+	if (t < TIME_MIN_MS || t > TIME_MAX_MS)
+		return GQ_EPARSE;
 	*ms = t;
 	return GQ_OK;
 }

@@ -107,9 +107,7 @@ static void split_hosts(const char *hosts, char **dns, size_t *n_dns, char **ips
 	}
 }
 
-/* Whether the serving pair is valid for our first DNS name, chains to the
- * CA and is not due for rotation. */
-static bool usable(const struct gq_tls_material *m, const char *name)
+bool gq_tls_usable(const struct gq_tls_material *m, const char *name, int64_t at_ms)
 {
 	struct gq_err err = {0};
 	int64_t nb = 0, na = 0;
@@ -121,7 +119,23 @@ static bool usable(const struct gq_tls_material *m, const char *name)
 	if (gq_certs_not_before(m->cert_pem, &nb, &err) != GQ_OK ||
 	    gq_certs_not_after(m->cert_pem, &na, &err) != GQ_OK)
 		return false;
-	return !gq_certs_needs_rotation(nb, na, now_ms());
+	return !gq_certs_needs_rotation(nb, na, at_ms);
+}
+
+void gq_tls_from_secret(yajl_val sec, struct gq_tls_material *m, char **ca_key)
+{
+	const char *v;
+
+	memset(m, 0, sizeof(*m));
+	*ca_key = NULL;
+	if ((v = gq_json_str(sec, GQ_PATH("data", "tls.crt"))))
+		m->cert_pem = unb64(v);
+	if ((v = gq_json_str(sec, GQ_PATH("data", "tls.key"))))
+		m->key_pem = unb64(v);
+	if ((v = gq_json_str(sec, GQ_PATH("data", "ca.crt"))))
+		m->ca_pem = unb64(v);
+	if ((v = gq_json_str(sec, GQ_PATH("data", "ca.key"))))
+		*ca_key = unb64(v);
 }
 
 static char *secret_body(const struct gq_tls_opts *o, const struct gq_tls_material *m,
@@ -270,21 +284,12 @@ int gq_tls_ensure(struct gq_kclient *kc, const struct gq_tls_opts *o,
 		if (rc != GQ_OK && rc != GQ_ENOTFOUND)
 			goto out;
 		if (rc == GQ_OK) {
-			const char *v;
-
-			if ((v = gq_json_str(sec, GQ_PATH("data", "tls.crt"))))
-				have.cert_pem = unb64(v);
-			if ((v = gq_json_str(sec, GQ_PATH("data", "tls.key"))))
-				have.key_pem = unb64(v);
-			if ((v = gq_json_str(sec, GQ_PATH("data", "ca.crt"))))
-				have.ca_pem = unb64(v);
-			if ((v = gq_json_str(sec, GQ_PATH("data", "ca.key"))))
-				ca_key = unb64(v);
+			gq_tls_from_secret(sec, &have, &ca_key);
 			rv = gq_json_str(sec, GQ_PATH("metadata", "resourceVersion"));
 		} else {
 			rv = NULL;
 		}
-		if (usable(&have, svc_name) && ca_key) {
+		if (gq_tls_usable(&have, svc_name, now_ms()) && ca_key) {
 			*out = have;
 			memset(&have, 0, sizeof(have));
 			gq_certs_not_after(out->cert_pem, &out->not_after_ms, err);

@@ -8,7 +8,10 @@
 #ifndef GQ_TLS_H
 #define GQ_TLS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include <yajl/yajl_tree.h>
 
 #include "gq.h"
 #include "kclient.h"
@@ -42,5 +45,23 @@ void gq_tls_material_free(struct gq_tls_material *m);
 int gq_tls_ensure(struct gq_kclient *kc, const struct gq_tls_opts *o,
 		  const struct gq_tls_material *prev, struct gq_tls_material *out, bool *changed,
 		  struct gq_err *err);
+
+/* ---- the pure parts, exported for tests ---- */
+
+/*
+ * Reads the material of the webhook Secret sec (base64 data.tls.crt,
+ * data.tls.key and data.ca.crt into *m, data.ca.key into *ca_key): an
+ * entry that is missing or not valid base64 stays NULL. *m and *ca_key
+ * are owned by the caller (gq_tls_material_free, free).
+ */
+void gq_tls_from_secret(yajl_val sec, struct gq_tls_material *m, char **ca_key);
+
+/*
+ * Whether the serving pair in m can be kept at at_ms: it passes
+ * gq_certs_check_pair for name (the key matches, it chains to the CA, it
+ * is a TLS server certificate valid now for name) and is not due for
+ * rotation (gq_certs_needs_rotation).
+ */
+bool gq_tls_usable(const struct gq_tls_material *m, const char *name, int64_t at_ms);
 
 #endif

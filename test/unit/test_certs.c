@@ -20,6 +20,7 @@
 
 #include "certs.h"
 #include "gq.h"
+#include "tls.h"
 
 #define DAY_MS ((int64_t)86400000)
 
@@ -581,6 +582,69 @@ static void test_validity_parse_errors(void **state)
 	assert_int_equal(ERR_peek_error(), 0);
 }
 
+/* base64 of s (new heap string). */
+static char *b64(const char *s)
+{
+	char *out = malloc(4 * ((strlen(s) + 2) / 3) + 1);
+
+	assert_non_null(out);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)strlen(s));
+	return out;
+}
+
+/* The webhook Secret as gq_tls_ensure reads it back. */
+static void test_tls_from_secret(void **state)
+{
+	struct gq_tls_material m;
+	struct pki p;
+	char *c, *k, *ca, *cak, *json, ebuf[64], *ca_key;
+	int64_t now = (int64_t)time(NULL) * 1000;
+	yajl_val sec;
+
+	(void)state;
+	make_pki(&p, 3650, 90);
+	c = b64(p.cert);
+	k = b64(p.key);
+	ca = b64(p.ca_cert);
+	cak = b64(p.ca_key);
+	json = gq_asprintf("{\"data\":{\"tls.crt\":\"%s\",\"tls.key\":\"%s\",\"ca.crt\":"
+			   "\"%s\",\"ca.key\":\"%s\"}}",
+			   c, k, ca, cak);
+	sec = yajl_tree_parse(json, ebuf, sizeof(ebuf));
+	assert_non_null(sec);
+	gq_tls_from_secret(sec, &m, &ca_key);
+	assert_string_equal(m.cert_pem, p.cert);
+	assert_string_equal(m.key_pem, p.key);
+	assert_string_equal(m.ca_pem, p.ca_cert);
+	assert_string_equal(ca_key, p.ca_key);
+	assert_true(gq_tls_usable(&m, "gq-webhook.gq-system.svc", now));
+	assert_false(gq_tls_usable(&m, "other.gq-system.svc", now));
+	/* 90 days: due once less than 30 are left */
+	assert_true(gq_tls_usable(&m, "gq-webhook.gq-system.svc", now + 59 * 86400000LL));
+	assert_false(gq_tls_usable(&m, "gq-webhook.gq-system.svc", now + 61 * 86400000LL));
+	gq_tls_material_free(&m);
+	free(ca_key);
+	yajl_tree_free(sec);
+	free(json);
+
+	json = gq_asprintf("{\"data\":{\"tls.crt\":\"%s\",\"tls.key\":\"a\",\"ca.crt\":7}}", c);
+	sec = yajl_tree_parse(json, ebuf, sizeof(ebuf));
+	gq_tls_from_secret(sec, &m, &ca_key);
+	assert_non_null(m.cert_pem);
+	assert_null(m.key_pem); /* not base64 */
+	assert_null(m.ca_pem);	/* not a string */
+	assert_null(ca_key);
+	assert_false(gq_tls_usable(&m, "gq-webhook.gq-system.svc", now));
+	gq_tls_material_free(&m);
+	yajl_tree_free(sec);
+	free(json);
+	free(c);
+	free(k);
+	free(ca);
+	free(cak);
+	free_pki(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +661,7 @@ int main(void)
 	    cmocka_unit_test(test_serving_name_shapes),
 	    cmocka_unit_test(test_service_names),
 	    cmocka_unit_test(test_validity_parse_errors),
+	    cmocka_unit_test(test_tls_from_secret),
 	};
 	return cmocka_run_group_tests_name("certs", tests, NULL, NULL);
 }

@@ -938,6 +938,35 @@ static void test_concurrent(void **state)
 	fx_free(f);
 }
 
+/* Error messages may become JSON condition messages: always valid UTF-8,
+ * also for a non-UTF-8 body (a proxy's Latin-1 page) and for a Status
+ * message cut at the bound of err->msg. */
+static void test_error_message_utf8(void **state)
+{
+	char body[1024], want[600];
+	struct gq_err err;
+	size_t n = 0, i;
+
+	(void)state;
+	strcpy(body, "<p>\xe9t\xe9 \xc3\xa9\r\n\xf0\x9f\x98</p>");
+	assert_int_equal(gq_kclient_http_error(502, body, strlen(body), &err), GQ_EHTTP);
+	assert_string_equal(err.msg, "<p>?t? \xc3\xa9  ?\?\?</p>");
+
+	n = (size_t)snprintf(body, sizeof(body), "{\"message\":\"");
+	for (i = 0; i < 300; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "\xc3\xa9");
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "\"}");
+	assert_int_equal(gq_kclient_http_error(409, body, n, &err), GQ_ECONFLICT);
+	for (i = 0; i < 255; i++)
+		memcpy(want + 2 * i, "\xc3\xa9", 2);
+	want[510] = '\0';
+	assert_string_equal(err.msg, want); /* 255 characters, not 255.5 */
+	assert_int_equal(err.code, 409);
+
+	assert_int_equal(gq_kclient_http_error(404, "", 0, &err), GQ_ENOTFOUND);
+	assert_string_equal(err.msg, "HTTP 404");
+}
+
 static void test_escape(void **state)
 {
 	char *s;
@@ -970,6 +999,7 @@ int main(void)
 	    cmocka_unit_test(test_tls_server_name),
 	    cmocka_unit_test(test_concurrent),
 	    cmocka_unit_test(test_escape),
+	    cmocka_unit_test(test_error_message_utf8),
 	};
 	return cmocka_run_group_tests_name("kclient", tests, NULL, NULL);
 }

@@ -668,17 +668,52 @@ static void test_sample_cluster_kubeconfig(void **state)
 	gq_kubeconfig_free(&c);
 }
 
+/* The in-memory parser: not NUL-terminated input, relative files resolved
+ * against the directory of the path it is given. */
+static void test_parse_in_memory(void **state)
+{
+	struct tmp *t = *state;
+	struct gq_kubeconfig c;
+	struct gq_err err = {0};
+	char text[1024];
+	int n;
+
+	put(t, "ca.crt", CA_PEM);
+	n = snprintf(text, sizeof(text),
+		     "clusters:\n- name: c\n  cluster: {server: \"https://h:6443/\", "
+		     "certificate-authority: ca.crt}\n"
+		     "contexts:\n- {name: x, context: {cluster: c}}\ncurrent-context: x\n");
+	text[n] = '#'; /* the parser must stop at len */
+	assert_int_equal(gq_kubeconfig_parse(&c, text, (size_t)n, at(t, "kubeconfig"), NULL, &err),
+			 GQ_OK);
+	assert_string_equal(c.server, "https://h:6443");
+	assert_string_equal(c.ca_pem, CA_PEM);
+	assert_string_equal(c.context, "x");
+	gq_kubeconfig_free(&c);
+
+	assert_int_equal(gq_kubeconfig_parse(&c, text, 0, "mem", NULL, &err), GQ_EINVAL);
+	assert_string_equal(err.msg, "kubeconfig mem is empty");
+	assert_zeroed(&c);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, tmp_setup, tmp_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_inline_data),       T(test_base64_padding),
-	    T(test_file_forms),	       T(test_token_and_token_file),
-	    T(test_context_selection), T(test_default_path_from_env),
-	    T(test_insecure_flag),     T(test_unsupported_users),
-	    T(test_missing_pieces),    T(test_file_size_cap),
-	    T(test_in_cluster),	       cmocka_unit_test(test_sample_cluster_kubeconfig),
+	    T(test_inline_data),
+	    T(test_base64_padding),
+	    T(test_file_forms),
+	    T(test_token_and_token_file),
+	    T(test_context_selection),
+	    T(test_default_path_from_env),
+	    T(test_insecure_flag),
+	    T(test_unsupported_users),
+	    T(test_missing_pieces),
+	    T(test_file_size_cap),
+	    T(test_in_cluster),
+	    T(test_parse_in_memory),
+	    cmocka_unit_test(test_sample_cluster_kubeconfig),
 	};
 	return cmocka_run_group_tests_name("kubeconfig", tests, NULL, NULL);
 }

@@ -853,6 +853,17 @@ static void test_time_parse(void **state)
 	assert_int_equal(gq_time_parse("2026-1-23T21:00:00Z", &ms), GQ_EPARSE);
 	assert_int_equal(gq_time_parse("", &ms), GQ_EPARSE);
 	assert_int_equal(gq_time_parse("2026", &ms), GQ_EPARSE);
+
+	/* The years gq_time_format_ms writes, in UTC: an offset cannot move a
+	 * time out of 0000..9999 (it could not be persisted again). */
+	assert_int_equal(gq_time_parse("0000-01-01T00:00:00Z", &ms), GQ_OK);
+	assert_true(ms == INT64_C(-62167219200000));
+	assert_int_equal(gq_time_parse("9999-12-31T23:59:59.999Z", &ms), GQ_OK);
+	assert_true(ms == INT64_C(253402300799999));
+	assert_int_equal(gq_time_parse("0000-01-01T00:00:00-00:01", &ms), GQ_OK);
+	assert_int_equal(gq_time_parse("0000-01-01T00:00:00+00:01", &ms), GQ_EPARSE);
+	assert_int_equal(gq_time_parse("9999-12-31T23:59:59.999-00:01", &ms), GQ_EPARSE);
+	assert_int_equal(gq_time_parse("9999-12-31T23:59:59+00:01", &ms), GQ_OK);
 }
 
 static void test_time_format(void **state)

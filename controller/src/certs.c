@@ -516,16 +516,25 @@ static int certs_time_ms(const ASN1_TIME *t, int64_t *ms)
 	return 0;
 }
 
-/* Reads notBefore (which = 0) or notAfter (which = 1) of cert_pem. */
+/*
+ * Reads notBefore (which = 0) or notAfter (which = 1) of cert_pem into *ms.
+ * Both times must be readable whichever is asked for: a certificate with
+ * one unreadable validity time is broken as a whole, so the two readers
+ * always agree on whether it has a validity period.
+ */
 static int certs_validity_ms(const char *cert_pem, int which, int64_t *ms, struct gq_err *err)
 {
 	X509 *x = NULL;
+	int64_t nb = 0, na = 0;
 	int rc = certs_read_cert(cert_pem, "certificate", &x, err);
 
 	if (rc != GQ_OK)
 		return rc;
-	if (certs_time_ms(which ? X509_get0_notAfter(x) : X509_get0_notBefore(x), ms) != 0)
+	if (certs_time_ms(X509_get0_notBefore(x), &nb) != 0 ||
+	    certs_time_ms(X509_get0_notAfter(x), &na) != 0)
 		rc = certs_ssl_fail(err, GQ_EPARSE, "certificate validity");
+	else
+		*ms = which ? na : nb;
 	X509_free(x);
 	return rc;
 }

@@ -592,10 +592,39 @@ static void gen_all(struct gen *gn, yajl_val obj)
 	gen_check(gn, yajl_gen_map_close(gn->g));
 }
 
+/* The first member name of object o that appears twice, or NULL. Objects
+ * with many members are rare here (top level, metadata): quadratic is fine
+ * up to the informer's input limits. */
+static const char *duplicate_member(yajl_val o)
+{
+	for (size_t i = 1; YAJL_IS_OBJECT(o) && i < o->u.object.len; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(o->u.object.keys[i], o->u.object.keys[j]) == 0)
+				return o->u.object.keys[i];
+	return NULL;
+}
+
+/* GQ_EINVAL when obj or its metadata names a member twice: what is cached
+ * and the cache key must not depend on which of two copies a reader takes
+ * (the apiserver never sends such objects). */
+static int check_unique(yajl_val obj, struct gq_err *err)
+{
+	const char *dup = duplicate_member(obj);
+
+	if (dup == NULL)
+		dup = duplicate_member(
+		    yajl_tree_get(obj, (const char *[]){"metadata", NULL}, yajl_t_object));
+	if (dup != NULL)
+		return gq_err_set(err, GQ_EINVAL, "informer: object has member \"%.64s\" twice",
+				  dup);
+	return GQ_OK;
+}
+
 /*
  * Trims obj through a compiled keep tree (NULL = all but the noise) into a
  * new tree, *out owned by the caller. Returns GQ_OK, GQ_EINVAL (obj is not
- * an object) or GQ_EPARSE (too deep to copy).
+ * an object, or it or its metadata has a duplicate member) or GQ_EPARSE
+ * (too deep to copy).
  */
 static int trim_compiled(const struct keep_node *keep, yajl_val obj, yajl_val *out,
 			 struct gq_err *err)
@@ -610,6 +639,8 @@ static int trim_compiled(const struct keep_node *keep, yajl_val obj, yajl_val *o
 	*out = NULL;
 	if (!YAJL_IS_OBJECT(obj))
 		return gq_err_set(err, GQ_EINVAL, "informer: object is not a JSON object");
+	if ((rc = check_unique(obj, err)) != GQ_OK)
+		return rc;
 	gn.g = yajl_gen_alloc(NULL);
 	if (gn.g == NULL)
 		abort(); /* out of memory: see gq.h */

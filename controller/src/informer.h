@@ -184,7 +184,8 @@ int gq_informer_key(yajl_val obj, char **out, struct gq_err *err);
  * Trims obj with the keep list (same meaning as gq_informer_def.keep;
  * NULL = everything but managedFields and the last-applied annotation).
  * *out is a new tree owned by the caller (yajl_tree_free). Returns GQ_OK,
- * GQ_EINVAL (obj is not an object, bad keep path) or GQ_EPARSE (nesting
+ * GQ_EINVAL (obj is not an object, bad keep path, a member named twice at
+ * the top level or in metadata) or GQ_EPARSE (nesting
  * too deep to copy).
  */
 int gq_informer_trim(const char *const *keep, yajl_val obj, yajl_val *out, struct gq_err *err);

@@ -13,12 +13,13 @@ CTL_LOG="$CLUSTER_DIR/logs/gpuquota-controller.log"
 CTL_KUBECONFIG="$CLUSTER_DIR/controller.kubeconfig"
 CTL_WEBHOOK_PORT=$WEBHOOK_PORT
 
-# Installs the CRD, namespace and RBAC (not the Deployment) and writes a
+# Installs the CRD, namespace, RBAC and admission policies (not the Deployment) and writes a
 # kubeconfig holding the controller ServiceAccount's token.
 controller_install() {
 	$KUBECTL apply --server-side -f "$ROOT/crds/gpuquota.io_gputeamallocations.yaml" >/dev/null
 	$KUBECTL wait --for condition=established --timeout=30s crd/gputeamallocations.gpuquota.io >/dev/null
-	$KUBECTL apply --server-side -f "$ROOT/manifests/namespace.yaml" -f "$ROOT/manifests/rbac.yaml" >/dev/null
+	$KUBECTL apply --server-side -f "$ROOT/manifests/namespace.yaml" -f "$ROOT/manifests/rbac.yaml" \
+		-f "$ROOT/manifests/policy.yaml" >/dev/null
 	"$ROOT/test/cluster/webhook-local.sh" "$KUBECTL" "$CTL_WEBHOOK_PORT"
 	[ -f "$CTL_KUBECONFIG" ] && return 0
 	local token ca server

@@ -73,6 +73,25 @@ test_crd_established() {
 		"gta gpuquota.io/v1alpha1 false GPUTeamAllocation" "api-resources row (cluster-scoped)"
 }
 
+# The two ways users install: the folder of CRDs applied as it is (GitOps
+# tools do this; nothing but the CRD may be in it) and the kustomization of
+# manifests/, which includes it.
+test_crd_folder_and_kustomization_apply() {
+	local out
+	out=$($KUBECTL apply --server-side --force-conflicts -f "$ROOT/crds/" 2>&1) ||
+		fail "kubectl apply -f crds/ failed: $out"
+	assert_eq "$out" "customresourcedefinition.apiextensions.k8s.io/$CRD_NAME serverside-applied" \
+		"crds/ holds the CRD and nothing else"
+	out=$($KUBECTL kustomize "$ROOT/manifests/" | grep '^kind:' | sort | uniq -c | awk '{print $1 $3}' | tr '\n' ' ')
+	assert_contains "$out" "1CustomResourceDefinition" "the kustomization includes the CRD"
+	assert_contains "$out" "2ValidatingAdmissionPolicy " "and the admission policies"
+	assert_contains "$out" "2ValidatingAdmissionPolicyBinding" "and their bindings"
+	# (the namespace for real: a server dry run does not create it for the rest)
+	$KUBECTL apply --server-side -f "$ROOT/manifests/namespace.yaml" >/dev/null
+	$KUBECTL kustomize "$ROOT/manifests/" | $KUBECTL apply --server-side --dry-run=server -f - >/dev/null ||
+		fail "manifests/ does not apply (server dry run)"
+}
+
 test_crd_printer_columns() {
 	local name=e2e-crd-columns out
 	_crd_install

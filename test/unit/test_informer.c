@@ -292,6 +292,37 @@ static void test_trim_default(void **state)
 	yajl_tree_free(in);
 }
 
+/* A member named twice at the top level or in metadata is refused, with or
+ * without a keep list: the cache key must not depend on which copy is read. */
+static void test_trim_duplicate_members(void **state)
+{
+	static const char *const keep[] = {"metadata.labels", "spec", NULL};
+	static const char *const bad[] = {
+	    "{\"metadata\":{\"namespace\":\"a\"},\"metadata\":{\"name\":\"n\"}}",
+	    "{\"metadata\":{\"name\":\"n\",\"name\":\"m\"}}",
+	    "{\"metadata\":{\"name\":\"n\"},\"spec\":1,\"spec\":2}",
+	};
+	struct gq_err err = {0};
+	yajl_val in, out = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		in = parse(bad[i]);
+		assert_int_equal(gq_informer_trim(NULL, in, &out, &err), GQ_EINVAL);
+		assert_null(out);
+		assert_non_null(strstr(err.msg, "twice"));
+		assert_int_equal(gq_informer_trim(keep, in, &out, &err), GQ_EINVAL);
+		assert_null(out);
+		yajl_tree_free(in);
+	}
+	/* the same name at different levels is fine */
+	in = parse("{\"metadata\":{\"name\":\"n\",\"labels\":{\"name\":\"x\"}},"
+		   "\"spec\":{\"spec\":1}}");
+	assert_int_equal(gq_informer_trim(NULL, in, &out, &err), GQ_OK);
+	yajl_tree_free(out);
+	yajl_tree_free(in);
+}
+
 static void test_trim_arrays_and_empty(void **state)
 {
 	static const char *const keep[] = {"spec.containers.name",
@@ -1063,6 +1094,7 @@ int main(void)
 	    cmocka_unit_test(test_backoff),
 	    cmocka_unit_test(test_watch_path_and_validation),
 	    cmocka_unit_test(test_wait_synced),
+	    cmocka_unit_test(test_trim_duplicate_members),
 	    cmocka_unit_test(test_watch_thread),
 	};
 	return cmocka_run_group_tests_name("informer", tests, NULL, NULL);

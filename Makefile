@@ -30,7 +30,7 @@ KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 .SECONDARY:
 
 .PHONY: help deps build unit e2e test binaries cluster-up cluster-down cluster-status \
-        run demo bench fmt fmt-check clean clean-cache fuzz fuzz-deps
+        run demo bench fmt fmt-check clean clean-cache fuzz fuzz-deps image image-deps
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -101,6 +101,16 @@ fuzz-deps: deps
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang >/dev/null; \
 	fi
+
+image-deps: deps
+	@if ! command -v buildah >/dev/null 2>&1; then \
+	  echo "installing: buildah"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq buildah >/dev/null; \
+	fi
+
+image: image-deps bin/gpuquota-controller ## Container image as an OCI archive, no registry needed (build/image/; last lines: image, archive)
+	@image/build.sh bin/gpuquota-controller
 
 fuzz: fuzz-deps ## libFuzzer: run every target FUZZ_TIME s (default 60) on a copy of its corpus; FUZZ_TARGETS=name... picks some
 	@$(MAKE) --no-print-directory $(if $(FUZZ_TARGETS),$(addprefix build/libfuzzer/fuzz_,$(FUZZ_TARGETS)),$(FUZZ_LF_BINS))

@@ -90,7 +90,6 @@ struct gq_webhook {
 	bool plain;			   /* serve plain HTTP (gq_webhook_start_plain) */
 	struct webhook_conn *conns;	   /* open connections (their guards) */
 	struct gq_listen_backoff *backoff; /* owned; NULL when not listening */
-	struct event *sweep;		   /* owned periodic guard_sweep_cb */
 	struct webhook_route routes[GQ_WEBHOOK_MAX_ROUTES]; /* registered paths */
 	size_t n_routes;				    /* used entries of routes */
 	enum webhook_state state;			    /* life cycle */
@@ -164,10 +163,11 @@ bad:
  * each body), and a callback on its output buffer notes that an answer is
  * being written (which releases the request's reservation). A deadline,
  * or a refused connection or request, closes the connection by handing
- * evhttp a read timeout event. The guard holds a reference on the
- * bufferevent; evhttp's free clears its callbacks, which a sweep every
- * GUARD_SWEEP_MS notices: the guard then drops its reference (closing the
- * socket) and frees itself. (A filter bufferevent cannot be used: evhttp
+ * evhttp a read timeout event. Right after the accept (from the same loop
+ * pass, once evhttp has set up the connection) the guard registers as the
+ * connection's close callback, found as the argument evhttp gives the
+ * bufferevent's callbacks; evhttp calls it when it frees the connection,
+ * and the guard frees itself. (A filter bufferevent cannot be used: evhttp
  * frees a connection once the filter has passed the answer on, before the
  * socket has sent it.)
  */
@@ -175,9 +175,6 @@ bad:
 /* Longest header line the guard looks at (longer ones are not
  * Content-Length or Transfer-Encoding headers it needs to read). */
 #define GUARD_LINE_MAX 128
-
-/* Period of the sweep for connections evhttp has freed. */
-#define GUARD_SWEEP_MS 200
 
 /* Where the guard's parser is. */
 enum guard_phase {
@@ -188,8 +185,10 @@ enum guard_phase {
 
 struct webhook_conn {
 	struct gq_webhook *w;	 /* borrowed server; NULL once the server is freed */
-	struct bufferevent *bev; /* evhttp's; one reference is the guard's */
+	struct bufferevent *bev; /* evhttp's */
 	struct event *timer;	 /* owned deadline timer */
+	struct event *attach;	 /* owned: registers the close callback */
+	bool attached;		 /* the close callback is registered */
 	struct evbuffer_cb_entry *in_cb, *out_cb; /* the guard's buffer callbacks */
 	enum guard_phase phase;			  /* parser state */
 	bool in_request;			  /* bytes of a head seen (GUARD_HEAD) */
@@ -206,16 +205,6 @@ struct webhook_conn {
 	int64_t req_deadline_ms;	  /* end of the current request, or 0 */
 	struct webhook_conn *prev, *next; /* the server's list of open connections */
 };
-
-/* True when evhttp has freed the guard's connection (bufferevent_free
- * clears the callbacks; evhttp always keeps an event callback). */
-static bool guard_gone(const struct webhook_conn *c)
-{
-	bufferevent_event_cb ecb = NULL;
-
-	bufferevent_getcb(c->bev, NULL, NULL, &ecb, NULL);
-	return ecb == NULL;
-}
 
 static int64_t webhook_now_ms(void)
 {
@@ -274,9 +263,8 @@ static void guard_timer_cb(evutil_socket_t fd, short what, void *arg)
 			c->w->st.closed_deadline++;
 		c->closing = true;
 	}
-	/* evhttp frees the connection; the sweep then frees c */
-	if (!guard_gone(c))
-		bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+	/* evhttp frees the connection, and c with it (guard_closecb) */
+	bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
 }
 
 /* The first byte of a request: start its head and request deadlines. */
@@ -449,9 +437,9 @@ static void guard_outbuf_cb(struct evbuffer *b, const struct evbuffer_cb_info *i
 		guard_arm_at(c, webhook_now_ms() + (int64_t)c->w->timeout_s * 1000);
 }
 
-/* Unlinks c from its server and frees it, dropping its reference on the
- * bufferevent (which closes the socket once evhttp has freed it too). */
-static void guard_free(struct webhook_conn *c)
+/* Unlinks c from its server and frees it; with_bev: the bufferevent is
+ * still there (its buffer callbacks are removed). */
+static void guard_free(struct webhook_conn *c, bool with_bev)
 {
 	guard_release(c);
 	if (c->w != NULL) {
@@ -463,25 +451,36 @@ static void guard_free(struct webhook_conn *c)
 		if (c->next != NULL)
 			c->next->prev = c->prev;
 	}
-	evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
-	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+	if (with_bev) {
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+	}
 	event_free(c->timer);
-	bufferevent_decref(c->bev);
+	event_free(c->attach);
 	free(c);
 }
 
-/* Sweep: frees the guards of connections evhttp has freed. */
-static void guard_sweep_cb(evutil_socket_t fd, short what, void *arg)
+/* evhttp frees the connection (the bufferevent is still valid). */
+static void guard_closecb(struct evhttp_connection *evcon, void *arg)
 {
-	struct gq_webhook *w = arg;
-	struct webhook_conn *c = w->conns, *next;
+	(void)evcon;
+	guard_free(arg, true);
+}
+
+/* Right after the accept: evhttp's bufferevent callbacks carry its
+ * connection; become its close callback. */
+static void guard_attach_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct webhook_conn *c = arg;
+	bufferevent_event_cb ecb = NULL;
+	void *evcon = NULL;
 
 	(void)fd, (void)what;
-	for (; c != NULL; c = next) {
-		next = c->next;
-		if (guard_gone(c))
-			guard_free(c);
-	}
+	bufferevent_getcb(c->bev, NULL, NULL, &ecb, &evcon);
+	if (ecb == NULL || evcon == NULL)
+		abort(); /* evhttp sets its callbacks before returning to the loop */
+	evhttp_connection_set_closecb(evcon, guard_closecb, c);
+	c->attached = true;
 }
 
 /*
@@ -495,11 +494,12 @@ static struct bufferevent *guard_wrap(struct gq_webhook *w, struct bufferevent *
 	c->w = w;
 	c->bev = bev;
 	c->timer = evtimer_new(w->base, guard_timer_cb, c);
+	c->attach = event_new(w->base, -1, 0, guard_attach_cb, c);
 	c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), guard_inbuf_cb, c);
 	c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), guard_outbuf_cb, c);
-	if (c->timer == NULL || c->in_cb == NULL || c->out_cb == NULL)
+	if (c->timer == NULL || c->attach == NULL || c->in_cb == NULL || c->out_cb == NULL)
 		abort();
-	bufferevent_incref(bev);
+	event_active(c->attach, EV_TIMEOUT, 0);
 	c->next = w->conns;
 	if (w->conns != NULL)
 		w->conns->prev = c;
@@ -516,11 +516,12 @@ static struct bufferevent *guard_wrap(struct gq_webhook *w, struct bufferevent *
 	return bev;
 }
 
-/* Frees every guard (after evhttp_free has closed their connections). */
+/* Frees the guards evhttp_free left (connections accepted in the loop
+ * pass that has not yet attached them; their bufferevents are gone). */
 static void webhook_free_conns(struct gq_webhook *w)
 {
 	while (w->conns != NULL)
-		guard_free(w->conns);
+		guard_free(w->conns, false);
 }
 
 /* ------------------------------------------------------------ replies */
@@ -952,14 +953,6 @@ static int webhook_listen(struct gq_webhook *w, struct gq_err *err)
 				    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	w->backoff =
 	    gq_listen_backoff_install(evhttp_bound_socket_get_listener(w->bound), "webhook");
-	if (w->sweep == NULL) {
-		const struct timeval tv = {0, GUARD_SWEEP_MS * 1000};
-
-		w->sweep = event_new(w->base, -1, EV_PERSIST, guard_sweep_cb, w);
-		if (w->sweep == NULL)
-			abort();
-		event_add(w->sweep, &tv);
-	}
 	w->state = WEBHOOK_LISTENING;
 	return GQ_OK;
 }
@@ -1076,8 +1069,6 @@ void gq_webhook_free(struct gq_webhook *w)
 	if (w->http != NULL)
 		evhttp_free(w->http);
 	webhook_free_conns(w);
-	if (w->sweep != NULL)
-		event_free(w->sweep);
 	SSL_CTX_free(w->ctx);
 	for (size_t i = 0; i < w->n_routes; i++)
 		free(w->routes[i].path);

@@ -172,7 +172,7 @@ static void client_limit(evutil_socket_t fd, short what, void *arg)
 static void check_reply(const char *p, size_t n)
 {
 	static const char *const known[] = {"100", "200", "400", "404", "405", "413",
-					    "415", "500", "501", "503"};
+					    "415", "417", "500", "501", "503"};
 	const char *end;
 
 	if (n == 0 || p == NULL)

@@ -1,7 +1,8 @@
 /*
  * webhook.h - the HTTPS server of the admission webhook: libevent 2.1
- * evhttp over OpenSSL bufferevents, HTTP/1.1 with keep-alive, any number of
- * concurrent connections, on an event_base the caller owns and runs.
+ * evhttp over OpenSSL bufferevents, HTTP/1.1 with keep-alive, up to
+ * max_connections concurrent connections, on an event_base the caller owns
+ * and runs.
  *
  * Threading: every function, and every handler, runs on the thread that
  * runs the event_base (the caller's main loop). Nothing here blocks.

@@ -225,6 +225,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	event_free(c.rd);
 	event_free(c.wr);
 	event_free(c.limit);
+	/* the server has closed: reset instead of TIME_WAIT, or a long run
+	 * exhausts the ephemeral ports (hundreds of connections a second) */
+	setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &(struct linger){1, 0}, sizeof(struct linger));
 	close(c.fd);
 	/* let the server finish the close and sweep its guards */
 	for (int i = 0; i < 3; i++)

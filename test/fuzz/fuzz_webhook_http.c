@@ -193,7 +193,8 @@ static void check_reply(const char *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in sa = {.sin_family = AF_INET}, src = {.sin_family = AF_INET};
+	static uint64_t n_conns;
 	struct timeval tv = {FUZZ_WAIT_S, 0};
 	struct gq_webhook_stats st;
 	struct client c = {0};
@@ -208,6 +209,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	gq_buf_init(&c.reply, FUZZ_MAX_REPLY + 1);
 	c.fd = socket(AF_INET, SOCK_STREAM, 0);
 	check(c.fd >= 0, "socket");
+	/* the server's closes leave TIME_WAIT tuples: spread the clients over
+	 * source addresses 127.0.0.2..251 so that long runs do not run out of
+	 * ephemeral ports */
+	src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1 + (uint32_t)(n_conns++ % 250));
+	check(bind(c.fd, (struct sockaddr *)&src, sizeof(src)) == 0, "bind");
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	check(connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect");

@@ -44,9 +44,9 @@
  * bounds come first and always answer 400 (a review over them is never
  * read).
  */
-#define GQ_ADMISSION_MAX_BODY	    (4u * 1024 * 1024) /* AdmissionReview body, bytes */
-#define GQ_ADMISSION_MAX_DEPTH	    128		       /* JSON nesting */
-#define GQ_ADMISSION_MAX_UID	    256		       /* request.uid, bytes */
+#define GQ_ADMISSION_MAX_BODY	    (20u * 1024 * 1024) /* AdmissionReview body, bytes */
+#define GQ_ADMISSION_MAX_DEPTH	    128			/* JSON nesting */
+#define GQ_ADMISSION_MAX_UID	    256			/* request.uid, bytes */
 #define GQ_ADMISSION_MAX_STR	    1024 /* names, operation, class and gate names, bytes */
 #define GQ_ADMISSION_MAX_RES_NAME   320	 /* a nvidia.com/... name: <prefix 253>/<name 63> */
 #define GQ_ADMISSION_MAX_CONTAINERS 1024 /* entries of spec.containers, of initContainers */

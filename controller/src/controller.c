@@ -33,6 +33,7 @@
 #include "reconcile.h"
 #include "spec.h"
 #include "tls.h"
+#include "listen.h"
 #include "webhook.h"
 #include "workqueue.h"
 
@@ -388,10 +389,12 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	evbuffer_free(out);
 }
 
-/* Binds an evhttp server on "host:port" (host may be empty: all addresses). */
-static int http_listen(struct controller *c, const char *addr, struct evhttp **out,
-		       struct gq_err *err)
+/* Binds an evhttp server on "host:port" (host may be empty: all addresses)
+ * with the accept back-off (*bo, owned by the caller) named what. */
+static int http_listen(struct controller *c, const char *addr, const char *what,
+		       struct evhttp **out, struct gq_listen_backoff **bo, struct gq_err *err)
 {
+	struct evhttp_bound_socket *bound;
 	const char *colon = strrchr(addr, ':');
 	char host[256];
 	long port;
@@ -414,10 +417,12 @@ static int http_listen(struct controller *c, const char *addr, struct evhttp **o
 	evhttp_set_max_headers_size(h, 16384);
 	evhttp_set_timeout(h, 10);
 	evhttp_set_gencb(h, http_cb, c);
-	if (evhttp_bind_socket(h, host[0] ? host : "0.0.0.0", (ev_uint16_t)port) != 0) {
+	bound = evhttp_bind_socket_with_handle(h, host[0] ? host : "0.0.0.0", (ev_uint16_t)port);
+	if (bound == NULL) {
 		evhttp_free(h);
 		return gq_err_set(err, GQ_EIO, "cannot listen on %s", addr);
 	}
+	*bo = gq_listen_backoff_install(evhttp_bound_socket_get_listener(bound), what);
 	*out = h;
 	return GQ_OK;
 }
@@ -512,6 +517,7 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	struct event *ev_cert = NULL;
 	struct controller c = {0};
 	struct evhttp *hm = NULL, *hh = NULL;
+	struct gq_listen_backoff *bom = NULL, *boh = NULL;
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_resync = NULL, *ev_sync = NULL;
 	struct timeval tv;
 	int rc;
@@ -573,17 +579,18 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	c.rec.instance = getenv("POD_NAME") ? getenv("POD_NAME") : "gpuquota-controller";
 	c.rec.event_namespace = "default";
 
-	rc = http_listen(&c, opts->health_addr, &hh, err);
+	rc = http_listen(&c, opts->health_addr, "health", &hh, &boh, err);
 	if (rc == GQ_OK && opts->metrics_addr[0] &&
 	    strcmp(opts->metrics_addr, opts->health_addr) != 0)
-		rc = http_listen(&c, opts->metrics_addr, &hm, err);
+		rc = http_listen(&c, opts->metrics_addr, "metrics", &hm, &bom, err);
 	if (rc != GQ_OK)
 		goto out;
 
 	if (opts->webhook_addr && opts->webhook_addr[0]) {
-		const struct gq_webhook_opts wo = {opts->webhook_addr, 0, 0};
+		struct gq_webhook_opts wo = opts->webhook_limits;
 		bool changed;
 
+		wo.addr = opts->webhook_addr;
 		c.tls_opts = (struct gq_tls_opts){opts->namespace,	  opts->webhook_service,
 						  opts->webhook_secret,	  opts->webhook_config,
 						  opts->webhook_hosts,	  opts->webhook_cert_dir,
@@ -653,6 +660,8 @@ out:
 		event_free(ev_sync);
 	if (ev_resync)
 		event_free(ev_resync);
+	gq_listen_backoff_free(boh);
+	gq_listen_backoff_free(bom);
 	if (hh)
 		evhttp_free(hh);
 	if (hm)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "gq.h"
+#include "webhook.h"
 #include "kubeconfig.h"
 #include <stdbool.h>
 
@@ -30,6 +31,7 @@ struct gq_controller_opts {
 	int drain_ms;		      /* keep serving this long after SIGTERM */
 	int64_t cert_check_ms;	      /* how often the certificate is checked for
 				       * renewal (0: hourly) */
+	struct gq_webhook_opts webhook_limits; /* deadlines and caps (addr unused; 0 = default) */
 };
 
 /* Runs until SIGTERM/SIGINT. Returns 0 on a clean stop, or an error code

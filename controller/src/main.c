@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "admission.h"
 #include "controller.h"
 #include "desired.h"
 #include "kubeconfig.h"
@@ -82,6 +83,20 @@ static void usage_run(FILE *f)
 	    "  --webhook-cert-check-interval DURATION\n"
 	    "                               how often the certificate is checked and renewed\n"
 	    "                               once a third of its lifetime is left (default 1h)\n"
+	    "  --webhook-handshake-timeout DURATION\n"
+	    "                               accept to a request's first byte, TLS handshake\n"
+	    "                               included (default 5s)\n"
+	    "  --webhook-header-timeout DURATION\n"
+	    "                               a request's first byte to the end of its head (5s)\n"
+	    "  --webhook-request-timeout DURATION\n"
+	    "                               a request's first byte to the end of its body (10s)\n"
+	    "  --webhook-idle-timeout DURATION\n"
+	    "                               idle keep-alive connection (default 10s)\n"
+	    "  --webhook-max-connections N  open webhook connections (default 256)\n"
+	    "  --webhook-max-buffered SIZE  request bodies buffered over all connections,\n"
+	    "                               e.g. 64Mi (default 64Mi)\n"
+	    "  --webhook-max-body SIZE      largest AdmissionReview body (default 20Mi; 413 "
+	    "above)\n"
 	    "  --shutdown-grace DURATION    keep serving after SIGTERM (default 5s)\n"
 	    "  --log-format text|json       (default text)\n"
 	    "  --log-level debug|info|warn|error (default info)\n");
@@ -119,6 +134,58 @@ static int parse_duration_ms(const char *s, int64_t *out)
 	return total > 0 ? GQ_OK : GQ_EINVAL;
 }
 
+/* Parses a byte size: digits with an optional Ki, Mi or Gi suffix. */
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long n = strtoull(s, &end, 10);
+	unsigned long long mult = 1;
+
+	if (end == s || *s == '-' || n > (1ull << 40))
+		return GQ_EINVAL;
+	if (strcmp(end, "Ki") == 0)
+		mult = 1ull << 10;
+	else if (strcmp(end, "Mi") == 0)
+		mult = 1ull << 20;
+	else if (strcmp(end, "Gi") == 0)
+		mult = 1ull << 30;
+	else if (*end != '\0')
+		return GQ_EINVAL;
+	if (n == 0 || n * mult > (16ull << 30))
+		return GQ_EINVAL;
+	*out = (size_t)(n * mult);
+	return GQ_OK;
+}
+
+/* Parses one of the webhook's limit flags (getopt code c) into *wo. */
+static int parse_webhook_limit(int c, const char *arg, struct gq_webhook_opts *wo)
+{
+	int *secs[] = {&wo->handshake_timeout_s, &wo->header_timeout_s, &wo->request_timeout_s,
+		       &wo->timeout_s};
+	int64_t ms;
+	char *end;
+	long n;
+
+	if (c >= 1001 && c <= 1004) {
+		if (parse_duration_ms(arg, &ms) != GQ_OK || ms % 1000 != 0 || ms > 3600000)
+			return GQ_EINVAL;
+		*secs[c - 1001] = (int)(ms / 1000);
+		return GQ_OK;
+	}
+	if (c == 1005) {
+		n = strtol(arg, &end, 10);
+		if (*end || n < 1 || n > 100000)
+			return GQ_EINVAL;
+		wo->max_connections = (int)n;
+		return GQ_OK;
+	}
+	if (c == 1006)
+		return parse_size(arg, &wo->max_buffered);
+	if (parse_size(arg, &wo->max_body) != GQ_OK || wo->max_body > GQ_ADMISSION_MAX_BODY)
+		return GQ_EINVAL;
+	return GQ_OK;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -139,6 +206,13 @@ static int cmd_run(int argc, char **argv)
 	    {"webhook-cert-dir", required_argument, NULL, 'D'},
 	    {"webhook-cert-days", required_argument, NULL, 'Y'},
 	    {"webhook-cert-check-interval", required_argument, NULL, 'I'},
+	    {"webhook-handshake-timeout", required_argument, NULL, 1001},
+	    {"webhook-header-timeout", required_argument, NULL, 1002},
+	    {"webhook-request-timeout", required_argument, NULL, 1003},
+	    {"webhook-idle-timeout", required_argument, NULL, 1004},
+	    {"webhook-max-connections", required_argument, NULL, 1005},
+	    {"webhook-max-buffered", required_argument, NULL, 1006},
+	    {"webhook-max-body", required_argument, NULL, 1007},
 	    {"shutdown-grace", required_argument, NULL, 'G'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
@@ -158,6 +232,7 @@ static int cmd_run(int argc, char **argv)
 	struct gq_kubeconfig kc = {0};
 	struct gq_err err = {0};
 	struct gq_controller_opts opts;
+	struct gq_webhook_opts wlim = {0};
 	char *home_cfg = NULL;
 	int c, rc;
 
@@ -224,6 +299,22 @@ static int cmd_run(int argc, char **argv)
 			}
 			break;
 		}
+		case 1001:
+		case 1002:
+		case 1003:
+		case 1004:
+		case 1005:
+		case 1006:
+		case 1007:
+			if (parse_webhook_limit(c, optarg, &wlim) != GQ_OK) {
+				fprintf(stderr,
+					"error: bad value \"%s\" for a --webhook-* limit (whole "
+					"seconds up to 1h, counts 1..100000, sizes such as 64Mi; "
+					"--webhook-max-body at most %u)\n",
+					optarg, GQ_ADMISSION_MAX_BODY);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return EXIT_USAGE;
 		}
@@ -248,10 +339,10 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	opts = (struct gq_controller_opts){&kc,	    ns,		  (int)workers,	 resync_ms,
-					   metrics, health,	  ledger_ms,	 wh_addr,
-					   wh_svc,  wh_secret,	  wh_config,	 wh_hosts,
-					   wh_dir,  (int)wh_days, (int)grace_ms, cert_check_ms};
+	opts = (struct gq_controller_opts){
+	    &kc,       ns,	     (int)workers,  resync_ms,	   metrics,   health,
+	    ledger_ms, wh_addr,	     wh_svc,	    wh_secret,	   wh_config, wh_hosts,
+	    wh_dir,    (int)wh_days, (int)grace_ms, cert_check_ms, wlim};
 	/* ":8080" means all addresses. */
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);

@@ -3,10 +3,10 @@
  * (see webhook.h).
  *
  * evhttp does the HTTP/1.1 work (parsing, keep-alive, body and header
- * bounds, timeouts, 400/413 for broken or oversized requests); every
- * connection is a bufferevent_openssl made by webhook_bevcb() from the
- * current SSL_CTX, so replacing the context rotates the certificate for new
- * connections while open ones keep a reference to the old one (OpenSSL
+ * bounds, 400/413 for broken or oversized requests); every connection is
+ * a bufferevent_openssl made by webhook_bevcb() from the current SSL_CTX,
+ * with a guard (deadlines, connection and buffered-bytes caps), so replacing the context rotates
+ * the certificate for new connections while open ones keep a reference to the old one (OpenSSL
  * reference-counts SSL_CTX). One evhttp_gencb callback does routing, method
  * and content-type checks and calls the handlers.
  */
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,14 +32,20 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include "listen.h"
+
 /* Largest accepted max_body and timeout_s options. */
 #define WEBHOOK_MAX_BODY_LIMIT ((size_t)256 << 20)
 #define WEBHOOK_TIMEOUT_LIMIT  3600
+/* Largest accepted max_connections and max_buffered options. */
+#define WEBHOOK_CONNS_LIMIT    100000
+#define WEBHOOK_BUFFERED_LIMIT ((size_t)16 << 30)
 /* Bound on a PEM text handed to gq_webhook_set_cert. */
 #define WEBHOOK_PEM_MAX ((size_t)1 << 20)
 /* Most certificates in a served chain. */
@@ -63,6 +70,8 @@ enum webhook_state {
 	WEBHOOK_DRAINED,   /* everything closed */
 };
 
+struct webhook_conn;
+
 struct gq_webhook {
 	struct event_base *base;	   /* borrowed, run by the caller */
 	struct evhttp *http;		   /* owned; NULL once drained */
@@ -72,7 +81,15 @@ struct gq_webhook {
 	int port;			   /* configured port (0 = any) */
 	int bound_port;			   /* actual port while listening */
 	size_t max_body;		   /* request body bound */
-	int timeout_s;			   /* connection timeout */
+	int timeout_s;			   /* idle keep-alive timeout */
+	int handshake_timeout_s;	   /* accept to first request byte */
+	int header_timeout_s;		   /* first byte to end of head */
+	int request_timeout_s;		   /* first byte to end of body */
+	int max_connections;		   /* open connections bound */
+	size_t max_buffered;		   /* bound on reserved body bytes */
+	bool plain;			   /* serve plain HTTP (gq_webhook_start_plain) */
+	struct webhook_conn *conns;	   /* open connections (their guards) */
+	struct gq_listen_backoff *backoff; /* owned; NULL when not listening */
 	struct webhook_route routes[GQ_WEBHOOK_MAX_ROUTES]; /* registered paths */
 	size_t n_routes;				    /* used entries of routes */
 	enum webhook_state state;			    /* life cycle */
@@ -134,6 +151,377 @@ bad:
 	return gq_err_set(err, GQ_EINVAL,
 			  "webhook: bad listen address \"%.64s\" (want host:port or [v6]:port)",
 			  addr);
+}
+
+/* ------------------------------------------------------------ connection guard */
+
+/*
+ * Every connection's bufferevent (TLS or plain) gets a guard: a callback on
+ * its input buffer follows the request framing of the bytes added, far
+ * enough for the deadlines and the buffered budget (the end of each head,
+ * an empty line; its Content-Length and whether it is chunked; the end of
+ * each body), and a callback on its output buffer notes that an answer is
+ * being written (which releases the request's reservation). A deadline,
+ * or a refused connection or request, closes the connection by handing
+ * evhttp a read timeout event. Right after the accept (from the same loop
+ * pass, once evhttp has set up the connection) the guard registers as the
+ * connection's close callback, found as the argument evhttp gives the
+ * bufferevent's callbacks; evhttp calls it when it frees the connection,
+ * and the guard frees itself. (A filter bufferevent cannot be used: evhttp
+ * frees a connection once the filter has passed the answer on, before the
+ * socket has sent it.)
+ */
+
+/* Longest header line the guard looks at (longer ones are not
+ * Content-Length or Transfer-Encoding headers it needs to read). */
+#define GUARD_LINE_MAX 128
+
+/* Where the guard's parser is. */
+enum guard_phase {
+	GUARD_HEAD,   /* between requests or inside a head */
+	GUARD_BODY,   /* counting a Content-Length body */
+	GUARD_OPAQUE, /* a chunked body: wait for the answer */
+};
+
+struct webhook_conn {
+	struct gq_webhook *w;	 /* borrowed server; NULL once the server is freed */
+	struct bufferevent *bev; /* evhttp's */
+	struct event *timer;	 /* owned deadline timer */
+	struct event *attach;	 /* owned: registers the close callback */
+	bool attached;		 /* the close callback is registered */
+	struct evbuffer_cb_entry *in_cb, *out_cb; /* the guard's buffer callbacks */
+	enum guard_phase phase;			  /* parser state */
+	bool in_request;			  /* bytes of a head seen (GUARD_HEAD) */
+	bool seen_byte;				  /* any request byte seen on the connection */
+	bool closing;				  /* close requested */
+	bool chunked;				  /* current head says chunked */
+	bool cl_bad;			  /* current head has an unreadable Content-Length */
+	uint64_t content_length;	  /* of the current head */
+	uint64_t body_left;		  /* bytes of the body still to come (GUARD_BODY) */
+	size_t reserved;		  /* bytes reserved by requests not yet answered */
+	size_t line_len;		  /* bytes of the current line seen */
+	char line[GUARD_LINE_MAX];	  /* its first bytes */
+	int64_t head_deadline_ms;	  /* end of the current head, or 0 */
+	int64_t req_deadline_ms;	  /* end of the current request, or 0 */
+	struct webhook_conn *prev, *next; /* the server's list of open connections */
+};
+
+static int64_t webhook_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* (Re)arms c's timer to fire at the monotonic ms at (now when at <= now). */
+static void guard_arm_at(struct webhook_conn *c, int64_t at)
+{
+	int64_t d = at - webhook_now_ms();
+	struct timeval tv;
+
+	if (d < 0)
+		d = 0;
+	tv.tv_sec = (time_t)(d / 1000);
+	tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+}
+
+/* Closes c from the loop (on the next pass). */
+static void guard_close_soon(struct webhook_conn *c)
+{
+	c->closing = true;
+	guard_arm_at(c, 0);
+}
+
+/* Gives back c's reservation. */
+static void guard_release(struct webhook_conn *c)
+{
+	if (c->w != NULL)
+		c->w->st.buffered -= c->reserved;
+	c->reserved = 0;
+}
+
+/* Timer: a deadline passed, or a close was asked for. */
+static void guard_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct webhook_conn *c = arg;
+	int64_t now = webhook_now_ms(), due = 0;
+
+	(void)fd, (void)what;
+	if (!c->closing) {
+		/* a later deadline may have been armed by a phase change */
+		if (c->head_deadline_ms != 0)
+			due = c->head_deadline_ms;
+		if (c->req_deadline_ms != 0 && (due == 0 || c->req_deadline_ms < due))
+			due = c->req_deadline_ms;
+		if (due > now) {
+			guard_arm_at(c, due);
+			return;
+		}
+		if (c->w != NULL)
+			c->w->st.closed_deadline++;
+		c->closing = true;
+	}
+	/* evhttp frees the connection, and c with it (guard_closecb) */
+	bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+}
+
+/* The first byte of a request: start its head and request deadlines. */
+static void guard_request_start(struct webhook_conn *c)
+{
+	int64_t now = webhook_now_ms();
+
+	c->in_request = true;
+	c->seen_byte = true;
+	c->chunked = c->cl_bad = false;
+	c->content_length = 0;
+	c->line_len = 0;
+	if (c->w == NULL)
+		return;
+	c->head_deadline_ms = now + (int64_t)c->w->header_timeout_s * 1000;
+	c->req_deadline_ms = now + (int64_t)c->w->request_timeout_s * 1000;
+	guard_arm_at(c, c->head_deadline_ms < c->req_deadline_ms ? c->head_deadline_ms
+								 : c->req_deadline_ms);
+}
+
+/* A header line ended: note Content-Length and Transfer-Encoding. */
+static void guard_header_line(struct webhook_conn *c)
+{
+	size_t n = c->line_len < GUARD_LINE_MAX ? c->line_len : GUARD_LINE_MAX;
+	static const char cl[] = "content-length:", te[] = "transfer-encoding:";
+	char v[GUARD_LINE_MAX + 1];
+
+	memcpy(v, c->line, n);
+	v[n] = '\0';
+	if (strncasecmp(v, cl, sizeof(cl) - 1) == 0) {
+		const char *p = v + sizeof(cl) - 1;
+		char *end;
+		unsigned long long x;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		errno = 0;
+		x = strtoull(p, &end, 10);
+		while (*end == ' ' || *end == '\t' || *end == '\r')
+			end++;
+		if (end == p || *end != '\0' || errno != 0 || *p == '-' || c->line_len > n)
+			c->cl_bad = true;
+		else
+			c->content_length = x;
+	} else if (strncasecmp(v, te, sizeof(te) - 1) == 0) {
+		c->chunked = true;
+	}
+}
+
+/*
+ * The head ended: reserve the body (refused past max_buffered: close) and
+ * move to the body, or to the next head when there is none.
+ */
+static void guard_head_end(struct webhook_conn *c)
+{
+	struct gq_webhook *w = c->w;
+	size_t want = 0;
+
+	c->head_deadline_ms = 0;
+	c->in_request = false;
+	if (w == NULL)
+		return;
+	if (c->chunked)
+		want = w->max_body;
+	else if (!c->cl_bad && c->content_length <= w->max_body)
+		want = (size_t)c->content_length;
+	/* an oversized or unreadable length: evhttp answers 413/400 and
+	 * discards the body, which buffers nothing */
+	if (want > 0 && w->st.buffered + want > w->max_buffered) {
+		w->st.closed_buffered++;
+		guard_close_soon(c);
+		return;
+	}
+	w->st.buffered += want;
+	c->reserved += want;
+	if (c->chunked) {
+		c->phase = GUARD_OPAQUE;
+	} else if (c->content_length > 0 && !c->cl_bad) {
+		c->phase = GUARD_BODY;
+		c->body_left = c->content_length;
+	} else {
+		/* no body: the request is complete */
+		c->req_deadline_ms = 0;
+		evtimer_del(c->timer);
+	}
+}
+
+/* Follows the framing over n bytes of data. */
+static void guard_scan(struct webhook_conn *c, const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && !c->closing) {
+		if (c->phase == GUARD_OPAQUE)
+			return;
+		if (c->phase == GUARD_BODY) {
+			size_t k = n - i < c->body_left ? n - i : (size_t)c->body_left;
+
+			c->body_left -= k;
+			i += k;
+			if (c->body_left == 0) {
+				c->phase = GUARD_HEAD;
+				c->req_deadline_ms = 0;
+				evtimer_del(c->timer);
+			}
+			continue;
+		}
+		char ch = p[i++];
+
+		if (!c->in_request) {
+			if (ch == '\r' || ch == '\n')
+				continue; /* blank lines between requests */
+			guard_request_start(c);
+		}
+		if (ch != '\n') {
+			if (c->line_len < GUARD_LINE_MAX)
+				c->line[c->line_len] = ch;
+			c->line_len++;
+			continue;
+		}
+		if (c->line_len == 0 || (c->line_len == 1 && c->line[0] == '\r'))
+			guard_head_end(c);
+		else
+			guard_header_line(c);
+		c->line_len = 0;
+	}
+}
+
+/* Callback on the input buffer: follows the framing over the bytes added. */
+static void guard_inbuf_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct webhook_conn *c = arg;
+	size_t len = evbuffer_get_length(b);
+	struct evbuffer_iovec v[16];
+	struct evbuffer_ptr pos;
+	int n;
+
+	if (info->n_added == 0 || c->closing || c->w == NULL || info->n_added > len)
+		return;
+	if (evbuffer_ptr_set(b, &pos, len - info->n_added, EVBUFFER_PTR_SET) != 0)
+		return;
+	while (pos.pos < (ev_ssize_t)len && !c->closing) {
+		n = evbuffer_peek(b, (ev_ssize_t)len - pos.pos, &pos, v, 16);
+		if (n <= 0)
+			return;
+		if (n > 16)
+			n = 16;
+		for (int i = 0; i < n && !c->closing; i++) {
+			guard_scan(c, v[i].iov_base, v[i].iov_len);
+			if (evbuffer_ptr_set(b, &pos, v[i].iov_len, EVBUFFER_PTR_ADD) != 0)
+				return;
+		}
+	}
+}
+
+/* Callback on the output buffer: an answer is being written; release its
+ * reservation and start the idle deadline when no next request is under
+ * way. */
+static void guard_outbuf_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct webhook_conn *c = arg;
+
+	(void)b;
+	if (info->n_added == 0 || c->w == NULL || c->phase == GUARD_BODY)
+		return;
+	guard_release(c);
+	if (c->phase == GUARD_OPAQUE)
+		c->phase = GUARD_HEAD;
+	if (!c->in_request && !c->closing)
+		guard_arm_at(c, webhook_now_ms() + (int64_t)c->w->timeout_s * 1000);
+}
+
+/* Unlinks c from its server and frees it; with_bev: the bufferevent is
+ * still there (its buffer callbacks are removed). */
+static void guard_free(struct webhook_conn *c, bool with_bev)
+{
+	guard_release(c);
+	if (c->w != NULL) {
+		c->w->st.open--;
+		if (c->prev != NULL)
+			c->prev->next = c->next;
+		else
+			c->w->conns = c->next;
+		if (c->next != NULL)
+			c->next->prev = c->prev;
+	}
+	if (with_bev) {
+		evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->in_cb);
+		evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+	}
+	event_free(c->timer);
+	event_free(c->attach);
+	free(c);
+}
+
+/* evhttp frees the connection (the bufferevent is still valid). */
+static void guard_closecb(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon;
+	guard_free(arg, true);
+}
+
+/* Right after the accept: evhttp's bufferevent callbacks carry its
+ * connection; become its close callback. */
+static void guard_attach_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct webhook_conn *c = arg;
+	bufferevent_event_cb ecb = NULL;
+	void *evcon = NULL;
+
+	(void)fd, (void)what;
+	bufferevent_getcb(c->bev, NULL, NULL, &ecb, &evcon);
+	if (ecb == NULL || evcon == NULL)
+		abort(); /* evhttp sets its callbacks before returning to the loop */
+	evhttp_connection_set_closecb(evcon, guard_closecb, c);
+	c->attached = true;
+}
+
+/*
+ * Puts a guard on a new connection's bufferevent: the handshake deadline
+ * starts, and a connection over max_connections is closed at once.
+ */
+static struct bufferevent *guard_wrap(struct gq_webhook *w, struct bufferevent *bev)
+{
+	struct webhook_conn *c = gq_calloc(1, sizeof(*c));
+
+	c->w = w;
+	c->bev = bev;
+	c->timer = evtimer_new(w->base, guard_timer_cb, c);
+	c->attach = event_new(w->base, -1, 0, guard_attach_cb, c);
+	c->in_cb = evbuffer_add_cb(bufferevent_get_input(bev), guard_inbuf_cb, c);
+	c->out_cb = evbuffer_add_cb(bufferevent_get_output(bev), guard_outbuf_cb, c);
+	if (c->timer == NULL || c->attach == NULL || c->in_cb == NULL || c->out_cb == NULL)
+		abort();
+	event_active(c->attach, EV_TIMEOUT, 0);
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->st.open++;
+	w->st.connections++;
+	if (w->st.open > (uint64_t)w->max_connections) {
+		w->st.closed_max_conns++;
+		guard_close_soon(c);
+	} else {
+		c->req_deadline_ms = webhook_now_ms() + (int64_t)w->handshake_timeout_s * 1000;
+		guard_arm_at(c, c->req_deadline_ms);
+	}
+	return bev;
+}
+
+/* Frees the guards evhttp_free left (connections accepted in the loop
+ * pass that has not yet attached them; their bufferevents are gone). */
+static void webhook_free_conns(struct gq_webhook *w)
+{
+	while (w->conns != NULL)
+		guard_free(w->conns, false);
 }
 
 /* ------------------------------------------------------------ replies */
@@ -303,26 +691,32 @@ static void webhook_request_cb(struct evhttp_request *req, void *arg)
 }
 
 /*
- * evhttp's bufferevent factory, called for each accepted connection: a
- * server-side TLS bufferevent on the current context. It must not return
- * NULL (evhttp would then serve plain HTTP), so allocation failure aborts,
- * as everywhere else in gpuquota.
+ * evhttp's bufferevent factory, called for each accepted connection: the
+ * a server-side TLS bufferevent on the current context (a plain socket one
+ * for gq_webhook_start_plain) with its guard. It must not return NULL
+ * (evhttp would then serve plain HTTP without the guard), so allocation
+ * failure aborts, as everywhere else in gpuquota.
  */
 static struct bufferevent *webhook_bevcb(struct event_base *base, void *arg)
 {
 	struct gq_webhook *w = arg;
 	struct bufferevent *bev;
-	SSL *ssl = SSL_new(w->ctx);
 
-	if (ssl == NULL)
-		abort();
-	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-					     BEV_OPT_CLOSE_ON_FREE);
+	if (w->plain) {
+		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	} else {
+		SSL *ssl = SSL_new(w->ctx);
+
+		if (ssl == NULL)
+			abort();
+		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						     BEV_OPT_CLOSE_ON_FREE);
+		if (bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	}
 	if (bev == NULL)
 		abort();
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	w->st.connections++;
-	return bev;
+	return guard_wrap(w, bev);
 }
 
 /* ------------------------------------------------------------ TLS */
@@ -478,8 +872,12 @@ int gq_webhook_new(struct gq_webhook **out, struct event_base *base,
 	if (base == NULL || o == NULL)
 		return gq_err_set(err, GQ_EINVAL, "webhook: missing event base or options");
 	if (o->max_body > WEBHOOK_MAX_BODY_LIMIT || o->timeout_s < 0 ||
-	    o->timeout_s > WEBHOOK_TIMEOUT_LIMIT)
-		return gq_err_set(err, GQ_EINVAL, "webhook: max_body or timeout_s out of range");
+	    o->timeout_s > WEBHOOK_TIMEOUT_LIMIT || o->handshake_timeout_s < 0 ||
+	    o->handshake_timeout_s > WEBHOOK_TIMEOUT_LIMIT || o->header_timeout_s < 0 ||
+	    o->header_timeout_s > WEBHOOK_TIMEOUT_LIMIT || o->request_timeout_s < 0 ||
+	    o->request_timeout_s > WEBHOOK_TIMEOUT_LIMIT || o->max_connections < 0 ||
+	    o->max_connections > WEBHOOK_CONNS_LIMIT || o->max_buffered > WEBHOOK_BUFFERED_LIMIT)
+		return gq_err_set(err, GQ_EINVAL, "webhook: an option is out of range");
 	w = gq_calloc(1, sizeof(*w));
 	w->base = base;
 	rc = webhook_parse_addr(w, o->addr, err);
@@ -489,6 +887,15 @@ int gq_webhook_new(struct gq_webhook **out, struct event_base *base,
 	}
 	w->max_body = o->max_body ? o->max_body : GQ_WEBHOOK_MAX_BODY_DEFAULT;
 	w->timeout_s = o->timeout_s ? o->timeout_s : GQ_WEBHOOK_TIMEOUT_DEFAULT;
+	w->handshake_timeout_s =
+	    o->handshake_timeout_s ? o->handshake_timeout_s : GQ_WEBHOOK_HANDSHAKE_TIMEOUT_DEFAULT;
+	w->header_timeout_s =
+	    o->header_timeout_s ? o->header_timeout_s : GQ_WEBHOOK_HEADER_TIMEOUT_DEFAULT;
+	w->request_timeout_s =
+	    o->request_timeout_s ? o->request_timeout_s : GQ_WEBHOOK_REQUEST_TIMEOUT_DEFAULT;
+	w->max_connections =
+	    o->max_connections ? o->max_connections : GQ_WEBHOOK_MAX_CONNECTIONS_DEFAULT;
+	w->max_buffered = o->max_buffered ? o->max_buffered : GQ_WEBHOOK_MAX_BUFFERED_DEFAULT;
 	w->http = evhttp_new(base);
 	if (w->http == NULL)
 		abort();
@@ -524,17 +931,14 @@ int gq_webhook_route(struct gq_webhook *w, const char *path, gq_webhook_handler 
 	return GQ_OK;
 }
 
-int gq_webhook_start(struct gq_webhook *w, struct gq_err *err)
+/* Binds and listens (TLS or plain, as w->plain says). */
+static int webhook_listen(struct gq_webhook *w, struct gq_err *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	evutil_socket_t fd;
 	int one = 1;
 
-	if (w->state != WEBHOOK_NEW)
-		return gq_err_set(err, GQ_EINVAL, "webhook: already started");
-	if (w->ctx == NULL)
-		return gq_err_set(err, GQ_EINVAL, "webhook: no serving certificate set");
 	w->bound = evhttp_bind_socket_with_handle(w->http, w->host, (ev_uint16_t)w->port);
 	if (w->bound == NULL)
 		return gq_err_set(err, GQ_EIO, "webhook: cannot listen on %s port %d: %s", w->host,
@@ -547,8 +951,27 @@ int gq_webhook_start(struct gq_webhook *w, struct gq_err *err)
 		w->bound_port = ss.ss_family == AF_INET6
 				    ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
 				    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	w->backoff =
+	    gq_listen_backoff_install(evhttp_bound_socket_get_listener(w->bound), "webhook");
 	w->state = WEBHOOK_LISTENING;
 	return GQ_OK;
+}
+
+int gq_webhook_start(struct gq_webhook *w, struct gq_err *err)
+{
+	if (w->state != WEBHOOK_NEW)
+		return gq_err_set(err, GQ_EINVAL, "webhook: already started");
+	if (w->ctx == NULL)
+		return gq_err_set(err, GQ_EINVAL, "webhook: no serving certificate set");
+	return webhook_listen(w, err);
+}
+
+int gq_webhook_start_plain(struct gq_webhook *w, struct gq_err *err)
+{
+	if (w->state != WEBHOOK_NEW)
+		return gq_err_set(err, GQ_EINVAL, "webhook: already started");
+	w->plain = true;
+	return webhook_listen(w, err);
 }
 
 int gq_webhook_port(const struct gq_webhook *w)
@@ -600,6 +1023,7 @@ static void webhook_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	(void)fd, (void)what;
 	evhttp_free(w->http);
 	w->http = NULL;
+	webhook_free_conns(w);
 	w->state = WEBHOOK_DRAINED;
 	webhook_defer(w->base, w->drain_done, w->drain_arg);
 	w->drain_done = NULL;
@@ -615,6 +1039,8 @@ void gq_webhook_drain(struct gq_webhook *w, int grace_ms, void (*done)(void *arg
 	}
 	if (grace_ms < 0)
 		grace_ms = 0;
+	gq_listen_backoff_free(w->backoff);
+	w->backoff = NULL;
 	evhttp_del_accept_socket(w->http, w->bound);
 	w->bound = NULL;
 	w->state = WEBHOOK_DRAINING;
@@ -639,8 +1065,10 @@ void gq_webhook_free(struct gq_webhook *w)
 		return;
 	if (w->drain_ev != NULL)
 		event_free(w->drain_ev);
+	gq_listen_backoff_free(w->backoff);
 	if (w->http != NULL)
 		evhttp_free(w->http);
+	webhook_free_conns(w);
 	SSL_CTX_free(w->ctx);
 	for (size_t i = 0; i < w->n_routes; i++)
 		free(w->routes[i].path);

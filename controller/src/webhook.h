@@ -1,7 +1,8 @@
 /*
  * webhook.h - the HTTPS server of the admission webhook: libevent 2.1
- * evhttp over OpenSSL bufferevents, HTTP/1.1 with keep-alive, any number of
- * concurrent connections, on an event_base the caller owns and runs.
+ * evhttp over OpenSSL bufferevents, HTTP/1.1 with keep-alive, up to
+ * max_connections concurrent connections, on an event_base the caller owns
+ * and runs.
  *
  * Threading: every function, and every handler, runs on the thread that
  * runs the event_base (the caller's main loop). Nothing here blocks.
@@ -10,11 +11,23 @@
  * "?timeout=10s"). GET /healthz answers 200 "ok" for probes. A registered
  * path accepts only POST (405 otherwise) with Content-Type
  * application/json (415 otherwise; parameters such as charset are allowed)
- * and a body of at most max_body bytes (413, sent by evhttp, which reads and
- * discards the rest of the body first so that the client sees the answer).
- * Unknown paths get 404. Framing errors (bad request line, headers over the
- * bound, bad chunking) get 400 from evhttp. A connection idle, or stalled
- * mid-request, for timeout_s seconds is closed.
+ * and a body of at most max_body bytes (413, decided on the Content-Length
+ * before any of the body is buffered: evhttp discards the body, so that the
+ * client sees the answer). Unknown paths get 404. Framing errors (bad
+ * request line, headers over the bound, bad chunking) get 400 from evhttp.
+ *
+ * Hostile clients: each connection has deadlines that bytes do not extend:
+ * handshake_timeout_s from the accept to the first byte of a request (the
+ * TLS handshake included), header_timeout_s from a request's first byte to
+ * the end of its head, request_timeout_s from its first byte to the end of
+ * its body, and timeout_s idle between keep-alive requests; past one the
+ * connection is closed. At most max_connections are open: one over it is
+ * closed at once. The bodies being received on all connections together
+ * reserve at most max_buffered bytes (a request reserves its
+ * Content-Length, or max_body when chunked, from the end of its head until
+ * its answer is written): a request that would exceed it is closed without
+ * an answer (the apiserver then applies the failurePolicy). Accept errors
+ * for lack of descriptors pause the listener (listen.h).
  *
  * TLS: TLS 1.2 and 1.3 with the certificate given to gq_webhook_set_cert;
  * ALPN selects http/1.1 (never h2). An unclean close by the peer ("unexpected
@@ -34,9 +47,19 @@
 
 struct event_base;
 
-/* Defaults applied when the options leave a field 0. */
-#define GQ_WEBHOOK_MAX_BODY_DEFAULT ((size_t)3 << 20)
-#define GQ_WEBHOOK_TIMEOUT_DEFAULT  10
+/*
+ * Defaults applied when the options leave a field 0. The body bound is
+ * large because the apiserver escapes <, > and & in JSON as six bytes
+ * (\u003c), so a review can be several times the size of its pod; the
+ * memory is bounded by the total-buffered cap instead.
+ */
+#define GQ_WEBHOOK_MAX_BODY_DEFAULT	     ((size_t)20 << 20)
+#define GQ_WEBHOOK_TIMEOUT_DEFAULT	     10 /* idle keep-alive connection, s */
+#define GQ_WEBHOOK_HANDSHAKE_TIMEOUT_DEFAULT 5	/* accept to the first request byte, s */
+#define GQ_WEBHOOK_HEADER_TIMEOUT_DEFAULT    5	/* first byte to the end of the head, s */
+#define GQ_WEBHOOK_REQUEST_TIMEOUT_DEFAULT   10 /* first byte to the end of the body, s */
+#define GQ_WEBHOOK_MAX_CONNECTIONS_DEFAULT   256
+#define GQ_WEBHOOK_MAX_BUFFERED_DEFAULT	     ((size_t)64 << 20)
 /* Bound on the body a handler may write (larger: 500). */
 #define GQ_WEBHOOK_MAX_RESPONSE ((size_t)16 << 20)
 /* Bound on the request line plus headers. */
@@ -65,8 +88,13 @@ typedef int (*gq_webhook_handler)(void *payload, const char *body, size_t len, s
 struct gq_webhook_opts {
 	const char
 	    *addr; /* "host:port", "[v6]:port" or ":port" (all IPv4 addresses); port 0 = any */
-	size_t max_body; /* largest request body; 0 = GQ_WEBHOOK_MAX_BODY_DEFAULT */
-	int timeout_s;	 /* idle / stalled connection timeout; 0 = GQ_WEBHOOK_TIMEOUT_DEFAULT */
+	size_t max_body;	 /* largest request body; 0 = GQ_WEBHOOK_MAX_BODY_DEFAULT */
+	int timeout_s;		 /* idle keep-alive timeout; 0 = GQ_WEBHOOK_TIMEOUT_DEFAULT */
+	int handshake_timeout_s; /* 0 = GQ_WEBHOOK_HANDSHAKE_TIMEOUT_DEFAULT */
+	int header_timeout_s;	 /* 0 = GQ_WEBHOOK_HEADER_TIMEOUT_DEFAULT */
+	int request_timeout_s;	 /* 0 = GQ_WEBHOOK_REQUEST_TIMEOUT_DEFAULT */
+	int max_connections;	 /* 0 = GQ_WEBHOOK_MAX_CONNECTIONS_DEFAULT */
+	size_t max_buffered;	 /* 0 = GQ_WEBHOOK_MAX_BUFFERED_DEFAULT */
 };
 
 /* Counters since creation. */
@@ -76,7 +104,12 @@ struct gq_webhook_stats {
 	    errors_4xx;	      /* 4xx replies sent by this module (404, 405, 413, 415, handlers');
 				 evhttp's own 400/413 for framing and oversize bodies are not counted */
 	uint64_t errors_5xx;  /* 500 replies (handler failures) */
-	uint64_t connections; /* TLS connections accepted */
+	uint64_t connections; /* connections accepted */
+	uint64_t open;	      /* connections open now */
+	uint64_t buffered;    /* bytes reserved by bodies being received now */
+	uint64_t closed_deadline;  /* connections closed by a deadline */
+	uint64_t closed_max_conns; /* connections closed at once: max_connections open */
+	uint64_t closed_buffered;  /* requests closed: max_buffered reserved */
 };
 
 /*
@@ -122,6 +155,13 @@ int gq_webhook_set_cert(struct gq_webhook *w, const char *cert_pem, const char *
  * (bind/listen failed).
  */
 int gq_webhook_start(struct gq_webhook *w, struct gq_err *err);
+
+/*
+ * Like gq_webhook_start but serves plain HTTP (no certificate needed): the
+ * same request handling, deadlines and caps without TLS, for tests and
+ * fuzzing. Never used by the controller.
+ */
+int gq_webhook_start_plain(struct gq_webhook *w, struct gq_err *err);
 
 /* The port listened on (useful with port 0), or 0 when not listening. */
 int gq_webhook_port(const struct gq_webhook *w);

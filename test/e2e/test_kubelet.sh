@@ -155,9 +155,9 @@ Y
 	# The victim is gone soon after it ends (its finalizers are released
 	# once it is accounted): its states are read from the watch.
 	wait_for 60 sh -c "jq -r 'select(any(.object.status.conditions[]?; .type == \"DisruptionTarget\")) | .object.metadata.name' $w | grep -q ."
-	victim=$(jq -r 'select(any(.object.status.conditions[]?; .type == "DisruptionTarget")) | .object.metadata.name' "$w" | head -1)
+	victim=$(jq -r 'select(any(.object.status.conditions[]?; .type == "DisruptionTarget")) | .object.metadata.name' "$w" | sed -n 1p)
 	wait_for 30 sh -c "jq -e --arg v $victim 'select(.object.metadata.name == \$v and .object.status.phase == \"Failed\")' $w"
-	last=$(jq -c --arg v "$victim" 'select(.object.metadata.name == $v and .object.status.phase == "Failed") | .object' "$w" | head -1)
+	last=$(jq -c --arg v "$victim" 'select(.object.metadata.name == $v and .object.status.phase == "Failed") | .object' "$w" | sed -n 1p)
 	assert_eq "$(jq -r '.status.containerStatuses[0].state.terminated | "\(.exitCode) \(.reason)"' <<<"$last")" \
 		"137 Error" "victim killed"
 	assert_eq "$(jq -r '.status.conditions[] | select(.type == "DisruptionTarget") | "\(.status) \(.reason)"' <<<"$last")" \
@@ -175,7 +175,7 @@ Y
 	wait_for 60 phase_is e2e-inf serve Running
 	# The replacement exists, and waits for capacity.
 	wait_for 60 sh -c "$KUBECTL -n e2e-exp get pods -l job-name=train -o name | grep -v -e 'pod/${first[0]}\$' -e 'pod/${first[1]}\$' | grep -q ."
-	repl=$($KUBECTL -n e2e-exp get pods -l job-name=train -o name | grep -v -e "pod/${first[0]}\$" -e "pod/${first[1]}\$" | head -1)
+	repl=$($KUBECTL -n e2e-exp get pods -l job-name=train -o name | grep -v -e "pod/${first[0]}\$" -e "pod/${first[1]}\$" | sed -n 1p)
 	repl=${repl#pod/}
 	wait_for 30 sh -c "$KUBECTL -n e2e-exp get events --field-selector involvedObject.name=$repl,reason=FailedScheduling --no-headers | grep -q ."
 	assert_eq "$(pod_phase e2e-exp "$repl")" Pending "replacement waits"

@@ -47,6 +47,29 @@ for f in test/e2e/test_*.sh; do
 	. "$f"
 done
 
+# diagnose TEST: what a failed test leaves behind, bounded, so that a failure
+# in CI can be understood from its output alone: the test namespaces' pods
+# (phase, node, priority, gates, finalizers), their warning events and the
+# controller's last log lines.
+diagnose() {
+	local nss
+	nss=$(sort -u "$E2E_NS_FILE" | tr '\n' ' ')
+	echo "    --- state after $1 ---"
+	for n in $nss; do
+		$KUBECTL -n "$n" get pods -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase} node={.spec.nodeName} nominated={.status.nominatedNodeName} prio={.spec.priorityClassName} gates={.spec.schedulingGates[*].name} fin={.metadata.finalizers} del={.metadata.deletionTimestamp}{"\n"}{end}' 2>/dev/null
+	done | head -n 40 | sed 's/^/    pod /'
+	for n in $nss; do
+		$KUBECTL -n "$n" get events --field-selector type=Warning --no-headers \
+			-o custom-columns=AT:.lastTimestamp,OBJ:.involvedObject.name,REASON:.reason,MSG:.message 2>/dev/null
+	done | tail -n 20 | cut -c1-300 | sed 's/^/    event /'
+	$KUBECTL get pods -A --field-selector status.phase!=Succeeded,status.phase!=Failed --no-headers \
+		-o custom-columns=NS:.metadata.namespace,POD:.metadata.name,NODE:.spec.nodeName,PHASE:.status.phase 2>/dev/null |
+		grep -v '^kube-system' | head -n 30 | sed 's/^/    live /'
+	[ -f "$CLUSTER_DIR/logs/gpuquota-controller.log" ] &&
+		tail -n 15 "$CLUSTER_DIR/logs/gpuquota-controller.log" | cut -c1-300 | sed 's/^/    controller /'
+	echo "    ---"
+}
+
 passed=0 failed=0 failed_names=()
 for t in $(declare -F | awk '{print $3}' | grep '^test_' ); do
 	[ -n "$E2E_FILTER" ] && [[ "$t" != *$E2E_FILTER* ]] && continue
@@ -65,6 +88,7 @@ for t in $(declare -F | awk '{print $3}' | grep '^test_' ); do
 		failed=$((failed + 1))
 		failed_names+=("$t")
 		printf 'FAIL  %-58s %6ss\n' "$t" "$secs"
+		diagnose "$t"
 	fi
 done
 echo

@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -191,6 +192,38 @@ static void check_reply(const char *p, size_t n)
 	}
 }
 
+/* Connects fd (made non-blocking) to sa, waiting up to FUZZ_WAIT_S for the
+ * handshake. libFuzzer's SIGALRM (its -timeout watchdog) interrupts a
+ * blocking connect() with EINTR while the handshake goes on; waiting for
+ * writability with poll(), retried on EINTR, then reading SO_ERROR is immune
+ * to that. A failure aborts with errno and the server's state. */
+static void client_connect(int fd, const struct sockaddr_in *sa, uint64_t nth)
+{
+	struct gq_webhook_stats st;
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	socklen_t elen = sizeof(int);
+	int e = 0, r;
+
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
+		return;
+	if (errno == EINPROGRESS || errno == EINTR) {
+		do
+			r = poll(&p, 1, FUZZ_WAIT_S * 1000);
+		while (r < 0 && errno == EINTR);
+		if (r == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == 0 && e == 0)
+			return;
+		errno = r == 0 ? ETIMEDOUT : (e != 0 ? e : errno);
+	}
+	e = errno;
+	gq_webhook_get_stats(server, &st);
+	fprintf(stderr,
+		"fuzz_webhook_http: connect #%llu failed: %s (server: %llu open, %llu buffered)\n",
+		(unsigned long long)nth, strerror(e), (unsigned long long)st.open,
+		(unsigned long long)st.buffered);
+	abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET}, src = {.sin_family = AF_INET};
@@ -216,8 +249,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check(bind(c.fd, (struct sockaddr *)&src, sizeof(src)) == 0, "bind");
 	sa.sin_port = htons((uint16_t)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	check(connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect");
-	fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+	client_connect(c.fd, &sa, n_conns);
 	c.rd = event_new(base, c.fd, EV_READ | EV_PERSIST, client_read, &c);
 	c.wr = event_new(base, c.fd, EV_WRITE | EV_PERSIST, client_write, &c);
 	c.limit = evtimer_new(base, client_limit, &c);

@@ -44,14 +44,14 @@
 
 struct controller {
 	const struct gq_controller_opts *opts;
-	struct gq_kclient *kc;	    /* informers, webhook certificate */
-	struct gq_kclient *kc_rec;  /* the reconciler's writes (gated by the lease) */
-	struct gq_kclient *kc_lease; /* the election's own requests */
-	struct gq_leader *leader;   /* NULL without leader election */
-	pthread_mutex_t seed_mu;    /* one ledger seeding at a time */
+	struct gq_kclient *kc;	      /* informers, webhook certificate */
+	struct gq_kclient *kc_rec;    /* the reconciler's writes (gated by the lease) */
+	struct gq_kclient *kc_lease;  /* the election's own requests */
+	struct gq_leader *leader;     /* NULL without leader election */
+	pthread_mutex_t seed_mu;      /* one ledger seeding at a time */
 	_Atomic uint64_t seeded_term; /* leadership term whose ledgers were seeded */
 	struct gq_budget_registry *follower_ledgers;
-	pthread_t stopper;	    /* SIGTERM with leader election: see on_signal */
+	pthread_t stopper; /* SIGTERM with leader election: see on_signal */
 	bool stopper_started;
 	struct gq_informers *infs;
 	struct gq_workqueue *queue;

@@ -70,15 +70,14 @@ struct gq_election {
 	struct gq_lease_record observed; /* the last record seen or written */
 	int64_t observed_mono_ms;	 /* when it last changed, local clock */
 	bool leader;			 /* holds the lease and within its renew deadline */
-	int64_t renewed_mono_ms; /* start of the last successful acquire/renew */
+	int64_t renewed_mono_ms;	 /* start of the last successful acquire/renew */
 };
 
 /* Validates cfg (identity non-empty and short enough, 0 < retry <
  * renew_deadline < lease, lease a whole number of seconds) and sets *e to a
  * candidate that has seen nothing. Returns GQ_OK or GQ_EINVAL (err says
  * why). */
-int gq_election_init(struct gq_election *e, const struct gq_election_cfg *cfg,
-		     struct gq_err *err);
+int gq_election_init(struct gq_election *e, const struct gq_election_cfg *cfg, struct gq_err *err);
 
 /* Records what a GET of the Lease returned at mono_ms: rec, or NULL when
  * the Lease does not exist. The observed time moves only when the record

@@ -233,8 +233,8 @@ static void release(struct gq_leader *l)
 	gq_election_released(&l->e);
 	pthread_mutex_unlock(&l->mu);
 	if (rc == GQ_OK)
-		gq_info("leader election: lease released | lease=%s/%s identity=%s", l->ns,
-			l->name, l->e.id);
+		gq_info("leader election: lease released | lease=%s/%s identity=%s", l->ns, l->name,
+			l->e.id);
 	else
 		gq_warn("leader election: cannot release the lease | lease=%s/%s error=%s", l->ns,
 			l->name, err.msg);

@@ -353,7 +353,7 @@ static int cmd_run(int argc, char **argv)
 		case 1011:
 		case 1012:
 		case 1013:
-			if (parse_duration_ms(optarg, c == 1011   ? &lease_ms
+			if (parse_duration_ms(optarg, c == 1011	  ? &lease_ms
 						      : c == 1012 ? &renew_ms
 								  : &retry_ms) != GQ_OK) {
 				fprintf(stderr, "error: bad duration \"%s\"\n", optarg);
@@ -401,10 +401,10 @@ static int cmd_run(int argc, char **argv)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	opts = (struct gq_controller_opts){
-	    &kc,       ns,	     (int)workers,  resync_ms,	   metrics,   health,
-	    ledger_ms, wh_addr,	     wh_svc,	    wh_secret,	   wh_config, wh_hosts,
-	    wh_dir,    (int)wh_days, (int)grace_ms, cert_check_ms, wlim,
-	    elect,     lease_name,   identity,	    lease_ms,	   renew_ms,  retry_ms};
+	    &kc,	ns,	      (int)workers,  resync_ms,	    metrics,   health,
+	    ledger_ms,	wh_addr,      wh_svc,	     wh_secret,	    wh_config, wh_hosts,
+	    wh_dir,	(int)wh_days, (int)grace_ms, cert_check_ms, wlim,      elect,
+	    lease_name, identity,     lease_ms,	     renew_ms,	    retry_ms};
 	/* ":8080" means all addresses. */
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);

@@ -1055,9 +1055,10 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 			if (plan.ns[i].state == GQ_NS_READY ||
 			    plan.ns[i].state == GQ_NS_TERMINATING)
 				ready_ns[n_acct++] = plan.ns[i].name;
-		rc = gq_acct_run(&acct, lead || !r->follower_ledgers ? r->budgets : r->follower_ledgers,
-				 r->pods, r->nodes, s.self, ready_ns, n_acct,
-				 s.prev_status, (int64_t)ts.tv_sec * 1000, err);
+		rc = gq_acct_run(&acct,
+				 lead || !r->follower_ledgers ? r->budgets : r->follower_ledgers,
+				 r->pods, r->nodes, s.self, ready_ns, n_acct, s.prev_status,
+				 (int64_t)ts.tv_sec * 1000, err);
 		if (rc != GQ_OK)
 			goto out;
 		has_acct = true;

@@ -5,12 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "election.h"
 #include "gq.h"
+#include "leader.h"
 
 #define WALL0 INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 
@@ -303,6 +305,48 @@ static void test_micro_time(void **state)
 	assert_int_equal(gq_election_format_micro(INT64_C(400000000000000), buf), GQ_ERANGE);
 }
 
+/* The Lease JSON written, read back; a released Lease; bad input. */
+static void test_lease_json_round_trip(void **state)
+{
+	struct gq_lease_record r = rec("pod-a", 15, WALL0 + 2500, 3), back;
+	char rv[64], *body;
+	yajl_val v;
+
+	(void)state;
+	body = gq_leader_lease_body("gpuquota-system", "gpuquota-controller", "42", &r);
+	assert_non_null(body);
+	assert_non_null(strstr(body, "\"renewTime\":\"2026-01-01T00:00:02.500000Z\""));
+	assert_non_null(strstr(body, "\"acquireTime\":\"2026-01-01T00:00:00.000000Z\""));
+	assert_non_null(strstr(body, "\"resourceVersion\":\"42\""));
+	assert_non_null(strstr(body, "\"apiVersion\":\"coordination.k8s.io/v1\""));
+	v = yajl_tree_parse(body, NULL, 0);
+	assert_int_equal(gq_leader_parse_lease(v, &back, rv, sizeof(rv)), GQ_OK);
+	assert_string_equal(rv, "42");
+	assert_string_equal(back.holder, "pod-a");
+	assert_int_equal(back.lease_duration_s, 15);
+	assert_int_equal(back.acquire_wall_ms, WALL0);
+	assert_int_equal(back.renew_wall_ms, WALL0 + 2500);
+	assert_int_equal(back.transitions, 3);
+	yajl_tree_free(v);
+	free(body);
+	/* Create: no resourceVersion. */
+	body = gq_leader_lease_body("ns", "n", NULL, &r);
+	assert_null(strstr(body, "resourceVersion"));
+	free(body);
+	/* A Lease with an empty spec reads as free; a bad time is refused. */
+	v = yajl_tree_parse("{\"metadata\":{\"resourceVersion\":\"7\"},\"spec\":{}}", NULL, 0);
+	assert_int_equal(gq_leader_parse_lease(v, &back, rv, sizeof(rv)), GQ_OK);
+	assert_string_equal(back.holder, "");
+	assert_int_equal(back.renew_wall_ms, 0);
+	yajl_tree_free(v);
+	v = yajl_tree_parse("{\"spec\":{\"renewTime\":\"yesterday\"}}", NULL, 0);
+	assert_int_equal(gq_leader_parse_lease(v, &back, rv, sizeof(rv)), GQ_EPARSE);
+	yajl_tree_free(v);
+	v = yajl_tree_parse("[1]", NULL, 0);
+	assert_int_equal(gq_leader_parse_lease(v, &back, rv, sizeof(rv)), GQ_EPARSE);
+	yajl_tree_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +365,7 @@ int main(void)
 	    cmocka_unit_test(test_late_reply_holds_nothing),
 	    cmocka_unit_test(test_restart_same_identity_renews),
 	    cmocka_unit_test(test_micro_time),
+	    cmocka_unit_test(test_lease_json_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

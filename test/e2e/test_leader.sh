@@ -251,7 +251,9 @@ test_leader_b_failover_by_sigkill_keeps_the_ledger_exact() {
 		rep_kill "$l" KILL
 		ms=$(wait_leads "$f" 30) || fail "no takeover after SIGKILL $i"
 		times+=("$ms")
-		[ "$ms" -le 6000 ] || fail "takeover $i took ${ms} ms (> lease duration 4 s + 2 s)"
+		# client-go's bound is the lease plus one retry period (the survivor
+		# notices the expiry at its next attempt) plus the requests: 4 + 1 + 2 s.
+		[ "$ms" -le 7000 ] || fail "takeover $i took ${ms} ms (> lease 4 s + retry 1 s + 2 s)"
 		# The survivor's webhook keeps answering.
 		[ -n "$(review "$f" "$(review_json $ns probe 1)")" ] || fail "no webhook answer after failover $i"
 		case $i in

@@ -27,6 +27,7 @@
 #include "desired.h"
 #include "informer.h"
 #include "kclient.h"
+#include "leader.h"
 #include "log.h"
 #include "metrics.h"
 #include "plan.h"
@@ -43,7 +44,15 @@
 
 struct controller {
 	const struct gq_controller_opts *opts;
-	struct gq_kclient *kc;
+	struct gq_kclient *kc;	      /* informers, webhook certificate */
+	struct gq_kclient *kc_rec;    /* the reconciler's writes (gated by the lease) */
+	struct gq_kclient *kc_lease;  /* the election's own requests */
+	struct gq_leader *leader;     /* NULL without leader election */
+	pthread_mutex_t seed_mu;      /* one ledger seeding at a time */
+	_Atomic uint64_t seeded_term; /* leadership term whose ledgers were seeded */
+	struct gq_budget_registry *follower_ledgers;
+	pthread_t stopper; /* SIGTERM with leader election: see on_signal */
+	bool stopper_started;
 	struct gq_informers *infs;
 	struct gq_workqueue *queue;
 	struct gq_reconciler rec;
@@ -59,6 +68,97 @@ struct controller {
 	bool draining;
 	struct gq_metrics_histogram reconcile_seconds; /* time per reconcile */
 };
+
+/* ------------------------------------------------------ leader election */
+
+/* The write gate of kc_rec: the lease's budget, once this term's ledgers
+ * were seeded (0 otherwise). Any thread. */
+static int64_t write_gate(void *arg)
+{
+	struct controller *c = arg;
+	uint64_t term = 0;
+	int64_t left = gq_leader_budget(c->leader, &term);
+
+	return left > 0 && atomic_load(&c->seeded_term) == term ? left : 0;
+}
+
+struct seed_ctx {
+	struct gq_budget_registry *reg;
+	size_t n;
+};
+
+static int seed_cb(void *arg, yajl_val item)
+{
+	struct seed_ctx *s = arg;
+	const char *name = gq_json_str(item, GQ_PATH("metadata", "name"));
+	const char *uid = gq_json_str(item, GQ_PATH("metadata", "uid"));
+	struct gq_ledger l;
+
+	if (name && uid &&
+	    gq_acct_ledger_from_status(&l, gq_json_obj(item, GQ_PATH("status"))) == GQ_OK) {
+		gq_budget_put_ledger(s->reg, name, uid, &l, l.accounted_until_ms);
+		s->n++;
+	}
+	return 0;
+}
+
+/*
+ * A new term starts from the ledgers as persisted now, not from the caches:
+ * the watch may not have brought the previous leader's last status yet
+ * while it already brought the pod deletions that status allowed, and this
+ * replica's own registry may hold a ledger from an earlier term. A
+ * consistent LIST (a quorum read) after the lease was acquired holds every
+ * status the previous leader wrote, since it stopped writing before the
+ * lease could expire (or released it).
+ */
+static int seed_ledgers(struct controller *c, struct gq_err *err)
+{
+	struct seed_ctx s = {c->budgets, 0};
+	int rc = gq_kclient_list(c->kc_lease, "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL, 0,
+				 seed_cb, NULL, &s, NULL, err);
+
+	if (rc == GQ_OK)
+		gq_info("leader election: ledgers read back from the apiserver | teams=%zu", s.n);
+	return rc;
+}
+
+/* The reconciler's may_write: leader, with this term's ledgers seeded
+ * (seeding them first when needed). Any worker thread. */
+static bool may_write(void *arg)
+{
+	struct controller *c = arg;
+	uint64_t term = 0;
+	struct gq_err err = {0};
+
+	if (gq_leader_budget(c->leader, &term) <= 0)
+		return false;
+	if (atomic_load(&c->seeded_term) != term) {
+		pthread_mutex_lock(&c->seed_mu);
+		if (atomic_load(&c->seeded_term) != term) {
+			if (seed_ledgers(c, &err) == GQ_OK)
+				atomic_store(&c->seeded_term, term);
+			else
+				gq_warn("leader election: cannot read the ledgers back; not "
+					"writing yet | error=%s",
+					err.msg);
+		}
+		pthread_mutex_unlock(&c->seed_mu);
+	}
+	return write_gate(c) > 0;
+}
+
+static void enqueue_all(struct controller *c);
+
+/* On the election thread: a new leader reconciles everything at once. */
+static void on_leader_change(void *arg, bool leading)
+{
+	struct controller *c = arg;
+
+	if (!leading || !atomic_load(&c->ready))
+		return;
+	enqueue_all(c);
+	gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
+}
 
 /* ------------------------------------------------------------ enqueueing */
 
@@ -250,8 +350,18 @@ static void metrics_declare(struct gq_metrics *m)
 	} fam[] = {
 	    {"gpuquota_build_info", GQ_METRIC_GAUGE, "Build information."},
 	    {"gpuquota_leader", GQ_METRIC_GAUGE,
-	     "1 when this replica is the leader; always 1 until leader election exists (run "
-	     "one replica)."},
+	     "1 when this replica is the leader (holds the Lease and may write), else 0; "
+	     "always 1 without leader election."},
+	    {"gpuquota_leader_transitions_total", GQ_METRIC_COUNTER,
+	     "Times this replica started leading."},
+	    {"gpuquota_leader_lost_total", GQ_METRIC_COUNTER,
+	     "Times this replica stopped leading without releasing the Lease (renew "
+	     "deadline, 409, another holder)."},
+	    {"gpuquota_leader_lease_requests_total", GQ_METRIC_COUNTER,
+	     "Requests of the leader election (Lease reads and writes, ledger read-back); "
+	     "not counted in gpuquota_api_requests_total."},
+	    {"gpuquota_api_writes_refused_total", GQ_METRIC_COUNTER,
+	     "Writes the lease gate refused (never sent): attempted while not the leader."},
 	    {"gpuquota_reconcile_total", GQ_METRIC_COUNTER, "Team reconciles run."},
 	    {"gpuquota_reconcile_errors_total", GQ_METRIC_COUNTER, "Team reconciles that failed."},
 	    {"gpuquota_reconcile_duration_seconds", GQ_METRIC_HISTOGRAM,
@@ -304,7 +414,8 @@ static void metrics_collect(struct controller *c, struct gq_metrics *m)
 {
 	struct gq_workqueue_stats ws;
 	struct gq_budget_stats bs;
-	uint64_t requests = 0, writes = 0;
+	uint64_t requests = 0, writes = 0, rreq = 0, rwr = 0, lreq = 0;
+	struct gq_leader_stats ls = {0};
 	struct gq_informer *infs[] = {c->rec.teams,  c->rec.namespaces, c->rec.quotas,
 				      c->rec.limits, c->rec.classes,	c->rec.nodes,
 				      c->pods};
@@ -312,9 +423,21 @@ static void metrics_collect(struct controller *c, struct gq_metrics *m)
 	metrics_declare(m);
 	gq_workqueue_stats(c->queue, &ws);
 	gq_kclient_stats(c->kc, &requests, &writes);
+	gq_kclient_stats(c->kc_rec, &rreq, &rwr);
+	requests += rreq;
+	writes += rwr;
+	if (c->leader) {
+		gq_kclient_stats(c->kc_lease, &lreq, NULL);
+		gq_leader_get_stats(c->leader, &ls);
+	}
 	gq_budget_get_stats(c->budgets, &bs);
 	gq_metrics_add(m, "gpuquota_build_info", 1, "version", GQ_VERSION, NULL);
-	gq_metrics_add(m, "gpuquota_leader", 1, NULL);
+	gq_metrics_add(m, "gpuquota_leader", c->leader ? (write_gate(c) > 0 ? 1 : 0) : 1, NULL);
+	gq_metrics_add(m, "gpuquota_leader_transitions_total", (double)ls.transitions, NULL);
+	gq_metrics_add(m, "gpuquota_leader_lost_total", (double)ls.losses, NULL);
+	gq_metrics_add(m, "gpuquota_leader_lease_requests_total", (double)lreq, NULL);
+	gq_metrics_add(m, "gpuquota_api_writes_refused_total",
+		       (double)gq_kclient_refused_writes(c->kc_rec), NULL);
 	gq_metrics_add(m, "gpuquota_reconcile_total", (double)atomic_load(&c->rec.reconciles),
 		       NULL);
 	gq_metrics_add(m, "gpuquota_reconcile_errors_total", (double)atomic_load(&c->rec.failures),
@@ -458,6 +581,20 @@ static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 	gq_tls_material_free(&m);
 }
 
+/* Takes no new keys, waits for the reconciles in progress (their writes
+ * still inside the lease), then releases the Lease. */
+static void *stopper_main(void *arg)
+{
+	struct controller *c = arg;
+
+	gq_workqueue_shutdown(c->queue);
+	if (atomic_load(&c->ready))
+		for (int i = 0; i < c->n_workers; i++)
+			pthread_join(c->workers[i], NULL);
+	gq_leader_stop(c->leader, true);
+	return NULL;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct controller *c = arg;
@@ -468,6 +605,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	c->draining = true;
 	gq_info("signal received: shutting down | signal=%d drain_ms=%d", (int)sig,
 		c->opts->drain_ms);
+	/* With leader election the next leader need not wait for the drain. */
+	if (c->leader && pthread_create(&c->stopper, NULL, stopper_main, c) == 0)
+		c->stopper_started = true;
 	if (c->webhook)
 		gq_webhook_drain(c->webhook, c->opts->drain_ms, on_drained, c);
 	else
@@ -489,7 +629,7 @@ static void on_sync_check(evutil_socket_t fd, short what, void *arg)
 	struct controller *c = arg;
 
 	(void)fd, (void)what;
-	if (!atomic_load(&c->ready) && gq_informers_wait_synced(c->infs, 0)) {
+	if (!c->draining && !atomic_load(&c->ready) && gq_informers_wait_synced(c->infs, 0)) {
 		atomic_store(&c->ready, true);
 		gq_info("caches synced: starting workers | workers=%d", c->n_workers);
 		for (int i = 0; i < c->n_workers; i++)
@@ -534,7 +674,18 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		rc = gq_err_set(err, GQ_EIO, "cannot create the event loop");
 		goto out;
 	}
+	pthread_mutex_init(&c.seed_mu, NULL);
 	rc = gq_kclient_new(&c.kc, opts->kubeconfig, err);
+	if (rc == GQ_OK)
+		rc = gq_kclient_new(&c.kc_rec, opts->kubeconfig, err);
+	if (rc == GQ_OK && opts->leader_elect) {
+		rc = gq_kclient_new(&c.kc_lease, opts->kubeconfig, err);
+		/* An attempt never outlasts the renew deadline. */
+		if (rc == GQ_OK)
+			gq_kclient_set_timeout(c.kc_lease, (long)(opts->renew_deadline_ms / 2));
+		if (rc == GQ_OK)
+			gq_kclient_set_write_gate(c.kc_rec, write_gate, &c);
+	}
 	if (rc != GQ_OK)
 		goto out;
 	rc = gq_workqueue_new(&c.queue, NULL);
@@ -575,7 +726,7 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	c.rec.pods = c.pods;
 	c.rec.budgets = c.budgets;
 	c.rec.ledger_interval_ms = opts->ledger_interval_ms > 0 ? opts->ledger_interval_ms : 10000;
-	c.rec.kc = c.kc;
+	c.rec.kc = c.kc_rec;
 	c.rec.instance = getenv("POD_NAME") ? getenv("POD_NAME") : "gpuquota-controller";
 	c.rec.event_namespace = "default";
 
@@ -618,6 +769,23 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	rc = gq_informers_start(c.infs, err);
 	if (rc != GQ_OK)
 		goto out;
+	if (opts->leader_elect) {
+		const struct gq_leader_opts lo = {
+		    c.kc_lease,
+		    opts->namespace,
+		    opts->leader_elect_name,
+		    {opts->identity, opts->lease_ms, opts->renew_deadline_ms, opts->retry_ms},
+		    on_leader_change,
+		    &c};
+
+		gq_budget_registry_new(&c.follower_ledgers);
+		c.rec.follower_ledgers = c.follower_ledgers;
+		c.rec.may_write = may_write;
+		c.rec.may_write_arg = &c;
+		rc = gq_leader_start(&c.leader, &lo, err);
+		if (rc != GQ_OK)
+			goto out;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	ev_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
@@ -638,10 +806,15 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 
 	/* Graceful stop: no new keys, let workers finish the current ones. */
 	started_workers = atomic_load(&c.ready);
-	gq_workqueue_shutdown(c.queue);
-	if (started_workers)
-		for (int i = 0; i < c.n_workers; i++)
-			pthread_join(c.workers[i], NULL);
+	if (c.stopper_started) {
+		pthread_join(c.stopper, NULL);
+	} else {
+		gq_workqueue_shutdown(c.queue);
+		if (started_workers)
+			for (int i = 0; i < c.n_workers; i++)
+				pthread_join(c.workers[i], NULL);
+		gq_leader_stop(c.leader, true);
+	}
 	gq_informers_stop(c.infs);
 	gq_info("controller stopped");
 	rc = GQ_OK;
@@ -670,8 +843,15 @@ out:
 		gq_informers_free(c.infs);
 	if (c.queue)
 		gq_workqueue_free(c.queue);
+	gq_leader_free(c.leader);
+	gq_budget_registry_free(c.follower_ledgers);
 	if (c.kc)
 		gq_kclient_free(c.kc);
+	if (c.kc_rec)
+		gq_kclient_free(c.kc_rec);
+	if (c.kc_lease)
+		gq_kclient_free(c.kc_lease);
+	pthread_mutex_destroy(&c.seed_mu);
 	gq_budget_registry_free(c.budgets);
 	if (c.base != NULL) {
 		/* libevent finalizes closed connections on a later loop pass:

@@ -2,6 +2,13 @@
  * controller.h - the running controller: informers feeding a work queue,
  * reconcile workers, periodic resync, health and metrics endpoints, and
  * graceful shutdown on SIGTERM/SIGINT.
+ *
+ * With leader_elect, every replica keeps its caches and runs the same
+ * reconcile passes, so that its webhook decides from its own state; only
+ * the holder of the Lease writes (see leader.h and reconcile.h). On SIGTERM
+ * the leader stops taking keys, finishes the reconciles in progress (a
+ * ledger write included), then releases the Lease, while the webhook
+ * drains.
  */
 #ifndef GQ_CONTROLLER_H
 #define GQ_CONTROLLER_H
@@ -32,6 +39,10 @@ struct gq_controller_opts {
 	int64_t cert_check_ms;	      /* how often the certificate is checked for
 				       * renewal (0: hourly) */
 	struct gq_webhook_opts webhook_limits; /* deadlines and caps (addr unused; 0 = default) */
+	bool leader_elect;		       /* only the Lease holder writes */
+	const char *leader_elect_name;	       /* the Lease, in namespace */
+	const char *identity;		       /* holder identity (the pod name) */
+	int64_t lease_ms, renew_deadline_ms, retry_ms; /* client-go's three durations */
 };
 
 /* Runs until SIGTERM/SIGINT. Returns 0 on a clean stop, or an error code

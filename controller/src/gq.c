@@ -86,6 +86,7 @@ const char *gq_strerror(int rc)
 	case GQ_ERANGE: return "ERANGE";
 	case GQ_EUNAUTHORIZED: return "EUNAUTHORIZED";
 	case GQ_EFORBIDDEN: return "EFORBIDDEN";
+	case GQ_ENOTLEADER: return "ENOTLEADER";
 	default: return "EUNKNOWN";
 	}
 }

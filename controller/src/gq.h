@@ -28,6 +28,7 @@ enum gq_status {
 	GQ_ERANGE = -10,	/* arithmetic overflow / out of range */
 	GQ_EUNAUTHORIZED = -11, /* 401 */
 	GQ_EFORBIDDEN = -12,	/* 403 */
+	GQ_ENOTLEADER = -13,	/* a write refused: this replica is not the leader */
 };
 
 /* Error detail: a message and, for HTTP errors, the status code. */

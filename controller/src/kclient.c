@@ -77,6 +77,11 @@ struct gq_kclient {
 
 	_Atomic uint64_t n_method[KC_M_COUNT]; /* requests per method */
 	_Atomic uint64_t n_writes;	       /* POST/PUT/PATCH/DELETE requests */
+	_Atomic uint64_t n_refused;	       /* writes the gate refused (never sent) */
+
+	int64_t (*write_gate)(void *arg); /* see gq_kclient_set_write_gate */
+	void *write_gate_arg;
+	long timeout_ms; /* total timeout of synchronous requests */
 };
 
 /* State kept on a watch handle through CURLOPT_PRIVATE. */
@@ -101,6 +106,13 @@ static enum kc_method method_index(const char *method)
 			return (enum kc_method)i;
 	}
 	return KC_M_OTHER;
+}
+
+static bool is_write(const char *method)
+{
+	enum kc_method m = method_index(method);
+
+	return m == KC_M_POST || m == KC_M_PUT || m == KC_M_PATCH || m == KC_M_DELETE;
 }
 
 static void count_request(struct gq_kclient *c, const char *method)
@@ -389,6 +401,8 @@ int gq_kclient_new(struct gq_kclient **out, const struct gq_kubeconfig *cfg, str
 	for (int i = 0; i < KC_M_COUNT; i++)
 		atomic_init(&c->n_method[i], 0);
 	atomic_init(&c->n_writes, 0);
+	atomic_init(&c->n_refused, 0);
+	c->timeout_ms = GQ_KCLIENT_REQUEST_TIMEOUT_MS;
 	c->user_agent = gq_strdup("gpuquota-controller/" GQ_VERSION);
 
 	rc = setup_url(c, cfg->server, cfg->tls_server_name, err);
@@ -597,7 +611,25 @@ static int perform_once(struct gq_kclient *c, const char *method, const char *pa
 		goto out;
 	curl_easy_setopt(h, CURLOPT_SHARE, c->share);
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, GQ_KCLIENT_REQUEST_TIMEOUT_MS);
+	{
+		long timeout = c->timeout_ms;
+
+		/* A gated write may not outlive the gate's budget. */
+		if (c->write_gate && is_write(method)) {
+			int64_t left = c->write_gate(c->write_gate_arg);
+
+			if (left <= 0) {
+				atomic_fetch_add(&c->n_refused, 1);
+				rc = gq_err_set(err, GQ_ENOTLEADER,
+						"%s %s: not sent: this replica is not the leader",
+						method, path);
+				goto out;
+			}
+			if (left < timeout)
+				timeout = (long)left;
+		}
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, sink);
 	if (body != NULL) {
@@ -1016,6 +1048,22 @@ void gq_kclient_stats(const struct gq_kclient *c, uint64_t *requests, uint64_t *
 		*requests = total;
 	if (writes != NULL)
 		*writes = atomic_load(&m->n_writes);
+}
+
+uint64_t gq_kclient_refused_writes(const struct gq_kclient *c)
+{
+	return atomic_load(&((struct gq_kclient *)c)->n_refused);
+}
+
+void gq_kclient_set_write_gate(struct gq_kclient *c, int64_t (*gate)(void *arg), void *arg)
+{
+	c->write_gate = gate;
+	c->write_gate_arg = arg;
+}
+
+void gq_kclient_set_timeout(struct gq_kclient *c, long timeout_ms)
+{
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : GQ_KCLIENT_REQUEST_TIMEOUT_MS;
 }
 
 uint64_t gq_kclient_stats_method(const struct gq_kclient *c, const char *method)

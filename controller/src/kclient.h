@@ -16,7 +16,8 @@
  *
  * Errors: HTTP statuses outside 2xx map to GQ_EUNAUTHORIZED (401),
  * GQ_EFORBIDDEN (403), GQ_ENOTFOUND (404), GQ_ECONFLICT (409), GQ_EGONE (410)
- * or GQ_EHTTP (anything else); err->code then holds the status and err->msg
+ * or GQ_EHTTP (anything else); a write refused by the write gate is
+ * GQ_ENOTLEADER; err->code then holds the status and err->msg
  * the `message` of the Kubernetes Status in the body (or the start of the raw
  * body). Transport failures (connect, TLS, timeout) are GQ_EIO with
  * err->code 0. A response body larger than its bound is GQ_ETOOBIG.
@@ -156,6 +157,23 @@ void gq_kclient_token_expired(struct gq_kclient *c);
  * retries and watch handles included; *writes (may be NULL) = those with
  * method POST, PUT, PATCH or DELETE. */
 void gq_kclient_stats(const struct gq_kclient *c, uint64_t *requests, uint64_t *writes);
+
+/*
+ * Write gate (set before any request is made; gate may be NULL: none). Before
+ * each POST, PUT, PATCH or DELETE the client calls gate(arg): a result <= 0
+ * refuses the write, which is then never sent and returns GQ_ENOTLEADER;
+ * otherwise the result (ms) caps the request's total timeout, so that no
+ * write is still in flight past it. Used to keep every write of the
+ * controller inside the leader's lease; gate must be thread-safe.
+ */
+void gq_kclient_set_write_gate(struct gq_kclient *c, int64_t (*gate)(void *arg), void *arg);
+
+/* Writes the gate refused (never sent, not counted in gq_kclient_stats). */
+uint64_t gq_kclient_refused_writes(const struct gq_kclient *c);
+
+/* Total timeout of each synchronous request (default
+ * GQ_KCLIENT_REQUEST_TIMEOUT_MS; <= 0 restores it). Set before use. */
+void gq_kclient_set_timeout(struct gq_kclient *c, long timeout_ms);
 
 /* Requests sent with one method ("GET", "POST", "PUT", "PATCH", "DELETE";
  * any other method is counted under "OTHER"). */

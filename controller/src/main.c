@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "admission.h"
 #include "controller.h"
 #include "desired.h"
+#include "election.h"
 #include "kubeconfig.h"
 #include "log.h"
 #include "plan.h"
@@ -98,6 +100,20 @@ static void usage_run(FILE *f)
 	    "  --webhook-max-body SIZE      largest AdmissionReview body (default 20Mi; 413 "
 	    "above)\n"
 	    "  --shutdown-grace DURATION    keep serving after SIGTERM (default 5s)\n"
+	    "  --leader-elect[=true|false]  only the holder of a Lease in --namespace writes;\n"
+	    "                               every replica serves the webhook (default false;\n"
+	    "                               the Deployment turns it on). Identity: $POD_NAME,\n"
+	    "                               else the hostname\n"
+	    "  --leader-elect-lease-duration DURATION\n"
+	    "                               how long a lease is valid for the others after they\n"
+	    "                               last saw it change (default 15s, whole seconds)\n"
+	    "  --leader-elect-renew-deadline DURATION\n"
+	    "                               the leader stops writing when it could not renew\n"
+	    "                               for this long (default 10s)\n"
+	    "  --leader-elect-retry-period DURATION\n"
+	    "                               between attempts to acquire or renew (default 2s)\n"
+	    "  --leader-elect-resource-name NAME\n"
+	    "                               the Lease (default gpuquota-controller)\n"
 	    "  --log-format text|json       (default text)\n"
 	    "  --log-level debug|info|warn|error (default info)\n");
 }
@@ -214,6 +230,11 @@ static int cmd_run(int argc, char **argv)
 	    {"webhook-max-buffered", required_argument, NULL, 1006},
 	    {"webhook-max-body", required_argument, NULL, 1007},
 	    {"shutdown-grace", required_argument, NULL, 'G'},
+	    {"leader-elect", optional_argument, NULL, 1010},
+	    {"leader-elect-lease-duration", required_argument, NULL, 1011},
+	    {"leader-elect-renew-deadline", required_argument, NULL, 1012},
+	    {"leader-elect-retry-period", required_argument, NULL, 1013},
+	    {"leader-elect-resource-name", required_argument, NULL, 1014},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -235,6 +256,10 @@ static int cmd_run(int argc, char **argv)
 	struct gq_webhook_opts wlim = {0};
 	char *home_cfg = NULL;
 	int c, rc;
+	bool elect = false;
+	int64_t lease_ms = 15000, renew_ms = 10000, retry_ms = 2000;
+	const char *lease_name = "gpuquota-controller", *identity = getenv("POD_NAME");
+	char host[256];
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -315,6 +340,27 @@ static int cmd_run(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 1010:
+			if (optarg && strcmp(optarg, "false") == 0)
+				elect = false;
+			else if (!optarg || strcmp(optarg, "true") == 0)
+				elect = true;
+			else {
+				fprintf(stderr, "error: --leader-elect takes true or false\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 1011:
+		case 1012:
+		case 1013:
+			if (parse_duration_ms(optarg, c == 1011	  ? &lease_ms
+						      : c == 1012 ? &renew_ms
+								  : &retry_ms) != GQ_OK) {
+				fprintf(stderr, "error: bad duration \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 1014: lease_name = optarg; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return EXIT_USAGE;
 		}
@@ -324,6 +370,21 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	gq_log_setup(level, format);
+	if (elect) {
+		struct gq_election e;
+		struct gq_election_cfg ec = {identity, lease_ms, renew_ms, retry_ms};
+
+		if (identity == NULL || identity[0] == '\0') {
+			if (gethostname(host, sizeof(host)) != 0)
+				host[0] = '\0';
+			host[sizeof(host) - 1] = '\0';
+			identity = ec.identity = host;
+		}
+		if (gq_election_init(&e, &ec, &err) != GQ_OK) {
+			fprintf(stderr, "error: leader election: %s\n", err.msg);
+			return EXIT_USAGE;
+		}
+	}
 
 	if (kubeconfig && kubeconfig[0]) {
 		rc = gq_kubeconfig_load(&kc, kubeconfig, context, &err);
@@ -340,9 +401,10 @@ static int cmd_run(int argc, char **argv)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	opts = (struct gq_controller_opts){
-	    &kc,       ns,	     (int)workers,  resync_ms,	   metrics,   health,
-	    ledger_ms, wh_addr,	     wh_svc,	    wh_secret,	   wh_config, wh_hosts,
-	    wh_dir,    (int)wh_days, (int)grace_ms, cert_check_ms, wlim};
+	    &kc,	ns,	      (int)workers,  resync_ms,	    metrics,   health,
+	    ledger_ms,	wh_addr,      wh_svc,	     wh_secret,	    wh_config, wh_hosts,
+	    wh_dir,	(int)wh_days, (int)grace_ms, cert_check_ms, wlim,      elect,
+	    lease_name, identity,     lease_ms,	     renew_ms,	    retry_ms};
 	/* ":8080" means all addresses. */
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);

@@ -833,12 +833,18 @@ static int orphan_cb(void *arg, const char *key, yajl_val pod)
 	return 0;
 }
 
+/* Whether this pass may write (leader election; see reconcile.h). */
+static bool leading(struct gq_reconciler *r)
+{
+	return r->may_write == NULL || r->may_write(r->may_write_arg);
+}
+
 int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 {
 	struct orphan_ctx c = {r, NULL, 0};
 	struct pass p = {0};
 
-	if (r->pods == NULL)
+	if (r->pods == NULL || !leading(r))
 		return GQ_OK;
 	gq_informer_rdlock(r->pods);
 	gq_informer_foreach(r->pods, orphan_cb, &c);
@@ -950,11 +956,13 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 	char now[32], *status_body = NULL, *msg_conflict = NULL, *msg_degraded = NULL;
 	char *msg_ready = NULL, *status_path = NULL;
 	int rc = GQ_OK;
+	bool lead = leading(r);
 
 	*requeue_after_ms = 0;
 	atomic_fetch_add(&r->reconciles, 1);
 	if (snap_take(r, name, &s) == GQ_ENOTFOUND && s.self_error) {
-		report_invalid(r, &p, name, &s);
+		if (lead)
+			report_invalid(r, &p, name, &s);
 		rc = p.errors ? gq_err_set(err, GQ_EIO, "%s", p.first_error) : GQ_OK;
 		goto out;
 	}
@@ -967,7 +975,8 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		exists = gq_informer_get(r->teams, name) != NULL;
 		gq_informer_unlock(r->teams);
 		if (!exists) {
-			release_namespaces(r, &p, &s, name, NULL);
+			if (lead)
+				release_namespaces(r, &p, &s, name, NULL);
 			if (r->budgets)
 				gq_budget_forget(r->budgets, name);
 		}
@@ -975,12 +984,12 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		goto out;
 	}
 	if (s.self->deleting) {
-		rc = reconcile_deleting(r, &s, &p);
+		rc = lead ? reconcile_deleting(r, &s, &p) : GQ_OK;
 		if (rc != GQ_OK)
 			gq_err_set(err, rc, "%s", p.first_error);
 		goto out;
 	}
-	if (!has_finalizer(s.self))
+	if (lead && !has_finalizer(s.self))
 		set_finalizer(r, &p, s.self, true);
 
 	/* Which namespaces are ours. */
@@ -1046,8 +1055,10 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 			if (plan.ns[i].state == GQ_NS_READY ||
 			    plan.ns[i].state == GQ_NS_TERMINATING)
 				ready_ns[n_acct++] = plan.ns[i].name;
-		rc = gq_acct_run(&acct, r->budgets, r->pods, r->nodes, s.self, ready_ns, n_acct,
-				 s.prev_status, (int64_t)ts.tv_sec * 1000, err);
+		rc = gq_acct_run(&acct,
+				 lead || !r->follower_ledgers ? r->budgets : r->follower_ledgers,
+				 r->pods, r->nodes, s.self, ready_ns, n_acct, s.prev_status,
+				 (int64_t)ts.tv_sec * 1000, err);
 		if (rc != GQ_OK)
 			goto out;
 		has_acct = true;
@@ -1065,13 +1076,15 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 	if (rc != GQ_OK)
 		goto out;
 
-	for (size_t i = 0; i < dl.n; i++)
+	for (size_t i = 0; lead && i < dl.n; i++)
 		converge_one(r, &p, s.self, &dl.items[i]);
-	delete_stale(r, &p, name, &dl);
-	release_namespaces(r, &p, &s, name, &plan);
-	for (size_t i = 0; i < acct.n_add; i++)
+	if (lead) {
+		delete_stale(r, &p, name, &dl);
+		release_namespaces(r, &p, &s, name, &plan);
+	}
+	for (size_t i = 0; lead && i < acct.n_add; i++)
 		pod_add_finalizer(r, &p, &acct.add[i]);
-	for (size_t i = 0; i < acct.n_release; i++)
+	for (size_t i = 0; lead && i < acct.n_release; i++)
 		pod_release(r, &p, acct.release[i].key, acct.release[i].index);
 
 	if (p.writes > 0 && p.errors == 0) {
@@ -1195,6 +1208,8 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 
 			gq_err_set(&e, GQ_EINVAL, "a condition message is not valid UTF-8");
 			pass_error(&p, "status", &e);
+		} else if (!lead) {
+			persisted = false; /* a follower writes nothing */
 		} else if (!(want && have_status &&
 			     gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
 			     gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
@@ -1210,7 +1225,7 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		if (r->budgets && want)
 			publish_figures(r, name, want, has_acct ? &acct : NULL, persisted);
 		yajl_tree_free(want);
-		if (has_acct && persisted) {
+		if (lead && has_acct && persisted) {
 			/* The ledger is durable: ended pods can go. */
 			for (size_t i = 0; i < acct.n_finalize; i++)
 				pod_remove_finalizer(r, &p, acct.finalize[i].key,

@@ -35,6 +35,17 @@ struct gq_reconciler {
 	atomic_ullong applies;		    /* objects applied (writes) */
 	atomic_ullong deletes;		    /* objects deleted (writes) */
 	atomic_ullong ledger_write_errors;  /* status writes carrying a ledger that failed */
+	/*
+	 * Leader election (NULL: this replica always writes). When may_write
+	 * says no, a pass is read-only: it computes the plan and the ledger
+	 * (from the watched status, through the always-empty registry
+	 * follower_ledgers, and the pods) and publishes the admission view and
+	 * figures, but writes nothing: no objects, status, events, finalizers
+	 * or gates, and no orphan sweep.
+	 */
+	bool (*may_write)(void *arg);
+	void *may_write_arg;
+	struct gq_budget_registry *follower_ledgers; /* never written */
 };
 
 /*

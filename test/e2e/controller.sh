@@ -52,7 +52,10 @@ controller_running() {
 controller_start() {
 	controller_running && return 0
 	controller_install
-	setsid "$ROOT/bin/gpuquota-controller" run --kubeconfig "$CTL_KUBECONFIG" \
+	# Leader election on (one replica, a fixed identity: a restart renews its
+	# own lease at once), so that every test exercises the gated writes.
+	POD_NAME=${CTL_POD_NAME:-gpuquota-controller-0} setsid "$ROOT/bin/gpuquota-controller" run \
+		--kubeconfig "$CTL_KUBECONFIG" ${CTL_LEADER_ELECT---leader-elect} \
 		--metrics-bind-address "$CTL_METRICS" --health-probe-bind-address "$CTL_HEALTH" \
 		--resync-period "${CTL_RESYNC:-15s}" --log-level "${CTL_LOG_LEVEL:-info}" \
 		--webhook-bind-address "127.0.0.1:$CTL_WEBHOOK_PORT" --webhook-hosts 127.0.0.1 \

@@ -642,6 +642,55 @@ static void test_writes(void **state)
 	fx_free(f);
 }
 
+static int64_t gate_value;
+
+static int64_t test_gate(void *arg)
+{
+	return *(int64_t *)arg;
+}
+
+/* The write gate: a refused write is never sent nor counted; reads pass. */
+static void test_write_gate(void **state)
+{
+	struct fx *f = fx_new(h_echo_json, NULL, NULL, NULL);
+	struct gq_err err = {0};
+	yajl_val v = NULL;
+	uint64_t reqs, writes;
+	int n;
+
+	(void)state;
+	gq_kclient_set_write_gate(f->c, test_gate, &gate_value);
+	gate_value = 0;
+	assert_int_equal(gq_kclient_patch(f->c, "/api/v1/namespaces/ns1",
+					  "application/merge-patch+json", "{}", NULL, &err),
+			 GQ_ENOTLEADER);
+	assert_non_null(strstr(err.msg, "not the leader"));
+	assert_int_equal(
+	    gq_kclient_create(f->c, "/api/v1/namespaces/default/events", "{}", NULL, &err),
+	    GQ_ENOTLEADER);
+	assert_int_equal(gq_kclient_delete(f->c, "/api/v1/namespaces/default/configmaps/cm", &err),
+			 GQ_ENOTLEADER);
+	assert_int_equal(
+	    gq_kclient_request(f->c, "PUT", "/x", "application/json", "{}", 2, 0, NULL, NULL, &err),
+	    GQ_ENOTLEADER);
+	pthread_mutex_lock(&f->srv->mu);
+	n = f->srv->nreqs;
+	pthread_mutex_unlock(&f->srv->mu);
+	assert_int_equal(n, 0);
+	assert_int_equal(gq_kclient_refused_writes(f->c), 4);
+	assert_int_equal(gq_kclient_get_json(f->c, "/api/v1/pods", &v, &err), GQ_OK);
+	yajl_tree_free(v);
+	gate_value = 5000;
+	assert_int_equal(gq_kclient_patch(f->c, "/api/v1/namespaces/ns1",
+					  "application/merge-patch+json", "{}", NULL, &err),
+			 GQ_OK);
+	gq_kclient_stats(f->c, &reqs, &writes);
+	assert_int_equal(reqs, 2);
+	assert_int_equal(writes, 1);
+	assert_int_equal(gq_kclient_refused_writes(f->c), 4);
+	fx_free(f);
+}
+
 /* 401 unless the bearer token is the one in s->state. */
 static void h_auth(struct srv *s, const struct srv_req *r, struct srv_resp *out)
 {
@@ -991,6 +1040,7 @@ int main(void)
 	    cmocka_unit_test(test_list_pagination),
 	    cmocka_unit_test(test_list_gone_restart),
 	    cmocka_unit_test(test_writes),
+	    cmocka_unit_test(test_write_gate),
 	    cmocka_unit_test(test_token_file_401_retry),
 	    cmocka_unit_test(test_static_token_401),
 	    cmocka_unit_test(test_response_bound),

@@ -161,3 +161,58 @@ Y
 	assert_eq "$(pod_phase $ns wants-node)" Pending "pod that does not tolerate the taint"
 	assert_eq "$(jp pod/wants-node '{.spec.nodeName}' $ns)" "" "not bound"
 }
+
+# The in-cluster controller's objects go when the test ends, and the webhook
+# points at the out-of-cluster controller of the other tests again.
+node_deploy_cleanup() {
+	$KUBECTL -n gpuquota-system delete deployment gpuquota-controller --ignore-not-found --wait=false >/dev/null 2>&1
+	$KUBECTL -n gpuquota-system wait --for=delete pod -l app.kubernetes.io/component=controller --timeout=60s >/dev/null 2>&1
+	"$ROOT/test/cluster/webhook-local.sh" "$KUBECTL" "$CTL_WEBHOOK_PORT" >/dev/null 2>&1
+}
+
+test_node_f_operator_deployment_on_the_real_node() {
+	node_check
+	local out ref archive version ns=e2e-node-team w
+	# The image, built without a registry and imported into the node.
+	out=$(make -s -C "$ROOT" image 2>&1) || fail "make image: $out"
+	ref=$(printf '%s\n' "$out" | sed -n 's/^image: \(localhost\/.*\)$/\1/p' | tail -n 1)
+	archive=$(printf '%s\n' "$out" | sed -n 's/^archive: //p' | tail -n 1)
+	version=${ref##*:}
+	[ -n "$version" ] && [ -f "$ROOT/$archive" ] || fail "no image from make image: $out"
+	$NODE_CTR images import "$ROOT/$archive" >/dev/null
+	$NODE_CTR images ls -q | grep -qx "$ref" || fail "$ref not in the node's containerd"
+	# One controller at a time: the out-of-cluster one stops.
+	controller_stop
+	trap node_deploy_cleanup EXIT
+	w="$CLUSTER_DIR/real-node-deploy"
+	mkdir -p "$w"
+	cat >"$w/kustomization.yaml" <<Y
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [$(realpath --relative-to "$w" "$ROOT/test/cluster/real-node-overlay")]
+images: [{name: localhost/gpuquota-controller, newTag: "$version"}]
+Y
+	$KUBECTL apply --server-side --force-conflicts -k "$w" >/dev/null
+	$KUBECTL -n gpuquota-system rollout status deployment gpuquota-controller --timeout 180s >/dev/null ||
+		fail "Deployment not ready: $($KUBECTL -n gpuquota-system get pods -o wide 2>&1)"
+	local pod
+	pod=$($KUBECTL -n gpuquota-system get pods -l app.kubernetes.io/component=controller \
+		-o jsonpath='{.items[0].metadata.name}')
+	assert_eq "$(jp "pod/$pod" '{.spec.nodeName}' gpuquota-system)" "$NODE_NAME" "controller on the real node"
+	assert_eq "$(jp "pod/$pod" '{.status.containerStatuses[0].image}' gpuquota-system)" "$ref" "image"
+	assert_eq "$(jp "pod/$pod" '{.status.conditions[?(@.type=="Ready")].status}' gpuquota-system)" True \
+		"Ready through its readiness probe"
+	# It works as the operator: a team materialized, and the apiserver calls
+	# its webhook through the Service (the team's default class on a GPU pod).
+	new_ns $ns
+	apply_team nodeteam "  namespaces: [$ns]
+  quota: {gpus: 4}
+  priorities:
+    tiers: [{name: work, value: 1000}]
+    defaultTier: work"
+	wait_for 60 team_ready nodeteam
+	wait_for 60 webhook_serves $ns nodeteam-work
+	assert_eq "$($KUBECTL get mutatingwebhookconfiguration gpuquota -o jsonpath='{.webhooks[0].clientConfig.service.name}')" \
+		gpuquota-webhook "webhook registered through the Service"
+	assert_contains "$($KUBECTL -n gpuquota-system logs "$pod")" '"level"' "JSON logs through the kubelet"
+}

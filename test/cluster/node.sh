@@ -281,6 +281,8 @@ cgroup_procs() {
 }
 
 down() {
+	# Best effort throughout: whatever is left of a broken start goes too.
+	set +e +o pipefail
 	local i p m sandboxes=""
 	[ -d "$NODE/run/state/io.containerd.grpc.v1.cri/sandboxes" ] &&
 		sandboxes=$(ls "$NODE/run/state/io.containerd.grpc.v1.cri/sandboxes")

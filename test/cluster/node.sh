@@ -73,6 +73,7 @@ net_up() {
 	ip route add "$SERVICE_CIDR" via "$NODE_IP" dev "$NODE_VETH"
 	# Per-namespace settings a node needs: forwarding between the veth and the
 	# pod bridge, bridged traffic through iptables (Services between pods).
+	[ -e /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null || true
 	in_ns sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 \
 		net.ipv4.conf.all.route_localnet=1
 }

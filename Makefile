@@ -7,7 +7,12 @@ SHELL := /bin/bash
 CC      ?= cc
 PKGS    := libcurl yajl yaml-0.1 openssl libevent libevent_openssl libevent_pthreads
 DEB_PKGS := libcurl4-openssl-dev libyajl-dev libyaml-dev libssl-dev libevent-dev \
-            libcmocka-dev pkg-config openssl curl prometheus jq
+            libcmocka-dev pkg-config openssl curl prometheus jq \
+            $(NODE_DEB_PKGS)
+# The test bed's real node (test/cluster/node.sh): its container runtime, the
+# CNI plugins, kube-proxy's tools, and what its images are built from.
+NODE_DEB_PKGS := containerd runc containernetworking-plugins iptables conntrack \
+            busybox-static buildah file
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes
@@ -44,6 +49,9 @@ deps: ## Install the Debian build/test packages that are missing (apt-get)
 	  case " $$missing " in *" prometheus "*) \
 	    echo "deps: stopping the system Prometheus service the package started (the test bed runs its own)"; \
 	    $$SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true;; esac; \
+	  case " $$missing " in *" containerd "*) \
+	    echo "deps: stopping the system containerd service the package started (the test bed's real node runs its own)"; \
+	    $$SUDO systemctl disable --now containerd >/dev/null 2>&1 || true;; esac; \
 	fi
 
 build: deps bin/gpuquota-controller ## Build bin/gpuquota-controller
@@ -127,7 +135,7 @@ unit: deps $(UNIT_BINS) $(FUZZ_BINS) ## Run the cmocka unit tests and replay the
 binaries: ## Build (or reuse from the cache) the pinned control-plane binaries
 	@test/cluster/build-binaries.sh
 
-cluster-up: deps ## Start the local control plane with simulated GPU nodes and Prometheus (.cluster/)
+cluster-up: deps ## Start the local control plane, simulated GPU nodes, a real node and Prometheus (.cluster/; GQ_REAL_NODE=0: no real node)
 	@test/cluster/cluster-up.sh
 
 cluster-down: ## Stop the local cluster (and a test cluster kept by KEEP_CLUSTER=1) and remove their state

@@ -15,12 +15,12 @@ E2E_GTA_FILE=/dev/null
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 
-step "Starting the local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok GPU nodes)"
+step "Starting the local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok GPU nodes, a real node)"
 test/cluster/cluster-up.sh
 make --no-print-directory build >/dev/null
 
 step "Simulated GPU nodes"
-show $KUBECTL get nodes -o custom-columns='NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu,MIG-1G.10GB:.status.allocatable.nvidia\.com/mig-1g\.10gb,MIG-3G.40GB:.status.allocatable.nvidia\.com/mig-3g\.40gb,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product'
+show $KUBECTL get nodes -l type=kwok -o custom-columns='NAME:.metadata.name,GPU:.status.allocatable.nvidia\.com/gpu,MIG-1G.10GB:.status.allocatable.nvidia\.com/mig-1g\.10gb,MIG-3G.40GB:.status.allocatable.nvidia\.com/mig-3g\.40gb,PRODUCT:.metadata.labels.nvidia\.com/gpu\.product'
 
 step "Installing the CRD and RBAC, starting gpuquota-controller (log: .cluster/logs/gpuquota-controller.log)"
 controller_start

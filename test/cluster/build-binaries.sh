@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test control plane from the Go module proxy at pinned versions:
 # etcd + etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl (version-stamped) and kwok. Binaries are cached outside the
+# kubectl, kubelet and kube-proxy (version-stamped; the last two for the bed's
+# real node) and kwok. Binaries are cached outside the
 # repository, keyed by version, and reused when present.
 #
 # Usage: test/cluster/build-binaries.sh        prints the binary directory
@@ -42,14 +43,23 @@ have() {
 	[[ "$out" == *"$2"* ]]
 }
 
+# The Kubernetes commands this script builds, all from one module at one
+# version.
+K8S_CMDS="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy"
+
+# k8s_have CMD: whether the cached CMD reports the pinned version.
+k8s_have() {
+	case "$1" in
+	kubectl) have kubectl "v$KUBE_VERSION" version --client ;;
+	*) have "$1" "v$KUBE_VERSION" --version ;;
+	esac
+}
+
 build_k8s() {
-	if have kube-apiserver "v$KUBE_VERSION" --version &&
-		have kube-controller-manager "v$KUBE_VERSION" --version &&
-		have kube-scheduler "v$KUBE_VERSION" --version &&
-		have kubectl "v$KUBE_VERSION" version --client; then
-		return 0
-	fi
-	log "building Kubernetes v$KUBE_VERSION (first time: 15-30 min on 2 cores)"
+	local missing=() c
+	for c in $K8S_CMDS; do k8s_have "$c" || missing+=("$c"); done
+	[ ${#missing[@]} -gt 0 ] || return 0
+	log "building Kubernetes v$KUBE_VERSION: ${missing[*]} (first time: 15-30 min on 2 cores)"
 	local w
 	w=$(mktemp -d)
 	(
@@ -63,11 +73,12 @@ build_k8s() {
 		[ -f "$gomod" ] || die "could not download k8s.io/kubernetes@v$KUBE_VERSION"
 		awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod" | sort -u |
 			while read -r m; do go mod edit -replace="$m=$m@v$STAGING_VERSION"; done
-		go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$KUBE_VERSION" \
-			"k8s.io/kubernetes/cmd/kube-controller-manager@v$KUBE_VERSION" \
-			"k8s.io/kubernetes/cmd/kube-scheduler@v$KUBE_VERSION" \
-			"k8s.io/kubernetes/cmd/kubectl@v$KUBE_VERSION" >/dev/null 2>&1 ||
-			go get -tool "k8s.io/kubernetes/cmd/kube-apiserver@v$KUBE_VERSION"
+		local tools=() pkgs=()
+		for c in "${missing[@]}"; do
+			tools+=("k8s.io/kubernetes/cmd/$c@v$KUBE_VERSION")
+			pkgs+=("k8s.io/kubernetes/cmd/$c")
+		done
+		go get -tool "${tools[@]}" >/dev/null 2>&1 || go get -tool "${tools[@]}"
 		go mod tidy >/dev/null 2>&1 || true
 		local ldf="-s -w" p minor
 		minor=${KUBE_VERSION#*.}
@@ -78,11 +89,10 @@ build_k8s() {
 			ldf="$ldf -X '$p.buildDate=1970-01-01T00:00:00Z'"
 		done
 		mkdir -p "$BIN"
-		go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$ldf" -o "$BIN/" \
-			k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-			k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+		go build -trimpath -tags=selinux,notest,grpcnotrace -ldflags="$ldf" -o "$BIN/" "${pkgs[@]}"
 	)
 	rm -rf "$w"
+	for c in "${missing[@]}"; do k8s_have "$c" || die "$c v$KUBE_VERSION was not built"; done
 }
 
 build_etcd() {

@@ -7,7 +7,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CLUSTER_DIR=${CLUSTER_DIR:-$ROOT/.cluster}
 PIDS="$CLUSTER_DIR/pids"
-COMPONENTS="prometheus gpuquota-controller fake-mig-manager kwok kube-scheduler kube-controller-manager kube-apiserver etcd"
+COMPONENTS="kube-proxy kubelet containerd prometheus gpuquota-controller fake-mig-manager kwok kube-scheduler kube-controller-manager kube-apiserver etcd"
 
 # ours NAME: prints the pid of component NAME if it still runs what we launched
 # (pids get reused).
@@ -19,6 +19,12 @@ ours() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1" || return 1
 	echo "$pid"
 }
+
+# The real node first (its kubelet, containers, mounts, cgroups, network
+# namespace), while the apiserver still runs.
+if [ -f "$CLUSTER_DIR/node.env" ]; then
+	CLUSTER_DIR="$CLUSTER_DIR" "$ROOT/test/cluster/node.sh" down
+fi
 
 pids=()
 for c in $COMPONENTS; do

@@ -32,6 +32,7 @@ struct gq_controller_opts {
 	int64_t cert_check_ms;	      /* how often the certificate is checked for
 				       * renewal (0: hourly) */
 	struct gq_webhook_opts webhook_limits; /* deadlines and caps (addr unused; 0 = default) */
+	int watch_timeout_s; /* timeoutSeconds of every watch; 0 = random 240..360 */
 };
 
 /* Runs until SIGTERM/SIGINT. Returns 0 on a clean stop, or an error code

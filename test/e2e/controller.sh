@@ -12,6 +12,8 @@ CTL_PIDFILE="$CLUSTER_DIR/pids/gpuquota-controller.pid"
 CTL_LOG="$CLUSTER_DIR/logs/gpuquota-controller.log"
 CTL_KUBECONFIG="$CLUSTER_DIR/controller.kubeconfig"
 CTL_WEBHOOK_PORT=$WEBHOOK_PORT
+# The binary under test (another build can be compared against the same tests).
+CTL_BIN=${CTL_BIN:-$ROOT/bin/gpuquota-controller}
 
 # Installs the CRD, namespace, RBAC and admission policies (not the Deployment) and writes a
 # kubeconfig holding the controller ServiceAccount's token.
@@ -52,7 +54,7 @@ controller_running() {
 controller_start() {
 	controller_running && return 0
 	controller_install
-	setsid "$ROOT/bin/gpuquota-controller" run --kubeconfig "$CTL_KUBECONFIG" \
+	setsid "$CTL_BIN" run --kubeconfig "$CTL_KUBECONFIG" \
 		--metrics-bind-address "$CTL_METRICS" --health-probe-bind-address "$CTL_HEALTH" \
 		--resync-period "${CTL_RESYNC:-15s}" --log-level "${CTL_LOG_LEVEL:-info}" \
 		--webhook-bind-address "127.0.0.1:$CTL_WEBHOOK_PORT" --webhook-hosts 127.0.0.1 \

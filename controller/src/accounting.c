@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "desired.h"
+#include "log.h"
 #include "plan.h"
 #include "quantity.h"
 
@@ -401,6 +402,13 @@ static int recharge_moved(struct gq_acct_result *out, const struct scan *s, bool
 			rc = gq_ledger_recharge(&out->ledger, &rec->pod, &s->pods[i], &ch);
 			if (rc != GQ_OK)
 				return rc;
+			if (ch)
+				gq_info(
+				    "ledger re-charged a pod | team=%s pod=%s start_ms=%lld->%lld "
+				    "end_ms=%lld->%lld",
+				    s->t->name, s->keys[i], (long long)rec->pod.start_ms,
+				    (long long)s->pods[i].start_ms, (long long)rec->pod.end_ms,
+				    (long long)s->pods[i].end_ms);
 			out->recharged |= ch;
 		}
 		out->charged[out->n_charged].uid = gq_strdup(s->uids[i]);

@@ -34,7 +34,7 @@ KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 
 .SECONDARY:
 
-.PHONY: help deps build unit e2e test binaries cluster-up cluster-down cluster-status \
+.PHONY: help deps build unit e2e e2e-faults test binaries cluster-up cluster-down cluster-status \
         run demo bench fmt fmt-check clean clean-cache fuzz fuzz-deps image image-deps
 
 help: ## List the targets
@@ -147,6 +147,9 @@ cluster-status: ## Show the local cluster's processes and nodes
 
 e2e: deps build ## Run the e2e suite on its own cluster (.cluster-test/, ports +100; never the demo's)
 	@test/e2e/run.sh
+
+e2e-faults: deps build ## Only the ledger fault-injection e2e test; FAULT_ROUNDS=N rounds (default 1), FAULT_SEED=S replays timings
+	@E2E_FILTER=test_faults test/e2e/run.sh
 
 test: ## Unit tests, then the e2e suite (cluster stopped afterwards unless KEEP_CLUSTER=1)
 	@$(MAKE) --no-print-directory unit

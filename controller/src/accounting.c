@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "desired.h"
+#include "log.h"
 #include "plan.h"
 #include "quantity.h"
 
@@ -40,6 +41,7 @@ void gq_acct_result_free(struct gq_acct_result *r)
 		free(r->add[i].key);
 	for (size_t i = 0; i < r->n_release; i++)
 		free(r->release[i].key);
+	gq_charged_free(r->charged, r->n_charged);
 	free(r->finalize);
 	free(r->add);
 	free(r->release);
@@ -264,6 +266,7 @@ struct scan {
 	int64_t now_ms;
 	struct gq_ledger_pod *pods;
 	char **keys;	   /* "ns/name" per pods[] entry */
+	char **uids;	   /* metadata.uid per pods[] entry (may be NULL) */
 	size_t *fin_index; /* our finalizer's index, or SIZE_MAX */
 	size_t n;
 	struct gq_acct_result *out;
@@ -327,6 +330,10 @@ static int scan_pod(void *arg, const char *key, yajl_val pod)
 	}
 	s->pods = gq_realloc(s->pods, (s->n + 1) * sizeof(*s->pods));
 	s->keys = gq_realloc(s->keys, (s->n + 1) * sizeof(*s->keys));
+	s->uids = gq_realloc(s->uids, (s->n + 1) * sizeof(*s->uids));
+	s->uids[s->n] = gq_json_str(pod, GQ_PATH("metadata", "uid"))
+			    ? gq_strdup(gq_json_str(pod, GQ_PATH("metadata", "uid")))
+			    : NULL;
 	s->fin_index = gq_realloc(s->fin_index, (s->n + 1) * sizeof(*s->fin_index));
 	s->pods[s->n].start_ms = time_of(pod, GQ_PATH("status", "startTime"));
 	s->pods[s->n].end_ms = pod_end(pod, s->now_ms);
@@ -357,6 +364,60 @@ static int scan_pod(void *arg, const char *key, yajl_val pod)
 	return 0;
 }
 
+static int charged_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct gq_charged_pod *)elem)->uid);
+}
+
+/*
+ * Re-charges the scanned pods whose (start, end, weight) differ from the
+ * record of what l charged them for, and fills out->charged with the
+ * records of every scanned pod as it is now. With have_recs, recs (sorted
+ * by uid) is what the ledger charged: a pod without a record was not in the
+ * cache then and was charged nothing. Without (a ledger read back from
+ * status) every pod is taken as charged for what it shows now.
+ */
+static int recharge_moved(struct gq_acct_result *out, const struct scan *s, bool have_recs,
+			  const struct gq_charged_pod *recs, size_t n_recs)
+{
+	static const struct gq_charged_pod none = {NULL, {0, 0, {0, 1}}};
+
+	int rc = GQ_OK;
+
+	out->charged = gq_calloc(s->n + 1, sizeof(*out->charged));
+	for (size_t i = 0; i < s->n; i++) {
+		const struct gq_charged_pod *rec = NULL;
+		bool ch = false;
+
+		if (s->uids[i] == NULL)
+			continue;
+		if (have_recs) {
+			rec = n_recs ? bsearch(s->uids[i], recs, n_recs, sizeof(*recs),
+					       charged_key_cmp)
+				     : NULL;
+			if (rec == NULL)
+				rec = &none;
+		}
+		if (rec) {
+			rc = gq_ledger_recharge(&out->ledger, &rec->pod, &s->pods[i], &ch);
+			if (rc != GQ_OK)
+				return rc;
+			if (ch)
+				gq_info(
+				    "ledger re-charged a pod | team=%s pod=%s start_ms=%lld->%lld "
+				    "end_ms=%lld->%lld",
+				    s->t->name, s->keys[i], (long long)rec->pod.start_ms,
+				    (long long)s->pods[i].start_ms, (long long)rec->pod.end_ms,
+				    (long long)s->pods[i].end_ms);
+			out->recharged |= ch;
+		}
+		out->charged[out->n_charged].uid = gq_strdup(s->uids[i]);
+		out->charged[out->n_charged].pod = s->pods[i];
+		out->n_charged++;
+	}
+	return GQ_OK;
+}
+
 static int held_cmp(const void *a, const void *b)
 {
 	const struct {
@@ -376,8 +437,11 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		struct gq_err *err)
 {
 	char *over = gq_team_has_over_budget_class(t) ? gq_team_over_budget_class(t) : NULL;
-	struct scan s = {namespaces, n_ns, nodes, t,	now_ms, NULL,  NULL,
+	struct scan s = {namespaces, n_ns, nodes, t,	now_ms, NULL,  NULL, NULL,
 			 NULL,	     0,	   out,	  NULL, 0,	GQ_OK, over};
+	struct gq_charged_pod *recs = NULL;
+	size_t n_recs = 0;
+	bool from_reg, have_recs = false;
 	int64_t anchor = 0, persisted = 0, used_before;
 	struct gq_ledger before;
 	int rc;
@@ -392,7 +456,10 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		gq_err_set(err, rc, "budget.gpuHours out of range");
 		goto out;
 	}
-	if (!gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &persisted)) {
+	from_reg = gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &persisted);
+	if (from_reg) {
+		have_recs = gq_budget_get_charged(reg, t->name, t->uid, &recs, &n_recs);
+	} else {
 		if (gq_acct_ledger_from_status(&out->ledger, prev_status) == GQ_OK) {
 			persisted = out->ledger.accounted_until_ms;
 		} else {
@@ -412,6 +479,11 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 
 	before = out->ledger;
 	used_before = out->ledger.used_micro;
+	rc = recharge_moved(out, &s, have_recs, recs, n_recs);
+	if (rc != GQ_OK) {
+		gq_err_set(err, rc, "ledger re-charge failed");
+		goto out;
+	}
 	{
 		int64_t ps = out->ledger.period_start_ms;
 
@@ -422,7 +494,7 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 			goto out;
 		}
 		out->persist = persisted < 0 || out->ledger.used_micro != used_before ||
-			       out->ledger.period_start_ms != ps;
+			       out->ledger.period_start_ms != ps || out->recharged;
 		out->accounted_micro = gq_ledger_accounted_since(&before, &out->ledger);
 	}
 	/* Ended pods holding our finalizer can be released once accounted. */
@@ -458,8 +530,12 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 			push(&out->release, &out->n_release, s.held[i].key, s.held[i].index);
 	}
 out:
-	for (size_t i = 0; i < s.n; i++)
+	for (size_t i = 0; i < s.n; i++) {
 		free(s.keys[i]);
+		free(s.uids[i]);
+	}
+	free(s.uids);
+	gq_charged_free(recs, n_recs);
 	for (size_t i = 0; i < s.n_held; i++)
 		free(s.held[i].key);
 	free(s.held);

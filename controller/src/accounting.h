@@ -47,6 +47,9 @@ struct gq_acct_result {
 	size_t n_add;
 	struct gq_acct_pod *release; /* remove the budget gate (oldest first) */
 	size_t n_release;
+	struct gq_charged_pod *charged; /* what the ledger now charges each pod for */
+	size_t n_charged;
+	bool recharged; /* a pod's start or end moved and was re-charged */
 };
 
 void gq_acct_result_free(struct gq_acct_result *r);
@@ -56,6 +59,14 @@ void gq_acct_result_free(struct gq_acct_result *r);
  * namespaces at now_ms. The ledger comes from the registry (same allocation
  * uid) or else from prev_status.usage, or starts at the allocation's
  * creation. Pure apart from reading the caches and the registry.
+ *
+ * With the ledger from the registry come the records of what it charged
+ * each pod for (by uid): a pod whose start or end now differs (a stored
+ * time rewritten, a pod first seen started after its start was accounted)
+ * is re-charged by the difference (gq_ledger_recharge) before the ledger
+ * advances. A pod without a record (a ledger read back from status) is
+ * taken as charged for what it shows now. out->charged holds the new
+ * records, to store with the ledger once persisted.
  */
 int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,

@@ -26,6 +26,11 @@ struct entry {
 	struct gq_ledger ledger;
 	int64_t persisted_until_ms;
 
+	bool has_charged;
+	char *charged_uid;
+	struct gq_charged_pod *charged; /* sorted by uid */
+	size_t n_charged;
+
 	bool has_adm;
 	char **namespaces;
 	size_t n_ns;
@@ -113,8 +118,17 @@ static void entry_clear_figures(struct entry *e)
 	e->has_figures = false;
 }
 
+void gq_charged_free(struct gq_charged_pod *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++)
+		free(c[i].uid);
+	free(c);
+}
+
 static void entry_free(struct entry *e)
 {
+	gq_charged_free(e->charged, e->n_charged);
+	free(e->charged_uid);
 	entry_clear_adm(e);
 	entry_clear_figures(e);
 	free(e->team);
@@ -175,6 +189,53 @@ void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const 
 	e->ledger = *l;
 	e->persisted_until_ms = persisted_until_ms;
 	e->has_ledger = true;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static int charged_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct gq_charged_pod *)a)->uid,
+		      ((const struct gq_charged_pod *)b)->uid);
+}
+
+bool gq_budget_get_charged(struct gq_budget_registry *r, const char *team, const char *uid,
+			   struct gq_charged_pod **out, size_t *n)
+{
+	struct entry *e;
+	bool found = false;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, false);
+	if (e && e->has_charged && uid && strcmp(e->charged_uid, uid) == 0) {
+		*out = gq_calloc(e->n_charged + 1, sizeof(**out));
+		for (size_t i = 0; i < e->n_charged; i++) {
+			(*out)[i] = e->charged[i];
+			(*out)[i].uid = gq_strdup(e->charged[i].uid);
+		}
+		*n = e->n_charged;
+		found = true;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return found;
+}
+
+void gq_budget_put_charged(struct gq_budget_registry *r, const char *team, const char *uid,
+			   struct gq_charged_pod *c, size_t n)
+{
+	struct entry *e;
+
+	if (n > 1)
+		qsort(c, n, sizeof(*c), charged_cmp);
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, true);
+	gq_charged_free(e->charged, e->n_charged);
+	free(e->charged_uid);
+	e->charged_uid = gq_strdup(uid ? uid : "");
+	e->charged = c;
+	e->n_charged = n;
+	e->has_charged = true;
 	pthread_mutex_unlock(&r->mu);
 }
 

@@ -37,6 +37,24 @@ bool gq_budget_get_ledger(struct gq_budget_registry *r, const char *team, const 
 void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
 			  const struct gq_ledger *l, int64_t persisted_until_ms);
 
+/* One pod as the ledger last charged it (see accounting.c). */
+struct gq_charged_pod {
+	char *uid; /* metadata.uid, owned */
+	struct gq_ledger_pod pod;
+};
+
+void gq_charged_free(struct gq_charged_pod *c, size_t n);
+
+/* The records of what the in-memory ledger charged each pod for (stored
+ * with gq_budget_put_charged for the same allocation uid): a deep copy
+ * into *out (caller frees with gq_charged_free), sorted by uid. False when
+ * there are none for this uid. */
+bool gq_budget_get_charged(struct gq_budget_registry *r, const char *team, const char *uid,
+			   struct gq_charged_pod **out, size_t *n);
+/* Replaces the records of team (allocation uid); takes ownership of c. */
+void gq_budget_put_charged(struct gq_budget_registry *r, const char *team, const char *uid,
+			   struct gq_charged_pod *c, size_t n);
+
 /* Replaces the admission snapshot of team: its namespaces and decision
  * inputs (deep-copied). */
 void gq_budget_set_admission(struct gq_budget_registry *r, const char *team,

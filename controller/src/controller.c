@@ -694,6 +694,7 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		goto out;
 	}
 	gq_informers_new(&c.infs, c.kc);
+	gq_informers_set_watch_timeout(c.infs, opts->watch_timeout_s);
 	{
 		const struct gq_informer_def defs[] = {
 		    {"gputeamallocations", "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL, NULL, NULL,

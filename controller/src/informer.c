@@ -109,8 +109,11 @@ struct gq_informer {
 	struct gq_buf errbody;		       /* start of a non-200 watch response */
 	int64_t watch_started_ms;	       /* when the current watch started */
 
-	atomic_bool synced;	   /* first LIST completed */
-	_Atomic uint64_t n_events; /* see struct gq_informer_stats */
+	atomic_bool synced; /* first LIST completed */
+	/* Freshness (gq_informer_fresh_until_ms), realtime ms: */
+	_Atomic int64_t live_since_ms;	/* the current watch's first 200 bytes; 0 = none */
+	_Atomic int64_t fresh_until_ms; /* complete up to here when not live */
+	_Atomic uint64_t n_events;	/* see struct gq_informer_stats */
 	_Atomic uint64_t n_relists;
 	_Atomic uint64_t n_watches;
 	_Atomic uint64_t n_errors;
@@ -128,6 +131,7 @@ struct gq_informers {
 	pthread_mutex_t mu;	   /* guards cv waits (synced, stopped) */
 	pthread_cond_t cv;	   /* signalled on sync and on stop; CLOCK_MONOTONIC */
 	uint32_t rng;		   /* xorshift32 state, watch thread only */
+	int watch_timeout_s;	   /* fixed watch timeoutSeconds, 0 = random range */
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -156,6 +160,14 @@ static void inf_log(const struct gq_informer *inf, const char *level, const char
 }
 
 /* CLOCK_MONOTONIC in milliseconds. */
+static int64_t real_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -1096,12 +1108,18 @@ static void do_list(struct gq_informer *inf)
 	char *path = list_path(inf), *rv = NULL;
 	int rc;
 
+	int64_t t0 = real_ms();
+
 	gq_informer_list_begin(inf);
 	rc = gq_kclient_list(inf->set->kc, path, GQ_INFORMER_PAGE, list_item_cb, list_reset_cb, inf,
 			     &rv, &err);
 	free(path);
 	if (rc == GQ_OK) {
 		gq_informer_list_end(inf, rv);
+		/* The LIST is a snapshot taken after t0 (with the whole-second
+		 * accounting, after the second of t0). */
+		if (t0 > atomic_load(&inf->fresh_until_ms))
+			atomic_store(&inf->fresh_until_ms, t0);
 		free(rv);
 		inf->state = ST_WATCH_START;
 		return;
@@ -1130,6 +1148,8 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		gq_buf_append(&inf->errbody, ptr, n < room ? n : room);
 		return n;
 	}
+	if (atomic_load(&inf->live_since_ms) == 0)
+		atomic_store(&inf->live_since_ms, real_ms());
 	if (gq_informer_watch_feed(inf, ptr, n) != GQ_INF_CONTINUE)
 		return 0;
 	return n;
@@ -1140,7 +1160,9 @@ static void start_watch(struct gq_informer *inf)
 {
 	struct gq_informers *m = inf->set;
 	int span = GQ_INFORMER_WATCH_TIMEOUT_MAX_S - GQ_INFORMER_WATCH_TIMEOUT_MIN_S + 1;
-	int timeout_s = GQ_INFORMER_WATCH_TIMEOUT_MIN_S + (int)(rng_next(&m->rng) % (uint32_t)span);
+	int timeout_s = m->watch_timeout_s > 0 ? m->watch_timeout_s
+					       : GQ_INFORMER_WATCH_TIMEOUT_MIN_S +
+						     (int)(rng_next(&m->rng) % (uint32_t)span);
 	struct gq_err err = {0};
 	char *path = gq_informer_watch_path(inf, timeout_s);
 	CURLMcode mc;
@@ -1188,6 +1210,14 @@ static void finish_watch(struct gq_informer *inf, CURLcode res)
 	enum gq_informer_action a;
 	bool truncated = false;
 	int64_t lived = mono_ms() - inf->watch_started_ms;
+	int64_t live = atomic_load(&inf->live_since_ms), end = real_ms();
+
+	/* A watch that was live past the settle time kept the cache complete
+	 * until it ended (an event not yet received within the last moments
+	 * is covered by the whole-second accounting). */
+	if (live != 0 && end - live >= GQ_INFORMER_SETTLE_MS)
+		atomic_store(&inf->fresh_until_ms, end);
+	atomic_store(&inf->live_since_ms, 0);
 
 	if (inf->http_status == 0)
 		curl_easy_getinfo(inf->easy, CURLINFO_RESPONSE_CODE, &inf->http_status);
@@ -1216,6 +1246,18 @@ static void finish_watch(struct gq_informer *inf, CURLcode res)
 	if (inf->progress)
 		inf->attempts = 0;
 	schedule(inf, a);
+}
+
+/* A watch whose response came back 200 is live from then on (headers
+ * arrive before any event; an idle watch delivers no body). */
+static void mark_live(struct gq_informer *inf)
+{
+	long code = 0;
+
+	if (inf->state != ST_WATCHING || inf->easy == NULL || atomic_load(&inf->live_since_ms))
+		return;
+	if (curl_easy_getinfo(inf->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200)
+		atomic_store(&inf->live_since_ms, real_ms());
 }
 
 /* The watch thread: one curl multi loop driving every informer. */
@@ -1249,6 +1291,8 @@ static void *watch_thread(void *arg)
 			if (inf != NULL && inf->easy == msg->easy_handle)
 				finish_watch(inf, msg->data.result);
 		}
+		for (size_t i = 0; i < m->n; i++)
+			mark_live(m->infs[i]);
 		busy = false;
 		timeout = POLL_MAX_MS;
 		now = mono_ms();
@@ -1339,6 +1383,8 @@ int gq_informers_add(struct gq_informers *m, const struct gq_informer_def *def,
 	gq_jsonstream_init(&inf->js, GQ_INFORMER_MAX_EVENT, stream_value, inf);
 	gq_buf_init(&inf->errbody, ERRBODY_MAX);
 	atomic_init(&inf->synced, false);
+	atomic_init(&inf->live_since_ms, 0);
+	atomic_init(&inf->fresh_until_ms, 0);
 	m->infs = gq_realloc(m->infs, (m->n + 1) * sizeof(*m->infs));
 	m->infs[m->n++] = inf;
 	if (out != NULL)
@@ -1506,6 +1552,21 @@ void gq_informer_get_stats(struct gq_informer *inf, struct gq_informer_stats *ou
 	out->relists = atomic_load(&inf->n_relists);
 	out->watches = atomic_load(&inf->n_watches);
 	out->errors = atomic_load(&inf->n_errors);
+}
+
+int64_t gq_informer_fresh_until_ms(struct gq_informer *inf, int64_t now_ms)
+{
+	int64_t live = atomic_load(&inf->live_since_ms);
+	int64_t f = atomic_load(&inf->fresh_until_ms);
+
+	if (live != 0 && now_ms - live >= GQ_INFORMER_SETTLE_MS)
+		return now_ms;
+	return f < now_ms ? f : now_ms;
+}
+
+void gq_informers_set_watch_timeout(struct gq_informers *m, int seconds)
+{
+	m->watch_timeout_s = seconds > 0 ? seconds : 0;
 }
 
 bool gq_informer_synced(struct gq_informer *inf)

@@ -45,6 +45,10 @@
 #define GQ_INFORMER_WATCH_TIMEOUT_MIN_S 240
 #define GQ_INFORMER_WATCH_TIMEOUT_MAX_S 360
 /* Backoff after failures: first delay, cap (milliseconds). */
+/* A watch counts as live (its cache complete up to now) once it has been
+ * delivering for this long: the events since its resourceVersion arrive
+ * first. */
+#define GQ_INFORMER_SETTLE_MS	   2000
 #define GQ_INFORMER_BACKOFF_MIN_MS 200
 #define GQ_INFORMER_BACKOFF_MAX_MS 30000
 /* Longest key accepted ("namespace/name"); longer objects are skipped. */
@@ -129,6 +133,20 @@ int gq_informers_start(struct gq_informers *m, struct gq_err *err);
  * when the set is stopped first.
  */
 bool gq_informers_wait_synced(struct gq_informers *m, int64_t timeout_ms);
+
+/* Fixed timeoutSeconds for every watch (seconds > 0), instead of the random
+ * GQ_INFORMER_WATCH_TIMEOUT_MIN_S..MAX_S. Call before gq_informers_start. */
+void gq_informers_set_watch_timeout(struct gq_informers *m, int seconds);
+
+/*
+ * Until when (realtime ms, at most now_ms) the cache is known to hold every
+ * change the apiserver had: now_ms while a watch has been live for
+ * GQ_INFORMER_SETTLE_MS; otherwise the end of the last such watch or the
+ * start of the last completed LIST, whichever is later; 0 before any.
+ * Accounting never goes past it: a cache that missed events (watch gap,
+ * backoff, relist pending) must not decide what pods used meanwhile.
+ */
+int64_t gq_informer_fresh_until_ms(struct gq_informer *inf, int64_t now_ms);
 
 /* Stops and joins the watch thread (idempotent; a LIST in progress is
  * abandoned at its next item; one page request (up to the client timeout) may still have to

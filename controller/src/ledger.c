@@ -271,6 +271,67 @@ int gq_ledger_pod_usage(int64_t *out, const struct gq_ledger_pod *p, int64_t fro
 	return rc;
 }
 
+/* now_p's usage minus was's over [from_ms, min(to_ms, until_ms)). */
+static int usage_delta(int64_t *d, const struct gq_ledger_pod *was,
+		       const struct gq_ledger_pod *now_p, int64_t from_ms, int64_t to_ms,
+		       int64_t until_ms)
+{
+	int64_t a = 0, b = 0;
+	int64_t hi = to_ms < until_ms ? to_ms : until_ms;
+	int rc;
+
+	*d = 0;
+	if (hi <= from_ms)
+		return GQ_OK;
+	rc = gq_ledger_pod_usage(&a, was, from_ms, hi);
+	if (rc == GQ_OK)
+		rc = gq_ledger_pod_usage(&b, now_p, from_ms, hi);
+	if (rc == GQ_OK)
+		rc = ck_sub(d, b, a);
+	return rc;
+}
+
+/* *v + d, never below 0. */
+static int add_floor0(int64_t *v, int64_t d)
+{
+	int64_t r;
+	int rc = ck_add(&r, *v, d);
+
+	if (rc == GQ_OK)
+		*v = r < 0 ? 0 : r;
+	return rc;
+}
+
+int gq_ledger_recharge(struct gq_ledger *l, const struct gq_ledger_pod *was,
+		       const struct gq_ledger_pod *now_p, bool *changed)
+{
+	struct gq_ledger w = *l;
+	int64_t d;
+	int rc;
+
+	if (changed)
+		*changed = false;
+	if (was->start_ms == now_p->start_ms && was->end_ms == now_p->end_ms &&
+	    was->weight.num == now_p->weight.num && was->weight.den == now_p->weight.den)
+		return GQ_OK;
+	rc = usage_delta(&d, was, now_p, w.period_start_ms, w.period_end_ms, w.accounted_until_ms);
+	if (rc == GQ_OK)
+		rc = add_floor0(&w.used_micro, d);
+	for (size_t i = 0; rc == GQ_OK && i < w.n_history; i++) {
+		struct gq_ledger_period_rec *h = &w.history[i];
+
+		rc = usage_delta(&d, was, now_p, h->start_ms, h->end_ms, w.accounted_until_ms);
+		if (rc == GQ_OK)
+			rc = add_floor0(&h->used_micro, d);
+	}
+	if (rc != GQ_OK)
+		return rc;
+	if (changed)
+		*changed = memcmp(&w, l, sizeof(w)) != 0;
+	*l = w;
+	return GQ_OK;
+}
+
 /* Sum of all pods' usage over [from_ms, to_ms), added to *acc. */
 static int add_usage(int64_t *acc, const struct gq_ledger_pod *pods, size_t n, int64_t from_ms,
 		     int64_t to_ms)

@@ -137,6 +137,21 @@ int gq_ledger_advance(struct gq_ledger *l, const struct gq_budget *b, int64_t an
 		      int64_t now_ms);
 
 /*
+ * Re-charges one pod whose start or end, as the pod now shows it, differs
+ * from what the ledger charged it for: the ledger holds `was`'s usage over
+ * everything accounted ([oldest history start, accounted_until)); afterwards
+ * it holds `now_p`'s instead. The difference is split by period: the part
+ * in the current period moves used_micro, a part in a closed period moves
+ * that history record (a part older than the history is dropped). Both pods
+ * must have the same weight class of inputs as gq_ledger_pod_usage takes.
+ * Totals never go below 0. *changed (may be NULL) says whether anything
+ * moved. On error *l is unchanged. Returns GQ_OK, GQ_EINVAL (bad weight) or
+ * GQ_ERANGE.
+ */
+int gq_ledger_recharge(struct gq_ledger *l, const struct gq_ledger_pod *was,
+		       const struct gq_ledger_pod *now_p, bool *changed);
+
+/*
  * Usage of one pod over [from_ms, to_ms), micro GPU-seconds, into *out.
  * Computed as F(hi - start) - F(lo - start), where F(x) = floor(x ms *
  * weight in micro GPU-seconds) and [lo, hi) is the span clipped to the

@@ -72,6 +72,8 @@ static void usage_run(FILE *f)
 	    "  --health-probe-bind-address ADDR\n"
 	    "                               /healthz and /readyz address (default :8081)\n"
 	    "  --ledger-interval DURATION   accounting pass of teams with a budget (default 10s)\n"
+	    "  --watch-timeout DURATION     timeoutSeconds of every watch, whole seconds\n"
+	    "                               (default: random in 240s..360s per watch)\n"
 	    "  --webhook-bind-address ADDR  HTTPS admission webhook (default :9443, \"\" off)\n"
 	    "  --webhook-service NAME       Service in the certificate (default gpuquota-webhook)\n"
 	    "  --webhook-secret NAME        Secret keeping the webhook CA and certificate\n"
@@ -214,6 +216,7 @@ static int cmd_run(int argc, char **argv)
 	    {"health-probe-bind-address", required_argument, NULL, 'p'},
 	    {"log-format", required_argument, NULL, 'f'},
 	    {"ledger-interval", required_argument, NULL, 'L'},
+	    {"watch-timeout", required_argument, NULL, 1008},
 	    {"webhook-bind-address", required_argument, NULL, 'W'},
 	    {"webhook-service", required_argument, NULL, 'S'},
 	    {"webhook-secret", required_argument, NULL, 'T'},
@@ -245,6 +248,7 @@ static int cmd_run(int argc, char **argv)
 	enum gq_log_level level = GQ_LOG_INFO;
 	enum gq_log_format format = GQ_LOG_TEXT;
 	int64_t resync_ms = 600000, ledger_ms = 10000, grace_ms = 5000, cert_check_ms = 3600000;
+	int64_t watch_timeout_ms = 0;
 	const char *wh_addr = ":9443", *wh_svc = "gpuquota-webhook",
 		   *wh_secret = "gpuquota-webhook-tls";
 	const char *wh_config = "gpuquota", *wh_hosts = "", *wh_dir = "";
@@ -311,6 +315,15 @@ static int cmd_run(int argc, char **argv)
 						      : c == 'G' ? &grace_ms
 								 : &cert_check_ms) != GQ_OK) {
 				fprintf(stderr, "error: bad duration \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 1008:
+			if (parse_duration_ms(optarg, &watch_timeout_ms) != GQ_OK ||
+			    watch_timeout_ms < 1000 || watch_timeout_ms % 1000 != 0 ||
+			    watch_timeout_ms > 3600000) {
+				fprintf(stderr, "error: --watch-timeout must be whole seconds, "
+						"1s..1h\n");
 				return EXIT_USAGE;
 			}
 			break;
@@ -401,10 +414,12 @@ static int cmd_run(int argc, char **argv)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	opts = (struct gq_controller_opts){
-	    &kc,	ns,	      (int)workers,  resync_ms,	    metrics,   health,
-	    ledger_ms,	wh_addr,      wh_svc,	     wh_secret,	    wh_config, wh_hosts,
-	    wh_dir,	(int)wh_days, (int)grace_ms, cert_check_ms, wlim,      elect,
-	    lease_name, identity,     lease_ms,	     renew_ms,	    retry_ms};
+	    &kc,      ns,	    (int)workers,  resync_ms,
+	    metrics,  health,	    ledger_ms,	   wh_addr,
+	    wh_svc,   wh_secret,    wh_config,	   wh_hosts,
+	    wh_dir,   (int)wh_days, (int)grace_ms, cert_check_ms,
+	    wlim,     elect,	    lease_name,	   identity,
+	    lease_ms, renew_ms,	    retry_ms,	   (int)(watch_timeout_ms / 1000)};
 	/* ":8080" means all addresses. */
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);

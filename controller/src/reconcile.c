@@ -1047,6 +1047,7 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		 * its finishedAt will show. */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		size_t n_acct = 0;
+		int64_t acct_now;
 
 		/* Terminating namespaces too: their pods must be accounted and
 		 * released, or the namespace could never finish deleting. */
@@ -1055,10 +1056,15 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 			if (plan.ns[i].state == GQ_NS_READY ||
 			    plan.ns[i].state == GQ_NS_TERMINATING)
 				ready_ns[n_acct++] = plan.ns[i].name;
-		rc = gq_acct_run(&acct,
-				 lead || !r->follower_ledgers ? r->budgets : r->follower_ledgers,
-				 r->pods, r->nodes, s.self, ready_ns, n_acct, s.prev_status,
-				 (int64_t)ts.tv_sec * 1000, err);
+		/* Never past what the pod cache is known to be complete for:
+		 * while its watch is down or catching up, what pods did is
+		 * decided once the cache has it (informer.h). */
+		acct_now = gq_informer_fresh_until_ms(r->pods, (int64_t)ts.tv_sec * 1000 +
+								   ts.tv_nsec / 1000000);
+		acct_now -= acct_now % 1000;
+		rc = gq_acct_run(
+		    &acct, lead || !r->follower_ledgers ? r->budgets : r->follower_ledgers, r->pods,
+		    r->nodes, s.self, ready_ns, n_acct, s.prev_status, acct_now, err);
 		if (rc != GQ_OK)
 			goto out;
 		has_acct = true;
@@ -1232,6 +1238,10 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 						     acct.finalize[i].index);
 			gq_budget_put_ledger(r->budgets, name, s.self->uid, &acct.ledger,
 					     acct.persist_until_ms);
+			gq_budget_put_charged(r->budgets, name, s.self->uid, acct.charged,
+					      acct.n_charged);
+			acct.charged = NULL;
+			acct.n_charged = 0;
 		}
 	}
 	if (n_pending)

@@ -122,10 +122,14 @@ write_kubeconfig "$PKI/kubelet.kubeconfig" "system:node:$NODE_NAME" "$KUBELET_TO
 write_kubeconfig "$PKI/kube-proxy.kubeconfig" system:kube-proxy "$PROXY_TOKEN"
 
 # launch NAME CMD...: start CMD in a session (and process group) of its own,
-# so cluster-down can stop it together with any children it spawned.
+# so cluster-down can stop it together with any children it spawned. The
+# exact command line is kept in $CLUSTER_DIR/cmd/NAME (shell-quoted), so
+# test/cluster/restart-component.sh can start it again with the same flags.
 launch() {
 	local name=$1
 	shift
+	mkdir -p "$CLUSTER_DIR/cmd"
+	printf '%q ' "$@" >"$CLUSTER_DIR/cmd/$name"
 	setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
 	echo $! >"$PIDS/$name.pid"
 }

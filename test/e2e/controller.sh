@@ -12,6 +12,8 @@ CTL_PIDFILE="$CLUSTER_DIR/pids/gpuquota-controller.pid"
 CTL_LOG="$CLUSTER_DIR/logs/gpuquota-controller.log"
 CTL_KUBECONFIG="$CLUSTER_DIR/controller.kubeconfig"
 CTL_WEBHOOK_PORT=$WEBHOOK_PORT
+# The binary under test (another build can be compared against the same tests).
+CTL_BIN=${CTL_BIN:-$ROOT/bin/gpuquota-controller}
 
 # Installs the CRD, namespace, RBAC and admission policies (not the Deployment) and writes a
 # kubeconfig holding the controller ServiceAccount's token.
@@ -54,7 +56,7 @@ controller_start() {
 	controller_install
 	# Leader election on (one replica, a fixed identity: a restart renews its
 	# own lease at once), so that every test exercises the gated writes.
-	POD_NAME=${CTL_POD_NAME:-gpuquota-controller-0} setsid "$ROOT/bin/gpuquota-controller" run \
+	POD_NAME=${CTL_POD_NAME:-gpuquota-controller-0} setsid "$CTL_BIN" run \
 		--kubeconfig "$CTL_KUBECONFIG" ${CTL_LEADER_ELECT---leader-elect} \
 		--metrics-bind-address "$CTL_METRICS" --health-probe-bind-address "$CTL_HEALTH" \
 		--resync-period "${CTL_RESYNC:-15s}" --log-level "${CTL_LOG_LEVEL:-info}" \

@@ -716,6 +716,69 @@ static void test_run_weight_overrides(void **state)
 	gq_budget_registry_free(reg);
 }
 
+/* x: Succeeded 01:00 .. finishedAt `end`, 2 GPUs. */
+#define POD_X(end)                                                                                 \
+	POD("ml-train", "x-moved", "2026-03-10T00:59:00Z", FIN_OURS,                               \
+	    GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "2")),                                    \
+	    "{\"phase\":\"Succeeded\",\"startTime\":\"2026-03-10T01:00:00Z\","                     \
+	    "\"containerStatuses\":["                                                              \
+	    "{\"name\":\"c\",\"state\":{\"terminated\":{\"exitCode\":0,\"startedAt\":"             \
+	    "\"2026-03-10T01:00:00Z\",\"finishedAt\":\"" end "\"}}}]}")
+/* y: running since 03:00, 1 GPU, first seen late. */
+static const char POD_Y[] =
+    POD("ml-lab", "y-late", "2026-03-10T02:59:00Z", FIN_OURS,
+	GPU_SPEC("plain-2", GPU_CT("nvidia.com/gpu", "1")), RUNNING("2026-03-10T03:00:00Z"));
+
+/* A pod's finishedAt rewritten later after it was charged, and a pod the
+ * cache showed only after its start was accounted: the ledger re-charges
+ * both by the difference (the records of what it charged, by pod uid). */
+static void test_run_recharges_moved_and_late_pods(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_acct_result r1, r2;
+	struct caches c;
+	struct gq_team t;
+
+	(void)state;
+	team_ml(&t, "100", 80);
+	caches_new(&c);
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	load(c.pods, (const char *const[]){POD_X("2026-03-10T02:00:00Z")}, 1);
+	run_ok(&r1, reg, &c, &t, NULL, T("2026-03-10T04:00:00Z"));
+	assert_int_equal(r1.ledger.used_micro, 2 * H); /* 1 h x 2 GPUs */
+	assert_int_equal(r1.n_charged, 1);
+	assert_false(r1.recharged);
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r1.ledger, r1.persist_until_ms);
+	gq_budget_put_charged(reg, "ml", TEAM_UID, r1.charged, r1.n_charged);
+	r1.charged = NULL;
+	r1.n_charged = 0;
+
+	/* x now ends 30 min later; y shows up, started at 03:00 (before
+	 * accountedUntil 04:00). */
+	load(c.pods, (const char *const[]){POD_X("2026-03-10T02:30:00Z"), POD_Y}, 2);
+	run_ok(&r2, reg, &c, &t, NULL, T("2026-03-10T05:00:00Z"));
+	assert_true(r2.recharged);
+	assert_true(r2.persist);
+	/* x: 1.5 h x 2 = 3 h; y: 03:00 .. 05:00 = 2 h */
+	assert_int_equal(r2.ledger.used_micro, 3 * H + 2 * H);
+
+	/* Without the records (a ledger read back after a restart), pods are
+	 * taken as charged for what they show: y's hour before 04:00 is what
+	 * the records saved. */
+	gq_acct_result_free(&r2);
+	gq_budget_forget(reg, "ml");
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r1.ledger, r1.persist_until_ms);
+	run_ok(&r2, reg, &c, &t, NULL, T("2026-03-10T05:00:00Z"));
+	assert_false(r2.recharged);
+	assert_int_equal(r2.ledger.used_micro, 2 * H + H);
+
+	gq_acct_result_free(&r1);
+	gq_acct_result_free(&r2);
+	caches_free(&c);
+	gq_budget_registry_free(reg);
+	gq_team_free(&t);
+}
+
 /* Two runs (the first at an odd millisecond, before c was deleted) add up
  * exactly to one run over the whole span. */
 static void test_run_split_is_exact(void **state)
@@ -1068,6 +1131,7 @@ int main(void)
 	    cmocka_unit_test(test_run_warn_and_exhausted),
 	    cmocka_unit_test(test_run_weight_overrides),
 	    cmocka_unit_test(test_run_split_is_exact),
+	    cmocka_unit_test(test_run_recharges_moved_and_late_pods),
 	    cmocka_unit_test(test_run_from_status),
 	    cmocka_unit_test(test_run_period_rollover),
 	    cmocka_unit_test(test_run_counts_deprioritized),

@@ -479,6 +479,61 @@ static void test_finished_pod_represented(void **state)
 	assert_true(l.used_micro == 2 * H1);
 }
 
+/* A pod whose end (or start) moved after it was charged is re-charged by
+ * the difference; a part in a closed period reaches that period's record. */
+static void test_recharge_moved_times(void **state)
+{
+	struct gq_budget b = budget_of(GQ_PERIOD_DAILY, 0);
+	int64_t d1 = T("2026-11-23T00:00:00Z");
+	struct gq_ledger l, same;
+	struct gq_ledger_pod was = pod(d1 + 20 * HOUR, d1 + 22 * HOUR, 2, 1), now_p = was;
+	bool ch = true;
+
+	(void)state;
+	assert_int_equal(gq_ledger_init(&l, &b, 0, d1 + 19 * HOUR), GQ_OK);
+	assert_int_equal(gq_ledger_advance(&l, &b, 0, H1, &was, 1, d1 + 23 * HOUR), GQ_OK);
+	assert_true(l.used_micro == 4 * H1);
+	/* Unchanged: nothing moves. */
+	same = l;
+	assert_int_equal(gq_ledger_recharge(&l, &was, &now_p, &ch), GQ_OK);
+	assert_false(ch);
+	assert_memory_equal(&l, &same, sizeof(l));
+	/* The end moved 30 min later (still before accounted_until). */
+	now_p.end_ms = d1 + 22 * HOUR + 30 * MIN;
+	assert_int_equal(gq_ledger_recharge(&l, &was, &now_p, &ch), GQ_OK);
+	assert_true(ch);
+	assert_true(l.used_micro == 5 * H1);
+	/* A later sweep with the new end adds nothing more. */
+	assert_int_equal(gq_ledger_advance(&l, &b, 0, H1, &now_p, 1, d1 + DAY + HOUR), GQ_OK);
+	assert_int_equal(l.n_history, 1);
+	assert_true(l.history[0].used_micro == 5 * H1);
+	assert_true(l.used_micro == 0);
+	/* Now the end moves past midnight: the part before it goes to the
+	 * closed day, the part after to the current one. */
+	was = now_p;
+	now_p.end_ms = d1 + DAY + 30 * MIN;
+	assert_int_equal(gq_ledger_recharge(&l, &was, &now_p, &ch), GQ_OK);
+	assert_true(l.history[0].used_micro == 8 * H1); /* 20:00-24:00 x 2 GPUs */
+	assert_true(l.used_micro == H1);		/* 30 min x 2 GPUs */
+	assert_contiguous(&l);
+	/* A pod first seen started after its start was accounted: charged
+	 * from its start (was: not started). */
+	was = pod(0, 0, 1, 1);
+	now_p = pod(d1 + DAY + 10 * MIN, 0, 1, 1);
+	assert_int_equal(gq_ledger_recharge(&l, &was, &now_p, &ch), GQ_OK);
+	assert_true(ch);
+	assert_true(l.used_micro == H1 + 50 * 60 * INT64_C(1000000)); /* 50 min x 1 */
+	/* A pod seen running past its real end is refunded, never below 0. */
+	was = now_p;
+	now_p.end_ms = d1 + DAY + 20 * MIN;
+	assert_int_equal(gq_ledger_recharge(&l, &was, &now_p, &ch), GQ_OK);
+	assert_true(l.used_micro == H1 + 10 * 60 * INT64_C(1000000));
+	l.used_micro = 0;
+	assert_int_equal(gq_ledger_recharge(&l, &now_p, &was, NULL), GQ_OK);
+	assert_int_equal(gq_ledger_recharge(&l, &was, &now_p, NULL), GQ_OK);
+	assert_true(l.used_micro == 0);
+}
+
 static void test_duration_rollover_anchor(void **state)
 {
 	struct gq_budget b = budget_of(GQ_PERIOD_DURATION, 6 * 3600);
@@ -1055,6 +1110,7 @@ int main(void)
 	    cmocka_unit_test(test_budget_helpers),
 	    cmocka_unit_test(test_hours_format),
 	    cmocka_unit_test(test_hours_parse),
+	    cmocka_unit_test(test_recharge_moved_times),
 	    cmocka_unit_test(test_time_parse),
 	    cmocka_unit_test(test_time_format),
 	    cmocka_unit_test(test_property),

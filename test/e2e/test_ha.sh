@@ -66,13 +66,14 @@ ha_fail_open() {
 ha_install() {
 	node_check
 	local out ref archive
-	if [ -f "$HA_DEPLOY/kustomization.yaml" ] && ha_two_ready 2>/dev/null; then
-		return 0
-	fi
 	out=$(make -s -C "$ROOT" image 2>&1) || fail "make image: $out"
 	ref=$(printf '%s\n' "$out" | sed -n 's/^image: \(localhost\/.*\)$/\1/p' | tail -n 1)
 	archive=$(printf '%s\n' "$out" | sed -n 's/^archive: //p' | tail -n 1)
 	[ -n "$ref" ] && [ -f "$ROOT/$archive" ] || fail "no image from make image: $out"
+	if [ -f "$HA_DEPLOY/kustomization.yaml" ] && ha_two_ready 2>/dev/null &&
+		[ "$(jp deployment/gpuquota-controller '{.spec.template.spec.containers[0].image}' $HA_NS)" = "$ref" ]; then
+		return 0
+	fi
 	$HA_NODE_CTR images import "$ROOT/$archive" >/dev/null
 	# One controller at a time: the out-of-cluster one stops, its Lease goes.
 	controller_stop
@@ -305,7 +306,7 @@ test_ha_b_failover_by_pod_delete_and_sigkill_keeps_admission_and_ledger() {
 test_ha_c_paused_replica_writes_nothing_until_it_leads_again() {
 	ha_install
 	ha_teams
-	local old other pid t0 r ms w0 w1 w rf0 rf i r0
+	local old other pid t0 r ms w0 w1 w rf0 i r0 probe fo0
 	# A running GPU pod under a budget: the leader writes its ledger every
 	# ledger interval, so a resumed ex-leader would have writes to make.
 	gpu_pod_yaml e2e-haok busy 1 120s | $KUBECTL apply -f - >/dev/null
@@ -315,6 +316,9 @@ test_ha_c_paused_replica_writes_nothing_until_it_leads_again() {
 	pid=$(ha_pid "$old")
 	r0=$(ha_restarts "$old")
 	w0=$(ha_metric "$old" gpuquota_api_writes_total)
+	probe=$(mktemp)
+	fo0=$(ha_fail_open)
+	ha_prober_start "$probe"
 	t0=$(date +%s%3N)
 	kill -STOP "$pid"
 	r=$(ha_wait_new_leader "$pid" "$t0" $((HA_LEASE + 15))) || { kill -CONT "$pid"; fail "no takeover from a paused leader"; }
@@ -336,7 +340,17 @@ test_ha_c_paused_replica_writes_nothing_until_it_leads_again() {
 	assert_eq "$(ha_holder)" "$other" "the other keeps the Lease"
 	echo "    resumed ex-leader: writes before SIGSTOP $w0, right after SIGCONT $w1, 10 s later $w; refused by the gate: $rf0 then $(ha_metric "$old" gpuquota_api_writes_refused_total)"
 	$KUBECTL -n $HA_NS logs "$old" | grep -q "leadership lost" || fail "no 'leadership lost' in the resumed replica's log"
-	wait_for 60 ha_two_ready
+	ha_prober_stop "$probe"
+	# Not asserted: a stopped process still accepts connections (the kernel
+	# does), so calls sent to it time out and fail open until its readiness
+	# probe takes it out of the Service (README, "Operating gpuquota").
+	echo "    admissions while it was paused: $(ha_prober_total "$probe") attempted, $(ha_prober_fails "$probe") failed; the apiserver's fail-open count +$(($(ha_fail_open) - fo0))"
+	rm -f "$probe"
+	# Once the other goes (its pod deleted), it re-acquires and writes again.
+	$KUBECTL -n $HA_NS delete pod "$other" --wait=false >/dev/null
+	wait_for 30 sh -c "[ \"\$(curl -sf --max-time 2 http://$(ha_ip "$old"):8080/metrics | awk '\$1 == \"gpuquota_leader\" {print \$2}')\" = 1 ]"
+	wait_for 30 sh -c "[ \"\$(curl -sf --max-time 2 http://$(ha_ip "$old"):8080/metrics | awk '\$1 == \"gpuquota_api_writes_total\" {print \$2}')\" -gt $w1 ]"
+	wait_for 120 ha_two_ready
 	$KUBECTL -n e2e-haok delete pod busy --wait=false >/dev/null
 }
 

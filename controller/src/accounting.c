@@ -246,6 +246,15 @@ static bool gated(yajl_val pod, size_t *index)
 	return false;
 }
 
+bool gq_acct_marks(yajl_val pod, long *finalizer, long *gate)
+{
+	size_t i;
+
+	*finalizer = finalizer_index(pod, GQ_ACCOUNTING_FINALIZER, &i) == GQ_OK ? (long)i : -1;
+	*gate = gated(pod, &i) ? (long)i : -1;
+	return *finalizer >= 0 || *gate >= 0;
+}
+
 static struct gq_acct_pod *push(struct gq_acct_pod **arr, size_t *n, const char *key, size_t index)
 {
 	struct gq_acct_pod *a;

@@ -76,6 +76,14 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 /* Reads a ledger from an allocation's status (usage + history). */
 int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status);
 
+/*
+ * gpuquota's marks on a pod object: *finalizer is set to the index of the
+ * accounting finalizer in metadata.finalizers, *gate to that of the budget
+ * gate in spec.schedulingGates, each -1 when absent. Returns whether the pod
+ * carries either. Pure; borrows pod.
+ */
+bool gq_acct_marks(yajl_val pod, long *finalizer, long *gate);
+
 /* Whether the pod object requests any nvidia.com resource. */
 bool gq_acct_is_gpu_pod(yajl_val pod);
 

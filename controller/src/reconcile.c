@@ -9,6 +9,7 @@
  */
 #include "reconcile.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -784,52 +785,56 @@ static void publish_figures(struct gq_reconciler *r, const char *name, yajl_val 
 
 struct orphan_ctx {
 	struct gq_reconciler *r;
-	struct gq_acct_pod *pods;
+	struct gq_acct_pod *pods; /* index: the finalizer's, or -1 */
+	long *gates;		  /* the budget gate's index, or -1 */
 	size_t n;
 };
 
+/* Whether namespace ns belongs to a team with a budget (by the caches). */
+static bool ns_has_budget_team(struct gq_reconciler *r, const char *ns)
+{
+	const char *tl;
+	char *tn;
+	bool team = false;
+
+	gq_informer_rdlock(r->namespaces);
+	tl = label_of(gq_informer_get(r->namespaces, ns), GQ_LABEL_TEAM);
+	tn = tl ? gq_strdup(tl) : NULL;
+	gq_informer_unlock(r->namespaces);
+	/* The label may outlive its team (a terminating namespace keeps it):
+	 * the team must exist too, and only a team with a budget accounts or
+	 * holds pods: one whose budget was removed releases them too. */
+	if (tn) {
+		gq_informer_rdlock(r->teams);
+		team =
+		    gq_json_obj(gq_informer_get(r->teams, tn), GQ_PATH("spec", "budget")) != NULL;
+		gq_informer_unlock(r->teams);
+	}
+	free(tn);
+	return team;
+}
+
+/* Collects the pods with our finalizer or budget gate in namespaces of no
+ * team with a budget (the team deleted, its budget removed, the namespace
+ * moved out): they are accounted and held by no one. */
 static int orphan_cb(void *arg, const char *key, yajl_val pod)
 {
 	struct orphan_ctx *c = arg;
-	yajl_val f =
-	    yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL}, yajl_t_array);
 	const char *slash = strchr(key, '/');
+	long fin, gate;
 	char ns[256];
-	bool team;
 
-	for (size_t i = 0; f && slash && i < f->u.array.len; i++) {
-		if (!YAJL_IS_STRING(f->u.array.values[i]) ||
-		    strcmp(f->u.array.values[i]->u.string, GQ_ACCOUNTING_FINALIZER) != 0)
-			continue;
-		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
-		gq_informer_rdlock(c->r->namespaces);
-		{
-			const char *tl =
-			    label_of(gq_informer_get(c->r->namespaces, ns), GQ_LABEL_TEAM);
-			char *tn = tl ? gq_strdup(tl) : NULL;
-
-			gq_informer_unlock(c->r->namespaces);
-			/* The label may outlive its team (a terminating namespace
-			 * keeps it): the team must exist too. */
-			team = false;
-			if (tn) {
-				/* Only a team with a budget accounts pods: one whose
-				 * budget was removed releases them too. */
-				gq_informer_rdlock(c->r->teams);
-				team = gq_json_obj(gq_informer_get(c->r->teams, tn),
-						   GQ_PATH("spec", "budget")) != NULL;
-				gq_informer_unlock(c->r->teams);
-			}
-			free(tn);
-		}
-		if (!team) {
-			c->pods = gq_realloc(c->pods, (c->n + 1) * sizeof(*c->pods));
-			c->pods[c->n].key = gq_strdup(key);
-			c->pods[c->n].index = i;
-			c->n++;
-		}
-		break;
-	}
+	if (!slash || !gq_acct_marks(pod, &fin, &gate))
+		return 0;
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
+	if (ns_has_budget_team(c->r, ns))
+		return 0;
+	c->pods = gq_realloc(c->pods, (c->n + 1) * sizeof(*c->pods));
+	c->gates = gq_realloc(c->gates, (c->n + 1) * sizeof(*c->gates));
+	c->pods[c->n].key = gq_strdup(key);
+	c->pods[c->n].index = fin >= 0 ? (size_t)fin : SIZE_MAX;
+	c->gates[c->n] = gate;
+	c->n++;
 	return 0;
 }
 
@@ -841,7 +846,7 @@ static bool leading(struct gq_reconciler *r)
 
 int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 {
-	struct orphan_ctx c = {r, NULL, 0};
+	struct orphan_ctx c = {r, NULL, NULL, 0};
 	struct pass p = {0};
 
 	if (r->pods == NULL || !leading(r))
@@ -850,14 +855,25 @@ int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 	gq_informer_foreach(r->pods, orphan_cb, &c);
 	gq_informer_unlock(r->pods);
 	for (size_t i = 0; i < c.n; i++) {
-		gq_info(
-		    "namespace belongs to no team with a budget: releasing pod from accounting | "
-		    "pod=%s",
-		    c.pods[i].key);
-		pod_remove_finalizer(r, &p, c.pods[i].key, c.pods[i].index);
+		if (c.pods[i].index != SIZE_MAX) {
+			gq_info("namespace belongs to no team with a budget: releasing pod from "
+				"accounting | pod=%s",
+				c.pods[i].key);
+			pod_remove_finalizer(r, &p, c.pods[i].key, c.pods[i].index);
+		}
+		/* A held pod is held by no budget any more: it may run. */
+		if (c.gates[i] >= 0) {
+			gq_info("namespace belongs to no team with a budget: removing the budget "
+				"gate | pod=%s",
+				c.pods[i].key);
+			pod_patch(r, &p, c.pods[i].key,
+				  patch_test_remove("/spec/schedulingGates", (size_t)c.gates[i],
+						    "/name", GQ_ADMISSION_GATE));
+		}
 		free(c.pods[i].key);
 	}
 	free(c.pods);
+	free(c.gates);
 	return p.errors ? gq_err_set(err, GQ_EIO, "%s", p.first_error) : GQ_OK;
 }
 

@@ -94,6 +94,9 @@ test_policy_c_controller_touches_only_managed_quotas_classes_and_its_ca_bundle()
 	out=$($KUBECTL --as $POL_SA patch mutatingwebhookconfiguration gpuquota --type json \
 		-p '[{"op":"replace","path":"/webhooks/0/failurePolicy","value":"Fail"}]' 2>&1) && fail "failurePolicy changed: $out"
 	assert_contains "$out" "clientConfig.caBundle" "failurePolicy refused"
+	out=$($KUBECTL --as $POL_SA patch mutatingwebhookconfiguration gpuquota --type json \
+		-p '[{"op":"add","path":"/webhooks/0/rules/0/operations/-","value":"UPDATE"}]' 2>&1) && fail "webhook rules changed: $out"
+	assert_contains "$out" "clientConfig.caBundle" "rules refused"
 	ca=$(jp mutatingwebhookconfiguration/gpuquota '{.webhooks[0].clientConfig.caBundle}')
 	$KUBECTL --as $POL_SA patch mutatingwebhookconfiguration gpuquota --type json \
 		-p "[{\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/caBundle\",\"value\":\"${ca:-Cg==}\"}]" >/dev/null

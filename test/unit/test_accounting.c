@@ -354,6 +354,38 @@ static void test_is_gpu_pod(void **state)
 	}
 }
 
+/* gq_acct_marks: where our finalizer and our gate are, among others. */
+static void test_marks(void **state)
+{
+	long f, g;
+	yajl_val v;
+
+	(void)state;
+	v = parse("{\"metadata\":{\"finalizers\":[\"example.com/x\",\"gpuquota.io/accounting\"]},"
+		  "\"spec\":{\"schedulingGates\":[{\"name\":\"a\"},{\"name\":\"b\"},"
+		  "{\"name\":\"gpuquota.io/budget\"}]}}");
+	assert_true(gq_acct_marks(v, &f, &g));
+	assert_int_equal(f, 1);
+	assert_int_equal(g, 2);
+	yajl_tree_free(v);
+	/* the gate alone (a held pod is not accounted yet) */
+	v = parse("{\"spec\":{\"schedulingGates\":[{\"name\":\"gpuquota.io/budget\"}]}}");
+	assert_true(gq_acct_marks(v, &f, &g));
+	assert_int_equal(f, -1);
+	assert_int_equal(g, 0);
+	yajl_tree_free(v);
+	/* others' finalizers and gates only, or nothing */
+	v = parse("{\"metadata\":{\"finalizers\":[\"gpuquota.io/cleanup\"]},"
+		  "\"spec\":{\"schedulingGates\":[{\"name\":\"gpuquota.io/other\"},{}]}}");
+	assert_false(gq_acct_marks(v, &f, &g));
+	assert_int_equal(f, -1);
+	assert_int_equal(g, -1);
+	yajl_tree_free(v);
+	v = parse("{}");
+	assert_false(gq_acct_marks(v, &f, &g));
+	yajl_tree_free(v);
+}
+
 /* ------------------------------------------------------------------ */
 /* gq_acct_ledger_from_status                                           */
 /* ------------------------------------------------------------------ */
@@ -1121,6 +1153,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_is_gpu_pod),
+	    cmocka_unit_test(test_marks),
 	    cmocka_unit_test(test_ledger_status_round_trip),
 	    cmocka_unit_test(test_ledger_status_hand_written),
 	    cmocka_unit_test(test_ledger_status_history_bound),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int gq_err_set(struct gq_err *err, int rc, const char *fmt, ...)
@@ -214,4 +215,22 @@ out:
 	free(buf);
 	close(fd);
 	return rc;
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t gq_mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t gq_real_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
 }

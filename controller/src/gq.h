@@ -67,6 +67,12 @@ size_t gq_utf8_char_len(const char *s, size_t len);
  * buffer (*out, caller frees; *outlen its length). GQ_EIO or GQ_ETOOBIG. */
 int gq_read_file(const char *path, size_t max, char **out, size_t *outlen, struct gq_err *err);
 
+/* CLOCK_MONOTONIC in milliseconds: for deadlines and durations. */
+int64_t gq_mono_ms(void);
+
+/* CLOCK_REALTIME in milliseconds since the epoch: for timestamps. */
+int64_t gq_real_ms(void);
+
 #define GQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -159,23 +159,6 @@ static void inf_log(const struct gq_informer *inf, const char *level, const char
 		gq_info("informer %s: %s", inf->name, msg);
 }
 
-/* CLOCK_MONOTONIC in milliseconds. */
-static int64_t real_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* xorshift32: cheap jitter, not for anything secret. */
 static uint32_t rng_next(uint32_t *s)
 {
@@ -1049,7 +1032,7 @@ static void wait_then(struct gq_informer *inf, enum inf_state next)
 
 	inf->state = ST_WAIT;
 	inf->after_wait = next;
-	inf->due_ms = mono_ms() + d;
+	inf->due_ms = gq_mono_ms() + d;
 }
 
 /*
@@ -1108,7 +1091,7 @@ static void do_list(struct gq_informer *inf)
 	char *path = list_path(inf), *rv = NULL;
 	int rc;
 
-	int64_t t0 = real_ms();
+	int64_t t0 = gq_real_ms();
 
 	gq_informer_list_begin(inf);
 	rc = gq_kclient_list(inf->set->kc, path, GQ_INFORMER_PAGE, list_item_cb, list_reset_cb, inf,
@@ -1149,7 +1132,7 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		return n;
 	}
 	if (atomic_load(&inf->live_since_ms) == 0)
-		atomic_store(&inf->live_since_ms, real_ms());
+		atomic_store(&inf->live_since_ms, gq_real_ms());
 	if (gq_informer_watch_feed(inf, ptr, n) != GQ_INF_CONTINUE)
 		return 0;
 	return n;
@@ -1185,7 +1168,7 @@ static void start_watch(struct gq_informer *inf)
 		return;
 	}
 	atomic_fetch_add(&inf->n_watches, 1);
-	inf->watch_started_ms = mono_ms();
+	inf->watch_started_ms = gq_mono_ms();
 	inf->state = ST_WATCHING;
 }
 
@@ -1209,8 +1192,8 @@ static void finish_watch(struct gq_informer *inf, CURLcode res)
 	struct gq_informers *m = inf->set;
 	enum gq_informer_action a;
 	bool truncated = false;
-	int64_t lived = mono_ms() - inf->watch_started_ms;
-	int64_t live = atomic_load(&inf->live_since_ms), end = real_ms();
+	int64_t lived = gq_mono_ms() - inf->watch_started_ms;
+	int64_t live = atomic_load(&inf->live_since_ms), end = gq_real_ms();
 
 	/* A watch that was live past the settle time kept the cache complete
 	 * until it ended (an event not yet received within the last moments
@@ -1257,7 +1240,7 @@ static void mark_live(struct gq_informer *inf)
 	if (inf->state != ST_WATCHING || inf->easy == NULL || atomic_load(&inf->live_since_ms))
 		return;
 	if (curl_easy_getinfo(inf->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200)
-		atomic_store(&inf->live_since_ms, real_ms());
+		atomic_store(&inf->live_since_ms, gq_real_ms());
 }
 
 /* The watch thread: one curl multi loop driving every informer. */
@@ -1271,7 +1254,7 @@ static void *watch_thread(void *arg)
 	bool busy;
 
 	while (!atomic_load(&m->stop)) {
-		now = mono_ms();
+		now = gq_mono_ms();
 		for (size_t i = 0; i < m->n && !atomic_load(&m->stop); i++) {
 			inf = m->infs[i];
 			if (inf->state == ST_WAIT && now >= inf->due_ms)
@@ -1295,7 +1278,7 @@ static void *watch_thread(void *arg)
 			mark_live(m->infs[i]);
 		busy = false;
 		timeout = POLL_MAX_MS;
-		now = mono_ms();
+		now = gq_mono_ms();
 		for (size_t i = 0; i < m->n; i++) {
 			inf = m->infs[i];
 			if (inf->state == ST_LIST || inf->state == ST_WATCH_START)

@@ -26,22 +26,6 @@ struct gq_leader {
 	struct gq_leader_stats stats;
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int time_field(yajl_val spec, const char *key, int64_t *out)
 {
 	const char *s = gq_json_str(spec, GQ_PATH(key));
@@ -180,7 +164,7 @@ static void attempt(struct gq_leader *l)
 	enum gq_election_change ch;
 	yajl_val lease = NULL;
 	char rv[64];
-	int64_t t0 = mono_ms();
+	int64_t t0 = gq_mono_ms();
 	int rc = gq_kclient_get_json(l->o.kc, l->path, &lease, &err);
 
 	if (rc == GQ_OK && gq_leader_parse_lease(lease, &seen, rv, sizeof(rv)) != GQ_OK)
@@ -188,13 +172,14 @@ static void attempt(struct gq_leader *l)
 	yajl_tree_free(lease);
 	pthread_mutex_lock(&l->mu);
 	if (rc == GQ_OK || rc == GQ_ENOTFOUND) {
-		ch = counted(l, gq_election_observe(&l->e, rc == GQ_OK ? &seen : NULL, mono_ms()));
+		ch = counted(l,
+			     gq_election_observe(&l->e, rc == GQ_OK ? &seen : NULL, gq_mono_ms()));
 		snprintf(l->rv, sizeof(l->rv), "%s", rc == GQ_OK ? rv : "");
 	} else {
-		ch = counted(l, gq_election_tick(&l->e, mono_ms()));
+		ch = counted(l, gq_election_tick(&l->e, gq_mono_ms()));
 	}
 	act = ch == GQ_ELECT_UNCHANGED && (rc == GQ_OK || rc == GQ_ENOTFOUND)
-		  ? gq_election_next(&l->e, mono_ms(), wall_ms(), &want)
+		  ? gq_election_next(&l->e, gq_mono_ms(), gq_real_ms(), &want)
 		  : GQ_ELECT_STANDBY;
 	snprintf(rv, sizeof(rv), "%s", l->rv);
 	pthread_mutex_unlock(&l->mu);
@@ -207,7 +192,7 @@ static void attempt(struct gq_leader *l)
 	if (rc != GQ_OK && rc != GQ_ECONFLICT)
 		gq_debug("leader election: lease write failed | error=%s", err.msg);
 	pthread_mutex_lock(&l->mu);
-	ch = counted(l, gq_election_written(&l->e, rc, &want, t0, mono_ms()));
+	ch = counted(l, gq_election_written(&l->e, rc, &want, t0, gq_mono_ms()));
 	pthread_mutex_unlock(&l->mu);
 	report(l, ch, rc == GQ_ECONFLICT ? "conflict (409) on update" : "renew deadline");
 }
@@ -222,8 +207,8 @@ static void release(struct gq_leader *l)
 	int rc;
 
 	pthread_mutex_lock(&l->mu);
-	leading = gq_election_write_budget(&l->e, mono_ms()) > 0;
-	gq_election_release_record(&l->e, wall_ms(), &want);
+	leading = gq_election_write_budget(&l->e, gq_mono_ms()) > 0;
+	gq_election_release_record(&l->e, gq_real_ms(), &want);
 	snprintf(rv, sizeof(rv), "%s", l->rv);
 	pthread_mutex_unlock(&l->mu);
 	if (!leading)
@@ -247,12 +232,12 @@ static void *leader_main(void *arg)
 	struct gq_leader *l = arg;
 
 	for (;;) {
-		int64_t next = mono_ms() + l->e.cfg.retry_ms;
+		int64_t next = gq_mono_ms() + l->e.cfg.retry_ms;
 		struct timespec ts = {(time_t)(next / 1000), (long)(next % 1000) * 1000000};
 
 		attempt(l);
 		pthread_mutex_lock(&l->mu);
-		while (!l->stopping && mono_ms() < next)
+		while (!l->stopping && gq_mono_ms() < next)
 			if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT)
 				break;
 		if (l->stopping) {
@@ -303,7 +288,7 @@ int64_t gq_leader_budget(struct gq_leader *l, uint64_t *term)
 	int64_t left;
 
 	pthread_mutex_lock(&l->mu);
-	left = gq_election_write_budget(&l->e, mono_ms());
+	left = gq_election_write_budget(&l->e, gq_mono_ms());
 	if (term)
 		*term = l->stats.transitions;
 	pthread_mutex_unlock(&l->mu);

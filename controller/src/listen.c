@@ -43,14 +43,6 @@ struct gq_listen_backoff {
 static struct gq_listen_backoff *listen_table[LISTEN_MAX];
 static pthread_mutex_t listen_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static int64_t listen_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The state installed on l, or NULL. */
 static struct gq_listen_backoff *listen_find(const struct evconnlistener *l)
 {
@@ -71,7 +63,7 @@ static void listen_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd, (void)what;
 	b->paused = false;
-	b->resumed_ms = listen_now_ms();
+	b->resumed_ms = gq_mono_ms();
 	evconnlistener_enable(b->l);
 }
 
@@ -88,7 +80,7 @@ static void listen_error(struct evconnlistener *l, void *arg)
 		return;
 	b->st.failures++;
 	b->unlogged++;
-	now_ms = listen_now_ms();
+	now_ms = gq_mono_ms();
 	now = now_ms / 1000 + 1; /* never 0 */
 	if (b->last_log_s == 0 || now - b->last_log_s >= LISTEN_LOG_EVERY_S) {
 		gq_warn("%s: accept failed, pausing new connections | error=%s failures=%llu",

@@ -27,14 +27,6 @@ void gq_tls_material_free(struct gq_tls_material *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *b64(const char *s)
 {
 	size_t n = strlen(s);
@@ -289,7 +281,7 @@ int gq_tls_ensure(struct gq_kclient *kc, const struct gq_tls_opts *o,
 		} else {
 			rv = NULL;
 		}
-		if (gq_tls_usable(&have, svc_name, now_ms()) && ca_key) {
+		if (gq_tls_usable(&have, svc_name, gq_real_ms()) && ca_key) {
 			*out = have;
 			memset(&have, 0, sizeof(have));
 			gq_certs_not_after(out->cert_pem, &out->not_after_ms, err);
@@ -301,7 +293,7 @@ int gq_tls_ensure(struct gq_kclient *kc, const struct gq_tls_opts *o,
 			int64_t na = 0;
 			bool ca_ok = have.ca_pem && ca_key &&
 				     gq_certs_not_after(have.ca_pem, &na, err) == GQ_OK &&
-				     na > now_ms() + (int64_t)o->days * 2 * 86400000;
+				     na > gq_real_ms() + (int64_t)o->days * 2 * 86400000;
 			char *new_ca_key = NULL;
 
 			rc = issue(o, ca_ok ? have.ca_pem : NULL, ca_ok ? ca_key : NULL, out,

@@ -206,18 +206,10 @@ struct webhook_conn {
 	struct webhook_conn *prev, *next; /* the server's list of open connections */
 };
 
-static int64_t webhook_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* (Re)arms c's timer to fire at the monotonic ms at (now when at <= now). */
 static void guard_arm_at(struct webhook_conn *c, int64_t at)
 {
-	int64_t d = at - webhook_now_ms();
+	int64_t d = at - gq_mono_ms();
 	struct timeval tv;
 
 	if (d < 0)
@@ -246,7 +238,7 @@ static void guard_release(struct webhook_conn *c)
 static void guard_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct webhook_conn *c = arg;
-	int64_t now = webhook_now_ms(), due = 0;
+	int64_t now = gq_mono_ms(), due = 0;
 
 	(void)fd, (void)what;
 	if (!c->closing) {
@@ -270,7 +262,7 @@ static void guard_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* The first byte of a request: start its head and request deadlines. */
 static void guard_request_start(struct webhook_conn *c)
 {
-	int64_t now = webhook_now_ms();
+	int64_t now = gq_mono_ms();
 
 	c->in_request = true;
 	c->seen_byte = true;
@@ -434,7 +426,7 @@ static void guard_outbuf_cb(struct evbuffer *b, const struct evbuffer_cb_info *i
 	if (c->phase == GUARD_OPAQUE)
 		c->phase = GUARD_HEAD;
 	if (!c->in_request && !c->closing)
-		guard_arm_at(c, webhook_now_ms() + (int64_t)c->w->timeout_s * 1000);
+		guard_arm_at(c, gq_mono_ms() + (int64_t)c->w->timeout_s * 1000);
 }
 
 /* Unlinks c from its server and frees it; with_bev: the bufferevent is
@@ -510,7 +502,7 @@ static struct bufferevent *guard_wrap(struct gq_webhook *w, struct bufferevent *
 		w->st.closed_max_conns++;
 		guard_close_soon(c);
 	} else {
-		c->req_deadline_ms = webhook_now_ms() + (int64_t)w->handshake_timeout_s * 1000;
+		c->req_deadline_ms = gq_mono_ms() + (int64_t)w->handshake_timeout_s * 1000;
 		guard_arm_at(c, c->req_deadline_ms);
 	}
 	return bev;

@@ -88,19 +88,10 @@ struct gq_workqueue {
 
 /* ---- clock and arithmetic ------------------------------------------------ */
 
-/* CLOCK_MONOTONIC in milliseconds. */
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The queue's clock (injected or monotonic); called with the lock held. */
 static int64_t clock_now(struct gq_workqueue *q)
 {
-	return q->now_ms != NULL ? q->now_ms(q->clock_payload) : mono_ms();
+	return q->now_ms != NULL ? q->now_ms(q->clock_payload) : gq_mono_ms();
 }
 
 /* a + b for b >= 0, saturating at INT64_MAX. */
@@ -447,7 +438,7 @@ int gq_workqueue_new(struct gq_workqueue **out, const struct gq_workqueue_opts *
 	q->bucket_cap = (int64_t)o.burst * MILLI_TOKENS;
 	q->bucket_tokens = q->bucket_cap;
 	q->bucket_last = clock_now(q);
-	q->seed = (uint64_t)mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)q;
+	q->seed = (uint64_t)gq_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)q;
 	q->nbuckets = TABLE_MIN;
 	q->buckets = gq_calloc(q->nbuckets, sizeof(*q->buckets));
 	q->ring_cap = RING_MIN;
@@ -653,7 +644,7 @@ int gq_workqueue_get(struct gq_workqueue *q, char **key_out, int64_t timeout_ms)
 
 	*key_out = NULL;
 	if (timeout_ms >= 0)
-		deadline = sat_add(mono_ms(), timeout_ms);
+		deadline = sat_add(gq_mono_ms(), timeout_ms);
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
 		now = clock_now(q);
@@ -667,7 +658,7 @@ int gq_workqueue_get(struct gq_workqueue *q, char **key_out, int64_t timeout_ms)
 			rc = GQ_WORKQUEUE_SHUTDOWN;
 			break;
 		}
-		real = mono_ms();
+		real = gq_mono_ms();
 		if (real >= deadline) {
 			rc = GQ_WORKQUEUE_TIMEOUT;
 			break;

@@ -2,10 +2,10 @@
 """A TCP proxy the e2e fault tests put between the controller and the
 apiserver, to make the apiserver unreachable on demand.
 
-    tcp-proxy.py LISTEN_PORT TARGET_PORT CONTROL_FILE
+    tcp-proxy.py LISTEN_PORT TARGET_PORT CONTROL_FILE [HOST]
 
-Listens on 127.0.0.1:LISTEN_PORT and forwards every connection to
-127.0.0.1:TARGET_PORT (bytes as they are; TLS passes through). The first
+Listens on HOST:LISTEN_PORT and forwards every connection to
+HOST:TARGET_PORT (HOST defaults to 127.0.0.1; bytes as they are; TLS passes through). The first
 word of CONTROL_FILE, read every 100 ms, sets the mode:
 
     run     forward (also when the file is missing or empty)
@@ -35,9 +35,10 @@ def mode_of(path):
 
 def main():
     lport, tport, ctl = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    host = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", lport))
+    ls.bind((host, lport))
     ls.listen(128)
     ls.setblocking(False)
     peer = {}  # socket -> its peer
@@ -88,7 +89,7 @@ def main():
                     continue
                 t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 try:
-                    t.connect(("127.0.0.1", tport))
+                    t.connect((host, tport))
                 except OSError:
                     c.close()
                     t.close()

@@ -26,6 +26,7 @@ fault_proxy_mode() {
 	sleep 0.3
 }
 
+# fault_proxy_start HOST: the proxy on HOST:FAULT_PROXY_PORT to HOST:APISERVER_PORT.
 fault_proxy_start() {
 	mkdir -p "$FAULT_DIR"
 	echo run >"$FAULT_DIR/proxy.mode"
@@ -33,9 +34,9 @@ fault_proxy_start() {
 		return 0
 	fi
 	setsid python3 "$ROOT/test/e2e/tcp-proxy.py" "$FAULT_PROXY_PORT" "$APISERVER_PORT" \
-		"$FAULT_DIR/proxy.mode" >"$CLUSTER_DIR/logs/tcp-proxy.log" 2>&1 </dev/null &
+		"$FAULT_DIR/proxy.mode" "$1" >"$CLUSTER_DIR/logs/tcp-proxy.log" 2>&1 </dev/null &
 	echo $! >"$FAULT_DIR/proxy.pid"
-	wait_for 10 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$FAULT_PROXY_PORT) 2>/dev/null"
+	wait_for 10 bash -c "(exec 3<>/dev/tcp/$1/$FAULT_PROXY_PORT) 2>/dev/null"
 }
 
 fault_proxy_stop() {
@@ -181,11 +182,14 @@ fault_round() {
 }
 
 test_faults_ledger_exact() {
-	local rounds=${FAULT_ROUNDS:-1} seed=${FAULT_SEED:-$(((RANDOM << 15) | RANDOM))} r failed=0
+	local rounds=${FAULT_ROUNDS:-1} seed=${FAULT_SEED:-$(((RANDOM << 15) | RANDOM))} r failed=0 host
 	controller_stop
 	controller_install
-	fault_proxy_start
-	sed "s#server: \"https://127.0.0.1:$APISERVER_PORT\"#server: \"https://127.0.0.1:$FAULT_PROXY_PORT\"#" \
+	# The apiserver's address (loopback, or the real node's host side).
+	host=$(sed -n "s#.*server: \"https://\([^:\"]*\):$APISERVER_PORT\".*#\1#p" "$CTL_KUBECONFIG")
+	[ -n "$host" ] || fail "no apiserver address in $CTL_KUBECONFIG"
+	fault_proxy_start "$host"
+	sed "s#server: \"https://$host:$APISERVER_PORT\"#server: \"https://$host:$FAULT_PROXY_PORT\"#" \
 		"$CTL_KUBECONFIG" >"$FAULT_DIR/controller.kubeconfig"
 	grep -q "$FAULT_PROXY_PORT" "$FAULT_DIR/controller.kubeconfig" || fail "controller kubeconfig not pointed at the proxy"
 	chmod 600 "$FAULT_DIR/controller.kubeconfig"

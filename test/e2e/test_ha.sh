@@ -365,7 +365,7 @@ test_ha_c_paused_replica_writes_nothing_until_it_leads_again() {
 	assert_eq "$(ha_restarts "$old")" "$r0" "the paused container was not restarted"
 	assert_eq "$(ha_holder)" "$other" "the other keeps the Lease"
 	echo "    resumed ex-leader: writes before SIGSTOP $w0, right after SIGCONT $w1, 10 s later $w; refused by the gate: $rf0 then $(ha_metric "$old" gpuquota_api_writes_refused_total)"
-	$KUBECTL -n $HA_NS logs "$old" | grep -q "leadership lost" || fail "no 'leadership lost' in the resumed replica's log"
+	grep -q "leadership lost" <<<"$($KUBECTL -n $HA_NS logs "$old")" || fail "no 'leadership lost' in the resumed replica's log"
 	ha_prober_stop "$probe"
 	# Not asserted: a stopped process still accepts connections (the kernel
 	# does), so calls sent to it time out and fail open until its readiness

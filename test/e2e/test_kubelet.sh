@@ -58,12 +58,16 @@ test_kubelet_a_delete_terminates_then_removes() {
 	[ "$d" -ge 3 ] && [ "$d" -le 5 ] || fail "deadline pod ran ${d}s, want 3s"
 }
 
-# free_gpu_node: a whole-GPU node with no pod that has not ended.
+# free_gpu_node: a whole-GPU node with no pod that has not ended. The
+# phases are read whole before grep looks at them: piped, grep -q would stop
+# at the first match, kubectl would die of SIGPIPE, and under pipefail a
+# busy node would read as free.
 free_gpu_node() {
-	local n
+	local n phases
 	for n in gpu-node-0 gpu-node-1 gpu-node-2 gpu-node-3; do
-		if ! $KUBECTL get pods -A --field-selector "spec.nodeName=$n" \
-			-o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -qv -e '^Succeeded$' -e '^Failed$' -e '^$'; then
+		phases=$($KUBECTL get pods -A --field-selector "spec.nodeName=$n" \
+			-o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}') || continue
+		if ! grep -qv -e '^Succeeded$' -e '^Failed$' -e '^$' <<<"$phases"; then
 			echo $n
 			return 0
 		fi

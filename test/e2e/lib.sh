@@ -91,3 +91,30 @@ $( [ -n "$prio" ] && printf '  priorityClassName: %s\n' "$prio")
         nvidia.com/gpu: "$gpus"
 Y
 }
+
+# class_pod NS NAME GPUS RUN_FOR CLASS [FINALIZER]: a pod on the whole-GPU
+# pool (weight 1 per GPU) naming CLASS, so that it may be created while no
+# webhook answers (no default class is filled in then). RUN_FOR "" runs it
+# until deleted; FINALIZER (a test's own) keeps it, with its final
+# timestamps, until the test removes it.
+class_pod() {
+	local ann="" fin=""
+	[ -n "$4" ] && ann="  annotations: {test.gpuquota.io/run-for: \"$4\"}"
+	[ -n "${6-}" ] && fin="  finalizers: [$6]"
+	$KUBECTL apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $2
+  namespace: $1
+$fin
+$ann
+spec:
+  priorityClassName: $5
+  nodeSelector: {gpuquota.io/test-pool: whole-gpu}
+  containers:
+  - name: main
+    image: registry.example/train:1
+    resources: {limits: {nvidia.com/gpu: "$3"}}
+Y
+}

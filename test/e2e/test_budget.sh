@@ -131,27 +131,6 @@ test_budget_e_warning_and_limits() {
 	assert_eq "$(jp pod/cpu-only '{.metadata.finalizers}' e2e-bwarn)" "" "no finalizer on CPU pods"
 }
 
-# crash_pod NS NAME GPUS RUN_FOR: a pod on the whole-GPU pool (weight 1 per
-# GPU) naming the team's class (it may be created while the webhook is down,
-# when no default class is filled in).
-crash_pod() {
-	$KUBECTL apply -f - >/dev/null <<Y
-apiVersion: v1
-kind: Pod
-metadata:
-  name: $2
-  namespace: $1
-  annotations: {test.gpuquota.io/run-for: "$4"}
-spec:
-  priorityClassName: bcrash-work
-  nodeSelector: {gpuquota.io/test-pool: whole-gpu}
-  containers:
-  - name: main
-    image: registry.example/train:1
-    resources: {limits: {nvidia.com/gpu: "$3"}}
-Y
-}
-
 kill_controller() {
 	kill -KILL "$(cat "$CTL_PIDFILE")"
 	wait_for 10 sh -c "! kill -0 $(cat "$CTL_PIDFILE") 2>/dev/null"
@@ -170,11 +149,11 @@ test_budget_f_exact_through_sigkill_and_deletions() {
 	wait_for 30 webhook_serves $ns bcrash-work
 	declare -A gpus=([c1]=1 [c2]=2 [c3]=1 [c4]=3 [c5]=1 [c6]=2)
 	declare -A deleted_end
-	crash_pod $ns c1 1 20s
-	crash_pod $ns c2 2 25s
-	crash_pod $ns c3 1 60s
-	crash_pod $ns c4 3 30s
-	crash_pod $ns c5 1 60s
+	class_pod $ns c1 1 20s bcrash-work
+	class_pod $ns c2 2 25s bcrash-work
+	class_pod $ns c3 1 60s bcrash-work
+	class_pod $ns c4 3 30s bcrash-work
+	class_pod $ns c5 1 60s bcrash-work
 	for i in 1 2 3 4 5 6; do
 		sleep $((2 + RANDOM % 4))
 		kill_controller
@@ -186,7 +165,7 @@ test_budget_f_exact_through_sigkill_and_deletions() {
 			wait_for 10 sh -c "[ -n \"\$($KUBECTL -n $ns get pod $p -o jsonpath='{.metadata.deletionTimestamp}')\" ]"
 			deleted_end[$p]="$(jp pod/$p '{.metadata.deletionTimestamp}' $ns) $(jp pod/$p '{.status.startTime}' $ns)"
 			;;
-		3) crash_pod $ns c6 2 15s ;; # admitted while the webhook is down
+		3) class_pod $ns c6 2 15s bcrash-work ;; # admitted while the webhook is down
 		esac
 		sleep $((1 + RANDOM % 3))
 		controller_start

@@ -58,30 +58,6 @@ fault_ctl_kill() {
 	rm -f "$CTL_PIDFILE"
 }
 
-# fault_pod NS NAME GPUS RUN_FOR|"" TEAM: a whole-GPU pod held by the test's
-# own finalizer, so it stays (with its final timestamps) until the test has
-# read the ground truth.
-fault_pod() {
-	local ann=""
-	[ -n "$4" ] && ann="  annotations: {test.gpuquota.io/run-for: \"$4\"}"
-	$KUBECTL apply -f - >/dev/null <<Y
-apiVersion: v1
-kind: Pod
-metadata:
-  name: $2
-  namespace: $1
-  finalizers: [test.gpuquota.io/hold]
-$ann
-spec:
-  priorityClassName: $5-work
-  nodeSelector: {gpuquota.io/test-pool: whole-gpu}
-  containers:
-  - name: main
-    image: registry.example/train:1
-    resources: {limits: {nvidia.com/gpu: "$3"}}
-Y
-}
-
 # fault_sleep MIN SPREAD: sleep MIN + [0, SPREAD) seconds (seeded RANDOM).
 fault_sleep() { sleep $(($1 + RANDOM % $2)); }
 
@@ -111,13 +87,13 @@ fault_round() {
 	for i in 1 2 3 4 5 6 7 8; do
 		g=$((1 + RANDOM % 3))
 		gp[p$i]=$g
-		if [ $i = 8 ]; then fault_pod "$ns" p$i $g "" "$team"; else fault_pod "$ns" p$i $g "$((25 + RANDOM % 40))s" "$team"; fi
+		if [ $i = 8 ]; then class_pod "$ns" p$i $g "" "$team-work" test.gpuquota.io/hold; else class_pod "$ns" p$i $g "$((25 + RANDOM % 40))s" "$team-work" test.gpuquota.io/hold; fi
 	done
 	fault_sleep 3 5
 	fault_log "SIGKILL the controller; create p9, p10 and delete p7 while it is down"
 	fault_ctl_kill
-	fault_pod "$ns" p9 $((1 + RANDOM % 3)) "$((20 + RANDOM % 30))s" "$team"
-	fault_pod "$ns" p10 $((1 + RANDOM % 3)) "$((20 + RANDOM % 30))s" "$team"
+	class_pod "$ns" p9 $((1 + RANDOM % 3)) "$((20 + RANDOM % 30))s" "$team-work" test.gpuquota.io/hold
+	class_pod "$ns" p10 $((1 + RANDOM % 3)) "$((20 + RANDOM % 30))s" "$team-work" test.gpuquota.io/hold
 	wait_for 30 phase_is "$ns" p7 Running
 	$KUBECTL -n "$ns" delete pod p7 --wait=false >/dev/null
 	fault_sleep 2 4

@@ -218,20 +218,6 @@ ha_truth() {
 }
 ha_ended() { awk 'NF == 4 {print $1}' "$1" | sort -u | wc -l; }
 
-# ha_lpod NAME GPUS RUN_FOR: a pod of the ledger team (class named: it may
-# be admitted while no webhook answers).
-ha_lpod() {
-	$KUBECTL apply -f - >/dev/null <<Y
-apiVersion: v1
-kind: Pod
-metadata: {name: $1, namespace: e2e-haledger, annotations: {test.gpuquota.io/run-for: "$3"}}
-spec:
-  priorityClassName: haledger-work
-  nodeSelector: {gpuquota.io/test-pool: whole-gpu}
-  containers: [{name: main, image: registry.example/train:1, resources: {limits: {nvidia.com/gpu: "$2"}}}]
-Y
-}
-
 test_ha_b_failover_by_pod_delete_and_sigkill_keeps_admission_and_ledger() {
 	ha_install
 	ha_teams
@@ -246,9 +232,9 @@ test_ha_b_failover_by_pod_delete_and_sigkill_keeps_admission_and_ledger() {
 	wpid=$(ha_pod_watch $ns "$watch")
 	probe=$(mktemp)
 	fo0=$(ha_fail_open)
-	ha_lpod l1 1 30s
-	ha_lpod l2 2 45s
-	ha_lpod l3 1 60s
+	class_pod e2e-haledger l1 1 30s haledger-work
+	class_pod e2e-haledger l2 2 45s haledger-work
+	class_pod e2e-haledger l3 1 60s haledger-work
 	ha_prober_start "$probe"
 	sleep 3
 	# 1. The leader's pod deleted (SIGTERM, the Lease released).
@@ -260,7 +246,7 @@ test_ha_b_failover_by_pod_delete_and_sigkill_keeps_admission_and_ledger() {
 	del=${r%% *}
 	echo "    leader pod deleted: ${r#* } leads after ${del} ms"
 	[ "$del" -le $((HA_LEASE * 1000 + 2000)) ] || fail "takeover after the pod's deletion took ${del} ms"
-	ha_lpod l4 3 25s # while the replacement starts
+	class_pod e2e-haledger l4 3 25s haledger-work # while the replacement starts
 	wait_for 120 ha_two_ready
 	sleep 2
 	ha_prober_stop "$probe"
@@ -283,7 +269,7 @@ test_ha_b_failover_by_pod_delete_and_sigkill_keeps_admission_and_ledger() {
 	sleep 3
 	t0=$(date +%s%3N)
 	kill -KILL "$pid"
-	ha_lpod l5 2 20s # while no replica may lead
+	class_pod e2e-haledger l5 2 20s haledger-work # while no replica may lead
 	# Until the kubelet has seen the container die and the endpoint is no
 	# longer ready, the Service still sends connections to the dead replica.
 	while [ "$($KUBECTL -n $HA_NS get endpointslices -l kubernetes.io/service-name=gpuquota-webhook -o json |

@@ -201,27 +201,6 @@ test_leader_a_two_replicas_one_leader_same_admission() {
 	point_webhook 0
 }
 
-# lpod NS NAME GPUS RUN_FOR: a GPU pod in the team's class (it may be
-# created while no webhook answers).
-lpod() {
-	$KUBECTL apply -f - >/dev/null <<Y
-apiVersion: v1
-kind: Pod
-metadata:
-  name: $2
-  namespace: $1
-  annotations: {test.gpuquota.io/run-for: "$4"}
-spec:
-  priorityClassName: lfail-work
-  nodeSelector: {gpuquota.io/test-pool: whole-gpu}
-  containers:
-  - name: main
-    image: registry.example/train:1
-    resources:
-      limits: {nvidia.com/gpu: "$3"}
-Y
-}
-
 test_leader_b_failover_by_sigkill_keeps_the_ledger_exact() {
 	LE_TEAMS=lfail
 	trap rep_cleanup EXIT
@@ -240,9 +219,9 @@ test_leader_b_failover_by_sigkill_keeps_the_ledger_exact() {
   budget: {gpuHours: \"100\", period: Monthly, onExhausted: Deny}"
 	wait_for 30 team_ready lfail
 	declare -A gpus=([f1]=1 [f2]=2 [f3]=1 [f4]=3 [f5]=2)
-	lpod $ns f1 1 20s
-	lpod $ns f2 2 30s
-	lpod $ns f3 1 25s
+	class_pod $ns f1 1 20s lfail-work
+	class_pod $ns f2 2 30s lfail-work
+	class_pod $ns f3 1 25s lfail-work
 	for i in 1 2 3 4; do
 		sleep $((2 + RANDOM % 3))
 		l=$(leader_idx) || true
@@ -257,8 +236,8 @@ test_leader_b_failover_by_sigkill_keeps_the_ledger_exact() {
 		# The survivor's webhook keeps answering.
 		[ -n "$(review "$f" "$(review_json $ns probe 1)")" ] || fail "no webhook answer after failover $i"
 		case $i in
-		2) lpod $ns f4 3 20s ;;
-		3) lpod $ns f5 2 15s ;;
+		2) class_pod $ns f4 3 20s lfail-work ;;
+		3) class_pod $ns f5 2 15s lfail-work ;;
 		esac
 		rep_start "$l" "${LE_SHORT[@]}"
 		wait_for 40 rep_ready "$l"

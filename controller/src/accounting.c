@@ -465,7 +465,7 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		gq_err_set(err, rc, "budget.gpuHours out of range");
 		goto out;
 	}
-	from_reg = gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &persisted);
+	from_reg = reg && gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &persisted);
 	if (from_reg) {
 		have_recs = gq_budget_get_charged(reg, t->name, t->uid, &recs, &n_recs);
 	} else {

@@ -58,7 +58,9 @@ void gq_acct_result_free(struct gq_acct_result *r);
  * Runs the accounting of team t (which has a budget) over its managed
  * namespaces at now_ms. The ledger comes from the registry (same allocation
  * uid) or else from prev_status.usage, or starts at the allocation's
- * creation. Pure apart from reading the caches and the registry.
+ * creation; reg NULL takes it from the status (a follower's read-only
+ * pass). Reads reg, never writes it. Pure apart from reading the caches
+ * and the registry.
  *
  * With the ledger from the registry come the records of what it charged
  * each pod for (by uid): a pod whose start or end now differs (a stored

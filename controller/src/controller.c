@@ -50,8 +50,7 @@ struct controller {
 	struct gq_leader *leader;     /* NULL without leader election */
 	pthread_mutex_t seed_mu;      /* one ledger seeding at a time */
 	_Atomic uint64_t seeded_term; /* leadership term whose ledgers were seeded */
-	struct gq_budget_registry *follower_ledgers;
-	pthread_t stopper; /* SIGTERM with leader election: see on_signal */
+	pthread_t stopper;	      /* SIGTERM with leader election: see on_signal */
 	bool stopper_started;
 	struct gq_informers *infs;
 	struct gq_workqueue *queue;
@@ -582,16 +581,20 @@ static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Takes no new keys, waits for the reconciles in progress (their writes
- * still inside the lease), then releases the Lease. */
-static void *stopper_main(void *arg)
+ * still inside the lease), then releases the Lease (none: nothing). */
+static void stop_workers(struct controller *c)
 {
-	struct controller *c = arg;
-
 	gq_workqueue_shutdown(c->queue);
 	if (atomic_load(&c->ready))
 		for (int i = 0; i < c->n_workers; i++)
 			pthread_join(c->workers[i], NULL);
 	gq_leader_stop(c->leader, true);
+}
+
+/* The SIGTERM thread with leader election: see on_signal. */
+static void *stopper_main(void *arg)
+{
+	stop_workers(arg);
 	return NULL;
 }
 
@@ -661,7 +664,6 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_resync = NULL, *ev_sync = NULL;
 	struct timeval tv;
 	int rc;
-	bool started_workers;
 
 	c.opts = opts;
 	gq_metrics_histogram_init(&c.reconcile_seconds, gq_metrics_latency_buckets,
@@ -779,8 +781,6 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		    on_leader_change,
 		    &c};
 
-		gq_budget_registry_new(&c.follower_ledgers);
-		c.rec.follower_ledgers = c.follower_ledgers;
 		c.rec.may_write = may_write;
 		c.rec.may_write_arg = &c;
 		rc = gq_leader_start(&c.leader, &lo, err);
@@ -806,16 +806,10 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	event_base_dispatch(c.base);
 
 	/* Graceful stop: no new keys, let workers finish the current ones. */
-	started_workers = atomic_load(&c.ready);
-	if (c.stopper_started) {
+	if (c.stopper_started)
 		pthread_join(c.stopper, NULL);
-	} else {
-		gq_workqueue_shutdown(c.queue);
-		if (started_workers)
-			for (int i = 0; i < c.n_workers; i++)
-				pthread_join(c.workers[i], NULL);
-		gq_leader_stop(c.leader, true);
-	}
+	else
+		stop_workers(&c);
 	gq_informers_stop(c.infs);
 	gq_info("controller stopped");
 	rc = GQ_OK;
@@ -845,7 +839,6 @@ out:
 	if (c.queue)
 		gq_workqueue_free(c.queue);
 	gq_leader_free(c.leader);
-	gq_budget_registry_free(c.follower_ledgers);
 	if (c.kc)
 		gq_kclient_free(c.kc);
 	if (c.kc_rec)

@@ -1078,9 +1078,8 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		acct_now = gq_informer_fresh_until_ms(r->pods, (int64_t)ts.tv_sec * 1000 +
 								   ts.tv_nsec / 1000000);
 		acct_now -= acct_now % 1000;
-		rc = gq_acct_run(
-		    &acct, lead || !r->follower_ledgers ? r->budgets : r->follower_ledgers, r->pods,
-		    r->nodes, s.self, ready_ns, n_acct, s.prev_status, acct_now, err);
+		rc = gq_acct_run(&acct, lead ? r->budgets : NULL, r->pods, r->nodes, s.self,
+				 ready_ns, n_acct, s.prev_status, acct_now, err);
 		if (rc != GQ_OK)
 			goto out;
 		has_acct = true;

@@ -38,14 +38,12 @@ struct gq_reconciler {
 	/*
 	 * Leader election (NULL: this replica always writes). When may_write
 	 * says no, a pass is read-only: it computes the plan and the ledger
-	 * (from the watched status, through the always-empty registry
-	 * follower_ledgers, and the pods) and publishes the admission view and
-	 * figures, but writes nothing: no objects, status, events, finalizers
-	 * or gates, and no orphan sweep.
+	 * (from the watched status, never from the registry, and the pods) and publishes the
+	 * admission view and figures, but writes nothing: no objects, status, events, finalizers or
+	 * gates, and no orphan sweep.
 	 */
 	bool (*may_write)(void *arg);
 	void *may_write_arg;
-	struct gq_budget_registry *follower_ledgers; /* never written */
 };
 
 /*

@@ -499,9 +499,13 @@ static void http_cb(struct evhttp_request *req, void *arg)
 		evbuffer_add_printf(out, "ok\n");
 		evhttp_send_reply(req, 200, "OK", out);
 	} else if (path && strcmp(path, "/readyz") == 0) {
-		bool ready = atomic_load(&c->ready);
+		/* Not ready once shutting down, so that the endpoint goes (the
+		 * webhook keeps serving through the grace meanwhile). */
+		bool ready = atomic_load(&c->ready) && !c->draining;
 
-		evbuffer_add_printf(out, ready ? "ok\n" : "caches not synced\n");
+		evbuffer_add_printf(out, ready		? "ok\n"
+					 : c->draining ? "shutting down\n"
+						       : "caches not synced\n");
 		evhttp_send_reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable",
 				  out);
 	} else {

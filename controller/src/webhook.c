@@ -66,7 +66,7 @@ struct webhook_route {
 enum webhook_state {
 	WEBHOOK_NEW,	   /* created, not listening */
 	WEBHOOK_LISTENING, /* accepting connections */
-	WEBHOOK_DRAINING,  /* listener closed, open connections still served */
+	WEBHOOK_DRAINING,  /* still accepting; every reply asks the client to close */
 	WEBHOOK_DRAINED,   /* everything closed */
 };
 
@@ -968,7 +968,7 @@ int gq_webhook_start_plain(struct gq_webhook *w, struct gq_err *err)
 
 int gq_webhook_port(const struct gq_webhook *w)
 {
-	return w->state == WEBHOOK_LISTENING ? w->bound_port : 0;
+	return w->state == WEBHOOK_LISTENING || w->state == WEBHOOK_DRAINING ? w->bound_port : 0;
 }
 
 /* Context of a completion callback deferred to the loop. */
@@ -1004,15 +1004,18 @@ static void webhook_defer(struct event_base *base, void (*done)(void *arg), void
 }
 
 /*
- * End of the drain grace: close every connection, then report from the next
- * loop iteration, after libevent has finalized the closed connections (so
- * that done may stop the loop without leaking them).
+ * End of the drain grace: close the listener and every connection, then
+ * report from the next loop iteration, after libevent has finalized the
+ * closed connections (so that done may stop the loop without leaking them).
  */
 static void webhook_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct gq_webhook *w = arg;
 
 	(void)fd, (void)what;
+	gq_listen_backoff_free(w->backoff);
+	w->backoff = NULL;
+	w->bound = NULL; /* owned by http */
 	evhttp_free(w->http);
 	w->http = NULL;
 	webhook_free_conns(w);
@@ -1031,10 +1034,6 @@ void gq_webhook_drain(struct gq_webhook *w, int grace_ms, void (*done)(void *arg
 	}
 	if (grace_ms < 0)
 		grace_ms = 0;
-	gq_listen_backoff_free(w->backoff);
-	w->backoff = NULL;
-	evhttp_del_accept_socket(w->http, w->bound);
-	w->bound = NULL;
 	w->state = WEBHOOK_DRAINING;
 	w->drain_done = done;
 	w->drain_arg = arg;

@@ -167,14 +167,15 @@ int gq_webhook_start_plain(struct gq_webhook *w, struct gq_err *err);
 int gq_webhook_port(const struct gq_webhook *w);
 
 /*
- * Graceful shutdown: closes the listening socket at once (new connections
- * are refused), keeps serving the connections already open for grace_ms
- * (responses then carry "Connection: close" so that clients move on), then
- * closes every connection and, from the next loop iteration, calls
- * done(arg) (it may free the server or stop the loop). A request still
- * being received when the grace ends is cut. A second call, or a call on a
- * server never started, calls done (from the loop) without other effect.
- * done may be NULL.
+ * Graceful shutdown. For grace_ms the server goes on accepting and serving
+ * (the endpoint's removal reaches the Service's routing some time after the
+ * pod is marked terminating, and clients reuse their open connections), but
+ * every response carries "Connection: close" so that clients move to
+ * another endpoint. Then it closes the listener and every connection and,
+ * from the next loop iteration, calls done(arg) (it may free the server or
+ * stop the loop). A request still being received when the grace ends is
+ * cut. A second call, or a call on a server never started, calls done (from
+ * the loop) without other effect. done may be NULL.
  */
 void gq_webhook_drain(struct gq_webhook *w, int grace_ms, void (*done)(void *arg), void *arg);
 

@@ -828,9 +828,14 @@ static void test_drain(void **state)
 	gq_buf_free(&r.body);
 	curl_easy_cleanup(h);
 
-	/* new connections are refused at once */
+	/* new connections are still accepted through the grace (the Service's
+	 * routing may still send them here), served, and told to close */
 	h = client(s->ca);
-	assert_int_equal(post_json(h, s->port, "/validate", "{}", &r), CURLE_COULDNT_CONNECT);
+	assert_int_equal(post_json(h, s->port, "/validate", "{\"n\":1}", &r), CURLE_OK);
+	assert_int_equal(r.code, 200);
+	assert_true(r.conn_close);
+	assert_string_equal(gq_buf_str(&r.body), "{\"n\":1}");
+	assert_int_equal(gq_webhook_port(s->w), s->port);
 	gq_buf_free(&r.body);
 	curl_easy_cleanup(h);
 

@@ -114,10 +114,11 @@ out:
  */
 static void fill_registry(struct gq_budget_registry *reg, int n_teams)
 {
-	static const struct gq_adm_weight weights[] = {
-	    {"nvidia.com/gpu", GQ_ADMISSION_GPU_MICRO},
-	    {"nvidia.com/mig-1g.10gb", GQ_ADMISSION_GPU_MICRO / 7},
+	/* an override as a team may give (1g.10gb keeps its built-in 1/7) */
+	static struct gq_res weight_items[] = {
+	    {.name = (char *)"nvidia.com/gpu", .q = {.milli = 1000}},
 	};
+	static const struct gq_res_list weights = {weight_items, GQ_ARRAY_LEN(weight_items)};
 	int target = n_teams / 2;
 
 	for (int i = 0; i < n_teams; i++) {
@@ -150,8 +151,7 @@ static void fill_registry(struct gq_budget_registry *reg, int n_teams)
 		    .reset_time = "2024-12-01T00:00:00Z",
 		    .over_budget_class = over,
 		    .over_budget_value = 100,
-		    .weights = weights,
-		    .n_weights = GQ_ARRAY_LEN(weights),
+		    .weights = &weights,
 		};
 
 		gq_budget_set_admission(reg, team, namespaces, GQ_ARRAY_LEN(namespaces), &t);

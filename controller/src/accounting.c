@@ -96,32 +96,44 @@ int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status)
 	return gq_ledger_check(l) == GQ_OK ? GQ_OK : GQ_EINVAL;
 }
 
-/* Appends the nvidia.com requests of a container (requests, else limits). */
-static size_t container_reqs(yajl_val c, struct gq_ledger_req *out, size_t cap)
+/*
+ * The container's nvidia.com/... requests, else limits, into out (at most
+ * cap; names borrowed from c). As the apiserver decodes JSON, a key given
+ * twice in one map counts by its last value; a limit only fills a resource
+ * with no request (admission's decoder reads them the same way). Values
+ * that are not quantity strings are skipped.
+ */
+static size_t container_reqs(yajl_val c, struct gq_cost_req *out, size_t cap)
 {
 	yajl_val req = gq_json_obj(c, GQ_PATH("resources", "requests"));
 	yajl_val lim = gq_json_obj(c, GQ_PATH("resources", "limits"));
-	size_t n = 0;
+	size_t n = 0, n_req = 0;
 
 	for (int pass = 0; pass < 2; pass++) {
 		yajl_val m = pass == 0 ? req : lim;
 
-		for (size_t i = 0; m && i < m->u.object.len && n < cap; i++) {
+		for (size_t i = 0; m && i < m->u.object.len; i++) {
 			const char *k = m->u.object.keys[i];
 			struct gq_quantity q;
-			bool dup = false;
+			size_t j;
 
 			if (strncmp(k, "nvidia.com/", 11) != 0 ||
-			    !YAJL_IS_STRING(m->u.object.values[i]))
+			    !YAJL_IS_STRING(m->u.object.values[i]) ||
+			    gq_quantity_parse(&q, m->u.object.values[i]->u.string) != GQ_OK)
 				continue;
-			for (size_t j = 0; j < n; j++)
-				dup |= strcmp(out[j].name, k) == 0;
-			if (dup || gq_quantity_parse(&q, m->u.object.values[i]->u.string) != GQ_OK)
-				continue;
-			out[n].name = k;
-			out[n].count = gq_quantity_value(&q);
-			n++;
+			for (j = 0; j < n && strcmp(out[j].name, k) != 0; j++)
+				;
+			if (j < n_req && pass == 1)
+				continue; /* set by a request */
+			if (j == n) {
+				if (n == cap)
+					continue;
+				out[n++].name = k;
+			}
+			out[j].count = gq_quantity_value(&q);
 		}
+		if (pass == 0)
+			n_req = n;
 	}
 	return n;
 }
@@ -129,7 +141,7 @@ static size_t container_reqs(yajl_val c, struct gq_ledger_req *out, size_t cap)
 bool gq_acct_is_gpu_pod(yajl_val pod)
 {
 	static const char *const lists[] = {"containers", "initContainers"};
-	struct gq_ledger_req reqs[32];
+	struct gq_cost_req reqs[32];
 
 	for (size_t l = 0; l < 2; l++) {
 		yajl_val a =
@@ -146,13 +158,12 @@ bool gq_acct_is_gpu_pod(yajl_val pod)
 	return false;
 }
 
-/* Weight of a pod from its containers (effective request rule in ledger.c). */
-static int pod_weight(struct gq_ledger_weight *w, yajl_val pod, int64_t replicas,
-		      const struct gq_res_list *overrides)
+int gq_acct_pod_weight(struct gq_cost_weight *w, yajl_val pod, int64_t replicas,
+		       const struct gq_res_list *overrides)
 {
 	static const char *const lists[] = {"containers", "initContainers"};
-	struct gq_ledger_container cs[64];
-	struct gq_ledger_req reqs[256];
+	struct gq_cost_container cs[64];
+	struct gq_cost_req reqs[256];
 	size_t nc = 0, nr = 0;
 
 	for (size_t l = 0; l < 2; l++) {
@@ -172,7 +183,7 @@ static int pod_weight(struct gq_ledger_weight *w, yajl_val pod, int64_t replicas
 			nc++;
 		}
 	}
-	return gq_ledger_pod_weight(w, cs, nc, replicas, overrides);
+	return gq_cost_pod_weight(w, cs, nc, replicas, overrides);
 }
 
 /* End of a pod's GPU use, 0 while it still runs (see the module comment). */
@@ -324,16 +335,16 @@ static int64_t node_replicas(struct gq_informer *nodes, const char *node)
 static int scan_pod(void *arg, const char *key, yajl_val pod)
 {
 	struct scan *s = arg;
-	struct gq_ledger_weight w;
+	struct gq_cost_weight w;
 	size_t fi = (size_t)-1, gi;
 	bool has_fin;
 
 	if (!in_team(s, key) || !gq_acct_is_gpu_pod(pod))
 		return 0;
 	has_fin = finalizer_index(pod, GQ_ACCOUNTING_FINALIZER, &fi) == GQ_OK;
-	if (pod_weight(&w, pod,
-		       node_replicas(s->nodes, gq_json_str(pod, GQ_PATH("spec", "nodeName"))),
-		       &s->t->budget.weights) != GQ_OK) {
+	if (gq_acct_pod_weight(
+		&w, pod, node_replicas(s->nodes, gq_json_str(pod, GQ_PATH("spec", "nodeName"))),
+		&s->t->budget.weights) != GQ_OK) {
 		w.num = 1;
 		w.den = 1;
 	}
@@ -530,9 +541,9 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	}
 	out->persist_until_ms = out->persist ? out->ledger.accounted_until_ms : persisted;
 	out->exhausted = gq_ledger_exhausted(&out->ledger, out->budget_micro);
-	out->warn =
-	    t->budget.warn_at_percent > 0 &&
-	    gq_ledger_warn_reached(&out->ledger, out->budget_micro, t->budget.warn_at_percent);
+	out->warn = t->budget.warn_at_percent > 0 &&
+		    gq_cost_warn_reached(out->ledger.used_micro, out->budget_micro,
+					 t->budget.warn_at_percent);
 	if (!out->exhausted && s.n_held) {
 		qsort(s.held, s.n_held, sizeof(*s.held), held_cmp);
 		for (size_t i = 0; i < s.n_held; i++)

@@ -12,6 +12,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "budget.h"
+#include "cost.h"
 #include "gq.h"
 #include "informer.h"
 #include "ledger.h"
@@ -88,5 +89,14 @@ bool gq_acct_marks(yajl_val pod, long *finalizer, long *gate);
 
 /* Whether the pod object requests any nvidia.com resource. */
 bool gq_acct_is_gpu_pod(yajl_val pod);
+
+/*
+ * The weight of pod (a Pod object, borrowed) on a node with `replicas`
+ * time-slicing replicas, with the team's overrides (borrowed; may be NULL):
+ * its containers' nvidia.com/... requests (else limits) through the cost
+ * model (gq_cost_pod_weight). Pure. Returns that function's codes.
+ */
+int gq_acct_pod_weight(struct gq_cost_weight *w, yajl_val pod, int64_t replicas,
+		       const struct gq_res_list *overrides);
 
 #endif

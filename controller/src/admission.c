@@ -18,6 +18,7 @@
  */
 #include "admission.h"
 
+#include "cost.h"
 #include "ledger.h"
 
 #include <stdio.h>
@@ -43,7 +44,6 @@
 #define MAX_QTY	       65  /* quantity text kept: gq_quantity_parse reads <= 64 */
 
 #define NVIDIA_PREFIX "nvidia.com/"
-#define MIG_PREFIX    "nvidia.com/mig-"
 #define GPU_RESOURCE  "nvidia.com/gpu"
 #define API_VERSION   "admission.k8s.io/v1"
 
@@ -166,10 +166,8 @@ static int json_depth(const char *body, size_t len)
 
 /* Per-resource accumulator while walking the pod's containers. */
 struct acc {
-	const char *name; /* borrowed from the tree (or the streaming arena) */
-	int64_t sum;	  /* containers + sidecar init containers */
-	int64_t init_max; /* largest init-phase demand */
-	int64_t sidecar;  /* sidecars started so far */
+	const char *name;     /* borrowed from the tree (or the streaming arena) */
+	struct gq_cost_acc a; /* the effective-request rule of the cost model */
 };
 
 struct acc_table {
@@ -298,27 +296,16 @@ static int read_res_map(struct cres_table *t, yajl_val map, bool is_request, con
 	return GQ_OK;
 }
 
-/* Adds b to *a, GQ_ERANGE on overflow. */
-static int add_checked(int64_t *a, int64_t b, const char *where, struct gq_err *err)
-{
-	if (__builtin_add_overflow(*a, b, a))
-		return gq_err_set(err, GQ_ERANGE, "%s: GPU requests overflow", where);
-	return GQ_OK;
-}
-
 /*
- * Folds one container's demand t into the accumulators. kind: 0 a regular
+ * Folds one container's demand t into the accumulators with the cost
+ * model's effective-request rule (gq_cost_acc). kind: 0 a regular
  * container, 1 an init container, 2 a sidecar (init container with
- * restartPolicy Always). Follows the scheduler's aggregation: sidecars count
- * with the regular containers and also stay running under every later init
- * container.
+ * restartPolicy Always), as enum gq_cost_kind.
  */
 static int fold_cres(struct acc_table *acc, const struct cres_table *t, int kind, const char *where,
 		     struct gq_err *err)
 {
-	int64_t demand;
 	size_t i;
-	int rc;
 
 	for (i = 0; i < t->n; i++) {
 		struct acc *a = acc_slot(acc, t->items[i].name);
@@ -328,21 +315,8 @@ static int fold_cres(struct acc_table *acc, const struct cres_table *t, int kind
 					  "pod has more than %d distinct nvidia.com/* resources "
 					  "(limit %d)",
 					  MAX_RES, MAX_RES);
-		if (kind == 0)
-			rc = add_checked(&a->sum, t->items[i].count, where, err);
-		else if (kind == 2) {
-			/* the sidecars alone never exceed sum, which includes them */
-			rc = add_checked(&a->sum, t->items[i].count, where, err);
-			if (rc == GQ_OK)
-				rc = add_checked(&a->sidecar, t->items[i].count, where, err);
-		} else {
-			demand = a->sidecar;
-			rc = add_checked(&demand, t->items[i].count, where, err);
-			if (rc == GQ_OK && demand > a->init_max)
-				a->init_max = demand;
-		}
-		if (rc != GQ_OK)
-			return rc;
+		if (gq_cost_acc_add(&a->a, (enum gq_cost_kind)kind, t->items[i].count) != GQ_OK)
+			return gq_err_set(err, GQ_ERANGE, "%s: GPU requests overflow", where);
 	}
 	return GQ_OK;
 }
@@ -412,8 +386,8 @@ static void gpus_from_acc(struct gq_adm_request *out, const struct acc_table *ac
 
 	out->gpus = gq_calloc(acc->n ? acc->n : 1, sizeof(*out->gpus));
 	for (i = 0; i < acc->n; i++) {
-		int64_t n = acc->items[i].sum > acc->items[i].init_max ? acc->items[i].sum
-								       : acc->items[i].init_max;
+		int64_t n = gq_cost_acc_effective(&acc->items[i].a);
+
 		if (n <= 0)
 			continue;
 		out->gpus[out->n_gpus].resource = gq_strdup(acc->items[i].name);
@@ -1886,71 +1860,27 @@ bool gq_adm_request_is_gpu_pod(const struct gq_adm_request *r)
 
 int64_t gq_admission_default_weight(const char *resource)
 {
-	const char *p;
-	int64_t g = 0;
+	struct gq_cost_weight w;
 
-	if (strcmp(resource, GPU_RESOURCE) == 0 || strcmp(resource, GPU_RESOURCE ".shared") == 0)
-		return GQ_ADMISSION_GPU_MICRO;
-	if (!has_prefix(resource, NVIDIA_PREFIX))
+	if (gq_cost_resource_weight(&w, resource, 1, NULL) != GQ_OK)
 		return 0;
-	if (!has_prefix(resource, MIG_PREFIX))
-		return GQ_ADMISSION_GPU_MICRO;
-	p = resource + strlen(MIG_PREFIX);
-	while (*p >= '0' && *p <= '9' && g <= 7)
-		g = g * 10 + (*p++ - '0');
-	if (g < 1 || g > 7 || p[0] != 'g' || p[1] != '.')
-		return GQ_ADMISSION_GPU_MICRO;
-	p += 2;
-	if (*p < '0' || *p > '9')
-		return GQ_ADMISSION_GPU_MICRO;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	if (p[0] != 'g' || p[1] != 'b')
-		return GQ_ADMISSION_GPU_MICRO;
-	return g * GQ_ADMISSION_GPU_MICRO / 7;
+	return gq_cost_weight_micro(&w);
 }
 
-/* Weight of a resource for this team: its override, else the built-in. */
-static int64_t team_weight(const struct gq_adm_team *team, const char *resource)
+int gq_adm_pod_weight(struct gq_cost_weight *w, const struct gq_adm_request *req,
+		      const struct gq_res_list *weights)
 {
+	struct gq_cost_req eff[MAX_RES];
 	size_t i;
 
-	for (i = 0; i < team->n_weights; i++)
-		if (team->weights[i].resource != NULL &&
-		    strcmp(team->weights[i].resource, resource) == 0)
-			return team->weights[i].micro > 0 ? team->weights[i].micro : 0;
-	return gq_admission_default_weight(resource);
-}
-
-/* a * b for non-negative operands, saturating at INT64_MAX. */
-static int64_t mul_sat(int64_t a, int64_t b)
-{
-	int64_t r;
-
-	if (__builtin_mul_overflow(a, b, &r))
-		return INT64_MAX;
-	return r;
-}
-
-static int64_t add_sat(int64_t a, int64_t b)
-{
-	int64_t r;
-
-	if (__builtin_add_overflow(a, b, &r))
-		return INT64_MAX;
-	return r;
-}
-
-/* The pod's weight in micro GPU-equivalents (saturating). */
-static int64_t pod_weight(const struct gq_adm_request *req, const struct gq_adm_team *team)
-{
-	int64_t w = 0;
-	size_t i;
-
-	for (i = 0; i < req->n_gpus; i++)
-		w = add_sat(w,
-			    mul_sat(req->gpus[i].count, team_weight(team, req->gpus[i].resource)));
-	return w;
+	if (req->n_gpus > MAX_RES)
+		return GQ_ETOOBIG;
+	for (i = 0; i < req->n_gpus; i++) {
+		eff[i].name = req->gpus[i].resource;
+		eff[i].count = req->gpus[i].count;
+	}
+	/* no node yet: one replica, the most a device can cost */
+	return gq_cost_effective_weight(w, eff, req->n_gpus, 1, weights);
 }
 
 /*
@@ -2267,6 +2197,7 @@ static void check_budget(struct gq_adm_response *out, struct patch *p,
 			 const struct gq_adm_request *req, const struct gq_adm_team *team)
 {
 	struct budget_view b = {.reset = team->reset_time};
+	struct gq_cost_weight w;
 	int64_t left = 0;
 	__int128 pct;
 
@@ -2275,9 +2206,13 @@ static void check_budget(struct gq_adm_response *out, struct patch *p,
 	b.exhausted = team->used_micro >= team->budget_micro;
 	if (!b.exhausted)
 		left = team->budget_micro - team->used_micro;
-	b.weight = pod_weight(req, team);
-	if (req->active_deadline > 0)
-		b.cost = mul_sat(b.weight, req->active_deadline);
+	if (gq_adm_pod_weight(&w, req, team->weights) == GQ_OK) {
+		b.weight = gq_cost_weight_micro(&w);
+		b.cost = gq_cost_expected_micro(&w, req->active_deadline);
+	} else { /* beyond any budget: held back by the policy */
+		b.weight = INT64_MAX;
+		b.cost = req->active_deadline > 0 ? INT64_MAX : 0;
+	}
 	fmt_hours(b.used, team->used_micro);
 	fmt_hours(b.total, team->budget_micro);
 	fmt_hours(b.left, left);
@@ -2287,9 +2222,8 @@ static void check_budget(struct gq_adm_response *out, struct patch *p,
 		apply_policy(out, p, req, team, &b);
 		return;
 	}
-	if (team->warn_at_percent <= 0 || team->budget_micro <= 0)
-		return;
-	if ((__int128)team->used_micro * 100 < (__int128)team->warn_at_percent * team->budget_micro)
+	if (team->budget_micro <= 0 ||
+	    !gq_cost_warn_reached(team->used_micro, team->budget_micro, team->warn_at_percent))
 		return;
 	pct = (__int128)team->used_micro * 100 / team->budget_micro;
 	add_warning(out, gq_asprintf("team %s has used %d%% of its GPU-hour budget (%s of %s "

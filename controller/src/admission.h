@@ -14,7 +14,8 @@
  *  3. More nvidia.com/gpu than the team's per-pod cap: denied (403).
  *  4. An exempt tier: allowed (with the default-class patch, if any).
  *  5. Budget used up, or the pod's expected cost (weight x
- *     activeDeadlineSeconds) above what is left: Deny (403), Hold (scheduling
+ *     activeDeadlineSeconds, by the cost model of cost.h, the ledger's)
+ *     above what is left: Deny (403), Hold (scheduling
  *     gate gpuquota.io/budget + warning) or Deprioritize (the over-budget
  *     class, its value and preemptionPolicy Never + warning).
  *  6. Otherwise allowed, with a warning past the team's warn threshold.
@@ -22,8 +23,7 @@
  * denied (403, gq_admission_refuse), whatever its namespace.
  *
  * Units: budgets and usage are micro GPU-seconds (1 GPU for 1 s =
- * 1,000,000); resource weights are micro GPU-equivalents per device
- * (nvidia.com/gpu = 1,000,000).
+ * 1,000,000); weights are exact fractions of GPU-equivalents (cost.h).
  */
 #ifndef GQ_ADMISSION_H
 #define GQ_ADMISSION_H
@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cost.h"
 #include "gq.h"
 #include "spec.h" /* enum gq_on_exhausted */
 
@@ -102,12 +103,6 @@ struct gq_adm_request {
 	bool refused_gpu_pod;
 };
 
-/* A resource weight override: micro GPU-equivalents per device. */
-struct gq_adm_weight {
-	const char *resource; /* "nvidia.com/gpu" or "nvidia.com/mig-<profile>" */
-	int64_t micro;	      /* >= 0 */
-};
-
 /*
  * The caller's snapshot of a team, borrowed for the duration of one
  * gq_admission_decide call. Class names are full PriorityClass names
@@ -140,9 +135,8 @@ struct gq_adm_team {
 					* Deprioritize fails closed (denies) */
 	int32_t over_budget_value;     /* its value; its preemptionPolicy is Never */
 
-	/* weights overriding gq_admission_default_weight; may be empty */
-	const struct gq_adm_weight *weights;
-	size_t n_weights;
+	/* spec.budget.weights (cost.h: gq_cost_resource_weight); NULL = none */
+	const struct gq_res_list *weights;
 };
 
 /* What gq_admission_decide chose (for logs and metrics). */
@@ -219,13 +213,24 @@ int64_t gq_adm_request_count(const struct gq_adm_request *r, const char *resourc
 bool gq_adm_request_is_gpu_pod(const struct gq_adm_request *r);
 
 /*
- * Built-in weight of a resource in micro GPU-equivalents per device, the
- * same rules as the ledger (gq_ledger_resource_weight) with one replica:
- * nvidia.com/gpu and nvidia.com/gpu.shared 1,000,000;
- * nvidia.com/mig-<g>g.<m>gb... (g in 1..7) g x 1,000,000 / 7 (rounded
- * down); any other nvidia.com/ resource 1,000,000; anything else 0.
+ * Built-in weight of a resource in micro GPU-equivalents per device, for
+ * display: the cost model's (gq_cost_resource_weight) with one replica,
+ * rounded to nearest: nvidia.com/gpu and nvidia.com/gpu.shared 1,000,000;
+ * nvidia.com/mig-<g>g.<m>gb... (g in 1..7) g x 1,000,000 / 7; any other
+ * nvidia.com/ resource 1,000,000; anything else 0.
  */
 int64_t gq_admission_default_weight(const char *resource);
+
+/*
+ * The weight of the pod in req with the team's weights (borrowed; NULL:
+ * none), by the cost model with one replica (the pod has no node yet): the
+ * same fraction as the ledger's gq_acct_pod_weight for the same pod on a
+ * node without time-slicing. Its expected cost is
+ * gq_cost_expected_micro(w, activeDeadlineSeconds). Pure. Returns the codes
+ * of gq_cost_effective_weight.
+ */
+int gq_adm_pod_weight(struct gq_cost_weight *w, const struct gq_adm_request *req,
+		      const struct gq_res_list *weights);
 
 /*
  * Decides on req against team (NULL when the namespace belongs to no team)

@@ -37,7 +37,7 @@ struct entry {
 	struct gq_adm_team adm; /* strings below are owned by the entry */
 	char **tier_classes;
 	char **exempt_classes;
-	struct gq_adm_weight *weights;
+	struct gq_res_list *weights; /* owned; adm.weights (entries move: on the heap) */
 	char *default_class, *default_pp, *reset_time, *over_budget_class;
 
 	bool has_figures;
@@ -92,16 +92,16 @@ static void entry_clear_adm(struct entry *e)
 	strv_free(e->namespaces, e->n_ns);
 	strv_free(e->tier_classes, e->adm.n_tiers);
 	strv_free(e->exempt_classes, e->adm.n_exempt);
-	for (size_t i = 0; e->weights && i < e->adm.n_weights; i++)
-		free((char *)e->weights[i].resource);
+	if (e->weights != NULL)
+		gq_res_list_free(e->weights);
 	free(e->weights);
+	e->weights = NULL;
 	free(e->default_class);
 	free(e->default_pp);
 	free(e->reset_time);
 	free(e->over_budget_class);
 	free((char *)e->adm.name);
 	e->namespaces = e->tier_classes = e->exempt_classes = NULL;
-	e->weights = NULL;
 	e->default_class = e->default_pp = e->reset_time = e->over_budget_class = NULL;
 	e->n_ns = 0;
 	memset(&e->adm, 0, sizeof(e->adm));
@@ -256,11 +256,8 @@ void gq_budget_set_admission(struct gq_budget_registry *r, const char *team,
 	e->adm.tier_classes = (const char *const *)e->tier_classes;
 	e->exempt_classes = strv_dup(s->exempt_classes, s->n_exempt);
 	e->adm.exempt_classes = (const char *const *)e->exempt_classes;
-	e->weights = gq_calloc(s->n_weights ? s->n_weights : 1, sizeof(*e->weights));
-	for (size_t i = 0; i < s->n_weights; i++) {
-		e->weights[i].resource = gq_strdup(s->weights[i].resource);
-		e->weights[i].micro = s->weights[i].micro;
-	}
+	e->weights = gq_calloc(1, sizeof(*e->weights));
+	gq_res_list_copy(e->weights, s->weights);
 	e->adm.weights = e->weights;
 	e->adm.default_class = e->default_class = opt_dup(s->default_class);
 	e->adm.default_preemption_policy = e->default_pp = opt_dup(s->default_preemption_policy);

@@ -503,7 +503,7 @@ static void http_cb(struct evhttp_request *req, void *arg)
 		 * webhook keeps serving through the grace meanwhile). */
 		bool ready = atomic_load(&c->ready) && !c->draining;
 
-		evbuffer_add_printf(out, ready		? "ok\n"
+		evbuffer_add_printf(out, ready	       ? "ok\n"
 					 : c->draining ? "shutting down\n"
 						       : "caches not synced\n");
 		evhttp_send_reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable",

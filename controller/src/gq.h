@@ -75,4 +75,21 @@ int64_t gq_real_ms(void);
 
 #define GQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Checked int64 arithmetic: *out = a op b, or GQ_ERANGE (*out unspecified)
+ * instead of wrapping. */
+static inline int gq_ck_add(int64_t *out, int64_t a, int64_t b)
+{
+	return __builtin_add_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
+}
+
+static inline int gq_ck_sub(int64_t *out, int64_t a, int64_t b)
+{
+	return __builtin_sub_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
+}
+
+static inline int gq_ck_mul(int64_t *out, int64_t a, int64_t b)
+{
+	return __builtin_mul_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
+}
+
 #endif

@@ -1,9 +1,10 @@
 /*
- * ledger.c - the GPU-hour ledger: budget periods, pod weights, exact usage
- * accounting, and the RFC 3339 / GPU-hour text forms used in status.
+ * ledger.c - the GPU-hour ledger: budget periods, exact usage accounting
+ * (pod weights and costs come from cost.c), and the RFC 3339 / GPU-hour
+ * text forms used in status.
  *
  * Everything here is pure (the clock is a parameter) and overflow-checked:
- * arithmetic goes through the ck_* helpers, which report GQ_ERANGE instead of
+ * arithmetic goes through the gq_ck_* helpers, which report GQ_ERANGE instead of
  * wrapping.
  */
 #include <limits.h>
@@ -12,33 +13,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "cost.h"
 #include "gq.h"
 #include "ledger.h"
 #include "quantity.h"
 #include "spec.h"
 
 #define MS_PER_DAY INT64_C(86400000)
-#define GPU_PREFIX "nvidia.com/"
-#define MIG_PREFIX "nvidia.com/mig-"
 
 /* ------------------------------------------------------------------ */
-/* Checked integer arithmetic                                           */
+/* Floor division                                                       */
 /* ------------------------------------------------------------------ */
-
-static int ck_add(int64_t *out, int64_t a, int64_t b)
-{
-	return __builtin_add_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
-}
-
-static int ck_sub(int64_t *out, int64_t a, int64_t b)
-{
-	return __builtin_sub_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
-}
-
-static int ck_mul(int64_t *out, int64_t a, int64_t b)
-{
-	return __builtin_mul_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
-}
 
 /* Floor division and the matching non-negative remainder, for b > 0. */
 static int64_t floor_div(int64_t a, int64_t b)
@@ -55,17 +40,6 @@ static int64_t floor_mod(int64_t a, int64_t b)
 	int64_t r = a % b;
 
 	return r < 0 ? r + b : r;
-}
-
-static int64_t gcd64(int64_t a, int64_t b)
-{
-	while (b != 0) {
-		int64_t t = a % b;
-
-		a = b;
-		b = t;
-	}
-	return a < 0 ? -a : a;
 }
 
 /* ------------------------------------------------------------------ */
@@ -111,9 +85,9 @@ static int monthly(int64_t t_ms, int64_t *start, int64_t *end)
 	if (rc == GQ_OK)
 		rc = month_start_s(&e, tm.tm_year, tm.tm_mon + 1);
 	if (rc == GQ_OK)
-		rc = ck_mul(start, s, 1000);
+		rc = gq_ck_mul(start, s, 1000);
 	if (rc == GQ_OK)
-		rc = ck_mul(end, e, 1000);
+		rc = gq_ck_mul(end, e, 1000);
 	return rc;
 }
 
@@ -126,9 +100,9 @@ static int day_periods(int64_t t_ms, int64_t days, int64_t shift, int64_t *start
 	int64_t len = days * MS_PER_DAY;
 	int rc;
 
-	rc = ck_mul(start, first, MS_PER_DAY);
+	rc = gq_ck_mul(start, first, MS_PER_DAY);
 	if (rc == GQ_OK)
-		rc = ck_add(end, *start, len);
+		rc = gq_ck_add(end, *start, len);
 	return rc;
 }
 
@@ -141,17 +115,17 @@ static int duration_periods(int64_t anchor_ms, int64_t seconds, int64_t t_ms, in
 
 	if (seconds <= 0)
 		return GQ_EINVAL;
-	rc = ck_mul(&d, seconds, 1000);
+	rc = gq_ck_mul(&d, seconds, 1000);
 	if (rc == GQ_OK)
-		rc = ck_sub(&diff, t_ms, anchor_ms);
+		rc = gq_ck_sub(&diff, t_ms, anchor_ms);
 	if (rc != GQ_OK)
 		return rc;
 	k = floor_div(diff, d);
-	rc = ck_mul(&off, k, d);
+	rc = gq_ck_mul(&off, k, d);
 	if (rc == GQ_OK)
-		rc = ck_add(start, anchor_ms, off);
+		rc = gq_ck_add(start, anchor_ms, off);
 	if (rc == GQ_OK)
-		rc = ck_add(end, *start, d);
+		rc = gq_ck_add(end, *start, d);
 	return rc;
 }
 
@@ -215,40 +189,12 @@ int gq_ledger_check(const struct gq_ledger *l)
 /* Usage                                                                */
 /* ------------------------------------------------------------------ */
 
-static bool weight_ok(const struct gq_ledger_weight *w)
-{
-	return w->num >= 0 && w->den >= 1;
-}
-
-/*
- * F(x) = floor(x ms * 1000 * num / den): micro GPU-seconds used by weight w
- * in the first x >= 0 ms of a pod's life. Computed as q*num + r*num/den with
- * u = q*den + r, so that only r*num (r < den) must fit, not u*num.
- */
-static int usage_f(int64_t *out, int64_t x_ms, const struct gq_ledger_weight *w)
-{
-	int64_t u, q, r, a, c;
-	int rc;
-
-	rc = ck_mul(&u, x_ms, 1000);
-	if (rc != GQ_OK)
-		return rc;
-	q = u / w->den;
-	r = u % w->den;
-	rc = ck_mul(&a, q, w->num);
-	if (rc == GQ_OK)
-		rc = ck_mul(&c, r, w->num);
-	if (rc == GQ_OK)
-		rc = ck_add(out, a, c / w->den);
-	return rc;
-}
-
 int gq_ledger_pod_usage(int64_t *out, const struct gq_ledger_pod *p, int64_t from_ms, int64_t to_ms)
 {
 	int64_t lo, hi, x_lo, x_hi, f_lo, f_hi;
 	int rc;
 
-	if (!weight_ok(&p->weight))
+	if (!gq_cost_weight_ok(&p->weight))
 		return GQ_EINVAL;
 	*out = 0;
 	if (p->start_ms == 0)
@@ -259,13 +205,13 @@ int gq_ledger_pod_usage(int64_t *out, const struct gq_ledger_pod *p, int64_t fro
 		hi = p->end_ms;
 	if (hi <= lo || p->weight.num == 0)
 		return GQ_OK;
-	rc = ck_sub(&x_lo, lo, p->start_ms);
+	rc = gq_ck_sub(&x_lo, lo, p->start_ms);
 	if (rc == GQ_OK)
-		rc = ck_sub(&x_hi, hi, p->start_ms);
+		rc = gq_ck_sub(&x_hi, hi, p->start_ms);
 	if (rc == GQ_OK)
-		rc = usage_f(&f_lo, x_lo, &p->weight);
+		rc = gq_cost_usage(&f_lo, x_lo, &p->weight);
 	if (rc == GQ_OK)
-		rc = usage_f(&f_hi, x_hi, &p->weight);
+		rc = gq_cost_usage(&f_hi, x_hi, &p->weight);
 	if (rc == GQ_OK)
 		*out = f_hi - f_lo;
 	return rc;
@@ -287,7 +233,7 @@ static int usage_delta(int64_t *d, const struct gq_ledger_pod *was,
 	if (rc == GQ_OK)
 		rc = gq_ledger_pod_usage(&b, now_p, from_ms, hi);
 	if (rc == GQ_OK)
-		rc = ck_sub(d, b, a);
+		rc = gq_ck_sub(d, b, a);
 	return rc;
 }
 
@@ -295,7 +241,7 @@ static int usage_delta(int64_t *d, const struct gq_ledger_pod *was,
 static int add_floor0(int64_t *v, int64_t d)
 {
 	int64_t r;
-	int rc = ck_add(&r, *v, d);
+	int rc = gq_ck_add(&r, *v, d);
 
 	if (rc == GQ_OK)
 		*v = r < 0 ? 0 : r;
@@ -343,7 +289,7 @@ static int add_usage(int64_t *acc, const struct gq_ledger_pod *pods, size_t n, i
 	for (i = 0; i < n; i++) {
 		rc = gq_ledger_pod_usage(&u, &pods[i], from_ms, to_ms);
 		if (rc == GQ_OK)
-			rc = ck_add(acc, *acc, u);
+			rc = gq_ck_add(acc, *acc, u);
 		if (rc != GQ_OK)
 			return rc;
 	}
@@ -413,7 +359,7 @@ static int skip_ahead(struct gq_ledger *w, const struct gq_budget *b, int64_t an
 		return rc;
 	s = cs;
 	for (i = 0; i < GQ_LEDGER_HISTORY; i++) {
-		rc = ck_sub(&prev, s, 1);
+		rc = gq_ck_sub(&prev, s, 1);
 		if (rc == GQ_OK)
 			rc = gq_ledger_period_at(b, anchor_ms, prev, &s, &e);
 		if (rc != GQ_OK)
@@ -445,7 +391,7 @@ int gq_ledger_advance(struct gq_ledger *l, const struct gq_budget *b, int64_t an
 	if (rc != GQ_OK)
 		return rc;
 	for (i = 0; i < n; i++)
-		if (!weight_ok(&pods[i].weight))
+		if (!gq_cost_weight_ok(&pods[i].weight))
 			return GQ_EINVAL;
 	if (now_ms <= l->accounted_until_ms)
 		return GQ_OK;
@@ -484,227 +430,13 @@ int gq_ledger_advance(struct gq_ledger *l, const struct gq_budget *b, int64_t an
 }
 
 /* ------------------------------------------------------------------ */
-/* Weights                                                              */
-/* ------------------------------------------------------------------ */
-
-static bool has_prefix(const char *s, const char *p)
-{
-	return strncmp(s, p, strlen(p)) == 0;
-}
-
-/* Builds the reduced fraction num/den (num >= 0, den >= 1). */
-static struct gq_ledger_weight frac(int64_t num, int64_t den)
-{
-	struct gq_ledger_weight w;
-	int64_t g = gcd64(num, den);
-
-	if (g == 0)
-		g = 1;
-	w.num = num / g;
-	w.den = den / g;
-	if (w.num == 0)
-		w.den = 1;
-	return w;
-}
-
-/* *a += b * count, exactly. */
-static int frac_add_mul(struct gq_ledger_weight *a, const struct gq_ledger_weight *b, int64_t count)
-{
-	int64_t g, bn, bd, den, x, y, num;
-	int rc;
-
-	g = gcd64(count, b->den);
-	if (g == 0)
-		g = 1;
-	rc = ck_mul(&bn, b->num, count / g);
-	if (rc != GQ_OK)
-		return rc;
-	bd = b->den / g;
-	g = gcd64(a->den, bd);
-	rc = ck_mul(&den, a->den / g, bd);
-	if (rc == GQ_OK)
-		rc = ck_mul(&x, a->num, bd / g);
-	if (rc == GQ_OK)
-		rc = ck_mul(&y, bn, a->den / g);
-	if (rc == GQ_OK)
-		rc = ck_add(&num, x, y);
-	if (rc == GQ_OK)
-		*a = frac(num, den);
-	return rc;
-}
-
-/* The <g> of "nvidia.com/mig-<g>g.<m>gb[...]", or 0 if name is not of that form. */
-static int64_t mig_compute_slices(const char *name)
-{
-	const char *p = name + strlen(MIG_PREFIX);
-	int64_t g = 0;
-
-	if (!(*p >= '0' && *p <= '9'))
-		return 0;
-	while (*p >= '0' && *p <= '9') {
-		if (g > 1000)
-			return 0;
-		g = g * 10 + (*p++ - '0');
-	}
-	if (p[0] != 'g' || p[1] != '.')
-		return 0;
-	p += 2;
-	if (!(*p >= '0' && *p <= '9'))
-		return 0;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	if (p[0] != 'g' || p[1] != 'b')
-		return 0;
-	return g;
-}
-
-int gq_ledger_resource_weight(struct gq_ledger_weight *out, const char *name, int64_t node_replicas,
-			      const struct gq_res_list *overrides)
-{
-	const struct gq_res *o = NULL;
-	int64_t g;
-
-	if (name == NULL)
-		return GQ_EINVAL;
-	if (overrides != NULL)
-		o = gq_res_list_find(overrides, name);
-	if (o != NULL) {
-		if (o->q.milli < 0)
-			return GQ_EINVAL;
-		*out = frac(o->q.milli, 1000);
-	} else if (strcmp(name, "nvidia.com/gpu") == 0 ||
-		   strcmp(name, "nvidia.com/gpu.shared") == 0) {
-		*out = frac(1, node_replicas > 1 ? node_replicas : 1);
-	} else if (has_prefix(name, MIG_PREFIX) && (g = mig_compute_slices(name)) >= 1 && g <= 7) {
-		*out = frac(g, 7);
-	} else if (has_prefix(name, GPU_PREFIX)) {
-		*out = frac(1, 1);
-	} else {
-		*out = frac(0, 1);
-	}
-	return GQ_OK;
-}
-
-/* Whether resource `name` already appeared before entry (ci, ri). */
-static bool seen_before(const struct gq_ledger_container *c, size_t ci, size_t ri, const char *name)
-{
-	size_t i, j;
-
-	for (i = 0; i <= ci; i++)
-		for (j = 0; j < (i == ci ? ri : c[i].n_reqs); j++)
-			if (strcmp(c[i].reqs[j].name, name) == 0)
-				return true;
-	return false;
-}
-
-/* The pod's effective request of resource `name` (scheduler rule with
- * sidecars; see gq_ledger_pod_weight). */
-static int effective_count(int64_t *out, const struct gq_ledger_container *c, size_t n,
-			   const char *name)
-{
-	int64_t regular = 0, sidecars = 0, init_max = 0, v, cand, total;
-	size_t i, j;
-	int rc;
-
-	for (i = 0; i < n; i++) {
-		v = 0;
-		for (j = 0; j < c[i].n_reqs; j++) {
-			if (strcmp(c[i].reqs[j].name, name) != 0)
-				continue;
-			rc = ck_add(&v, v, c[i].reqs[j].count);
-			if (rc != GQ_OK)
-				return rc;
-		}
-		if (!c[i].init) {
-			rc = ck_add(&regular, regular, v);
-			cand = 0;
-		} else if (c[i].sidecar) {
-			rc = ck_add(&sidecars, sidecars, v);
-			cand = sidecars;
-		} else {
-			rc = ck_add(&cand, v, sidecars);
-		}
-		if (rc != GQ_OK)
-			return rc;
-		if (cand > init_max)
-			init_max = cand;
-	}
-	rc = ck_add(&total, regular, sidecars);
-	if (rc != GQ_OK)
-		return rc;
-	*out = total > init_max ? total : init_max;
-	return GQ_OK;
-}
-
-int gq_ledger_pod_weight(struct gq_ledger_weight *out, const struct gq_ledger_container *c,
-			 size_t n, int64_t node_replicas, const struct gq_res_list *overrides)
-{
-	struct gq_ledger_weight sum = {0, 1}, w;
-	size_t i, j, total = 0;
-	int64_t count;
-	int rc;
-
-	for (i = 0; i < n; i++) {
-		if (c[i].n_reqs > 0 && c[i].reqs == NULL)
-			return GQ_EINVAL;
-		total += c[i].n_reqs;
-		if (c[i].n_reqs > GQ_LEDGER_MAX_REQS || total > GQ_LEDGER_MAX_REQS)
-			return GQ_ETOOBIG;
-		for (j = 0; j < c[i].n_reqs; j++)
-			if (c[i].reqs[j].name == NULL || c[i].reqs[j].count < 0)
-				return GQ_EINVAL;
-	}
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < c[i].n_reqs; j++) {
-			const char *name = c[i].reqs[j].name;
-
-			if (seen_before(c, i, j, name))
-				continue;
-			rc = gq_ledger_resource_weight(&w, name, node_replicas, overrides);
-			if (rc != GQ_OK)
-				return rc;
-			if (w.num == 0)
-				continue;
-			rc = effective_count(&count, c, n, name);
-			if (rc == GQ_OK)
-				rc = frac_add_mul(&sum, &w, count);
-			if (rc != GQ_OK)
-				return rc;
-		}
-	}
-	*out = sum;
-	return GQ_OK;
-}
-
-int64_t gq_ledger_weight_micro(const struct gq_ledger_weight *w)
-{
-	int64_t q, r, hi, lo, v;
-
-	if (!weight_ok(w))
-		return 0;
-	q = w->num / w->den;
-	r = w->num % w->den;
-	if (ck_mul(&hi, q, 1000000) != GQ_OK)
-		return INT64_MAX;
-	/* r * 1e6 / den rounded; only a denominator beyond 9.2e12 (never built
-	 * by gq_ledger_pod_weight) needs the floating-point fallback. */
-	if (ck_mul(&lo, r, 1000000) != GQ_OK)
-		lo = (int64_t)((double)r / (double)w->den * 1e6 + 0.5);
-	else
-		lo = (lo + w->den / 2) / w->den;
-	if (ck_add(&v, hi, lo) != GQ_OK)
-		return INT64_MAX;
-	return v;
-}
-
-/* ------------------------------------------------------------------ */
 /* Budget helpers                                                       */
 /* ------------------------------------------------------------------ */
 
 int gq_ledger_budget_micro(const struct gq_budget *b, int64_t *out)
 {
 	/* 1 milli GPU-hour = 3.6 GPU-seconds = 3.6e6 micro GPU-seconds. */
-	return ck_mul(out, b->gpu_hours.milli, GQ_LEDGER_MICRO_PER_HOUR / 1000);
+	return gq_ck_mul(out, b->gpu_hours.milli, GQ_LEDGER_MICRO_PER_HOUR / 1000);
 }
 
 int64_t gq_ledger_remaining(const struct gq_ledger *l, int64_t budget_micro)
@@ -713,7 +445,7 @@ int64_t gq_ledger_remaining(const struct gq_ledger *l, int64_t budget_micro)
 
 	if (l->used_micro >= budget_micro)
 		return 0;
-	if (ck_sub(&r, budget_micro, l->used_micro) != GQ_OK)
+	if (gq_ck_sub(&r, budget_micro, l->used_micro) != GQ_OK)
 		return INT64_MAX;
 	return r;
 }
@@ -721,19 +453,6 @@ int64_t gq_ledger_remaining(const struct gq_ledger *l, int64_t budget_micro)
 bool gq_ledger_exhausted(const struct gq_ledger *l, int64_t budget_micro)
 {
 	return l->used_micro >= budget_micro;
-}
-
-bool gq_ledger_warn_reached(const struct gq_ledger *l, int64_t budget_micro, int percent)
-{
-	int64_t b = budget_micro > 0 ? budget_micro : 0;
-	int64_t p = percent > 100 ? 100 : percent;
-	int64_t threshold;
-
-	if (percent <= 0)
-		return false;
-	/* ceil(b * p / 100) without overflow: b/100*p <= b and the rest < p. */
-	threshold = b / 100 * p + (b % 100 * p + 99) / 100;
-	return l->used_micro >= threshold;
 }
 
 /* ------------------------------------------------------------------ */
@@ -794,7 +513,8 @@ int gq_ledger_parse_hours(const char *s, int64_t *micro)
 		s++;
 	}
 	for (; *s >= '0' && *s <= '9'; s++, ndig++) {
-		if (ck_mul(&whole, whole, 10) != GQ_OK || ck_add(&whole, whole, *s - '0') != GQ_OK)
+		if (gq_ck_mul(&whole, whole, 10) != GQ_OK ||
+		    gq_ck_add(&whole, whole, *s - '0') != GQ_OK)
 			return GQ_ERANGE;
 	}
 	if (ndig == 0)
@@ -810,9 +530,9 @@ int gq_ledger_parse_hours(const char *s, int64_t *micro)
 	}
 	if (*s != '\0')
 		return GQ_EPARSE;
-	rc = ck_mul(&v, whole, GQ_LEDGER_MICRO_PER_HOUR);
+	rc = gq_ck_mul(&v, whole, GQ_LEDGER_MICRO_PER_HOUR);
 	if (rc == GQ_OK)
-		rc = ck_add(&v, v, f * per_unit[nfrac]);
+		rc = gq_ck_add(&v, v, f * per_unit[nfrac]);
 	if (rc != GQ_OK)
 		return rc;
 	*micro = neg ? -v : v;

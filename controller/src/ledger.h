@@ -25,12 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cost.h"
 #include "gq.h"
 #include "spec.h"
 
 #define GQ_LEDGER_HISTORY	 12		     /* closed periods kept */
 #define GQ_LEDGER_MICRO_PER_HOUR INT64_C(3600000000) /* micro GPU-s per GPU-hour */
-#define GQ_LEDGER_MAX_REQS	 4096		     /* (name, count) entries per pod, in all */
 
 /* One closed budget period. */
 struct gq_ledger_period_rec {
@@ -50,32 +50,11 @@ struct gq_ledger {
 	size_t n_history;					/* valid entries in history */
 };
 
-/* A weight in GPU-equivalents, exactly: num / den, reduced, num >= 0, den >= 1. */
-struct gq_ledger_weight {
-	int64_t num;
-	int64_t den;
-};
-
 /* One pod as the ledger sees it. */
 struct gq_ledger_pod {
-	int64_t start_ms; /* status.startTime; 0 = not started (counts nothing) */
-	int64_t end_ms;	  /* termination time; 0 = still running */
-	struct gq_ledger_weight weight;
-};
-
-/* One resource request of a container: name and whole-unit count (the
- * request, or the limit when the request is absent). */
-struct gq_ledger_req {
-	const char *name;
-	int64_t count;
-};
-
-/* One container of a pod spec, with its GPU-relevant requests. */
-struct gq_ledger_container {
-	const struct gq_ledger_req *reqs;
-	size_t n_reqs;
-	bool init;    /* from spec.initContainers */
-	bool sidecar; /* init container with restartPolicy: Always (runs alongside) */
+	int64_t start_ms;	      /* status.startTime; 0 = not started (counts nothing) */
+	int64_t end_ms;		      /* termination time; 0 = still running */
+	struct gq_cost_weight weight; /* cost.h */
 };
 
 /*
@@ -163,37 +142,6 @@ int gq_ledger_recharge(struct gq_ledger *l, const struct gq_ledger_pod *was,
 int gq_ledger_pod_usage(int64_t *out, const struct gq_ledger_pod *p, int64_t from_ms,
 			int64_t to_ms);
 
-/*
- * Default or overridden weight of one unit of resource `name`:
- *   - an entry in overrides (spec.budget.weights; may be NULL) wins, as is
- *     (on a time-sliced node too: it replaces the 1/R below);
- *   - nvidia.com/gpu (and its renamed form nvidia.com/gpu.shared): 1, or 1/R
- *     when node_replicas R > 1 (node label nvidia.com/gpu.replicas);
- *   - nvidia.com/mig-<g>g.<m>gb[anything]: g/7 for g in 1..7;
- *   - any other resource under nvidia.com/: 1;
- *   - anything else: 0 (not a GPU resource).
- * Returns GQ_OK or GQ_EINVAL (NULL name, negative override).
- */
-int gq_ledger_resource_weight(struct gq_ledger_weight *out, const char *name, int64_t node_replicas,
-			      const struct gq_res_list *overrides);
-
-/*
- * Weight of a pod: sum over its resources of weight(resource) x effective
- * count, where the effective count follows the scheduler's rule: the larger
- * of the sum over regular containers (plus sidecars) and the largest init
- * container request (an init container counted together with the sidecars
- * started before it). Without sidecars that is max(sum over containers,
- * max over init containers). Returns GQ_OK, GQ_EINVAL (NULL name or
- * reqs, negative count), GQ_ETOOBIG (more than GQ_LEDGER_MAX_REQS entries)
- * or GQ_ERANGE.
- */
-int gq_ledger_pod_weight(struct gq_ledger_weight *out, const struct gq_ledger_container *c,
-			 size_t n, int64_t node_replicas, const struct gq_res_list *overrides);
-
-/* A weight in micro GPU-equivalents, rounded to nearest (for display and
- * metrics only; the ledger uses the exact fraction). Saturates at INT64_MAX. */
-int64_t gq_ledger_weight_micro(const struct gq_ledger_weight *w);
-
 /* spec.budget.gpuHours in micro GPU-seconds. GQ_OK or GQ_ERANGE. */
 int gq_ledger_budget_micro(const struct gq_budget *b, int64_t *out);
 
@@ -202,10 +150,6 @@ int64_t gq_ledger_remaining(const struct gq_ledger *l, int64_t budget_micro);
 
 /* Whether the budget is used up: used >= budget (a zero budget always is). */
 bool gq_ledger_exhausted(const struct gq_ledger *l, int64_t budget_micro);
-
-/* Whether usage reached percent (1..100) of the budget: used * 100 >=
- * budget * percent. percent <= 0 means "no warning": false. */
-bool gq_ledger_warn_reached(const struct gq_ledger *l, int64_t budget_micro, int percent);
 
 /* Longest output of gq_ledger_format_hours, with NUL. */
 #define GQ_LEDGER_HOURS_STRLEN 32

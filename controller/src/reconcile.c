@@ -674,7 +674,6 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 	const char **ns = gq_calloc(plan->n + 1, sizeof(char *));
 	char **tiers = gq_calloc(t->n_tiers + 1, sizeof(char *));
 	char **exempt = gq_calloc(t->budget.n_exempt_tiers + 1, sizeof(char *));
-	struct gq_adm_weight *w = gq_calloc(t->budget.weights.n + 1, sizeof(*w));
 	struct gq_adm_team a = {0};
 	char reset[GQ_TIME_STRLEN], *over = NULL, *dflt = NULL;
 	size_t n_ns = 0;
@@ -686,10 +685,6 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 		tiers[i] = gq_team_priority_class_name(t, t->tiers[i].name);
 	for (size_t i = 0; i < t->budget.n_exempt_tiers; i++)
 		exempt[i] = gq_team_priority_class_name(t, t->budget.exempt_tiers[i]);
-	for (size_t i = 0; i < t->budget.weights.n; i++) {
-		w[i].resource = t->budget.weights.items[i].name;
-		w[i].micro = t->budget.weights.items[i].q.milli * 1000;
-	}
 	a.name = t->name;
 	a.tier_classes = (const char *const *)tiers;
 	a.n_tiers = t->n_tiers;
@@ -717,8 +712,7 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 		a.over_budget_class = over;
 		a.over_budget_value = gq_team_over_budget_value(t);
 	}
-	a.weights = w;
-	a.n_weights = t->budget.weights.n;
+	a.weights = &t->budget.weights;
 	gq_budget_set_admission(r->budgets, t->name, ns, n_ns, &a);
 	for (size_t i = 0; i < t->n_tiers; i++)
 		free(tiers[i]);
@@ -726,7 +720,6 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 		free(exempt[i]);
 	free(tiers);
 	free(exempt);
-	free(w);
 	free(ns);
 	free(over);
 	free(dflt);

@@ -9,6 +9,7 @@
  * apiserver prunes them. JSON null is treated as "not given".
  */
 #include "spec.h"
+#include "cost.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -1174,6 +1175,9 @@ static int dec_budget(struct gq_team *t, yajl_val bv, struct gq_err *err)
 						  "%s: must be nvidia.com/gpu or "
 						  "nvidia.com/mig-<profile>",
 						  p);
+			if (b->weights.items[i].q.milli > GQ_COST_MAX_WEIGHT_MILLI)
+				return gq_err_set(err, GQ_EINVAL, "%s: must be at most %d", p,
+						  GQ_COST_MAX_WEIGHT);
 		}
 	}
 	return GQ_OK;
@@ -1278,6 +1282,20 @@ void gq_res_list_free(struct gq_res_list *l)
 	free(l->items);
 	l->items = NULL;
 	l->n = 0;
+}
+
+void gq_res_list_copy(struct gq_res_list *dst, const struct gq_res_list *src)
+{
+	dst->n = 0;
+	dst->items = NULL;
+	if (src == NULL || src->n == 0)
+		return;
+	dst->items = gq_calloc(src->n, sizeof(*dst->items));
+	for (size_t i = 0; i < src->n; i++) {
+		dst->items[i].name = gq_strdup(src->items[i].name);
+		dst->items[i].q = src->items[i].q;
+	}
+	dst->n = src->n;
 }
 
 const struct gq_res *gq_res_list_find(const struct gq_res_list *l, const char *name)

@@ -158,6 +158,10 @@ char *gq_team_priority_class_name(const struct gq_team *t, const char *tier);
  * (Declared here because gq_team_free needs it; desired.h re-declares it.) */
 void gq_res_list_free(struct gq_res_list *l);
 
+/* Sets *dst to a deep copy of src (NULL: empty); dst's old content is not
+ * freed. The caller owns the copy (gq_res_list_free). */
+void gq_res_list_copy(struct gq_res_list *dst, const struct gq_res_list *src);
+
 /* The entry named `name` in l, or NULL. Borrowed. */
 const struct gq_res *gq_res_list_find(const struct gq_res_list *l, const char *name);
 

@@ -417,6 +417,20 @@ test_crd_rejects_bad_weights() {
   namespaces: [team-a]
   budget: {gpuHours: 10, weights: {amd.com/gpu: 1}}
 Y
+	# The cost model's bound (1000 GPU-equivalents per device), as a
+	# string with an exponent and as an integer; 1000 itself is accepted.
+	_crd_expect_rejected e2e-crd-weight-exp "weights must be at most 1000" <<'Y'
+  namespaces: [team-a]
+  budget: {gpuHours: 10, weights: {nvidia.com/gpu: "1e13"}}
+Y
+	_crd_expect_rejected e2e-crd-weight-int "weights must be at most 1000" <<'Y'
+  namespaces: [team-a]
+  budget: {gpuHours: 10, weights: {nvidia.com/mig-1g.10gb: 1001}}
+Y
+	_crd_expect_accepted e2e-crd-weight-max >/dev/null <<'Y'
+  namespaces: [team-a]
+  budget: {gpuHours: 10, weights: {nvidia.com/gpu: "1k", nvidia.com/mig-1g.10gb: 1000}}
+Y
 }
 
 test_crd_rejects_long_or_reserved_name() {

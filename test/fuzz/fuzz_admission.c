@@ -28,7 +28,8 @@
 
 static const char *const tiers[] = {"vision-high", "vision-low"};
 static const char *const exempt[] = {"vision-high"};
-static const struct gq_adm_weight weights[] = {{"nvidia.com/mig-1g.10gb", 200000}};
+static struct gq_res weight = {.name = (char *)"nvidia.com/mig-1g.10gb", .q = {.milli = 200}};
+static const struct gq_res_list weights = {&weight, 1};
 
 static void check(int cond, const char *what)
 {
@@ -54,8 +55,7 @@ static void teams(struct gq_adm_team t[4])
 	    .reset_time = "2026-12-01T00:00:00Z",
 	    .over_budget_class = "vision-over-budget",
 	    .over_budget_value = 10,
-	    .weights = weights,
-	    .n_weights = 1,
+	    .weights = &weights,
 	};
 	int i;
 

@@ -963,23 +963,22 @@ static void test_decide_expected_cost(void **state)
 	decode_ok(&r, json);
 	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
 	assert_false(resp.allowed);
-	/* 1/7 is 142857 micro-GPUs (rounded down), so the figure is
-	 * 7 x 142857e-6 x 6 h, printed with the status' six decimals. */
-	assert_non_null(strstr(resp.message, "up to 5.999994 GPU-hours"));
+	/* exactly what the ledger would charge for 6 h of 7/7 GPU (cost.h),
+	 * not 7 x a rounded 1/7 */
+	assert_non_null(strstr(resp.message, "up to 6 GPU-hours"));
 	assert_non_null(strstr(resp.message, "x 1 GPUs"));
 	gq_adm_response_free(&resp);
 
 	/* a team weight override: 0.1 per slice -> 4.2 GPU-hours, fits */
 	{
-		const struct gq_adm_weight w[] = {{"nvidia.com/mig-1g.10gb", 100000}};
+		struct gq_res wi = {.name = (char *)"nvidia.com/mig-1g.10gb", .q = {.milli = 100}};
+		const struct gq_res_list w = {&wi, 1};
 
-		team.weights = w;
-		team.n_weights = 1;
+		team.weights = &w;
 		assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
 		assert_untouched(&resp);
 		gq_adm_response_free(&resp);
 		team.weights = NULL;
-		team.n_weights = 0;
 	}
 	gq_adm_request_free(&r);
 	free(json);

@@ -308,7 +308,7 @@ static void test_set_admission_deep_copy(void **state)
 	struct gq_budget_registry *reg = NULL;
 	char **ns = gq_calloc(2, sizeof(char *)), **tiers = gq_calloc(2, sizeof(char *));
 	char **exempt = gq_calloc(1, sizeof(char *));
-	struct gq_adm_weight *w = gq_calloc(1, sizeof(*w));
+	struct gq_res_list w = {gq_calloc(1, sizeof(struct gq_res)), 1};
 	char *name = gq_strdup("ml"), *dflt = gq_strdup("ml-low"), *pp = gq_strdup("Never");
 	char *reset = gq_strdup("2026-04-01T00:00:00Z"), *over = gq_strdup("ml-over-budget");
 	char *wres = gq_strdup("nvidia.com/gpu");
@@ -322,8 +322,8 @@ static void test_set_admission_deep_copy(void **state)
 	tiers[0] = gq_strdup("ml-high");
 	tiers[1] = gq_strdup("ml-low");
 	exempt[0] = gq_strdup("ml-high");
-	w[0].resource = wres;
-	w[0].micro = 2 * GQ_ADMISSION_GPU_MICRO; /* a GPU counts double */
+	w.items[0].name = wres;
+	w.items[0].q.milli = 2000; /* a GPU counts double */
 	t.name = name;
 	t.tier_classes = (const char *const *)tiers;
 	t.n_tiers = 2;
@@ -341,8 +341,7 @@ static void test_set_admission_deep_copy(void **state)
 	t.reset_time = reset;
 	t.over_budget_class = over;
 	t.over_budget_value = 10;
-	t.weights = w;
-	t.n_weights = 1;
+	t.weights = &w;
 
 	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
 	gq_budget_set_admission(reg, "ml", (const char *const *)ns, 2, &t);
@@ -364,7 +363,7 @@ static void test_set_admission_deep_copy(void **state)
 	memset(reset, 'X', strlen(reset));
 	memset(over, 'X', strlen(over));
 	memset(wres, 'X', strlen(wres));
-	w[0].micro = 0;
+	w.items[0].q.milli = 0;
 	free(ns);
 	free(tiers);
 	free(exempt);
@@ -374,7 +373,7 @@ static void test_set_admission_deep_copy(void **state)
 	free(reset);
 	free(over);
 	free(wres);
-	free(w);
+	free(w.items);
 	memset(&t, 0, sizeof(t));
 
 	/* namespaces and the default class (with its value and policy) */

@@ -70,8 +70,8 @@ static void check_period_ms(const struct gq_budget *b, int64_t anchor, int64_t a
 	assert_true(pe == want_end);
 }
 
-static struct gq_ledger_weight W(int64_t num, int64_t den) {
-	struct gq_ledger_weight w = {num, den};
+static struct gq_cost_weight W(int64_t num, int64_t den) {
+	struct gq_cost_weight w = {num, den};
 
 	return w;
 }
@@ -617,16 +617,16 @@ static void test_check(void **state)
 
 static void check_res_weight(const char *name, int64_t replicas, int64_t num, int64_t den)
 {
-	struct gq_ledger_weight w = {-1, -1};
+	struct gq_cost_weight w = {-1, -1};
 
-	assert_int_equal(gq_ledger_resource_weight(&w, name, replicas, NULL), GQ_OK);
+	assert_int_equal(gq_cost_resource_weight(&w, name, replicas, NULL), GQ_OK);
 	assert_true(w.num == num);
 	assert_true(w.den == den);
 }
 
 static void test_resource_weights(void **state)
 {
-	struct gq_ledger_weight w;
+	struct gq_cost_weight w;
 
 	(void)state;
 	check_res_weight("nvidia.com/gpu", 0, 1, 1);
@@ -643,108 +643,107 @@ static void test_resource_weights(void **state)
 	check_res_weight("nvidia.com/pgpu", 0, 1, 1);
 	check_res_weight("cpu", 4, 0, 1);
 	check_res_weight("amd.com/gpu", 0, 0, 1);
-	assert_int_equal(gq_ledger_resource_weight(&w, NULL, 0, NULL), GQ_EINVAL);
-	assert_true(gq_ledger_weight_micro(&(struct gq_ledger_weight){1, 7}) == 142857);
-	assert_true(gq_ledger_weight_micro(&(struct gq_ledger_weight){3, 7}) == 428571);
-	assert_true(gq_ledger_weight_micro(&(struct gq_ledger_weight){2, 3}) == 666667);
-	assert_true(gq_ledger_weight_micro(&(struct gq_ledger_weight){9, 4}) == 2250000);
-	assert_true(gq_ledger_weight_micro(&(struct gq_ledger_weight){0, 1}) == 0);
+	assert_int_equal(gq_cost_resource_weight(&w, NULL, 0, NULL), GQ_EINVAL);
+	assert_true(gq_cost_weight_micro(&(struct gq_cost_weight){1, 7}) == 142857);
+	assert_true(gq_cost_weight_micro(&(struct gq_cost_weight){3, 7}) == 428571);
+	assert_true(gq_cost_weight_micro(&(struct gq_cost_weight){2, 3}) == 666667);
+	assert_true(gq_cost_weight_micro(&(struct gq_cost_weight){9, 4}) == 2250000);
+	assert_true(gq_cost_weight_micro(&(struct gq_cost_weight){0, 1}) == 0);
 }
 
 static void test_weight_overrides(void **state)
 {
 	struct gq_res items[2];
 	struct gq_res_list ov = {items, 2};
-	struct gq_ledger_weight w;
-	struct gq_ledger_req r[] = {{"nvidia.com/mig-1g.10gb", 2}, {"nvidia.com/gpu", 1}};
-	struct gq_ledger_container c = {r, 2, false, false};
+	struct gq_cost_weight w;
+	struct gq_cost_req r[] = {{"nvidia.com/mig-1g.10gb", 2}, {"nvidia.com/gpu", 1}};
+	struct gq_cost_container c = {r, 2, false, false};
 
 	(void)state;
 	items[0].name = "nvidia.com/gpu";
 	assert_int_equal(gq_quantity_parse(&items[0].q, "2"), GQ_OK);
 	items[1].name = "nvidia.com/mig-1g.10gb";
 	assert_int_equal(gq_quantity_parse(&items[1].q, "0.2"), GQ_OK);
-	assert_int_equal(gq_ledger_resource_weight(&w, "nvidia.com/mig-1g.10gb", 0, &ov), GQ_OK);
+	assert_int_equal(gq_cost_resource_weight(&w, "nvidia.com/mig-1g.10gb", 0, &ov), GQ_OK);
 	assert_true(w.num == 1 && w.den == 5);
 	/* The override replaces the time-slicing default too. */
-	assert_int_equal(gq_ledger_resource_weight(&w, "nvidia.com/gpu", 4, &ov), GQ_OK);
+	assert_int_equal(gq_cost_resource_weight(&w, "nvidia.com/gpu", 4, &ov), GQ_OK);
 	assert_true(w.num == 2 && w.den == 1);
-	assert_int_equal(gq_ledger_resource_weight(&w, "nvidia.com/mig-3g.40gb", 0, &ov), GQ_OK);
+	assert_int_equal(gq_cost_resource_weight(&w, "nvidia.com/mig-3g.40gb", 0, &ov), GQ_OK);
 	assert_true(w.num == 3 && w.den == 7);
 	/* 2 x 0.2 + 1 x 2 = 12/5. */
-	assert_int_equal(gq_ledger_pod_weight(&w, &c, 1, 4, &ov), GQ_OK);
+	assert_int_equal(gq_cost_pod_weight(&w, &c, 1, 4, &ov), GQ_OK);
 	assert_true(w.num == 12 && w.den == 5);
 	items[1].q.milli = -1;
-	assert_int_equal(gq_ledger_resource_weight(&w, "nvidia.com/mig-1g.10gb", 0, &ov),
-			 GQ_EINVAL);
+	assert_int_equal(gq_cost_resource_weight(&w, "nvidia.com/mig-1g.10gb", 0, &ov), GQ_EINVAL);
 }
 
 static void test_pod_weight(void **state)
 {
-	struct gq_ledger_req gpu1[] = {{"cpu", 4}, {"nvidia.com/gpu", 1}};
-	struct gq_ledger_req gpu2[] = {{"nvidia.com/gpu", 2}, {"memory", 100}};
-	struct gq_ledger_req gpu3[] = {{"nvidia.com/gpu", 3}};
-	struct gq_ledger_req mig[] = {{"nvidia.com/mig-1g.10gb", 1}, {"nvidia.com/mig-3g.40gb", 1}};
-	struct gq_ledger_req bad[] = {{"nvidia.com/gpu", -1}};
-	struct gq_ledger_container c[4];
-	struct gq_ledger_weight w;
+	struct gq_cost_req gpu1[] = {{"cpu", 4}, {"nvidia.com/gpu", 1}};
+	struct gq_cost_req gpu2[] = {{"nvidia.com/gpu", 2}, {"memory", 100}};
+	struct gq_cost_req gpu3[] = {{"nvidia.com/gpu", 3}};
+	struct gq_cost_req mig[] = {{"nvidia.com/mig-1g.10gb", 1}, {"nvidia.com/mig-3g.40gb", 1}};
+	struct gq_cost_req bad[] = {{"nvidia.com/gpu", -1}};
+	struct gq_cost_container c[4];
+	struct gq_cost_weight w;
 
 	(void)state;
 	/* Two containers, 1 + 2 GPUs; init with 3: max(3, 3) = 3. */
-	c[0] = (struct gq_ledger_container){gpu1, 2, false, false};
-	c[1] = (struct gq_ledger_container){gpu2, 2, false, false};
-	c[2] = (struct gq_ledger_container){gpu3, 1, true, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
+	c[0] = (struct gq_cost_container){gpu1, 2, false, false};
+	c[1] = (struct gq_cost_container){gpu2, 2, false, false};
+	c[2] = (struct gq_cost_container){gpu3, 1, true, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
 	assert_true(w.num == 3 && w.den == 1);
 	/* Init 3 > sum 1: init wins. */
-	assert_int_equal(gq_ledger_pod_weight(&w, &c[1 + 1], 1, 0, NULL), GQ_OK);
+	assert_int_equal(gq_cost_pod_weight(&w, &c[1 + 1], 1, 0, NULL), GQ_OK);
 	assert_true(w.num == 3 && w.den == 1);
-	c[1] = (struct gq_ledger_container){gpu1, 2, true, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
+	c[1] = (struct gq_cost_container){gpu1, 2, true, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
 	assert_true(w.num == 3 && w.den == 1); /* max(1, max(1, 3)) */
 	/* Init 1 < sum 1 + 2. */
-	c[1] = (struct gq_ledger_container){gpu2, 2, false, false};
-	c[2] = (struct gq_ledger_container){gpu1, 2, true, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
+	c[1] = (struct gq_cost_container){gpu2, 2, false, false};
+	c[2] = (struct gq_cost_container){gpu1, 2, true, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
 	assert_true(w.num == 3 && w.den == 1);
 	/* Time-sliced node, 4 replicas: 3 GPUs = 3/4. */
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 3, 4, NULL), GQ_OK);
+	assert_int_equal(gq_cost_pod_weight(&w, c, 3, 4, NULL), GQ_OK);
 	assert_true(w.num == 3 && w.den == 4);
 	/* A sidecar (1 GPU) adds to the regular containers (2) = 3, and to the
 	 * init container after it (3 + 1 = 4): 4 wins. */
-	c[0] = (struct gq_ledger_container){gpu1, 2, true, true};
-	c[1] = (struct gq_ledger_container){gpu3, 1, true, false};
-	c[2] = (struct gq_ledger_container){gpu2, 2, false, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
+	c[0] = (struct gq_cost_container){gpu1, 2, true, true};
+	c[1] = (struct gq_cost_container){gpu3, 1, true, false};
+	c[2] = (struct gq_cost_container){gpu2, 2, false, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
 	assert_true(w.num == 4 && w.den == 1);
 	/* An init container before the sidecar does not add it: max(3, 1+2) = 3. */
-	c[0] = (struct gq_ledger_container){gpu3, 1, true, false};
-	c[1] = (struct gq_ledger_container){gpu1, 2, true, true};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
+	c[0] = (struct gq_cost_container){gpu3, 1, true, false};
+	c[1] = (struct gq_cost_container){gpu1, 2, true, true};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
 	assert_true(w.num == 3 && w.den == 1);
 	/* MIG: 1/7 + 3/7 = 4/7; two such containers = 8/7; plus 1 GPU = 15/7. */
-	c[0] = (struct gq_ledger_container){mig, 2, false, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 1, 0, NULL), GQ_OK);
+	c[0] = (struct gq_cost_container){mig, 2, false, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 1, 0, NULL), GQ_OK);
 	assert_true(w.num == 4 && w.den == 7);
 	c[1] = c[0];
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 2, 0, NULL), GQ_OK);
+	assert_int_equal(gq_cost_pod_weight(&w, c, 2, 0, NULL), GQ_OK);
 	assert_true(w.num == 8 && w.den == 7);
-	c[2] = (struct gq_ledger_container){gpu1, 2, false, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
+	c[2] = (struct gq_cost_container){gpu1, 2, false, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 3, 0, NULL), GQ_OK);
 	assert_true(w.num == 15 && w.den == 7);
 	/* No GPUs at all; no containers. */
-	c[0] = (struct gq_ledger_container){gpu1, 1, false, false}; /* cpu only */
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 1, 0, NULL), GQ_OK);
+	c[0] = (struct gq_cost_container){gpu1, 1, false, false}; /* cpu only */
+	assert_int_equal(gq_cost_pod_weight(&w, c, 1, 0, NULL), GQ_OK);
 	assert_true(w.num == 0 && w.den == 1);
-	assert_int_equal(gq_ledger_pod_weight(&w, NULL, 0, 0, NULL), GQ_OK);
+	assert_int_equal(gq_cost_pod_weight(&w, NULL, 0, 0, NULL), GQ_OK);
 	assert_true(w.num == 0 && w.den == 1);
 	/* Invalid input. */
-	c[0] = (struct gq_ledger_container){bad, 1, false, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 1, 0, NULL), GQ_EINVAL);
-	c[0] = (struct gq_ledger_container){NULL, 1, false, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 1, 0, NULL), GQ_EINVAL);
-	c[0] = (struct gq_ledger_container){gpu1, GQ_LEDGER_MAX_REQS + 1, false, false};
-	assert_int_equal(gq_ledger_pod_weight(&w, c, 1, 0, NULL), GQ_ETOOBIG);
+	c[0] = (struct gq_cost_container){bad, 1, false, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 1, 0, NULL), GQ_EINVAL);
+	c[0] = (struct gq_cost_container){NULL, 1, false, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 1, 0, NULL), GQ_EINVAL);
+	c[0] = (struct gq_cost_container){gpu1, GQ_COST_MAX_REQS + 1, false, false};
+	assert_int_equal(gq_cost_pod_weight(&w, c, 1, 0, NULL), GQ_ETOOBIG);
 }
 
 /* ---------------------------------------------------------------- */
@@ -770,25 +769,25 @@ static void test_budget_helpers(void **state)
 	l.used_micro = 30 * H1;
 	assert_true(gq_ledger_remaining(&l, 100 * H1) == 70 * H1);
 	assert_false(gq_ledger_exhausted(&l, 100 * H1));
-	assert_false(gq_ledger_warn_reached(&l, 100 * H1, 80));
-	assert_true(gq_ledger_warn_reached(&l, 100 * H1, 30));
-	assert_false(gq_ledger_warn_reached(&l, 100 * H1, 0));
+	assert_false(gq_cost_warn_reached(l.used_micro, 100 * H1, 80));
+	assert_true(gq_cost_warn_reached(l.used_micro, 100 * H1, 30));
+	assert_false(gq_cost_warn_reached(l.used_micro, 100 * H1, 0));
 	l.used_micro = 80 * H1 - 1;
-	assert_false(gq_ledger_warn_reached(&l, 100 * H1, 80));
+	assert_false(gq_cost_warn_reached(l.used_micro, 100 * H1, 80));
 	l.used_micro = 80 * H1;
-	assert_true(gq_ledger_warn_reached(&l, 100 * H1, 80));
+	assert_true(gq_cost_warn_reached(l.used_micro, 100 * H1, 80));
 	/* ceil: 80 % of 7 micro is 5.6, reached at 6. */
 	l.used_micro = 5;
-	assert_false(gq_ledger_warn_reached(&l, 7, 80));
+	assert_false(gq_cost_warn_reached(l.used_micro, 7, 80));
 	l.used_micro = 6;
-	assert_true(gq_ledger_warn_reached(&l, 7, 80));
+	assert_true(gq_cost_warn_reached(l.used_micro, 7, 80));
 	l.used_micro = 100 * H1;
 	assert_true(gq_ledger_remaining(&l, 100 * H1) == 0);
 	assert_true(gq_ledger_exhausted(&l, 100 * H1));
 	l.used_micro = 130 * H1;
 	assert_true(gq_ledger_remaining(&l, 100 * H1) == 0);
 	assert_true(gq_ledger_exhausted(&l, 100 * H1));
-	assert_true(gq_ledger_warn_reached(&l, INT64_MAX, 1) == false);
+	assert_true(gq_cost_warn_reached(l.used_micro, INT64_MAX, 1) == false);
 	l.used_micro = 0;
 	assert_true(gq_ledger_exhausted(&l, 0));
 	assert_true(gq_ledger_remaining(&l, 0) == 0);

@@ -690,6 +690,13 @@ static void test_err_weights(void **state)
 	expect_error("{\"namespaces\":[\"a\"],\"budget\":{\"gpuHours\":1,"
 		     "\"weights\":{\"nvidia.com/gpu\":\"-0.5\"}}}",
 		     GQ_EINVAL, "spec.budget.weights[nvidia.com/gpu]", ">= 0");
+	/* the cost model's bound: 1e13 once overflowed the admission weight */
+	expect_error("{\"namespaces\":[\"a\"],\"budget\":{\"gpuHours\":1,"
+		     "\"weights\":{\"nvidia.com/gpu\":\"1e13\"}}}",
+		     GQ_EINVAL, "spec.budget.weights[nvidia.com/gpu]", "at most 1000");
+	expect_error("{\"namespaces\":[\"a\"],\"budget\":{\"gpuHours\":1,"
+		     "\"weights\":{\"nvidia.com/gpu\":1000.001}}}",
+		     GQ_EINVAL, "spec.budget.weights[nvidia.com/gpu]", "at most 1000");
 }
 
 static void test_err_selector(void **state)

@@ -6,13 +6,14 @@ SHELL := /bin/bash
 
 CC      ?= cc
 PKGS    := libcurl yajl yaml-0.1 openssl libevent libevent_openssl libevent_pthreads
+# The test bed's real node (test/cluster/node.sh): its container runtime, the
+# CNI plugins, kube-proxy's tools, and what its images are built from.
+# (Defined before DEB_PKGS: := expands at once.)
+NODE_DEB_PKGS := containerd runc containernetworking-plugins iptables conntrack \
+            busybox-static buildah file
 DEB_PKGS := libcurl4-openssl-dev libyajl-dev libyaml-dev libssl-dev libevent-dev \
             libcmocka-dev pkg-config openssl curl prometheus jq \
             $(NODE_DEB_PKGS)
-# The test bed's real node (test/cluster/node.sh): its container runtime, the
-# CNI plugins, kube-proxy's tools, and what its images are built from.
-NODE_DEB_PKGS := containerd runc containernetworking-plugins iptables conntrack \
-            busybox-static buildah file
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wstrict-prototypes
@@ -29,12 +30,16 @@ SOBJS   := $(patsubst controller/src/%.c,build/san/%.o,$(SRCS))
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
 
+# Each object's header dependencies, as the compiler saw them (-MMD); the
+# test and fuzz binaries, built from one command each, depend on every header.
+-include $(wildcard build/obj/*.d build/san/*.d build/libfuzzer/obj/*.d)
+
 KUBECONFIG_LOCAL := .cluster/kubeconfig
 KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 
 .SECONDARY:
 
-.PHONY: help deps build unit e2e e2e-faults test binaries cluster-up cluster-down cluster-status \
+.PHONY: help deps build libs-check unit e2e e2e-faults test binaries cluster-up cluster-down cluster-status \
         run demo bench fmt fmt-check clean clean-cache fuzz fuzz-deps image image-deps
 
 help: ## List the targets
@@ -54,21 +59,26 @@ deps: ## Install the Debian build/test packages that are missing (apt-get)
 	    $$SUDO systemctl disable --now containerd >/dev/null 2>&1 || true;; esac; \
 	fi
 
-build: deps bin/gpuquota-controller ## Build bin/gpuquota-controller
+build: libs-check bin/gpuquota-controller ## Build bin/gpuquota-controller (make deps installs the packages it needs)
+
+# The build itself never installs anything: it only says what is missing.
+libs-check:
+	@pkg-config --exists $(PKGS) 2>/dev/null || { \
+	  echo "build: development packages missing ($(PKGS)); run make deps" >&2; exit 1; }
 
 bin/gpuquota-controller: build/obj/main.o $(OBJS)
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-build/obj/%.o: controller/src/%.c $(HDRS)
+build/obj/%.o: controller/src/%.c
 	@mkdir -p build/obj
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
+	@$(CC) $(CFLAGS_BASE) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-build/san/%.o: controller/src/%.c $(HDRS)
+build/san/%.o: controller/src/%.c
 	@mkdir -p build/san
 	@echo "  CC-SAN  $<"
-	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -c -o $@ $<
+	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -MMD -MP -c -o $@ $<
 
 build/unit/%: test/unit/%.c $(SOBJS) $(HDRS)
 	@mkdir -p build/unit
@@ -92,10 +102,10 @@ FUZZ_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 FOBJS     := $(patsubst controller/src/%.c,build/libfuzzer/obj/%.o,$(SRCS))
 FUZZ_LF_BINS := $(patsubst test/fuzz/%.c,build/libfuzzer/%,$(FUZZ_SRCS))
 
-build/libfuzzer/obj/%.o: controller/src/%.c $(HDRS)
+build/libfuzzer/obj/%.o: controller/src/%.c
 	@mkdir -p build/libfuzzer/obj
 	@echo "  CC-FUZZ $<"
-	@$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c -o $@ $<
+	@$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
 build/libfuzzer/fuzz_%: test/fuzz/fuzz_%.c $(FOBJS) $(HDRS)
 	@echo "  LINK    $@"

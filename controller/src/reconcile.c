@@ -17,6 +17,7 @@
 
 #include "accounting.h"
 #include "buf.h"
+#include "conditions.h"
 #include "desired.h"
 #include "jsonw.h"
 #include "log.h"
@@ -943,41 +944,62 @@ static int reconcile_deleting(struct gq_reconciler *r, struct snap *s, struct pa
 	return p->errors ? GQ_EIO : GQ_OK;
 }
 
-int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
-		      struct gq_err *err)
-{
-	struct snap s = {0};
-	struct pass p = {0};
-	struct gq_plan plan = {0};
-	struct gq_ns_usage *usage = NULL;
-	struct gq_res_list totals = {0};
-	struct gq_desired_list dl = {0};
-	struct gq_status_ns *sns = NULL;
-	yajl_val *rq_clones = NULL;
-	struct gq_condition conds[5];
-	struct gq_acct_result acct = {0};
-	bool has_acct = false;
-	size_t n_conds = 3;
-	char *msg_budget = NULL, *msg_warn = NULL;
-	const char **ready_ns = NULL;
-	struct gq_ns_info *infos = NULL;
-	size_t n_usage = 0, n_pending = 0, n_missing = 0, n_conflict = 0;
-	char now[32], *status_body = NULL, *msg_conflict = NULL, *msg_degraded = NULL;
-	char *msg_ready = NULL, *status_path = NULL;
-	int rc = GQ_OK;
-	bool lead = leading(r);
+/* The working state of one team's pass (gq_reconcile_team), freed by
+ * team_pass_free. */
+struct team_pass {
+	struct snap s;		    /* the observation, copied from the caches */
+	struct pass p;		    /* outcome of the writes */
+	struct gq_plan plan;	    /* the team's namespaces */
+	struct gq_ns_info *infos;   /* plan input (borrowing from s) */
+	struct gq_ns_usage *usage;  /* quota usage of the READY namespaces */
+	size_t n_usage;		    /* ... their count */
+	struct gq_status_ns *sns;   /* per-namespace quota readback (plan.n) */
+	yajl_val *rq_clones;	    /* the managed quotas as cached (plan.n) */
+	const char **acct_ns;	    /* namespaces accounted (READY, TERMINATING) */
+	struct gq_acct_result acct; /* the ledger pass */
+	bool has_acct;		    /* acct is filled */
+	struct gq_res_list totals;  /* the status' quota totals */
+	struct gq_desired_list dl;  /* the desired objects */
+	struct gq_cond_set cs;	    /* the conditions */
+	struct gq_cond_budget cb;   /* their budget input */
+};
 
-	*requeue_after_ms = 0;
-	atomic_fetch_add(&r->reconciles, 1);
-	if (snap_take(r, name, &s) == GQ_ENOTFOUND && s.self_error) {
+static void team_pass_free(struct team_pass *t)
+{
+	for (size_t i = 0; t->rq_clones && i < t->plan.n; i++)
+		yajl_tree_free(t->rq_clones[i]);
+	for (size_t i = 0; i < t->n_usage; i++)
+		gq_res_list_free(&t->usage[i].used);
+	free(t->rq_clones);
+	free(t->usage);
+	free(t->sns);
+	free(t->infos);
+	free(t->acct_ns);
+	gq_res_list_free(&t->totals);
+	gq_desired_list_free(&t->dl);
+	gq_plan_free(&t->plan);
+	for (size_t i = 0; i < t->p.n_class_conflicts; i++)
+		free(t->p.class_conflicts[i]);
+	free(t->p.class_conflicts);
+	gq_cond_set_free(&t->cs);
+	gq_acct_result_free(&t->acct);
+	snap_free(&t->s);
+}
+
+/*
+ * The passes that end before planning: an undecodable allocation (its
+ * InvalidSpec status), one gone (namespaces still labelled for it are
+ * released, its registry entry forgotten), one being deleted. Returns
+ * whether the pass is over (*rc then holds its result).
+ */
+static bool reconcile_early(struct gq_reconciler *r, struct team_pass *t, const char *name,
+			    bool lead, int snap_rc, int *rc, struct gq_err *err)
+{
+	*rc = GQ_OK;
+	if (snap_rc == GQ_ENOTFOUND && t->s.self_error) {
 		if (lead)
-			report_invalid(r, &p, name, &s);
-		rc = p.errors ? gq_err_set(err, GQ_EIO, "%s", p.first_error) : GQ_OK;
-		goto out;
-	}
-	if (s.self == NULL) {
-		/* Gone (finalizer already released it) or undecodable: make sure no
-		 * namespace keeps a label pointing at a team that does not exist. */
+			report_invalid(r, &t->p, name, &t->s);
+	} else if (t->s.self == NULL) {
 		bool exists;
 
 		gq_informer_rdlock(r->teams);
@@ -985,57 +1007,63 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		gq_informer_unlock(r->teams);
 		if (!exists) {
 			if (lead)
-				release_namespaces(r, &p, &s, name, NULL);
+				release_namespaces(r, &t->p, &t->s, name, NULL);
 			if (r->budgets)
 				gq_budget_forget(r->budgets, name);
 		}
-		rc = p.errors ? gq_err_set(err, GQ_EIO, "%s", p.first_error) : GQ_OK;
-		goto out;
+	} else if (t->s.self->deleting) {
+		*rc = lead ? reconcile_deleting(r, &t->s, &t->p) : GQ_OK;
+		if (*rc != GQ_OK)
+			gq_err_set(err, *rc, "%s", t->p.first_error);
+		return true;
+	} else {
+		return false;
 	}
-	if (s.self->deleting) {
-		rc = lead ? reconcile_deleting(r, &s, &p) : GQ_OK;
-		if (rc != GQ_OK)
-			gq_err_set(err, rc, "%s", p.first_error);
-		goto out;
-	}
-	if (lead && !has_finalizer(s.self))
-		set_finalizer(r, &p, s.self, true);
+	if (t->p.errors)
+		*rc = gq_err_set(err, GQ_EIO, "%s", t->p.first_error);
+	return true;
+}
 
-	/* Which namespaces are ours. */
-	infos = gq_calloc(s.n_ns, sizeof(*infos));
-	for (size_t i = 0; i < s.n_ns; i++) {
-		infos[i].name = s.ns[i].name;
-		infos[i].labels = s.ns[i].labels;
-		infos[i].terminating = s.ns[i].terminating;
-	}
-	gq_plan_namespaces(&plan, s.self, s.teams, s.n_teams, infos, s.n_ns);
+/* Plans the team's namespaces, then reads their managed quotas from the
+ * cache: the status readback (sns) and the usage of the READY ones. */
+static void observe_namespaces(struct gq_reconciler *r, struct team_pass *t, const char *name)
+{
+	size_t n = t->s.n_ns;
 
-	/* Usage of each managed namespace, from the quota cache. */
-	usage = gq_calloc(plan.n ? plan.n : 1, sizeof(*usage));
-	sns = gq_calloc(plan.n ? plan.n : 1, sizeof(*sns));
-	rq_clones = gq_calloc(plan.n ? plan.n : 1, sizeof(*rq_clones));
+	t->infos = gq_calloc(n ? n : 1, sizeof(*t->infos));
+	for (size_t i = 0; i < n; i++) {
+		t->infos[i].name = t->s.ns[i].name;
+		t->infos[i].labels = t->s.ns[i].labels;
+		t->infos[i].terminating = t->s.ns[i].terminating;
+	}
+	gq_plan_namespaces(&t->plan, t->s.self, t->s.teams, t->s.n_teams, t->infos, n);
+	n = t->plan.n;
+	t->usage = gq_calloc(n ? n : 1, sizeof(*t->usage));
+	t->sns = gq_calloc(n ? n : 1, sizeof(*t->sns));
+	t->rq_clones = gq_calloc(n ? n : 1, sizeof(*t->rq_clones));
 	gq_informer_rdlock(r->quotas);
-	for (size_t i = 0; i < plan.n; i++) {
-		char *key = gq_asprintf("%s/gpuquota-%s", plan.ns[i].name, name);
+	for (size_t i = 0; i < n; i++) {
+		char *key = gq_asprintf("%s/gpuquota-%s", t->plan.ns[i].name, name);
 		yajl_val rq = gq_informer_get(r->quotas, key);
 
-		sns[i].plan = &plan.ns[i];
+		t->sns[i].plan = &t->plan.ns[i];
 		if (rq)
-			rq_clones[i] = gq_json_clone(rq);
+			t->rq_clones[i] = gq_json_clone(rq);
 		free(key);
 	}
 	gq_informer_unlock(r->quotas);
-	for (size_t i = 0; i < plan.n; i++) {
-		yajl_val used = gq_json_obj(rq_clones[i], GQ_PATH("status", "used"));
+	for (size_t i = 0; i < n; i++) {
+		yajl_val used = gq_json_obj(t->rq_clones[i], GQ_PATH("status", "used"));
+		struct gq_res_list *l;
 
-		sns[i].hard = gq_json_obj(rq_clones[i], GQ_PATH("status", "hard"));
-		sns[i].used = used;
-		if (plan.ns[i].state != GQ_NS_READY)
+		t->sns[i].hard = gq_json_obj(t->rq_clones[i], GQ_PATH("status", "hard"));
+		t->sns[i].used = used;
+		if (t->plan.ns[i].state != GQ_NS_READY)
 			continue;
-		usage[n_usage].ns = plan.ns[i].name;
+		t->usage[t->n_usage].ns = t->plan.ns[i].name;
+		l = &t->usage[t->n_usage].used;
 		for (size_t k = 0; used && k < used->u.object.len; k++) {
 			struct gq_quantity q;
-			struct gq_res_list *l = &usage[n_usage].used;
 
 			if (!YAJL_IS_STRING(used->u.object.values[k]) ||
 			    gq_quantity_parse(&q, used->u.object.values[k]->u.string) != GQ_OK)
@@ -1045,246 +1073,197 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 			l->items[l->n].q = q;
 			l->n++;
 		}
-		n_usage++;
+		t->n_usage++;
 	}
+}
 
-	if (s.self->budget.present && r->pods) {
-		struct timespec ts;
+/* The ledger pass of a team with a budget (accounting.h); the leader's
+ * registry, a follower's none. */
+static int account(struct gq_reconciler *r, struct team_pass *t, bool lead, struct gq_err *err)
+{
+	struct timespec ts;
+	size_t n_acct = 0;
+	int64_t now_ms;
+	int rc;
 
-		/* Whole seconds: pod start and finish times have one-second
-		 * resolution, so a running pod is never counted past the second
-		 * its finishedAt will show. */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		size_t n_acct = 0;
-		int64_t acct_now;
+	if (!t->s.self->budget.present || !r->pods)
+		return GQ_OK;
+	/* Terminating namespaces too: their pods must be accounted and
+	 * released, or the namespace could never finish deleting. */
+	t->acct_ns = gq_calloc(t->plan.n + 1, sizeof(char *));
+	for (size_t i = 0; i < t->plan.n; i++)
+		if (t->plan.ns[i].state == GQ_NS_READY || t->plan.ns[i].state == GQ_NS_TERMINATING)
+			t->acct_ns[n_acct++] = t->plan.ns[i].name;
+	/* Never past what the pod cache is known to be complete for: while
+	 * its watch is down or catching up, what pods did is decided once the
+	 * cache has it (informer.h). Whole seconds: pod start and finish times
+	 * have one-second resolution, so a running pod is never counted past
+	 * the second its finishedAt will show. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms =
+	    gq_informer_fresh_until_ms(r->pods, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	now_ms -= now_ms % 1000;
+	rc = gq_acct_run(&t->acct, lead ? r->budgets : NULL, r->pods, r->nodes, t->s.self,
+			 t->acct_ns, n_acct, t->s.prev_status, now_ms, err);
+	t->has_acct = rc == GQ_OK;
+	return rc;
+}
 
-		/* Terminating namespaces too: their pods must be accounted and
-		 * released, or the namespace could never finish deleting. */
-		ready_ns = gq_calloc(plan.n + 1, sizeof(char *));
-		for (size_t i = 0; i < plan.n; i++)
-			if (plan.ns[i].state == GQ_NS_READY ||
-			    plan.ns[i].state == GQ_NS_TERMINATING)
-				ready_ns[n_acct++] = plan.ns[i].name;
-		/* Never past what the pod cache is known to be complete for:
-		 * while its watch is down or catching up, what pods did is
-		 * decided once the cache has it (informer.h). */
-		acct_now = gq_informer_fresh_until_ms(r->pods, (int64_t)ts.tv_sec * 1000 +
-								   ts.tv_nsec / 1000000);
-		acct_now -= acct_now % 1000;
-		rc = gq_acct_run(&acct, lead ? r->budgets : NULL, r->pods, r->nodes, s.self,
-				 ready_ns, n_acct, s.prev_status, acct_now, err);
-		if (rc != GQ_OK)
-			goto out;
-		has_acct = true;
+/* The quota totals and the desired objects (clamped while a Deny budget is
+ * spent). */
+static int build_desired(struct team_pass *t, struct gq_err *err)
+{
+	const struct gq_team *team = t->s.self;
+	const char *const *res = (const char *const *)t->s.gpu_res;
+	int rc = gq_quota_totals(&t->totals, team, res, t->s.n_gpu_res, err);
+
+	if (rc != GQ_OK)
+		return rc;
+	if (t->has_acct && t->acct.exhausted && team->budget.on_exhausted == GQ_EXHAUSTED_DENY)
+		return gq_desired_build_clamped(&t->dl, team, t->usage, t->n_usage, res,
+						t->s.n_gpu_res, err);
+	return gq_desired_build(&t->dl, team, t->usage, t->n_usage, res, t->s.n_gpu_res, err);
+}
+
+/* The leader's writes before the status: desired objects, stale ones,
+ * released namespaces, pod finalizers added and held pods released. */
+static void converge(struct gq_reconciler *r, struct team_pass *t, const char *name)
+{
+	for (size_t i = 0; i < t->dl.n; i++)
+		converge_one(r, &t->p, t->s.self, &t->dl.items[i]);
+	delete_stale(r, &t->p, name, &t->dl);
+	release_namespaces(r, &t->p, &t->s, name, &t->plan);
+	for (size_t i = 0; i < t->acct.n_add; i++)
+		pod_add_finalizer(r, &t->p, &t->acct.add[i]);
+	for (size_t i = 0; i < t->acct.n_release; i++)
+		pod_release(r, &t->p, t->acct.release[i].key, t->acct.release[i].index);
+}
+
+/* The conditions of the pass, once namespaces whose quota the quota
+ * controller has not enforced yet are marked pending. */
+static void build_conditions(struct team_pass *t)
+{
+	const struct gq_team *team = t->s.self;
+
+	for (size_t i = 0; i < t->plan.n; i++)
+		if (t->plan.ns[i].state == GQ_NS_READY &&
+		    !(t->rq_clones[i] && quota_synced(t->rq_clones[i])))
+			t->plan.ns[i].state = GQ_NS_PENDING;
+	if (t->has_acct)
+		t->cb = (struct gq_cond_budget){t->acct.exhausted,
+						t->acct.warn,
+						t->acct.ledger.used_micro,
+						t->acct.budget_micro,
+						t->acct.ledger.period_end_ms,
+						team->budget.on_exhausted,
+						team->budget.warn_at_percent};
+	gq_cond_build(&t->cs, &(struct gq_cond_in){
+				  &t->plan, t->n_usage, (size_t)t->p.errors, t->p.first_error,
+				  (const char *const *)t->p.class_conflicts, t->p.n_class_conflicts,
+				  t->has_acct ? &t->cb : NULL});
+}
+
+/*
+ * Writes the status when it differs from the cached one (the leader only),
+ * publishes the figures, and once the ledger in it is durable releases the
+ * ended pods' finalizers and records the ledger in the registry.
+ */
+static void write_status(struct gq_reconciler *r, struct team_pass *t, const char *name, bool lead)
+{
+	const struct gq_condition *conds = t->cs.c;
+	size_t n_conds = t->cs.n;
+	char now[32], *status_body, *status_path = NULL;
+	struct gq_status_budget sb = {&t->acct.ledger, t->acct.budget_micro,
+				      t->acct.persist_until_ms};
+	struct gq_status_in in = {t->s.self,	    t->sns, t->plan.n,
+				  &t->totals,	    conds,  n_conds,
+				  t->s.prev_status, now,    t->has_acct ? &sb : NULL};
+	bool persisted = false;
+	yajl_val want, have_status = t->s.prev_status;
+	struct gq_acct_result *acct = &t->acct;
+
+	now_rfc3339(now);
+	status_body = gq_status_body(&in);
+	want = status_body ? yajl_tree_parse(status_body, NULL, 0) : NULL;
+	if (status_body == NULL) {
+		struct gq_err e = {0};
+
+		gq_err_set(&e, GQ_EINVAL, "a condition message is not valid UTF-8");
+		pass_error(&t->p, "status", &e);
+	} else if (!lead) {
+		persisted = false; /* a follower writes nothing */
+	} else if (!(want && have_status &&
+		     gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
+		     gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
+			 have_status->u.object.len)) {
+		status_path = gq_asprintf(GTA_PATH "/%s/status", name);
+		transition_events(r, t->s.self, t->s.prev_status, conds, n_conds);
+		persisted = do_apply(r, &t->p, status_path, status_body) == GQ_OK;
+		if (t->has_acct && !persisted)
+			atomic_fetch_add(&r->ledger_write_errors, 1);
+	} else {
+		persisted = true; /* already there */
 	}
-	publish_admission(r, s.self, &plan, has_acct ? &acct : NULL);
+	if (r->budgets && want)
+		publish_figures(r, name, want, t->has_acct ? acct : NULL, persisted);
+	yajl_tree_free(want);
+	if (lead && t->has_acct && persisted) {
+		/* The ledger is durable: ended pods can go. */
+		for (size_t i = 0; i < acct->n_finalize; i++)
+			pod_remove_finalizer(r, &t->p, acct->finalize[i].key,
+					     acct->finalize[i].index);
+		gq_budget_put_ledger(r->budgets, name, t->s.self->uid, &acct->ledger,
+				     acct->persist_until_ms);
+		gq_budget_put_charged(r->budgets, name, t->s.self->uid, acct->charged,
+				      acct->n_charged);
+		acct->charged = NULL;
+		acct->n_charged = 0;
+	}
+	free(status_body);
+	free(status_path);
+}
 
-	rc = gq_quota_totals(&totals, s.self, (const char *const *)s.gpu_res, s.n_gpu_res, err);
-	if (rc == GQ_OK && has_acct && acct.exhausted &&
-	    s.self->budget.on_exhausted == GQ_EXHAUSTED_DENY)
-		rc = gq_desired_build_clamped(&dl, s.self, usage, n_usage,
-					      (const char *const *)s.gpu_res, s.n_gpu_res, err);
-	else if (rc == GQ_OK)
-		rc = gq_desired_build(&dl, s.self, usage, n_usage, (const char *const *)s.gpu_res,
-				      s.n_gpu_res, err);
+int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
+		      struct gq_err *err)
+{
+	struct team_pass t = {0};
+	bool lead = leading(r);
+	int rc;
+
+	*requeue_after_ms = 0;
+	atomic_fetch_add(&r->reconciles, 1);
+	rc = snap_take(r, name, &t.s);
+	if (reconcile_early(r, &t, name, lead, rc, &rc, err))
+		goto out;
+	if (lead && !has_finalizer(t.s.self))
+		set_finalizer(r, &t.p, t.s.self, true);
+	observe_namespaces(r, &t, name);
+	rc = account(r, &t, lead, err);
 	if (rc != GQ_OK)
 		goto out;
-
-	for (size_t i = 0; lead && i < dl.n; i++)
-		converge_one(r, &p, s.self, &dl.items[i]);
-	if (lead) {
-		delete_stale(r, &p, name, &dl);
-		release_namespaces(r, &p, &s, name, &plan);
-	}
-	for (size_t i = 0; lead && i < acct.n_add; i++)
-		pod_add_finalizer(r, &p, &acct.add[i]);
-	for (size_t i = 0; lead && i < acct.n_release; i++)
-		pod_release(r, &p, acct.release[i].key, acct.release[i].index);
-
-	if (p.writes > 0 && p.errors == 0) {
+	publish_admission(r, t.s.self, &t.plan, t.has_acct ? &t.acct : NULL);
+	rc = build_desired(&t, err);
+	if (rc != GQ_OK)
+		goto out;
+	if (lead)
+		converge(r, &t, name);
+	if (t.p.writes > 0 && t.p.errors == 0) {
 		/* Let the watches bring the new state in, then report it. */
 		*requeue_after_ms = 500;
 		goto out;
 	}
-	if (has_acct) {
-		char u[GQ_LEDGER_HOURS_STRLEN], b[GQ_LEDGER_HOURS_STRLEN], e[GQ_TIME_STRLEN];
-		static const char *const verbs[] = {"denied", "held", "deprioritized"};
-
-		gq_ledger_format_hours(acct.ledger.used_micro, u);
-		gq_ledger_format_hours(acct.budget_micro, b);
-		gq_time_format_ms(acct.ledger.period_end_ms, e);
-		if (acct.exhausted)
-			msg_budget =
-			    gq_asprintf("team used %s of %s GPU-hours; new GPU pods are %s "
-					"until the period ends at %s",
-					u, b, verbs[s.self->budget.on_exhausted], e);
-		else
-			msg_budget =
-			    gq_asprintf("%s of %s GPU-hours used this period (ends %s)", u, b, e);
-		msg_warn = gq_asprintf("%s of %s GPU-hours used (warning at %d%%)", u, b,
-				       s.self->budget.warn_at_percent);
-	}
-
-	/* Conditions. */
-	for (size_t i = 0; i < plan.n; i++) {
-		if (plan.ns[i].state == GQ_NS_READY &&
-		    !(rq_clones[i] && quota_synced(rq_clones[i]))) {
-			plan.ns[i].state = GQ_NS_PENDING;
-			n_pending++;
-		} else if (plan.ns[i].state == GQ_NS_MISSING ||
-			   plan.ns[i].state == GQ_NS_TERMINATING) {
-			n_missing++;
-		} else if (plan.ns[i].state == GQ_NS_CONFLICT) {
-			n_conflict++;
-		}
-	}
-	if (n_conflict || p.n_class_conflicts) {
-		struct gq_buf b;
-
-		gq_buf_init(&b, 4096);
-		for (size_t i = 0; i < plan.n; i++)
-			if (plan.ns[i].state == GQ_NS_CONFLICT)
-				gq_buf_printf(&b, "%snamespace %s: %s", b.len ? "; " : "",
-					      plan.ns[i].name, plan.ns[i].message);
-		for (size_t i = 0; i < p.n_class_conflicts; i++)
-			gq_buf_printf(
-			    &b,
-			    "%sPriorityClass %s exists and is not managed by gpuquota for "
-			    "this team; it was left untouched",
-			    b.len ? "; " : "", p.class_conflicts[i]);
-		msg_conflict = gq_buf_steal(&b);
-	}
-	if (n_missing || p.errors) {
-		struct gq_buf b;
-
-		gq_buf_init(&b, 4096);
-		for (size_t i = 0; i < plan.n; i++)
-			if (plan.ns[i].state == GQ_NS_MISSING ||
-			    plan.ns[i].state == GQ_NS_TERMINATING)
-				gq_buf_printf(&b, "%snamespace %s: %s", b.len ? "; " : "",
-					      plan.ns[i].name, plan.ns[i].message);
-		if (p.errors)
-			gq_buf_printf(&b, "%s%s", b.len ? "; " : "", p.first_error);
-		msg_degraded = gq_buf_steal(&b);
-	}
-	if (n_pending)
-		msg_ready =
-		    gq_asprintf("waiting for the quota controller to enforce the quotas of %zu "
-				"namespace(s)",
-				n_pending);
-	else if (msg_conflict)
-		msg_ready = gq_strdup("some objects could not be applied because of a conflict");
-	else if (p.errors)
-		msg_ready = gq_strdup("some objects could not be applied");
-	else
-		msg_ready = gq_asprintf("quotas, limits and priority classes enforced in %zu "
-					"namespace(s)",
-					n_usage);
-	conds[0] = (struct gq_condition){"Ready", !n_pending && !msg_conflict && !p.errors,
-					 n_pending	? "QuotaPending"
-					 : msg_conflict ? "Conflict"
-					 : p.errors	? "ApplyFailed"
-							: "Reconciled",
-					 msg_ready};
-	conds[1] = (struct gq_condition){"Conflict", msg_conflict != NULL,
-					 msg_conflict ? "Conflict" : "NoConflict",
-					 msg_conflict ? msg_conflict : ""};
-	conds[2] = (struct gq_condition){"Degraded", msg_degraded != NULL,
-					 !msg_degraded ? "AllNamespacesReady"
-					 : p.errors    ? "ApplyFailed"
-						       : "NamespaceMissing",
-					 msg_degraded ? msg_degraded : ""};
-
-	if (has_acct) {
-		conds[3] = (struct gq_condition){
-		    "BudgetExhausted", acct.exhausted,
-		    acct.exhausted ? "BudgetExhausted" : "BudgetAvailable", msg_budget};
-		conds[4] =
-		    (struct gq_condition){"BudgetWarning", acct.warn,
-					  acct.warn ? "BudgetWarning" : "BelowWarning", msg_warn};
-		n_conds = 5;
-	}
-	now_rfc3339(now);
-	{
-		struct gq_status_budget sb = {&acct.ledger, acct.budget_micro,
-					      acct.persist_until_ms};
-		struct gq_status_in in = {s.self,	 sns,	plan.n,
-					  &totals,	 conds, n_conds,
-					  s.prev_status, now,	has_acct ? &sb : NULL};
-		bool persisted = false;
-		yajl_val want, have_status;
-
-		status_body = gq_status_body(&in);
-		want = status_body ? yajl_tree_parse(status_body, NULL, 0) : NULL;
-		have_status = s.prev_status;
-		if (status_body == NULL) {
-			struct gq_err e = {0};
-
-			gq_err_set(&e, GQ_EINVAL, "a condition message is not valid UTF-8");
-			pass_error(&p, "status", &e);
-		} else if (!lead) {
-			persisted = false; /* a follower writes nothing */
-		} else if (!(want && have_status &&
-			     gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
-			     gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
-				 have_status->u.object.len)) {
-			status_path = gq_asprintf(GTA_PATH "/%s/status", name);
-			transition_events(r, s.self, s.prev_status, conds, n_conds);
-			persisted = do_apply(r, &p, status_path, status_body) == GQ_OK;
-			if (has_acct && !persisted)
-				atomic_fetch_add(&r->ledger_write_errors, 1);
-		} else {
-			persisted = true; /* already there */
-		}
-		if (r->budgets && want)
-			publish_figures(r, name, want, has_acct ? &acct : NULL, persisted);
-		yajl_tree_free(want);
-		if (lead && has_acct && persisted) {
-			/* The ledger is durable: ended pods can go. */
-			for (size_t i = 0; i < acct.n_finalize; i++)
-				pod_remove_finalizer(r, &p, acct.finalize[i].key,
-						     acct.finalize[i].index);
-			gq_budget_put_ledger(r->budgets, name, s.self->uid, &acct.ledger,
-					     acct.persist_until_ms);
-			gq_budget_put_charged(r->budgets, name, s.self->uid, acct.charged,
-					      acct.n_charged);
-			acct.charged = NULL;
-			acct.n_charged = 0;
-		}
-	}
-	if (n_pending)
+	build_conditions(&t);
+	write_status(r, &t, name, lead);
+	if (t.cs.n_pending)
 		*requeue_after_ms = 2000;
-	if (has_acct && (*requeue_after_ms == 0 || *requeue_after_ms > r->ledger_interval_ms))
+	if (t.has_acct && (*requeue_after_ms == 0 || *requeue_after_ms > r->ledger_interval_ms))
 		*requeue_after_ms = r->ledger_interval_ms;
-	if (p.errors)
-		rc = gq_err_set(err, GQ_EIO, "%s", p.first_error);
+	if (t.p.errors)
+		rc = gq_err_set(err, GQ_EIO, "%s", t.p.first_error);
 
 out:
 	if (rc != GQ_OK)
 		atomic_fetch_add(&r->failures, 1);
-	for (size_t i = 0; i < plan.n; i++)
-		yajl_tree_free(rq_clones ? rq_clones[i] : NULL);
-	for (size_t i = 0; i < n_usage; i++)
-		gq_res_list_free(&usage[i].used);
-	free(rq_clones);
-	free(usage);
-	free(sns);
-	free(infos);
-	gq_res_list_free(&totals);
-	gq_desired_list_free(&dl);
-	gq_plan_free(&plan);
-	for (size_t i = 0; i < p.n_class_conflicts; i++)
-		free(p.class_conflicts[i]);
-	free(p.class_conflicts);
-	free(status_body);
-	free(status_path);
-	free(msg_conflict);
-	free(msg_degraded);
-	free(msg_ready);
-	free(msg_budget);
-	free(msg_warn);
-	free(ready_ns);
-	gq_acct_result_free(&acct);
-	snap_free(&s);
+	team_pass_free(&t);
 	return rc;
 }

@@ -32,11 +32,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-/*
- * Records rc with "what: <first OpenSSL error>" in err and empties the
- * thread's OpenSSL error queue. Returns rc.
- */
-static int certs_ssl_fail(struct gq_err *err, int rc, const char *what)
+int gq_certs_ssl_fail(struct gq_err *err, int rc, const char *what)
 {
 	unsigned long e = ERR_peek_error();
 	char buf[256];
@@ -77,7 +73,7 @@ static BIO *certs_pem_bio(const char *pem, const char *what, int *rc, struct gq_
 	}
 	b = BIO_new_mem_buf(pem, (int)len);
 	if (b == NULL)
-		*rc = certs_ssl_fail(err, GQ_EIO, what);
+		*rc = gq_certs_ssl_fail(err, GQ_EIO, what);
 	return b;
 }
 
@@ -94,7 +90,7 @@ static int certs_read_cert(const char *pem, const char *what, X509 **out, struct
 	*out = PEM_read_bio_X509(b, NULL, certs_no_password, NULL);
 	BIO_free(b);
 	if (*out == NULL)
-		return certs_ssl_fail(err, GQ_EPARSE, what);
+		return gq_certs_ssl_fail(err, GQ_EPARSE, what);
 	return GQ_OK;
 }
 
@@ -112,7 +108,7 @@ static int certs_read_key(const char *pem, const char *what, EVP_PKEY **out, str
 	*out = PEM_read_bio_PrivateKey(b, NULL, certs_no_password, NULL);
 	BIO_free(b);
 	if (*out == NULL)
-		return certs_ssl_fail(err, GQ_EPARSE, what);
+		return gq_certs_ssl_fail(err, GQ_EPARSE, what);
 	return GQ_OK;
 }
 
@@ -134,19 +130,19 @@ static int certs_read_chain(const char *pem, const char *what, STACK_OF(X509) * 
 		return rc;
 	sk = sk_X509_new_null();
 	if (sk == NULL) {
-		rc = certs_ssl_fail(err, GQ_EIO, what);
+		rc = gq_certs_ssl_fail(err, GQ_EIO, what);
 		goto out;
 	}
 	while (sk_X509_num(sk) < CERTS_CHAIN_MAX &&
 	       (x = PEM_read_bio_X509(b, NULL, certs_no_password, NULL)) != NULL) {
 		if (sk_X509_push(sk, x) <= 0) {
 			X509_free(x);
-			rc = certs_ssl_fail(err, GQ_EIO, what);
+			rc = gq_certs_ssl_fail(err, GQ_EIO, what);
 			goto out;
 		}
 	}
 	if (sk_X509_num(sk) == 0) {
-		rc = certs_ssl_fail(err, GQ_EPARSE, what);
+		rc = gq_certs_ssl_fail(err, GQ_EPARSE, what);
 		goto out;
 	}
 	/* The loop ends on "no start line": not an error. */
@@ -178,7 +174,7 @@ static int certs_to_pem(X509 *x, EVP_PKEY *key, char **cert_pem, char **key_pem,
 
 	if (bc == NULL || bk == NULL || PEM_write_bio_X509(bc, x) != 1 ||
 	    PEM_write_bio_PrivateKey(bk, key, NULL, NULL, 0, NULL, NULL) != 1) {
-		rc = certs_ssl_fail(err, GQ_EIO, "writing PEM");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "writing PEM");
 		goto out;
 	}
 	*cert_pem = certs_bio_string(bc);
@@ -336,7 +332,7 @@ static int certs_add_san(X509 *x, const char *const *dns_names, size_t n_dns,
 	int rc = GQ_OK;
 
 	if (gens == NULL)
-		return certs_ssl_fail(err, GQ_EIO, "subjectAltName");
+		return gq_certs_ssl_fail(err, GQ_EIO, "subjectAltName");
 	for (size_t i = 0; i < n_dns; i++) {
 		ASN1_IA5STRING *s;
 
@@ -345,12 +341,12 @@ static int certs_add_san(X509 *x, const char *const *dns_names, size_t n_dns,
 		if (g == NULL || s == NULL ||
 		    ASN1_STRING_set(s, dns_names[i], (int)strlen(dns_names[i])) != 1) {
 			ASN1_IA5STRING_free(s);
-			rc = certs_ssl_fail(err, GQ_EIO, "subjectAltName");
+			rc = gq_certs_ssl_fail(err, GQ_EIO, "subjectAltName");
 			goto out;
 		}
 		GENERAL_NAME_set0_value(g, GEN_DNS, s);
 		if (sk_GENERAL_NAME_push(gens, g) <= 0) {
-			rc = certs_ssl_fail(err, GQ_EIO, "subjectAltName");
+			rc = gq_certs_ssl_fail(err, GQ_EIO, "subjectAltName");
 			goto out;
 		}
 		g = NULL;
@@ -359,24 +355,24 @@ static int certs_add_san(X509 *x, const char *const *dns_names, size_t n_dns,
 		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(ips[i]);
 
 		if (ip == NULL) {
-			rc = certs_ssl_fail(err, GQ_EIO, "subjectAltName");
+			rc = gq_certs_ssl_fail(err, GQ_EIO, "subjectAltName");
 			goto out;
 		}
 		g = GENERAL_NAME_new();
 		if (g == NULL) {
 			ASN1_OCTET_STRING_free(ip);
-			rc = certs_ssl_fail(err, GQ_EIO, "subjectAltName");
+			rc = gq_certs_ssl_fail(err, GQ_EIO, "subjectAltName");
 			goto out;
 		}
 		GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
 		if (sk_GENERAL_NAME_push(gens, g) <= 0) {
-			rc = certs_ssl_fail(err, GQ_EIO, "subjectAltName");
+			rc = gq_certs_ssl_fail(err, GQ_EIO, "subjectAltName");
 			goto out;
 		}
 		g = NULL;
 	}
 	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, critical, X509V3_ADD_DEFAULT) != 1)
-		rc = certs_ssl_fail(err, GQ_EIO, "subjectAltName");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "subjectAltName");
 out:
 	GENERAL_NAME_free(g);
 	GENERAL_NAMES_free(gens);
@@ -409,7 +405,7 @@ int gq_certs_generate_ca(char **cert_pem, char **key_pem, const char *cn, int da
 	    certs_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") != 0 ||
 	    certs_add_ext(x, x, NID_subject_key_identifier, "hash") != 0 ||
 	    X509_sign(x, key, EVP_sha256()) <= 0) {
-		rc = certs_ssl_fail(err, GQ_EIO, "generating CA certificate");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "generating CA certificate");
 		goto out;
 	}
 	rc = certs_to_pem(x, key, cert_pem, key_pem, err);
@@ -476,7 +472,7 @@ int gq_certs_generate_serving(char **cert_pem, char **key_pem, const char *ca_ce
 	    certs_set_subject_cn(x, cn) != 0 ||
 	    X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
 	    X509_set_pubkey(x, key) != 1) {
-		rc = certs_ssl_fail(err, GQ_EIO, "generating serving certificate");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "generating serving certificate");
 		goto out;
 	}
 	rc = certs_add_san(x, dns_names, n_dns, ips, n_ips, cn == NULL, err);
@@ -488,7 +484,7 @@ int gq_certs_generate_serving(char **cert_pem, char **key_pem, const char *ca_ce
 	    certs_add_ext(x, ca, NID_subject_key_identifier, "hash") != 0 ||
 	    certs_add_ext(x, ca, NID_authority_key_identifier, "keyid:always") != 0 ||
 	    X509_sign(x, ca_key, EVP_sha256()) <= 0) {
-		rc = certs_ssl_fail(err, GQ_EIO, "signing serving certificate");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "signing serving certificate");
 		goto out;
 	}
 	rc = certs_to_pem(x, key, cert_pem, key_pem, err);
@@ -532,7 +528,7 @@ static int certs_validity_ms(const char *cert_pem, int which, int64_t *ms, struc
 		return rc;
 	if (certs_time_ms(X509_get0_notBefore(x), &nb) != 0 ||
 	    certs_time_ms(X509_get0_notAfter(x), &na) != 0)
-		rc = certs_ssl_fail(err, GQ_EPARSE, "certificate validity");
+		rc = gq_certs_ssl_fail(err, GQ_EPARSE, "certificate validity");
 	else
 		*ms = which ? na : nb;
 	X509_free(x);
@@ -596,18 +592,18 @@ int gq_certs_check_pair(const char *cert_pem, const char *key_pem, const char *c
 	store = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
 	if (store == NULL || ctx == NULL) {
-		rc = certs_ssl_fail(err, GQ_EIO, "verifying certificate");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "verifying certificate");
 		goto out;
 	}
 	for (int i = 0; i < sk_X509_num(cas); i++) {
 		if (X509_STORE_add_cert(store, sk_X509_value(cas, i)) != 1) {
-			rc = certs_ssl_fail(err, GQ_EIO, "loading CA certificate");
+			rc = gq_certs_ssl_fail(err, GQ_EIO, "loading CA certificate");
 			goto out;
 		}
 	}
 	if (X509_STORE_CTX_init(ctx, store, leaf, chain) != 1 ||
 	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1) {
-		rc = certs_ssl_fail(err, GQ_EIO, "verifying certificate");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "verifying certificate");
 		goto out;
 	}
 	if (X509_verify_cert(ctx) != 1) {

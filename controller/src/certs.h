@@ -98,4 +98,11 @@ int gq_certs_service_dns_names(char *names[GQ_CERTS_SVC_NAMES], const char *svc,
 /* Frees n strings of names (NULL entries are fine) and sets them to NULL. */
 void gq_certs_free_names(char **names, size_t n);
 
+/*
+ * Records rc with "what: <first queued OpenSSL error>" in err and empties
+ * the thread's OpenSSL error queue (the one OpenSSL error helper). Returns
+ * rc.
+ */
+int gq_certs_ssl_fail(struct gq_err *err, int rc, const char *what);
+
 #endif

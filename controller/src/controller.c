@@ -521,29 +521,25 @@ static int http_listen(struct controller *c, const char *addr, const char *what,
 		       struct evhttp **out, struct gq_listen_backoff **bo, struct gq_err *err)
 {
 	struct evhttp_bound_socket *bound;
-	const char *colon = strrchr(addr, ':');
 	char host[256];
-	long port;
-	char *end;
+	int port, rc;
 	struct evhttp *h;
 
 	*out = NULL;
 	if (addr[0] == '\0')
 		return GQ_OK;
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
-		return gq_err_set(err, GQ_EINVAL, "bad listen address \"%s\" (want host:port)",
-				  addr);
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port <= 0 || port > 65535)
+	rc = gq_listen_parse_addr(addr, host, sizeof(host), &port, err);
+	if (rc != GQ_OK)
+		return rc;
+	if (port == 0)
 		return gq_err_set(err, GQ_EINVAL, "bad port in listen address \"%s\"", addr);
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
 	h = evhttp_new(c->base);
 	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_max_body_size(h, 0);
 	evhttp_set_max_headers_size(h, 16384);
 	evhttp_set_timeout(h, 10);
 	evhttp_set_gencb(h, http_cb, c);
-	bound = evhttp_bind_socket_with_handle(h, host[0] ? host : "0.0.0.0", (ev_uint16_t)port);
+	bound = evhttp_bind_socket_with_handle(h, host, (ev_uint16_t)port);
 	if (bound == NULL) {
 		evhttp_free(h);
 		return gq_err_set(err, GQ_EIO, "cannot listen on %s", addr);

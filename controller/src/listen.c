@@ -144,3 +144,50 @@ void gq_listen_backoff_free(struct gq_listen_backoff *b)
 	event_free(b->timer);
 	free(b);
 }
+
+/* Whether s is a non-empty string of decimal digits. */
+static bool all_digits(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+int gq_listen_parse_addr(const char *addr, char *host, size_t host_len, int *port,
+			 struct gq_err *err)
+{
+	const char *h = addr, *host_end, *p;
+	long v;
+
+	if (addr == NULL || strnlen(addr, host_len + 9) > host_len + 8)
+		return gq_err_set(err, GQ_EINVAL, "missing or oversized listen address");
+	if (addr[0] == '[') {
+		h = addr + 1;
+		host_end = strchr(h, ']');
+		if (host_end == NULL || host_end[1] != ':')
+			goto bad;
+		p = host_end + 2;
+	} else {
+		host_end = strrchr(addr, ':');
+		if (host_end == NULL || memchr(addr, ':', (size_t)(host_end - addr)) != NULL)
+			goto bad;
+		p = host_end + 1;
+	}
+	if ((size_t)(host_end - h) >= host_len || !all_digits(p) || strlen(p) > 5)
+		goto bad;
+	v = strtol(p, NULL, 10);
+	if (v > 65535)
+		goto bad;
+	if (host_end == h)
+		snprintf(host, host_len, "0.0.0.0");
+	else
+		snprintf(host, host_len, "%.*s", (int)(host_end - h), h);
+	*port = (int)v;
+	return GQ_OK;
+bad:
+	return gq_err_set(err, GQ_EINVAL,
+			  "bad listen address \"%.64s\" (want host:port or [v6]:port)", addr);
+}

@@ -12,9 +12,21 @@
 #ifndef GQ_LISTEN_H
 #define GQ_LISTEN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "gq.h"
+
 struct evconnlistener;
+
+/*
+ * The one listen-address parser: splits "host:port", "[v6]:port" or
+ * ":port" into host (host_len bytes, without brackets; an empty host
+ * becomes 0.0.0.0) and *port (0..65535). Pure. GQ_OK or GQ_EINVAL with the
+ * reason in err.
+ */
+int gq_listen_parse_addr(const char *addr, char *host, size_t host_len, int *port,
+			 struct gq_err *err);
 
 /* Opaque back-off state of one listener. */
 struct gq_listen_backoff;

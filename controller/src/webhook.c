@@ -38,6 +38,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include "certs.h"
 #include "listen.h"
 
 /* Largest accepted max_body and timeout_s options. */
@@ -101,56 +102,13 @@ struct gq_webhook {
 
 /* ------------------------------------------------------------ options */
 
-/* True when s is a non-empty run of decimal digits. */
-static bool webhook_all_digits(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
-/*
- * Splits "host:port", "[v6]:port" or ":port" into w->host (an empty host
- * becomes 0.0.0.0) and w->port. Returns GQ_OK or GQ_EINVAL.
- */
+/* Splits the listen address into w->host and w->port (gq_listen_parse_addr). */
 static int webhook_parse_addr(struct gq_webhook *w, const char *addr, struct gq_err *err)
 {
-	const char *host = addr, *host_end, *port;
-	long p;
+	struct gq_err e = {0};
+	int rc = gq_listen_parse_addr(addr, w->host, sizeof(w->host), &w->port, &e);
 
-	if (addr == NULL || strnlen(addr, WEBHOOK_HOST_MAX + 9) > WEBHOOK_HOST_MAX + 8)
-		return gq_err_set(err, GQ_EINVAL, "webhook: missing or oversized listen address");
-	if (addr[0] == '[') {
-		host = addr + 1;
-		host_end = strchr(host, ']');
-		if (host_end == NULL || host_end[1] != ':')
-			goto bad;
-		port = host_end + 2;
-	} else {
-		host_end = strrchr(addr, ':');
-		if (host_end == NULL || memchr(addr, ':', (size_t)(host_end - addr)) != NULL)
-			goto bad;
-		port = host_end + 1;
-	}
-	if ((size_t)(host_end - host) >= sizeof(w->host) || !webhook_all_digits(port) ||
-	    strlen(port) > 5)
-		goto bad;
-	p = strtol(port, NULL, 10);
-	if (p > 65535)
-		goto bad;
-	if (host_end == host)
-		snprintf(w->host, sizeof(w->host), "0.0.0.0");
-	else
-		snprintf(w->host, sizeof(w->host), "%.*s", (int)(host_end - host), host);
-	w->port = (int)p;
-	return GQ_OK;
-bad:
-	return gq_err_set(err, GQ_EINVAL,
-			  "webhook: bad listen address \"%.64s\" (want host:port or [v6]:port)",
-			  addr);
+	return rc == GQ_OK ? GQ_OK : gq_err_set(err, rc, "webhook: %s", e.msg);
 }
 
 /* ------------------------------------------------------------ connection guard */
@@ -736,21 +694,6 @@ static int webhook_no_password(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* Records rc with what and the first queued OpenSSL error, and clears the
- * thread's error queue. */
-static int webhook_ssl_fail(struct gq_err *err, int rc, const char *what)
-{
-	unsigned long e = ERR_peek_error();
-	char buf[256];
-
-	if (e != 0)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	else
-		snprintf(buf, sizeof(buf), "no detail");
-	ERR_clear_error();
-	return gq_err_set(err, rc, "webhook: %s: %s", what, buf);
-}
-
 /* Loads the certificate chain and key PEM into ctx. */
 static int webhook_load_pair(SSL_CTX *ctx, const char *cert_pem, const char *key_pem,
 			     struct gq_err *err)
@@ -766,14 +709,14 @@ static int webhook_load_pair(SSL_CTX *ctx, const char *cert_pem, const char *key
 		return gq_err_set(err, GQ_EINVAL, "webhook: missing or oversized PEM");
 	b = BIO_new_mem_buf(cert_pem, (int)strlen(cert_pem));
 	if (b == NULL)
-		return webhook_ssl_fail(err, GQ_EIO, "certificate");
+		return gq_certs_ssl_fail(err, GQ_EIO, "webhook: certificate");
 	x = PEM_read_bio_X509(b, NULL, webhook_no_password, NULL);
 	if (x == NULL) {
-		rc = webhook_ssl_fail(err, GQ_EPARSE, "reading certificate");
+		rc = gq_certs_ssl_fail(err, GQ_EPARSE, "webhook: reading certificate");
 		goto out;
 	}
 	if (SSL_CTX_use_certificate(ctx, x) != 1) {
-		rc = webhook_ssl_fail(err, GQ_EINVAL, "using certificate");
+		rc = gq_certs_ssl_fail(err, GQ_EINVAL, "webhook: using certificate");
 		goto out;
 	}
 	for (int i = 0; i < WEBHOOK_CHAIN_MAX; i++) {
@@ -783,7 +726,7 @@ static int webhook_load_pair(SSL_CTX *ctx, const char *cert_pem, const char *key
 			break;
 		if (SSL_CTX_add0_chain_cert(ctx, c) != 1) {
 			X509_free(c);
-			rc = webhook_ssl_fail(err, GQ_EINVAL, "adding chain certificate");
+			rc = gq_certs_ssl_fail(err, GQ_EINVAL, "webhook: adding chain certificate");
 			goto out;
 		}
 	}
@@ -791,16 +734,17 @@ static int webhook_load_pair(SSL_CTX *ctx, const char *cert_pem, const char *key
 	BIO_free(b);
 	b = BIO_new_mem_buf(key_pem, (int)strlen(key_pem));
 	if (b == NULL) {
-		rc = webhook_ssl_fail(err, GQ_EIO, "key");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "webhook: key");
 		goto out;
 	}
 	key = PEM_read_bio_PrivateKey(b, NULL, webhook_no_password, NULL);
 	if (key == NULL) {
-		rc = webhook_ssl_fail(err, GQ_EPARSE, "reading key");
+		rc = gq_certs_ssl_fail(err, GQ_EPARSE, "webhook: reading key");
 		goto out;
 	}
 	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-		rc = webhook_ssl_fail(err, GQ_EINVAL, "the key does not match the certificate");
+		rc = gq_certs_ssl_fail(err, GQ_EINVAL,
+				       "webhook: the key does not match the certificate");
 		goto out;
 	}
 out:
@@ -817,9 +761,9 @@ int gq_webhook_set_cert(struct gq_webhook *w, const char *cert_pem, const char *
 	int rc;
 
 	if (ctx == NULL)
-		return webhook_ssl_fail(err, GQ_EIO, "creating TLS context");
+		return gq_certs_ssl_fail(err, GQ_EIO, "webhook: creating TLS context");
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-		rc = webhook_ssl_fail(err, GQ_EIO, "configuring TLS context");
+		rc = gq_certs_ssl_fail(err, GQ_EIO, "webhook: configuring TLS context");
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |

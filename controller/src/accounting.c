@@ -14,8 +14,9 @@
 
 #include "desired.h"
 #include "log.h"
-#include "plan.h"
+#include "json.h"
 #include "quantity.h"
+#include "rfc3339.h"
 
 const char *const gq_accounting_pod_fields[] = {"metadata.finalizers",
 						"metadata.deletionTimestamp",
@@ -53,7 +54,7 @@ static int64_t time_of(yajl_val v, const char *const *path)
 	const char *s = gq_json_str(v, path);
 	int64_t ms = 0;
 
-	if (s == NULL || gq_time_parse(s, &ms) != GQ_OK)
+	if (s == NULL || gq_rfc3339_parse(s, &ms) != GQ_OK)
 		return 0;
 	return ms;
 }
@@ -117,7 +118,7 @@ static size_t container_reqs(yajl_val c, struct gq_cost_req *out, size_t cap)
 			struct gq_quantity q;
 			size_t j;
 
-			if (strncmp(k, "nvidia.com/", 11) != 0 ||
+			if (strncmp(k, GQ_NVIDIA_PREFIX, strlen(GQ_NVIDIA_PREFIX)) != 0 ||
 			    !YAJL_IS_STRING(m->u.object.values[i]) ||
 			    gq_quantity_parse(&q, m->u.object.values[i]->u.string) != GQ_OK)
 				continue;
@@ -320,7 +321,7 @@ static int64_t node_replicas(struct gq_informer *nodes, const char *node)
 		return 1;
 	gq_informer_rdlock(nodes);
 	r = gq_json_str(gq_informer_get(nodes, node),
-			GQ_PATH("metadata", "labels", "nvidia.com/gpu.replicas"));
+			GQ_PATH("metadata", "labels", GQ_LABEL_GPU_REPLICAS));
 	if (r) {
 		char *end;
 		long long v = strtoll(r, &end, 10);
@@ -468,7 +469,7 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 
 	memset(out, 0, sizeof(*out));
 	if (t->creation_timestamp)
-		gq_time_parse(t->creation_timestamp, &anchor);
+		gq_rfc3339_parse(t->creation_timestamp, &anchor);
 	if (anchor == 0)
 		anchor = now_ms;
 	rc = gq_ledger_budget_micro(&t->budget, &out->budget_micro);

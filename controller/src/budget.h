@@ -11,11 +11,10 @@
 
 #include "admission.h"
 #include "buf.h"
+#include "api.h"
 #include "gq.h"
 #include "ledger.h"
 #include "metrics.h"
-
-#define GQ_ACCOUNTING_FINALIZER "gpuquota.io/accounting"
 
 struct gq_budget_registry;
 

@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "gq.h"
 #include "ledger.h"
+#include "rfc3339.h"
 
 /* Starts *buf with "namespace <n>: <why>" for every namespace in state a
  * or b, joined by "; " (the caller appends more and steals it). */
@@ -88,12 +89,12 @@ static void build_core(struct gq_cond_set *out, const struct gq_cond_in *in)
 static void build_budget(struct gq_cond_set *out, const struct gq_cond_budget *b)
 {
 	static const char *const verbs[] = {"denied", "held", "deprioritized"};
-	char u[GQ_LEDGER_HOURS_STRLEN], t[GQ_LEDGER_HOURS_STRLEN], e[GQ_TIME_STRLEN];
+	char u[GQ_LEDGER_HOURS_STRLEN], t[GQ_LEDGER_HOURS_STRLEN], e[GQ_RFC3339_STRLEN];
 	const char *verb = (size_t)b->policy < GQ_ARRAY_LEN(verbs) ? verbs[b->policy] : "denied";
 
 	gq_ledger_format_hours(b->used_micro, u);
 	gq_ledger_format_hours(b->budget_micro, t);
-	if (gq_time_format_ms(b->period_end_ms, e) != GQ_OK)
+	if (gq_rfc3339_format_ms(b->period_end_ms, e) != GQ_OK)
 		snprintf(e, sizeof(e), "?");
 	if (b->exhausted)
 		out->msgs[3] = gq_asprintf("team used %s of %s GPU-hours; new GPU pods are %s "

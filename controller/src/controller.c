@@ -30,7 +30,7 @@
 #include "leader.h"
 #include "log.h"
 #include "metrics.h"
-#include "plan.h"
+#include "json.h"
 #include "reconcile.h"
 #include "spec.h"
 #include "tls.h"
@@ -273,14 +273,14 @@ static bool node_gpu_keys_equal(yajl_val a, yajl_val b)
 	size_t nx = 0, ny = 0;
 
 	for (size_t i = 0; x && i < x->u.object.len; i++) {
-		if (strncmp(x->u.object.keys[i], "nvidia.com/", 11) != 0)
+		if (strncmp(x->u.object.keys[i], GQ_NVIDIA_PREFIX, strlen(GQ_NVIDIA_PREFIX)) != 0)
 			continue;
 		nx++;
 		if (!gq_json_str(y, GQ_PATH(x->u.object.keys[i])))
 			return false;
 	}
 	for (size_t i = 0; y && i < y->u.object.len; i++)
-		if (strncmp(y->u.object.keys[i], "nvidia.com/", 11) == 0)
+		if (strncmp(y->u.object.keys[i], GQ_NVIDIA_PREFIX, strlen(GQ_NVIDIA_PREFIX)) == 0)
 			ny++;
 	return nx == ny;
 }
@@ -706,8 +706,7 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		     GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER, keep_rq, on_owned, &c},
 		    {"limitranges", "/api/v1/limitranges", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
 		     keep_lr, on_owned, &c},
-		    {"priorityclasses", "/apis/scheduling.k8s.io/v1/priorityclasses", NULL, keep_pc,
-		     on_owned, &c},
+		    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, on_owned, &c},
 		    {"nodes", "/api/v1/nodes", NULL, gq_accounting_node_fields, on_node, &c},
 		};
 		struct gq_informer **slots[] = {&c.rec.teams,  &c.rec.namespaces, &c.rec.quotas,

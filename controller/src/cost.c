@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "cost.h"
+#include "api.h"
 #include "gq.h"
 #include "spec.h"
 
-#define GPU_PREFIX "nvidia.com/"
-#define MIG_PREFIX "nvidia.com/mig-"
+#define GPU_PREFIX GQ_NVIDIA_PREFIX
+#define MIG_PREFIX GQ_NVIDIA_MIG_PREFIX
 
 static int64_t gcd64(int64_t a, int64_t b)
 {
@@ -152,8 +153,7 @@ int gq_cost_resource_weight(struct gq_cost_weight *out, const char *name, int64_
 		if (o->q.milli < 0 || o->q.milli > GQ_COST_MAX_WEIGHT_MILLI)
 			return GQ_EINVAL;
 		*out = frac(o->q.milli, 1000);
-	} else if (strcmp(name, "nvidia.com/gpu") == 0 ||
-		   strcmp(name, "nvidia.com/gpu.shared") == 0) {
+	} else if (strcmp(name, GQ_NVIDIA_GPU) == 0 || strcmp(name, "nvidia.com/gpu.shared") == 0) {
 		*out = frac(1, node_replicas > 1 ? node_replicas : 1);
 	} else if (has_prefix(name, MIG_PREFIX) && (g = mig_compute_slices(name)) >= 1 && g <= 7) {
 		*out = frac(g, 7);

@@ -18,7 +18,7 @@
 
 #define RQ_GPU	    "requests.nvidia.com/gpu"
 #define RQ_NVIDIA   "requests.nvidia.com/"
-#define NVIDIA	    "nvidia.com/"
+#define NVIDIA	    GQ_NVIDIA_PREFIX
 #define NAME_PREFIX "gpuquota-"
 
 /* A key, then a map of resource name -> canonical quantity. */
@@ -636,10 +636,8 @@ static int desired_build(struct gq_desired_list *out, const struct gq_team *t,
 		name = gq_team_priority_class_name(t, t->tiers[i].name);
 		rc = body_priority_class(&body, t, &t->tiers[i], name, err);
 		if (rc == GQ_OK)
-			desired_push(
-			    &l, &cap, "PriorityClass", "", name,
-			    gq_asprintf("/apis/scheduling.k8s.io/v1/priorityclasses/%s", name),
-			    body);
+			desired_push(&l, &cap, "PriorityClass", "", name,
+				     gq_asprintf(GQ_PRIORITY_CLASS_PATH "/%s", name), body);
 		free(name);
 		if (rc != GQ_OK)
 			goto out;
@@ -648,10 +646,8 @@ static int desired_build(struct gq_desired_list *out, const struct gq_team *t,
 		name = gq_team_over_budget_class(t);
 		rc = body_over_budget_class(&body, t, name, err);
 		if (rc == GQ_OK)
-			desired_push(
-			    &l, &cap, "PriorityClass", "", name,
-			    gq_asprintf("/apis/scheduling.k8s.io/v1/priorityclasses/%s", name),
-			    body);
+			desired_push(&l, &cap, "PriorityClass", "", name,
+				     gq_asprintf(GQ_PRIORITY_CLASS_PATH "/%s", name), body);
 		free(name);
 		if (rc != GQ_OK)
 			goto out;

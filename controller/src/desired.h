@@ -26,12 +26,9 @@
 
 #include <stddef.h>
 
+#include "api.h"
 #include "gq.h"
 #include "spec.h"
-
-#define GQ_FIELD_MANAGER    "gpuquota"
-#define GQ_LABEL_TEAM	    "gpuquota.io/team"
-#define GQ_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
 
 /* Observed usage of one team namespace: status.used of the team's
  * ResourceQuota gpuquota-<team> there (keys are quota resource names such as

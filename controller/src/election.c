@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ledger.h"
+#include "rfc3339.h"
 
 int gq_election_init(struct gq_election *e, const struct gq_election_cfg *cfg, struct gq_err *err)
 {
@@ -154,14 +155,14 @@ enum gq_election_change gq_election_released(struct gq_election *e)
 
 int gq_election_format_micro(int64_t wall_ms, char buf[GQ_ELECTION_TIME_STRLEN])
 {
-	char whole[GQ_TIME_STRLEN];
+	char whole[GQ_RFC3339_STRLEN];
 	int64_t frac = wall_ms % 1000;
 	size_t n;
 
 	if (frac < 0)
 		frac += 1000;
 	buf[0] = '\0';
-	if (gq_time_format_ms(wall_ms - frac, whole) != GQ_OK)
+	if (gq_rfc3339_format_ms(wall_ms - frac, whole) != GQ_OK)
 		return GQ_ERANGE;
 	n = strlen(whole); /* "...:05Z" */
 	whole[n - 1] = '\0';
@@ -171,5 +172,5 @@ int gq_election_format_micro(int64_t wall_ms, char buf[GQ_ELECTION_TIME_STRLEN])
 
 int gq_election_parse_micro(const char *s, int64_t *wall_ms)
 {
-	return gq_time_parse(s, wall_ms);
+	return gq_rfc3339_parse(s, wall_ms);
 }

@@ -234,3 +234,20 @@ int64_t gq_real_ms(void)
 {
 	return clock_ms(CLOCK_REALTIME);
 }
+
+/* Writes the decimal digits of v at *p (advancing it); at least `width`
+ * digits, zero-padded. The caller guarantees room. */
+void gq_put_uint(char **p, uint64_t v, int width)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	while (n < width)
+		tmp[n++] = '0';
+	while (n > 0)
+		*(*p)++ = tmp[--n];
+}

@@ -73,6 +73,10 @@ int64_t gq_mono_ms(void);
 /* CLOCK_REALTIME in milliseconds since the epoch: for timestamps. */
 int64_t gq_real_ms(void);
 
+/* Writes the decimal digits of v at *p (advancing it), at least width
+ * digits, zero-padded; no NUL. The caller guarantees room (20 + width). */
+void gq_put_uint(char **p, uint64_t v, int width);
+
 #define GQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Checked int64 arithmetic: *out = a op b, or GQ_ERANGE (*out unspecified)
@@ -85,6 +89,23 @@ static inline int gq_ck_add(int64_t *out, int64_t a, int64_t b)
 static inline int gq_ck_sub(int64_t *out, int64_t a, int64_t b)
 {
 	return __builtin_sub_overflow(a, b, out) ? GQ_ERANGE : GQ_OK;
+}
+
+/* Floor division and the matching non-negative remainder, for b > 0. */
+static inline int64_t gq_floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	if (a % b < 0)
+		q--;
+	return q;
+}
+
+static inline int64_t gq_floor_mod(int64_t a, int64_t b)
+{
+	int64_t r = a % b;
+
+	return r < 0 ? r + b : r;
 }
 
 static inline int gq_ck_mul(int64_t *out, int64_t a, int64_t b)

@@ -100,6 +100,44 @@ void gq_jw_array_close(struct gq_jw *w)
 	jw_check(w, yajl_gen_array_close(w->g));
 }
 
+static void jw_value(struct gq_jw *w, yajl_val v, int depth)
+{
+	if (w->bad)
+		return;
+	if (depth > GQ_JW_MAX_DEPTH) {
+		w->bad = true;
+		return;
+	}
+	switch (v != NULL ? v->type : yajl_t_null) {
+	case yajl_t_string: gq_jw_str(w, v->u.string); break;
+	case yajl_t_number:
+		jw_check(w, yajl_gen_number(w->g, v->u.number.r, strlen(v->u.number.r)));
+		break;
+	case yajl_t_true: gq_jw_bool(w, true); break;
+	case yajl_t_false: gq_jw_bool(w, false); break;
+	case yajl_t_object:
+		gq_jw_map_open(w);
+		for (size_t i = 0; i < v->u.object.len && !w->bad; i++) {
+			gq_jw_str(w, v->u.object.keys[i]);
+			jw_value(w, v->u.object.values[i], depth + 1);
+		}
+		gq_jw_map_close(w);
+		break;
+	case yajl_t_array:
+		gq_jw_array_open(w);
+		for (size_t i = 0; i < v->u.array.len && !w->bad; i++)
+			jw_value(w, v->u.array.values[i], depth + 1);
+		gq_jw_array_close(w);
+		break;
+	default: gq_jw_null(w); break;
+	}
+}
+
+void gq_jw_value(struct gq_jw *w, yajl_val v)
+{
+	jw_value(w, v, 0);
+}
+
 char *gq_jw_finish(struct gq_jw *w)
 {
 	const unsigned char *buf;

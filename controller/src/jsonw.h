@@ -16,6 +16,7 @@
 
 #include <yajl/yajl_common.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 
 /* yajl allocator functions over gq_malloc/gq_realloc/free, for parsers and
  * generators. */
@@ -39,6 +40,14 @@ void gq_jw_map_open(struct gq_jw *w);
 void gq_jw_map_close(struct gq_jw *w);
 void gq_jw_array_open(struct gq_jw *w);
 void gq_jw_array_close(struct gq_jw *w);
+/* Deepest tree gq_jw_value writes (yajl_gen itself stops at 128 levels). */
+#define GQ_JW_MAX_DEPTH 100
+
+/* Writes the tree v (borrowed; NULL writes null), every member in order.
+ * A tree nested deeper than GQ_JW_MAX_DEPTH marks the writer bad: it is
+ * never cut short silently. */
+void gq_jw_value(struct gq_jw *w, yajl_val v);
+
 /* Ends the document and frees the generator: the JSON text as a new heap
  * string (caller frees), or NULL when any call failed or nothing was
  * written (an empty text is not JSON). */

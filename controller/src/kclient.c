@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "buf.h"
 #include "log.h"
 
@@ -403,7 +404,7 @@ int gq_kclient_new(struct gq_kclient **out, const struct gq_kubeconfig *cfg, str
 	atomic_init(&c->n_writes, 0);
 	atomic_init(&c->n_refused, 0);
 	c->timeout_ms = GQ_KCLIENT_REQUEST_TIMEOUT_MS;
-	c->user_agent = gq_strdup("gpuquota-controller/" GQ_VERSION);
+	c->user_agent = gq_strdup(GQ_COMPONENT "/" GQ_VERSION);
 
 	rc = setup_url(c, cfg->server, cfg->tls_server_name, err);
 	if (rc != GQ_OK)

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <yajl/yajl_tree.h>
 
+#include "json.h"
 #include "yamldoc.h"
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -113,20 +114,6 @@ static char *resolve_path(const char *kubeconfig, const char *p)
 
 /* ---- yajl access -------------------------------------------------------- */
 
-/* Member key of object o (borrowed), or NULL when o is not an object or lacks it. */
-static yajl_val obj_get(yajl_val o, const char *key)
-{
-	size_t i;
-
-	if (!YAJL_IS_OBJECT(o))
-		return NULL;
-	for (i = 0; i < o->u.object.len; i++) {
-		if (strcmp(o->u.object.keys[i], key) == 0)
-			return o->u.object.values[i];
-	}
-	return NULL;
-}
-
 /*
  * The text of a scalar meant as a string (borrowed), or NULL for other
  * types. Numbers and booleans are taken as their text, as client-go's YAML
@@ -151,7 +138,7 @@ static const char *scalar_text(yajl_val v)
  */
 static int get_str(yajl_val o, const char *key, const char *where, char **out, struct gq_err *err)
 {
-	yajl_val v = obj_get(o, key);
+	yajl_val v = gq_json_get(o, key);
 	const char *s;
 
 	*out = NULL;
@@ -173,7 +160,7 @@ static int get_str(yajl_val o, const char *key, const char *where, char **out, s
 static int find_named(yajl_val root, const char *list, const char *name, const char *field,
 		      yajl_val *out, bool *found, const char *path, struct gq_err *err)
 {
-	yajl_val arr = obj_get(root, list), item;
+	yajl_val arr = gq_json_get(root, list), item;
 	const char *n;
 	size_t i;
 
@@ -185,9 +172,9 @@ static int find_named(yajl_val root, const char *list, const char *name, const c
 		return gq_err_set(err, GQ_EINVAL, "kubeconfig %s: %s must be a list", path, list);
 	for (i = 0; i < arr->u.array.len; i++) {
 		item = arr->u.array.values[i];
-		n = scalar_text(obj_get(item, "name"));
+		n = scalar_text(gq_json_get(item, "name"));
 		if (n != NULL && strcmp(n, name) == 0) {
-			*out = obj_get(item, field);
+			*out = gq_json_get(item, field);
 			*found = true;
 			return GQ_OK;
 		}
@@ -289,7 +276,7 @@ static int load_cluster(struct gq_kubeconfig *c, yajl_val cl, const char *name, 
 	rc = get_str(cl, "tls-server-name", where, &c->tls_server_name, err);
 	if (rc != GQ_OK)
 		return rc;
-	insecure = obj_get(cl, "insecure-skip-tls-verify");
+	insecure = gq_json_get(cl, "insecure-skip-tls-verify");
 	if (insecure != NULL && !YAJL_IS_NULL(insecure) && !YAJL_IS_TRUE(insecure) &&
 	    !YAJL_IS_FALSE(insecure))
 		return gq_err_set(err, GQ_EINVAL,
@@ -320,18 +307,19 @@ static int load_user(struct gq_kubeconfig *c, yajl_val u, const char *name, cons
 	if (u != NULL && !YAJL_IS_OBJECT(u) && !YAJL_IS_NULL(u))
 		return gq_err_set(err, GQ_EINVAL, "kubeconfig %s: %s must be a mapping", path,
 				  where);
-	if (obj_get(u, "exec") != NULL && !YAJL_IS_NULL(obj_get(u, "exec")))
+	if (gq_json_get(u, "exec") != NULL && !YAJL_IS_NULL(gq_json_get(u, "exec")))
 		return gq_err_set(err, GQ_EUNSUPPORTED,
 				  "kubeconfig user %.128s uses an exec credential plugin, which "
 				  "gpuquota does not support; use a token or client certificate",
 				  name);
-	if (obj_get(u, "auth-provider") != NULL && !YAJL_IS_NULL(obj_get(u, "auth-provider")))
+	if (gq_json_get(u, "auth-provider") != NULL &&
+	    !YAJL_IS_NULL(gq_json_get(u, "auth-provider")))
 		return gq_err_set(err, GQ_EUNSUPPORTED,
 				  "kubeconfig user %.128s uses an auth-provider plugin, which "
 				  "gpuquota does not support; use a token or client certificate",
 				  name);
-	if ((obj_get(u, "username") != NULL && !YAJL_IS_NULL(obj_get(u, "username"))) ||
-	    (obj_get(u, "password") != NULL && !YAJL_IS_NULL(obj_get(u, "password"))))
+	if ((gq_json_get(u, "username") != NULL && !YAJL_IS_NULL(gq_json_get(u, "username"))) ||
+	    (gq_json_get(u, "password") != NULL && !YAJL_IS_NULL(gq_json_get(u, "password"))))
 		return gq_err_set(err, GQ_EUNSUPPORTED,
 				  "kubeconfig user %.128s uses basic authentication, which "
 				  "gpuquota does not support; use a token or client certificate",

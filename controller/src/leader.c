@@ -12,7 +12,7 @@
 
 #include "jsonw.h"
 #include "log.h"
-#include "plan.h"
+#include "json.h"
 
 struct gq_leader {
 	struct gq_leader_opts o;

@@ -22,7 +22,7 @@
 #include "election.h"
 #include "kubeconfig.h"
 #include "log.h"
-#include "plan.h"
+#include "json.h"
 #include "spec.h"
 #include "yamldoc.h"
 #include "yamlout.h"

@@ -7,24 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <yajl/yajl_gen.h>
-
+#include "json.h"
 #include "jsonw.h"
 #include "quantity.h"
+#include "rfc3339.h"
 
 /* ---------------------------------------------------------------- helpers */
-
-const char *gq_json_str(yajl_val v, const char *const *path)
-{
-	yajl_val s = yajl_tree_get(v, (const char **)path, yajl_t_string);
-
-	return s ? YAJL_GET_STRING(s) : NULL;
-}
-
-yajl_val gq_json_obj(yajl_val v, const char *const *path)
-{
-	return yajl_tree_get(v, (const char **)path, yajl_t_object);
-}
 
 const char *gq_ns_state_name(enum gq_ns_state s)
 {
@@ -191,9 +179,9 @@ static struct gq_quantity status_sum(const struct gq_status_in *in, const char *
 
 static void gen_time(struct gq_jw *w, const char *key, int64_t ms)
 {
-	char t[GQ_TIME_STRLEN];
+	char t[GQ_RFC3339_STRLEN];
 
-	if (gq_time_format_ms(ms, t) == GQ_OK)
+	if (gq_rfc3339_format_ms(ms, t) == GQ_OK)
 		gq_jw_kv(w, key, t);
 }
 
@@ -500,65 +488,4 @@ bool gq_json_covers(yajl_val desired, yajl_val actual)
 			return false;
 	}
 	return true;
-}
-
-/* ------------------------------------------------------------------ clone */
-
-/* yajl_gen refuses nesting past 128 levels (and misbehaves if called on
- * after that), so deeper subtrees are written as null. */
-#define GEN_MAX_DEPTH 100
-
-static void gen_value(yajl_gen g, yajl_val v, int depth)
-{
-	if (v == NULL || YAJL_IS_NULL(v) || depth > GEN_MAX_DEPTH) {
-		yajl_gen_null(g);
-	} else if (YAJL_IS_STRING(v)) {
-		yajl_gen_string(g, (const unsigned char *)v->u.string, strlen(v->u.string));
-	} else if (YAJL_IS_NUMBER(v)) {
-		yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
-	} else if (YAJL_IS_TRUE(v)) {
-		yajl_gen_bool(g, 1);
-	} else if (YAJL_IS_FALSE(v)) {
-		yajl_gen_bool(g, 0);
-	} else if (YAJL_IS_OBJECT(v)) {
-		yajl_gen_map_open(g);
-		for (size_t i = 0; i < v->u.object.len; i++) {
-			yajl_gen_string(g, (const unsigned char *)v->u.object.keys[i],
-					strlen(v->u.object.keys[i]));
-			gen_value(g, v->u.object.values[i], depth + 1);
-		}
-		yajl_gen_map_close(g);
-	} else if (YAJL_IS_ARRAY(v)) {
-		yajl_gen_array_open(g);
-		for (size_t i = 0; i < v->u.array.len; i++)
-			gen_value(g, v->u.array.values[i], depth + 1);
-		yajl_gen_array_close(g);
-	}
-}
-
-char *gq_json_dump(yajl_val v)
-{
-	yajl_gen g = yajl_gen_alloc(NULL);
-	const unsigned char *out;
-	size_t len;
-	char *s;
-
-	gen_value(g, v, 0);
-	yajl_gen_get_buf(g, &out, &len);
-	s = gq_strndup((const char *)out, len);
-	yajl_gen_free(g);
-	return s;
-}
-
-yajl_val gq_json_clone(yajl_val v)
-{
-	char *s;
-	yajl_val c;
-
-	if (v == NULL)
-		return NULL;
-	s = gq_json_dump(v);
-	c = yajl_tree_parse(s, NULL, 0);
-	free(s);
-	return c;
 }

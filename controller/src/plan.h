@@ -104,14 +104,4 @@ char *gq_status_body(const struct gq_status_in *in);
  */
 bool gq_json_covers(yajl_val desired, yajl_val actual);
 
-/* Helpers over yajl trees. Borrowed results; NULL when absent. */
-const char *gq_json_str(yajl_val v, const char *const *path);
-yajl_val gq_json_obj(yajl_val v, const char *const *path);
-#define GQ_PATH(...) ((const char *const[]){__VA_ARGS__, NULL})
-
-/* Deep copy of a yajl tree (serialise and re-parse). NULL in, NULL out.
- * Caller frees with yajl_tree_free. */
-yajl_val gq_json_clone(yajl_val v);
-/* Serialises v to a heap string (caller frees). */
-char *gq_json_dump(yajl_val v);
 #endif

@@ -21,10 +21,10 @@
 #include "desired.h"
 #include "jsonw.h"
 #include "log.h"
+#include "json.h"
 #include "plan.h"
 #include "spec.h"
-
-#define GTA_PATH "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL
+#include "rfc3339.h"
 
 /* A snapshot of one namespace. */
 struct snap_ns {
@@ -159,7 +159,7 @@ static int snap_node_cb(void *arg, const char *key, yajl_val obj)
 		const char *r = a->u.object.keys[i];
 		bool dup = false;
 
-		if (strncmp(r, "nvidia.com/", 11) != 0)
+		if (strncmp(r, GQ_NVIDIA_PREFIX, strlen(GQ_NVIDIA_PREFIX)) != 0)
 			continue;
 		for (size_t j = 0; j < s->n_gpu_res && !dup; j++)
 			dup = strcmp(s->gpu_res[j], r) == 0;
@@ -295,9 +295,9 @@ static void emit_event(struct gq_reconciler *r, const struct gq_team *t, bool wa
 	gq_jw_kv(&w, "type", type);
 	gq_jw_str(&w, "source");
 	gq_jw_map_open(&w);
-	gq_jw_kv(&w, "component", "gpuquota-controller");
+	gq_jw_kv(&w, "component", GQ_COMPONENT);
 	gq_jw_map_close(&w);
-	gq_jw_kv(&w, "reportingComponent", "gpuquota-controller");
+	gq_jw_kv(&w, "reportingComponent", GQ_COMPONENT);
 	gq_jw_kv(&w, "reportingInstance", r->instance);
 	gq_jw_kv(&w, "firstTimestamp", now);
 	gq_jw_kv(&w, "lastTimestamp", now);
@@ -406,7 +406,7 @@ static int json_patch(struct gq_reconciler *r, struct pass *p, const char *path,
  */
 static void set_finalizer(struct gq_reconciler *r, struct pass *p, const struct gq_team *t, bool on)
 {
-	char *path = gq_asprintf(GTA_PATH "/%s", t->name);
+	char *path = gq_asprintf(GQ_GTA_PATH "/%s", t->name);
 	char *body = NULL;
 
 	if (on) {
@@ -488,8 +488,7 @@ static void delete_stale(struct gq_reconciler *r, struct pass *p, const char *te
 						   (int)(slash - c.keys[i]), c.keys[i],
 						   kinds[k].collection, slash + 1);
 			else
-				path = gq_asprintf("/apis/scheduling.k8s.io/v1/priorityclasses/%s",
-						   c.keys[i]);
+				path = gq_asprintf(GQ_PRIORITY_CLASS_PATH "/%s", c.keys[i]);
 			do_delete(r, p, path);
 			free(path);
 			free(c.keys[i]);
@@ -676,7 +675,7 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 	char **tiers = gq_calloc(t->n_tiers + 1, sizeof(char *));
 	char **exempt = gq_calloc(t->budget.n_exempt_tiers + 1, sizeof(char *));
 	struct gq_adm_team a = {0};
-	char reset[GQ_TIME_STRLEN], *over = NULL, *dflt = NULL;
+	char reset[GQ_RFC3339_STRLEN], *over = NULL, *dflt = NULL;
 	size_t n_ns = 0;
 
 	for (size_t i = 0; i < plan->n; i++)
@@ -707,7 +706,7 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 		a.used_micro = acct->ledger.used_micro;
 		a.budget_micro = acct->budget_micro;
 		a.warn_at_percent = t->budget.warn_at_percent;
-		if (gq_time_format_ms(acct->ledger.period_end_ms, reset) == GQ_OK)
+		if (gq_rfc3339_format_ms(acct->ledger.period_end_ms, reset) == GQ_OK)
 			a.reset_time = reset;
 		over = gq_team_over_budget_class(t);
 		a.over_budget_class = over;
@@ -752,7 +751,7 @@ static void publish_figures(struct gq_reconciler *r, const char *name, yajl_val 
 		const char *k = hard->u.object.keys[i];
 		const char *res_name = strncmp(k, "requests.", 9) == 0 ? k + 9 : k;
 
-		if (strncmp(res_name, "nvidia.com/", 11) != 0 ||
+		if (strncmp(res_name, GQ_NVIDIA_PREFIX, strlen(GQ_NVIDIA_PREFIX)) != 0 ||
 		    !YAJL_IS_STRING(hard->u.object.values[i]))
 			continue;
 		res[f.n_res].resource = res_name;
@@ -926,7 +925,7 @@ static void report_invalid(struct gq_reconciler *r, struct pass *p, const char *
 			"the message is not valid UTF-8");
 		return;
 	}
-	path = gq_asprintf(GTA_PATH "/%s/status", name);
+	path = gq_asprintf(GQ_GTA_PATH "/%s/status", name);
 	do_apply(r, p, path, body);
 	free(path);
 	free(body);
@@ -1196,7 +1195,7 @@ static void write_status(struct gq_reconciler *r, struct team_pass *t, const cha
 		     gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
 		     gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
 			 have_status->u.object.len)) {
-		status_path = gq_asprintf(GTA_PATH "/%s/status", name);
+		status_path = gq_asprintf(GQ_GTA_PATH "/%s/status", name);
 		transition_events(r, t->s.self, t->s.prev_status, conds, n_conds);
 		persisted = do_apply(r, &t->p, status_path, status_body) == GQ_OK;
 		if (t->has_acct && !persisted)

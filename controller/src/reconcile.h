@@ -11,11 +11,10 @@
 #include <stdint.h>
 
 #include "budget.h"
+#include "api.h"
 #include "gq.h"
 #include "informer.h"
 #include "kclient.h"
-
-#define GQ_FINALIZER "gpuquota.io/cleanup"
 
 struct gq_reconciler {
 	struct gq_kclient *kc;		    /* borrowed */

@@ -9,12 +9,14 @@
  * apiserver prunes them. JSON null is treated as "not given".
  */
 #include "spec.h"
-#include "cost.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cost.h"
+#include "json.h"
 
 /* Bounds on anything read from the object. */
 #define MAX_STR		1024	     /* generic string (uid, timestamps, config names) */
@@ -24,7 +26,7 @@
 #define MAX_FINALIZERS	64	     /* metadata.finalizers */
 #define MAX_PATH	384	     /* field path in messages */
 #define MAX_PERIOD_S	9223372036LL /* Go's time.Duration range, in seconds */
-#define MIG_PREFIX	"nvidia.com/mig-"
+#define MIG_PREFIX	GQ_NVIDIA_MIG_PREFIX
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -187,23 +189,6 @@ static bool standard_quota_name(const char *s)
 static bool has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* Object member `key`, or NULL when absent or JSON null. Borrowed. */
-static yajl_val obj_get(yajl_val obj, const char *key)
-{
-	size_t i;
-
-	if (!YAJL_IS_OBJECT(obj))
-		return NULL;
-	for (i = 0; i < obj->u.object.len; i++) {
-		if (strcmp(obj->u.object.keys[i], key) == 0) {
-			yajl_val v = obj->u.object.values[i];
-
-			return YAJL_IS_NULL(v) ? NULL : v;
-		}
-	}
-	return NULL;
 }
 
 static const char *type_name(yajl_val v)
@@ -520,9 +505,9 @@ static int dec_sel_req(struct gq_sel_req *r, yajl_val v, const char *path, struc
 	rc = want_object(v, path, err);
 	if (rc != GQ_OK)
 		return rc;
-	key = obj_get(v, "key");
-	op = obj_get(v, "operator");
-	values = obj_get(v, "values");
+	key = gq_json_get(v, "key");
+	op = gq_json_get(v, "operator");
+	values = gq_json_get(v, "values");
 	path_fmt(p, sizeof(p), "%s.key", path);
 	if (key == NULL)
 		return gq_err_set(err, GQ_EINVAL, "%s: required", p);
@@ -575,14 +560,14 @@ static int dec_selector(struct gq_selector *out, yajl_val v, const char *path, s
 	if (rc != GQ_OK)
 		return rc;
 	out->present = true;
-	ml = obj_get(v, "matchLabels");
+	ml = gq_json_get(v, "matchLabels");
 	if (ml != NULL) {
 		path_fmt(p, sizeof(p), "%s.matchLabels", path);
 		rc = dec_labels(&out->match_labels, ml, p, err);
 		if (rc != GQ_OK)
 			return rc;
 	}
-	me = obj_get(v, "matchExpressions");
+	me = gq_json_get(v, "matchExpressions");
 	if (me == NULL)
 		return GQ_OK;
 	path_fmt(p, sizeof(p), "%s.matchExpressions", path);
@@ -680,19 +665,19 @@ static int dec_metadata(struct gq_team *t, yajl_val obj, struct gq_err *err)
 	yajl_val md, v;
 	int rc;
 
-	v = obj_get(obj, "apiVersion");
+	v = gq_json_get(obj, "apiVersion");
 	if (v != NULL && (!YAJL_IS_STRING(v) || strcmp(v->u.string, GQ_API_VERSION) != 0))
 		return gq_err_set(err, GQ_EINVAL, "apiVersion: must be \"%s\"", GQ_API_VERSION);
-	v = obj_get(obj, "kind");
+	v = gq_json_get(obj, "kind");
 	if (v != NULL && (!YAJL_IS_STRING(v) || strcmp(v->u.string, GQ_KIND) != 0))
 		return gq_err_set(err, GQ_EINVAL, "kind: must be \"%s\"", GQ_KIND);
-	md = obj_get(obj, "metadata");
+	md = gq_json_get(obj, "metadata");
 	if (md == NULL)
 		return gq_err_set(err, GQ_EINVAL, "metadata: required");
 	rc = want_object(md, "metadata", err);
 	if (rc != GQ_OK)
 		return rc;
-	v = obj_get(md, "name");
+	v = gq_json_get(md, "name");
 	if (v == NULL)
 		return gq_err_set(err, GQ_EINVAL, "metadata.name: required");
 	rc = dec_string(&t->name, v, "metadata.name", 253, err);
@@ -704,23 +689,23 @@ static int dec_metadata(struct gq_team *t, yajl_val obj, struct gq_err *err)
 				  "lowercase alphanumerics or '-', starting and ending "
 				  "alphanumeric), as it prefixes PriorityClass names",
 				  t->name);
-	if ((v = obj_get(md, "uid")) != NULL) {
+	if ((v = gq_json_get(md, "uid")) != NULL) {
 		rc = dec_string(&t->uid, v, "metadata.uid", 128, err);
 		if (rc != GQ_OK)
 			return rc;
 	}
-	if ((v = obj_get(md, "generation")) != NULL) {
+	if ((v = gq_json_get(md, "generation")) != NULL) {
 		rc = dec_int(&t->generation, v, "metadata.generation", 0, INT64_MAX, err);
 		if (rc != GQ_OK)
 			return rc;
 	}
-	if ((v = obj_get(md, "creationTimestamp")) != NULL) {
+	if ((v = gq_json_get(md, "creationTimestamp")) != NULL) {
 		rc = dec_string(&t->creation_timestamp, v, "metadata.creationTimestamp", 64, err);
 		if (rc != GQ_OK)
 			return rc;
 	}
-	t->deleting = obj_get(md, "deletionTimestamp") != NULL;
-	if ((v = obj_get(md, "finalizers")) != NULL) {
+	t->deleting = gq_json_get(md, "deletionTimestamp") != NULL;
+	if ((v = gq_json_get(md, "finalizers")) != NULL) {
 		rc = dec_string_list(&t->finalizers, &t->n_finalizers, v, "metadata.finalizers",
 				     MAX_FINALIZERS, 317, err);
 		if (rc != GQ_OK)
@@ -736,8 +721,8 @@ static int dec_metadata(struct gq_team *t, yajl_val obj, struct gq_err *err)
 /* spec.namespaces and spec.namespaceSelector. */
 static int dec_namespaces(struct gq_team *t, yajl_val spec, struct gq_err *err)
 {
-	yajl_val ns = obj_get(spec, "namespaces");
-	yajl_val sel = obj_get(spec, "namespaceSelector");
+	yajl_val ns = gq_json_get(spec, "namespaces");
+	yajl_val sel = gq_json_get(spec, "namespaceSelector");
 	size_t i;
 	long d;
 	int rc;
@@ -806,13 +791,13 @@ static int dec_quota(struct gq_team *t, yajl_val quota, struct gq_err *err)
 	rc = want_object(quota, "spec.quota", err);
 	if (rc != GQ_OK)
 		return rc;
-	if ((v = obj_get(quota, "gpus")) != NULL) {
+	if ((v = gq_json_get(quota, "gpus")) != NULL) {
 		rc = dec_count(&t->gpus, v, "spec.quota.gpus", err);
 		if (rc != GQ_OK)
 			return rc;
 		t->has_gpus = true;
 	}
-	if ((v = obj_get(quota, "migSlices")) != NULL) {
+	if ((v = gq_json_get(quota, "migSlices")) != NULL) {
 		rc = dec_res_map(&t->mig_slices, v, "spec.quota.migSlices", err);
 		if (rc != GQ_OK)
 			return rc;
@@ -832,7 +817,7 @@ static int dec_quota(struct gq_team *t, yajl_val quota, struct gq_err *err)
 			r->q = gq_quantity_from_int(n);
 		}
 	}
-	if ((v = obj_get(quota, "resources")) != NULL) {
+	if ((v = gq_json_get(quota, "resources")) != NULL) {
 		rc = dec_res_map(&t->resources, v, "spec.quota.resources", err);
 		if (rc != GQ_OK)
 			return rc;
@@ -883,18 +868,18 @@ static int dec_limits(struct gq_team *t, yajl_val limits, struct gq_err *err)
 	rc = want_object(limits, "spec.limits", err);
 	if (rc != GQ_OK)
 		return rc;
-	if ((v = obj_get(limits, "maxGPUsPerPod")) != NULL) {
+	if ((v = gq_json_get(limits, "maxGPUsPerPod")) != NULL) {
 		rc = dec_count(&t->max_gpus_per_pod, v, "spec.limits.maxGPUsPerPod", err);
 		if (rc != GQ_OK)
 			return rc;
 	}
-	c = obj_get(limits, "container");
+	c = gq_json_get(limits, "container");
 	if (c == NULL)
 		return GQ_OK;
 	rc = want_object(c, "spec.limits.container", err);
 	if (rc != GQ_OK)
 		return rc;
-	if ((v = obj_get(c, "defaultRequest")) != NULL) {
+	if ((v = gq_json_get(c, "defaultRequest")) != NULL) {
 		rc = dec_res_map(&t->container_default_request, v,
 				 "spec.limits.container.defaultRequest", err);
 		if (rc == GQ_OK)
@@ -903,7 +888,7 @@ static int dec_limits(struct gq_team *t, yajl_val limits, struct gq_err *err)
 		if (rc != GQ_OK)
 			return rc;
 	}
-	if ((v = obj_get(c, "default")) != NULL) {
+	if ((v = gq_json_get(c, "default")) != NULL) {
 		rc = dec_res_map(&t->container_default, v, "spec.limits.container.default", err);
 		if (rc == GQ_OK)
 			rc = check_container_keys(&t->container_default,
@@ -936,7 +921,7 @@ static int dec_tier(struct gq_tier *tier, yajl_val v, const char *path, struct g
 	if (rc != GQ_OK)
 		return rc;
 	path_fmt(p, sizeof(p), "%s.name", path);
-	if ((f = obj_get(v, "name")) == NULL)
+	if ((f = gq_json_get(v, "name")) == NULL)
 		return gq_err_set(err, GQ_EINVAL, "%s: required", p);
 	rc = dec_string(&tier->name, f, p, 253, err);
 	if (rc != GQ_OK)
@@ -945,13 +930,13 @@ static int dec_tier(struct gq_tier *tier, yajl_val v, const char *path, struct g
 		return gq_err_set(err, GQ_EINVAL, "%s: \"%s\" must be a DNS-1123 label", p,
 				  tier->name);
 	path_fmt(p, sizeof(p), "%s.value", path);
-	if ((f = obj_get(v, "value")) == NULL)
+	if ((f = gq_json_get(v, "value")) == NULL)
 		return gq_err_set(err, GQ_EINVAL, "%s: required", p);
 	rc = dec_int(&value, f, p, INT32_MIN, GQ_MAX_TIER_VALUE, err);
 	if (rc != GQ_OK)
 		return rc;
 	tier->value = (int32_t)value;
-	if ((f = obj_get(v, "preemptionPolicy")) != NULL) {
+	if ((f = gq_json_get(v, "preemptionPolicy")) != NULL) {
 		path_fmt(p, sizeof(p), "%s.preemptionPolicy", path);
 		if (!YAJL_IS_STRING(f) || (strcmp(f->u.string, "PreemptLowerPriority") != 0 &&
 					   strcmp(f->u.string, "Never") != 0))
@@ -973,7 +958,7 @@ static int dec_priorities(struct gq_team *t, yajl_val pr, struct gq_err *err)
 	rc = want_object(pr, "spec.priorities", err);
 	if (rc != GQ_OK)
 		return rc;
-	tiers = obj_get(pr, "tiers");
+	tiers = gq_json_get(pr, "tiers");
 	if (tiers == NULL)
 		return gq_err_set(err, GQ_EINVAL, "spec.priorities.tiers: required");
 	if (!YAJL_IS_ARRAY(tiers))
@@ -995,7 +980,7 @@ static int dec_priorities(struct gq_team *t, yajl_val pr, struct gq_err *err)
 				return gq_err_set(err, GQ_EINVAL, "%s.name: duplicate tier \"%s\"",
 						  p, t->tiers[i].name);
 	}
-	if ((v = obj_get(pr, "defaultTier")) != NULL) {
+	if ((v = gq_json_get(pr, "defaultTier")) != NULL) {
 		rc = dec_string(&t->default_tier, v, "spec.priorities.defaultTier", 253, err);
 		if (rc != GQ_OK)
 			return rc;
@@ -1111,12 +1096,12 @@ static int dec_budget(struct gq_team *t, yajl_val bv, struct gq_err *err)
 	b->period = GQ_PERIOD_MONTHLY;
 	b->on_exhausted = GQ_EXHAUSTED_DENY;
 	b->warn_at_percent = 80;
-	if ((v = obj_get(bv, "gpuHours")) == NULL)
+	if ((v = gq_json_get(bv, "gpuHours")) == NULL)
 		return gq_err_set(err, GQ_EINVAL, "spec.budget.gpuHours: required");
 	rc = dec_quantity(&b->gpu_hours, v, "spec.budget.gpuHours", err);
 	if (rc != GQ_OK)
 		return rc;
-	if ((v = obj_get(bv, "period")) != NULL) {
+	if ((v = gq_json_get(bv, "period")) != NULL) {
 		rc = dec_string(&s, v, "spec.budget.period", 64, err);
 		if (rc != GQ_OK)
 			return rc;
@@ -1125,7 +1110,7 @@ static int dec_budget(struct gq_team *t, yajl_val bv, struct gq_err *err)
 		if (rc != GQ_OK)
 			return rc;
 	}
-	if ((v = obj_get(bv, "onExhausted")) != NULL) {
+	if ((v = gq_json_get(bv, "onExhausted")) != NULL) {
 		const char *e = YAJL_IS_STRING(v) ? v->u.string : "";
 
 		if (strcmp(e, "Deny") == 0)
@@ -1139,13 +1124,13 @@ static int dec_budget(struct gq_team *t, yajl_val bv, struct gq_err *err)
 					  "spec.budget.onExhausted: must be one of Deny, Hold, "
 					  "Deprioritize");
 	}
-	if ((v = obj_get(bv, "warnAtPercent")) != NULL) {
+	if ((v = gq_json_get(bv, "warnAtPercent")) != NULL) {
 		rc = dec_int(&pct, v, "spec.budget.warnAtPercent", 0, 100, err);
 		if (rc != GQ_OK)
 			return rc;
 		b->warn_at_percent = (int)pct;
 	}
-	if ((v = obj_get(bv, "exemptTiers")) != NULL) {
+	if ((v = gq_json_get(bv, "exemptTiers")) != NULL) {
 		rc = dec_string_list(&b->exempt_tiers, &b->n_exempt_tiers, v,
 				     "spec.budget.exemptTiers", GQ_MAX_TIERS, 253, err);
 		if (rc != GQ_OK)
@@ -1164,7 +1149,7 @@ static int dec_budget(struct gq_team *t, yajl_val bv, struct gq_err *err)
 				    b->exempt_tiers[i]);
 		}
 	}
-	if ((v = obj_get(bv, "weights")) != NULL) {
+	if ((v = gq_json_get(bv, "weights")) != NULL) {
 		rc = dec_res_map(&b->weights, v, "spec.budget.weights", err);
 		if (rc != GQ_OK)
 			return rc;
@@ -1194,11 +1179,11 @@ static int dec_sharing(struct gq_team *t, yajl_val sv, struct gq_err *err)
 	if (rc != GQ_OK)
 		return rc;
 	s->present = true;
-	rc = dec_selector(&s->node_selector, obj_get(sv, "nodeSelector"),
+	rc = dec_selector(&s->node_selector, gq_json_get(sv, "nodeSelector"),
 			  "spec.sharing.nodeSelector", err);
 	if (rc != GQ_OK)
 		return rc;
-	if ((v = obj_get(sv, "migConfig")) != NULL) {
+	if ((v = gq_json_get(sv, "migConfig")) != NULL) {
 		rc = dec_string(&s->mig_config, v, "spec.sharing.migConfig", 63, err);
 		if (rc != GQ_OK)
 			return rc;
@@ -1208,7 +1193,7 @@ static int dec_sharing(struct gq_team *t, yajl_val sv, struct gq_err *err)
 			    "spec.sharing.migConfig: \"%s\" is not a valid label value",
 			    s->mig_config);
 	}
-	if ((v = obj_get(sv, "devicePluginConfig")) != NULL) {
+	if ((v = gq_json_get(sv, "devicePluginConfig")) != NULL) {
 		rc = dec_string(&s->device_plugin_config, v, "spec.sharing.devicePluginConfig", 63,
 				err);
 		if (rc != GQ_OK)
@@ -1233,21 +1218,21 @@ static int dec_team(struct gq_team *t, yajl_val obj, struct gq_err *err)
 	rc = dec_metadata(t, obj, err);
 	if (rc != GQ_OK)
 		return rc;
-	spec = obj_get(obj, "spec");
+	spec = gq_json_get(obj, "spec");
 	if (spec == NULL)
 		return gq_err_set(err, GQ_EINVAL, "spec: required");
 	rc = want_object(spec, "spec", err);
 	if (rc == GQ_OK)
 		rc = dec_namespaces(t, spec, err);
-	if (rc == GQ_OK && (v = obj_get(spec, "quota")) != NULL)
+	if (rc == GQ_OK && (v = gq_json_get(spec, "quota")) != NULL)
 		rc = dec_quota(t, v, err);
-	if (rc == GQ_OK && (v = obj_get(spec, "limits")) != NULL)
+	if (rc == GQ_OK && (v = gq_json_get(spec, "limits")) != NULL)
 		rc = dec_limits(t, v, err);
-	if (rc == GQ_OK && (v = obj_get(spec, "priorities")) != NULL)
+	if (rc == GQ_OK && (v = gq_json_get(spec, "priorities")) != NULL)
 		rc = dec_priorities(t, v, err);
-	if (rc == GQ_OK && (v = obj_get(spec, "budget")) != NULL)
+	if (rc == GQ_OK && (v = gq_json_get(spec, "budget")) != NULL)
 		rc = dec_budget(t, v, err);
-	if (rc == GQ_OK && (v = obj_get(spec, "sharing")) != NULL)
+	if (rc == GQ_OK && (v = gq_json_get(spec, "sharing")) != NULL)
 		rc = dec_sharing(t, v, err);
 	return rc;
 }

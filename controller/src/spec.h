@@ -14,13 +14,9 @@
 
 #include <yajl/yajl_tree.h>
 
+#include "api.h"
 #include "gq.h"
 #include "quantity.h"
-
-#define GQ_API_GROUP   "gpuquota.io"
-#define GQ_API_VERSION "gpuquota.io/v1alpha1"
-#define GQ_KIND	       "GPUTeamAllocation"
-#define GQ_PLURAL      "gputeamallocations"
 
 /* A name -> quantity pair (resource lists, MIG slice counts, weights). */
 struct gq_res {

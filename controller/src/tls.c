@@ -15,7 +15,7 @@
 #include "buf.h"
 #include "certs.h"
 #include "log.h"
-#include "plan.h"
+#include "json.h"
 
 #define CA_DAYS 3650
 

@@ -30,6 +30,7 @@
 #include "accounting.h"
 #include "gq.h"
 #include "informer.h"
+#include "json.h"
 #include "plan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,7 +1,7 @@
 /*
  * fuzz_ledger_status.c - libFuzzer target for the ledger status decoder:
  * gq_acct_ledger_from_status (accounting.c) and the RFC 3339 time and
- * GPU-hour parsers it uses (gq_time_parse, gq_ledger_parse_hours).
+ * GPU-hour parsers it uses (gq_rfc3339_parse, gq_ledger_parse_hours).
  *
  * Input starting with '{': a GPUTeamAllocation status object as read back
  * from the apiserver (usage + history). When it decodes (GQ_OK) the ledger
@@ -12,7 +12,7 @@
  * 1800 micro GPU-seconds), and a second round trip is a fixed point. Any
  * other result must be GQ_ENOTFOUND or GQ_EINVAL.
  *
- * Any other input: a string (up to its first NUL) for gq_time_parse and
+ * Any other input: a string (up to its first NUL) for gq_rfc3339_parse and
  * gq_ledger_parse_hours; what parses must format and parse back to the
  * same value (GPU-hours: within the same rounding).
  *
@@ -32,6 +32,7 @@
 #include "ledger.h"
 #include "plan.h"
 #include "spec.h"
+#include "rfc3339.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -119,17 +120,18 @@ static void fuzz_status(const char *text)
 
 static void fuzz_scalars(const char *s)
 {
-	char buf[GQ_LEDGER_HOURS_STRLEN > GQ_TIME_STRLEN ? GQ_LEDGER_HOURS_STRLEN : GQ_TIME_STRLEN];
+	char buf[GQ_LEDGER_HOURS_STRLEN > GQ_RFC3339_STRLEN ? GQ_LEDGER_HOURS_STRLEN
+							    : GQ_RFC3339_STRLEN];
 	int64_t v, back;
 	int rc;
 
-	rc = gq_time_parse(s, &v);
+	rc = gq_rfc3339_parse(s, &v);
 	check(rc == GQ_OK || rc == GQ_EPARSE, "time error code");
 	if (rc == GQ_OK) {
-		rc = gq_time_format_ms(v, buf);
+		rc = gq_rfc3339_format_ms(v, buf);
 		check(rc == GQ_OK, "a parsed time formats");
-		check(strlen(buf) < GQ_TIME_STRLEN, "time length");
-		check(gq_time_parse(buf, &back) == GQ_OK && back == v, "time round trip");
+		check(strlen(buf) < GQ_RFC3339_STRLEN, "time length");
+		check(gq_rfc3339_parse(buf, &back) == GQ_OK && back == v, "time round trip");
 	}
 	rc = gq_ledger_parse_hours(s, &v);
 	check(rc == GQ_OK || rc == GQ_EPARSE || rc == GQ_ERANGE, "hours error code");

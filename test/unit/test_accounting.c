@@ -25,6 +25,7 @@
 #include "ledger.h"
 #include "plan.h"
 #include "spec.h"
+#include "rfc3339.h"
 
 #define H	 GQ_LEDGER_MICRO_PER_HOUR /* one GPU-hour in micro GPU-seconds */
 #define TEAM_UID "3c9d7e21-5b1a-4f0e-8d2c-7a6b5c4d3e2f"
@@ -38,7 +39,7 @@ static int64_t T(const char *s)
 {
 	int64_t ms = 0;
 
-	if (gq_time_parse(s, &ms) != GQ_OK)
+	if (gq_rfc3339_parse(s, &ms) != GQ_OK)
 		fail_msg("bad test time %s", s);
 	return ms;
 }

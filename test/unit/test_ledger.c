@@ -13,6 +13,7 @@
 #include "ledger.h"
 #include "quantity.h"
 #include "spec.h"
+#include "rfc3339.h"
 
 __extension__ typedef __int128 i128;
 
@@ -30,7 +31,7 @@ static int64_t T(const char *s)
 {
 	int64_t ms = 0;
 
-	assert_int_equal(gq_time_parse(s, &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse(s, &ms), GQ_OK);
 	return ms;
 }
 
@@ -50,12 +51,12 @@ static struct gq_budget budget_of(enum gq_period_kind k, int64_t seconds)
 static void check_period(const struct gq_budget *b, int64_t anchor, const char *at,
 			 const char *want_start, const char *want_end)
 {
-	char s[GQ_TIME_STRLEN], e[GQ_TIME_STRLEN];
+	char s[GQ_RFC3339_STRLEN], e[GQ_RFC3339_STRLEN];
 	int64_t ps = 0, pe = 0;
 
 	assert_int_equal(gq_ledger_period_at(b, anchor, T(at), &ps, &pe), GQ_OK);
-	assert_int_equal(gq_time_format_ms(ps, s), GQ_OK);
-	assert_int_equal(gq_time_format_ms(pe, e), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(ps, s), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(pe, e), GQ_OK);
 	assert_string_equal(s, want_start);
 	assert_string_equal(e, want_end);
 }
@@ -863,89 +864,89 @@ static void test_time_parse(void **state)
 
 	(void)state;
 	/* Reference values from `date -u -d ... +%s`. */
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00Z", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795467600000));
-	assert_int_equal(gq_time_parse("2026-11-23T00:00:00Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T00:00:00Z", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795392000000));
-	assert_int_equal(gq_time_parse("1970-01-01T00:00:00Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("1970-01-01T00:00:00Z", &ms), GQ_OK);
 	assert_true(ms == 0);
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00.123Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00.123Z", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795467600123));
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00.5Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00.5Z", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795467600500));
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00.123456789Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00.123456789Z", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795467600123));
-	assert_int_equal(gq_time_parse("2026-11-23t21:00:00z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23t21:00:00z", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795467600000));
-	assert_int_equal(gq_time_parse("2026-11-23T22:30:00+01:30", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T22:30:00+01:30", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795467600000));
-	assert_int_equal(gq_time_parse("2026-11-23T16:00:00.250-05:00", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T16:00:00.250-05:00", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795467600250));
-	assert_int_equal(gq_time_parse("2026-11-24T00:00:00+03:00", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2026-11-24T00:00:00+03:00", &ms), GQ_OK);
 	assert_true(ms == INT64_C(1795467600000));
-	assert_int_equal(gq_time_parse("1969-12-31T23:59:59.999Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("1969-12-31T23:59:59.999Z", &ms), GQ_OK);
 	assert_true(ms == -1);
-	assert_int_equal(gq_time_parse("2028-02-29T00:00:00Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("2028-02-29T00:00:00Z", &ms), GQ_OK);
 
-	assert_int_equal(gq_time_parse("2027-02-29T00:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2100-02-29T00:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-13-01T00:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-00-01T00:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-04-31T00:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T24:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T23:60:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T23:59:60Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23 21:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00.Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00.1234567890Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00ZZ", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00+0100", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00+24:00", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-11-23T21:00:00+01:60", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("26-11-23T21:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026-1-23T21:00:00Z", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("2026", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2027-02-29T00:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2100-02-29T00:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-13-01T00:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-00-01T00:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-04-31T00:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T24:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T23:60:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T23:59:60Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23 21:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00.Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00.1234567890Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00ZZ", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00+0100", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00+24:00", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-11-23T21:00:00+01:60", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("26-11-23T21:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026-1-23T21:00:00Z", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("2026", &ms), GQ_EPARSE);
 
-	/* The years gq_time_format_ms writes, in UTC: an offset cannot move a
+	/* The years gq_rfc3339_format_ms writes, in UTC: an offset cannot move a
 	 * time out of 0000..9999 (it could not be persisted again). */
-	assert_int_equal(gq_time_parse("0000-01-01T00:00:00Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("0000-01-01T00:00:00Z", &ms), GQ_OK);
 	assert_true(ms == INT64_C(-62167219200000));
-	assert_int_equal(gq_time_parse("9999-12-31T23:59:59.999Z", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("9999-12-31T23:59:59.999Z", &ms), GQ_OK);
 	assert_true(ms == INT64_C(253402300799999));
-	assert_int_equal(gq_time_parse("0000-01-01T00:00:00-00:01", &ms), GQ_OK);
-	assert_int_equal(gq_time_parse("0000-01-01T00:00:00+00:01", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("9999-12-31T23:59:59.999-00:01", &ms), GQ_EPARSE);
-	assert_int_equal(gq_time_parse("9999-12-31T23:59:59+00:01", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("0000-01-01T00:00:00-00:01", &ms), GQ_OK);
+	assert_int_equal(gq_rfc3339_parse("0000-01-01T00:00:00+00:01", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("9999-12-31T23:59:59.999-00:01", &ms), GQ_EPARSE);
+	assert_int_equal(gq_rfc3339_parse("9999-12-31T23:59:59+00:01", &ms), GQ_OK);
 }
 
 static void test_time_format(void **state)
 {
-	char buf[GQ_TIME_STRLEN];
+	char buf[GQ_RFC3339_STRLEN];
 	int64_t ms, back;
 	int i;
 
 	(void)state;
-	assert_int_equal(gq_time_format_ms(INT64_C(1795467600000), buf), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(INT64_C(1795467600000), buf), GQ_OK);
 	assert_string_equal(buf, "2026-11-23T21:00:00Z");
-	assert_int_equal(gq_time_format_ms(INT64_C(1795467600123), buf), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(INT64_C(1795467600123), buf), GQ_OK);
 	assert_string_equal(buf, "2026-11-23T21:00:00.123Z");
-	assert_int_equal(gq_time_format_ms(INT64_C(1795467600005), buf), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(INT64_C(1795467600005), buf), GQ_OK);
 	assert_string_equal(buf, "2026-11-23T21:00:00.005Z");
-	assert_int_equal(gq_time_format_ms(0, buf), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(0, buf), GQ_OK);
 	assert_string_equal(buf, "1970-01-01T00:00:00Z");
-	assert_int_equal(gq_time_format_ms(-1, buf), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(-1, buf), GQ_OK);
 	assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
-	assert_int_equal(gq_time_format_ms(T("0000-01-01T00:00:00Z"), buf), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(T("0000-01-01T00:00:00Z"), buf), GQ_OK);
 	assert_string_equal(buf, "0000-01-01T00:00:00Z");
-	assert_int_equal(gq_time_format_ms(T("9999-12-31T23:59:59.999Z"), buf), GQ_OK);
+	assert_int_equal(gq_rfc3339_format_ms(T("9999-12-31T23:59:59.999Z"), buf), GQ_OK);
 	assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
-	assert_int_equal(gq_time_format_ms(T("9999-12-31T23:59:59.999Z") + 1, buf), GQ_ERANGE);
+	assert_int_equal(gq_rfc3339_format_ms(T("9999-12-31T23:59:59.999Z") + 1, buf), GQ_ERANGE);
 	assert_string_equal(buf, "");
-	assert_int_equal(gq_time_format_ms(T("0000-01-01T00:00:00Z") - 1, buf), GQ_ERANGE);
-	assert_int_equal(gq_time_format_ms(INT64_MAX, buf), GQ_ERANGE);
-	assert_int_equal(gq_time_format_ms(INT64_MIN, buf), GQ_ERANGE);
+	assert_int_equal(gq_rfc3339_format_ms(T("0000-01-01T00:00:00Z") - 1, buf), GQ_ERANGE);
+	assert_int_equal(gq_rfc3339_format_ms(INT64_MAX, buf), GQ_ERANGE);
+	assert_int_equal(gq_rfc3339_format_ms(INT64_MIN, buf), GQ_ERANGE);
 	/* Round trips over years 0000..9999. */
 	srand(11);
 	for (i = 0; i < 20000; i++) {
@@ -953,8 +954,8 @@ static void test_time_format(void **state)
 		     INT64_C(62167219200000);
 		if (i % 3 == 0)
 			ms -= ms % 1000;
-		assert_int_equal(gq_time_format_ms(ms, buf), GQ_OK);
-		assert_int_equal(gq_time_parse(buf, &back), GQ_OK);
+		assert_int_equal(gq_rfc3339_format_ms(ms, buf), GQ_OK);
+		assert_int_equal(gq_rfc3339_parse(buf, &back), GQ_OK);
 		assert_true(back == ms);
 	}
 }

@@ -1,0 +1,94 @@
+/*
+ * json.c - helpers over yajl trees (see json.h).
+ */
+#include "json.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gq.h"
+#include "jsonw.h"
+
+yajl_val gq_json_get(yajl_val obj, const char *key)
+{
+	yajl_val v = NULL;
+
+	if (!YAJL_IS_OBJECT(obj))
+		return NULL;
+	for (size_t i = 0; i < obj->u.object.len; i++)
+		if (strcmp(obj->u.object.keys[i], key) == 0)
+			v = obj->u.object.values[i];
+	return YAJL_IS_NULL(v) ? NULL : v;
+}
+
+/* The value at path below v by the member rule, or NULL. */
+static yajl_val at_path(yajl_val v, const char *const *path)
+{
+	for (size_t i = 0; v != NULL && path[i] != NULL; i++)
+		v = gq_json_get(v, path[i]);
+	return v;
+}
+
+const char *gq_json_str(yajl_val v, const char *const *path)
+{
+	yajl_val s = at_path(v, path);
+
+	return YAJL_IS_STRING(s) ? s->u.string : NULL;
+}
+
+yajl_val gq_json_obj(yajl_val v, const char *const *path)
+{
+	yajl_val o = at_path(v, path);
+
+	return YAJL_IS_OBJECT(o) ? o : NULL;
+}
+
+yajl_val gq_json_clone(yajl_val v)
+{
+	yajl_val c;
+	size_t n;
+
+	if (v == NULL)
+		return NULL;
+	c = gq_calloc(1, sizeof(*c));
+	c->type = v->type;
+	switch (v->type) {
+	case yajl_t_string: c->u.string = gq_strdup(v->u.string); break;
+	case yajl_t_number:
+		c->u.number = v->u.number;
+		c->u.number.r = gq_strdup(v->u.number.r);
+		break;
+	case yajl_t_object:
+		n = v->u.object.len;
+		c->u.object.len = n;
+		if (n == 0)
+			break;
+		c->u.object.keys = gq_calloc(n, sizeof(*c->u.object.keys));
+		c->u.object.values = gq_calloc(n, sizeof(*c->u.object.values));
+		for (size_t i = 0; i < n; i++) {
+			c->u.object.keys[i] = gq_strdup(v->u.object.keys[i]);
+			c->u.object.values[i] = gq_json_clone(v->u.object.values[i]);
+		}
+		break;
+	case yajl_t_array:
+		n = v->u.array.len;
+		c->u.array.len = n;
+		if (n == 0)
+			break;
+		c->u.array.values = gq_calloc(n, sizeof(*c->u.array.values));
+		for (size_t i = 0; i < n; i++)
+			c->u.array.values[i] = gq_json_clone(v->u.array.values[i]);
+		break;
+	default: break;
+	}
+	return c;
+}
+
+char *gq_json_dump(yajl_val v)
+{
+	struct gq_jw w;
+
+	gq_jw_init(&w);
+	gq_jw_value(&w, v);
+	return gq_jw_finish(&w);
+}

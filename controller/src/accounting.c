@@ -439,6 +439,54 @@ static int recharge_moved(struct gq_acct_result *out, const struct scan *s, bool
 	return GQ_OK;
 }
 
+/*
+ * The write policy: whether the status must carry the ledger of this pass
+ * (out->persist), else what it keeps carrying (out->status_ledger = *last,
+ * the ledger last persisted, exact up to its own accountedUntil; NULL:
+ * unknown, write). must: a new ledger, a rollover or a re-charge. Otherwise a write is due when the
+ * usage moved and write_interval_ms (<= 0: at once) passed since the last
+ * one, when a threshold (exhausted, warning) flipped, or when ended pods
+ * wait for their finalizer, at most once a second: sooner, their release
+ * is put off (out->retry_after_ms). Pure.
+ */
+static void decide_write(struct gq_acct_result *out, const struct gq_team *t,
+			 const struct gq_ledger *last, bool must, int64_t persisted, int64_t now_ms,
+			 int64_t write_interval_ms)
+{
+	struct gq_ledger *sl = &out->status_ledger;
+	int64_t since = persisted >= 0 ? now_ms - persisted : INT64_MAX;
+	bool moved, flipped;
+
+	if (last == NULL)
+		must = true;
+	else
+		*sl = *last;
+	if (must) {
+		out->persist = true;
+	} else {
+		moved = sl->used_micro != out->ledger.used_micro;
+		flipped = gq_ledger_exhausted(sl, out->budget_micro) != out->exhausted ||
+			  (t->budget.warn_at_percent > 0 &&
+			   gq_cost_warn_reached(sl->used_micro, out->budget_micro,
+						t->budget.warn_at_percent) != out->warn);
+		out->persist =
+		    flipped || (moved && (write_interval_ms <= 0 || since >= write_interval_ms));
+		if (out->n_finalize > 0 && !out->persist) {
+			if (write_interval_ms <= 0 || since >= 1000) {
+				out->persist = true;
+			} else {
+				for (size_t i = 0; i < out->n_finalize; i++)
+					free(out->finalize[i].key);
+				out->n_finalize = 0;
+				out->retry_after_ms = 1000 - since;
+			}
+		}
+	}
+	if (out->persist)
+		*sl = out->ledger;
+	out->persist_until_ms = out->persist ? out->ledger.accounted_until_ms : persisted;
+}
+
 static int held_cmp(const void *a, const void *b)
 {
 	const struct {
@@ -455,14 +503,15 @@ static int held_cmp(const void *a, const void *b)
 int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
 		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
-		struct gq_err *err)
+		int64_t write_interval_ms, struct gq_err *err)
 {
 	char *over = gq_team_has_over_budget_class(t) ? gq_team_over_budget_class(t) : NULL;
 	struct scan s = {namespaces, n_ns, nodes, t,	now_ms, NULL,  NULL, NULL,
 			 NULL,	     0,	   out,	  NULL, 0,	GQ_OK, over};
 	struct gq_charged_pod *recs = NULL;
 	size_t n_recs = 0;
-	bool from_reg, have_recs = false;
+	bool from_reg, have_recs = false, must = true, have_last = false;
+	struct gq_ledger last;
 	int64_t anchor = 0, persisted = 0, used_before;
 	struct gq_ledger before;
 	int rc;
@@ -480,9 +529,12 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	from_reg = reg && gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &persisted);
 	if (from_reg) {
 		have_recs = gq_budget_get_charged(reg, t->name, t->uid, &recs, &n_recs);
+		have_last = gq_budget_get_persisted(reg, t->name, t->uid, &last);
 	} else {
 		if (gq_acct_ledger_from_status(&out->ledger, prev_status) == GQ_OK) {
 			persisted = out->ledger.accounted_until_ms;
+			last = out->ledger;
+			have_last = true;
 		} else {
 			rc = gq_ledger_init(&out->ledger, &t->budget, anchor, anchor);
 			if (rc != GQ_OK) {
@@ -514,10 +566,10 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 			gq_err_set(err, rc, "ledger advance failed");
 			goto out;
 		}
-		out->persist = persisted < 0 || out->ledger.used_micro != used_before ||
-			       out->ledger.period_start_ms != ps || out->recharged;
+		must = persisted < 0 || out->ledger.period_start_ms != ps || out->recharged;
 		out->accounted_micro = gq_ledger_accounted_since(&before, &out->ledger);
 	}
+	(void)used_before;
 	/* Ended pods holding our finalizer can be released once accounted. */
 	for (size_t i = 0; i < s.n; i++) {
 		bool ended = s.pods[i].end_ms != 0 || s.pods[i].start_ms == 0;
@@ -538,13 +590,12 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		if (s.pods[i].end_ms > out->ledger.accounted_until_ms)
 			continue;
 		push(&out->finalize, &out->n_finalize, s.keys[i], s.fin_index[i]);
-		out->persist = true;
 	}
-	out->persist_until_ms = out->persist ? out->ledger.accounted_until_ms : persisted;
 	out->exhausted = gq_ledger_exhausted(&out->ledger, out->budget_micro);
 	out->warn = t->budget.warn_at_percent > 0 &&
 		    gq_cost_warn_reached(out->ledger.used_micro, out->budget_micro,
 					 t->budget.warn_at_percent);
+	decide_write(out, t, have_last ? &last : NULL, must, persisted, now_ms, write_interval_ms);
 	if (!out->exhausted && s.n_held) {
 		qsort(s.held, s.n_held, sizeof(*s.held), held_cmp);
 		for (size_t i = 0; i < s.n_held; i++)

@@ -36,8 +36,11 @@ struct gq_acct_result {
 	int64_t budget_micro;
 	bool exhausted;
 	bool warn;
-	bool persist;		  /* the status must carry this ledger now */
-	int64_t persist_until_ms; /* accountedUntil to write */
+	bool persist;			/* the status must carry this ledger now */
+	int64_t persist_until_ms;	/* accountedUntil to write */
+	struct gq_ledger status_ledger; /* what the status carries: ledger when
+					 * persist, else the one last persisted */
+	int64_t retry_after_ms;		/* > 0: ended pods' release put off this long */
 	int64_t running_gpu_pods;
 	int64_t held_gpu_pods;		/* waiting on the budget gate */
 	int64_t deprioritized_gpu_pods; /* not ended, in the over-budget class */
@@ -70,11 +73,18 @@ void gq_acct_result_free(struct gq_acct_result *r);
  * advances. A pod without a record (a ledger read back from status) is
  * taken as charged for what it shows now. out->charged holds the new
  * records, to store with the ledger once persisted.
+ *
+ * The status is written only when it matters (out->persist): a new ledger,
+ * a rollover, a re-charge, a threshold crossed, ended pods to release (at
+ * most once a second), and otherwise when the usage moved, at most once
+ * per write_interval_ms (<= 0: every time it moves). In between it keeps
+ * the ledger last persisted (out->status_ledger), exact up to its own
+ * accountedUntil; out->ledger is the live one the webhook and metrics use.
  */
 int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
 		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
-		struct gq_err *err);
+		int64_t write_interval_ms, struct gq_err *err);
 
 /* Reads a ledger from an allocation's status (usage + history). */
 int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status);

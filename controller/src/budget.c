@@ -25,6 +25,8 @@ struct entry {
 	bool has_ledger;
 	struct gq_ledger ledger;
 	int64_t persisted_until_ms;
+	bool has_persisted;	    /* persisted below is set (same uid) */
+	struct gq_ledger persisted; /* the ledger as last persisted */
 
 	bool has_charged;
 	char *charged_uid;
@@ -184,12 +186,34 @@ void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const 
 
 	pthread_mutex_lock(&r->mu);
 	e = entry_get(r, team, true);
+	if (e->uid == NULL || strcmp(e->uid, uid ? uid : "") != 0)
+		e->has_persisted = false; /* another allocation of that name */
 	free(e->uid);
 	e->uid = gq_strdup(uid ? uid : "");
 	e->ledger = *l;
 	e->persisted_until_ms = persisted_until_ms;
 	e->has_ledger = true;
+	if (l->accounted_until_ms == persisted_until_ms) {
+		e->persisted = *l;
+		e->has_persisted = true;
+	}
 	pthread_mutex_unlock(&r->mu);
+}
+
+bool gq_budget_get_persisted(struct gq_budget_registry *r, const char *team, const char *uid,
+			     struct gq_ledger *out)
+{
+	struct entry *e;
+	bool found = false;
+
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, false);
+	if (e && e->has_persisted && e->uid && uid && strcmp(e->uid, uid) == 0) {
+		*out = e->persisted;
+		found = true;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return found;
 }
 
 static int charged_cmp(const void *a, const void *b)

@@ -33,8 +33,16 @@ void gq_budget_registry_free(struct gq_budget_registry *r);
  * (a re-created allocation of the same name starts afresh). */
 bool gq_budget_get_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
 			  struct gq_ledger *out, int64_t *persisted_until_ms);
+/* Stores the team's live ledger l (copied) and the accountedUntil its
+ * status carries; when they are the same instant, l is also what was last
+ * persisted (gq_budget_get_persisted). */
 void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
 			  const struct gq_ledger *l, int64_t persisted_until_ms);
+
+/* The ledger as last persisted in the allocation's status (copied into
+ * *out), if one was stored for this uid. */
+bool gq_budget_get_persisted(struct gq_budget_registry *r, const char *team, const char *uid,
+			     struct gq_ledger *out);
 
 /* One pod as the ledger last charged it (see accounting.c). */
 struct gq_charged_pod {

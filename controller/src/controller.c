@@ -728,6 +728,8 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	c.rec.pods = c.pods;
 	c.rec.budgets = c.budgets;
 	c.rec.ledger_interval_ms = opts->ledger_interval_ms > 0 ? opts->ledger_interval_ms : 10000;
+	c.rec.ledger_write_interval_ms =
+	    opts->ledger_write_interval_ms > 0 ? opts->ledger_write_interval_ms : 60000;
 	c.rec.kc = c.kc_rec;
 	c.rec.instance = getenv("POD_NAME") ? getenv("POD_NAME") : "gpuquota-controller";
 	c.rec.event_namespace = "default";

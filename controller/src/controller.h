@@ -43,7 +43,8 @@ struct gq_controller_opts {
 	const char *leader_elect_name;	       /* the Lease, in namespace */
 	const char *identity;		       /* holder identity (the pod name) */
 	int64_t lease_ms, renew_deadline_ms, retry_ms; /* client-go's three durations */
-	int watch_timeout_s; /* timeoutSeconds of every watch; 0 = random 240..360 */
+	int watch_timeout_s;		  /* timeoutSeconds of every watch; 0 = random 240..360 */
+	int64_t ledger_write_interval_ms; /* usage written at most this often (0: 60 s) */
 };
 
 /* Runs until SIGTERM/SIGINT. Returns 0 on a clean stop, or an error code

@@ -72,6 +72,10 @@ static void usage_run(FILE *f)
 	    "  --health-probe-bind-address ADDR\n"
 	    "                               /healthz and /readyz address (default :8081)\n"
 	    "  --ledger-interval DURATION   accounting pass of teams with a budget (default 10s)\n"
+	    "  --ledger-write-interval DURATION\n"
+	    "                               status usage written at most this often while pods\n"
+	    "                               run; ends, thresholds, rollovers at once (default "
+	    "60s)\n"
 	    "  --watch-timeout DURATION     timeoutSeconds of every watch, whole seconds\n"
 	    "                               (default: random in 240s..360s per watch)\n"
 	    "  --webhook-bind-address ADDR  HTTPS admission webhook (default :9443, \"\" off)\n"
@@ -217,6 +221,7 @@ static int cmd_run(int argc, char **argv)
 	    {"health-probe-bind-address", required_argument, NULL, 'p'},
 	    {"log-format", required_argument, NULL, 'f'},
 	    {"ledger-interval", required_argument, NULL, 'L'},
+	    {"ledger-write-interval", required_argument, NULL, 1020},
 	    {"watch-timeout", required_argument, NULL, 1008},
 	    {"webhook-bind-address", required_argument, NULL, 'W'},
 	    {"webhook-service", required_argument, NULL, 'S'},
@@ -249,6 +254,7 @@ static int cmd_run(int argc, char **argv)
 	enum gq_log_level level = GQ_LOG_INFO;
 	enum gq_log_format format = GQ_LOG_TEXT;
 	int64_t resync_ms = 600000, ledger_ms = 10000, grace_ms = 5000, cert_check_ms = 3600000;
+	int64_t write_ms = 60000;
 	int64_t watch_timeout_ms = 0;
 	const char *wh_addr = ":9443", *wh_svc = "gpuquota-webhook",
 		   *wh_secret = "gpuquota-webhook-tls";
@@ -316,6 +322,13 @@ static int cmd_run(int argc, char **argv)
 						      : c == 'G' ? &grace_ms
 								 : &cert_check_ms) != GQ_OK) {
 				fprintf(stderr, "error: bad duration \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 1020:
+			if (parse_duration_ms(optarg, &write_ms) != GQ_OK || write_ms < 1000) {
+				fprintf(stderr,
+					"error: --ledger-write-interval must be at least 1s\n");
 				return EXIT_USAGE;
 			}
 			break;
@@ -420,7 +433,8 @@ static int cmd_run(int argc, char **argv)
 	    wh_svc,   wh_secret,    wh_config,	   wh_hosts,
 	    wh_dir,   (int)wh_days, (int)grace_ms, cert_check_ms,
 	    wlim,     elect,	    lease_name,	   identity,
-	    lease_ms, renew_ms,	    retry_ms,	   (int)(watch_timeout_ms / 1000)};
+	    lease_ms, renew_ms,	    retry_ms,	   (int)(watch_timeout_ms / 1000),
+	    write_ms};
 	/* ":8080" means all addresses. */
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);

@@ -1103,7 +1103,8 @@ static int account(struct gq_reconciler *r, struct team_pass *t, bool lead, stru
 	    gq_informer_fresh_until_ms(r->pods, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 	now_ms -= now_ms % 1000;
 	rc = gq_acct_run(&t->acct, lead ? r->budgets : NULL, r->pods, r->nodes, t->s.self,
-			 t->acct_ns, n_acct, t->s.prev_status, now_ms, err);
+			 t->acct_ns, n_acct, t->s.prev_status, now_ms, r->ledger_write_interval_ms,
+			 err);
 	t->has_acct = rc == GQ_OK;
 	return rc;
 }
@@ -1148,56 +1149,83 @@ static void build_conditions(struct team_pass *t)
 		if (t->plan.ns[i].state == GQ_NS_READY &&
 		    !(t->rq_clones[i] && quota_synced(t->rq_clones[i])))
 			t->plan.ns[i].state = GQ_NS_PENDING;
+	/* The figures of the ledger the status carries (acct.status_ledger:
+	 * the live one when it is written now). */
 	if (t->has_acct)
 		t->cb = (struct gq_cond_budget){t->acct.exhausted,
 						t->acct.warn,
-						t->acct.ledger.used_micro,
+						t->acct.status_ledger.used_micro,
 						t->acct.budget_micro,
-						t->acct.ledger.period_end_ms,
+						t->acct.status_ledger.period_end_ms,
 						team->budget.on_exhausted,
 						team->budget.warn_at_percent};
+	gq_cond_set_free(&t->cs);
 	gq_cond_build(&t->cs, &(struct gq_cond_in){
 				  &t->plan, t->n_usage, (size_t)t->p.errors, t->p.first_error,
 				  (const char *const *)t->p.class_conflicts, t->p.n_class_conflicts,
 				  t->has_acct ? &t->cb : NULL});
 }
 
+/* The status document of the pass (gq_status_body, a new heap string, and
+ * its tree in *want, both the caller's), with the ledger the status carries
+ * (acct.status_ledger). NULL when a message is not valid UTF-8. */
+static char *status_doc(struct team_pass *t, char now[32], yajl_val *want)
+{
+	struct gq_status_budget sb = {&t->acct.status_ledger, t->acct.budget_micro,
+				      t->acct.persist_until_ms};
+	struct gq_status_in in = {t->s.self,	    t->sns,  t->plan.n,
+				  &t->totals,	    t->cs.c, t->cs.n,
+				  t->s.prev_status, now,     t->has_acct ? &sb : NULL};
+	char *body = gq_status_body(&in);
+
+	*want = body ? yajl_tree_parse(body, NULL, 0) : NULL;
+	return body;
+}
+
+/* Whether the cached status already is want's. */
+static bool status_same(yajl_val want, yajl_val have)
+{
+	yajl_val st = gq_json_obj(want, GQ_PATH("status"));
+
+	return st && have && gq_json_covers(st, have) && st->u.object.len == have->u.object.len;
+}
+
 /*
- * Writes the status when it differs from the cached one (the leader only),
+ * Writes the status when it differs from the cached one (the leader only;
+ * a status written for another reason carries the live ledger),
  * publishes the figures, and once the ledger in it is durable releases the
  * ended pods' finalizers and records the ledger in the registry.
  */
 static void write_status(struct gq_reconciler *r, struct team_pass *t, const char *name, bool lead)
 {
-	const struct gq_condition *conds = t->cs.c;
-	size_t n_conds = t->cs.n;
-	char now[32], *status_body, *status_path = NULL;
-	struct gq_status_budget sb = {&t->acct.ledger, t->acct.budget_micro,
-				      t->acct.persist_until_ms};
-	struct gq_status_in in = {t->s.self,	    t->sns, t->plan.n,
-				  &t->totals,	    conds,  n_conds,
-				  t->s.prev_status, now,    t->has_acct ? &sb : NULL};
+	char now[32], *body, *status_path = NULL;
 	bool persisted = false;
-	yajl_val want, have_status = t->s.prev_status;
+	yajl_val want;
 	struct gq_acct_result *acct = &t->acct;
 
 	now_rfc3339(now);
-	status_body = gq_status_body(&in);
-	want = status_body ? yajl_tree_parse(status_body, NULL, 0) : NULL;
-	if (status_body == NULL) {
+	body = status_doc(t, now, &want);
+	if (body && lead && t->has_acct && !acct->persist && !status_same(want, t->s.prev_status)) {
+		/* Written anyway: with the ledger of now. */
+		acct->persist = true;
+		acct->status_ledger = acct->ledger;
+		acct->persist_until_ms = acct->ledger.accounted_until_ms;
+		build_conditions(t);
+		free(body);
+		yajl_tree_free(want);
+		body = status_doc(t, now, &want);
+	}
+	if (body == NULL) {
 		struct gq_err e = {0};
 
 		gq_err_set(&e, GQ_EINVAL, "a condition message is not valid UTF-8");
 		pass_error(&t->p, "status", &e);
 	} else if (!lead) {
 		persisted = false; /* a follower writes nothing */
-	} else if (!(want && have_status &&
-		     gq_json_covers(gq_json_obj(want, GQ_PATH("status")), have_status) &&
-		     gq_json_obj(want, GQ_PATH("status"))->u.object.len ==
-			 have_status->u.object.len)) {
+	} else if (!status_same(want, t->s.prev_status)) {
 		status_path = gq_asprintf(GQ_GTA_PATH "/%s/status", name);
-		transition_events(r, t->s.self, t->s.prev_status, conds, n_conds);
-		persisted = do_apply(r, &t->p, status_path, status_body) == GQ_OK;
+		transition_events(r, t->s.self, t->s.prev_status, t->cs.c, t->cs.n);
+		persisted = do_apply(r, &t->p, status_path, body) == GQ_OK;
 		if (t->has_acct && !persisted)
 			atomic_fetch_add(&r->ledger_write_errors, 1);
 	} else {
@@ -1218,7 +1246,7 @@ static void write_status(struct gq_reconciler *r, struct team_pass *t, const cha
 		acct->charged = NULL;
 		acct->n_charged = 0;
 	}
-	free(status_body);
+	free(body);
 	free(status_path);
 }
 
@@ -1257,6 +1285,8 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 		*requeue_after_ms = 2000;
 	if (t.has_acct && (*requeue_after_ms == 0 || *requeue_after_ms > r->ledger_interval_ms))
 		*requeue_after_ms = r->ledger_interval_ms;
+	if (t.has_acct && t.acct.retry_after_ms > 0 && t.acct.retry_after_ms < *requeue_after_ms)
+		*requeue_after_ms = t.acct.retry_after_ms;
 	if (t.p.errors)
 		rc = gq_err_set(err, GQ_EIO, "%s", t.p.first_error);
 

@@ -27,6 +27,7 @@ struct gq_reconciler {
 	struct gq_informer *pods;	    /* all pods (trimmed to accounting fields) */
 	struct gq_budget_registry *budgets; /* ledgers + admission snapshots */
 	int64_t ledger_interval_ms;	    /* how often a team with a budget is accounted */
+	int64_t ledger_write_interval_ms;   /* usage written at most this often (gq_acct_run) */
 	const char *instance;		    /* reporting instance for Events */
 	const char *event_namespace;	    /* namespace for Events of cluster-scoped objects */
 	atomic_ullong reconciles;	    /* reconciles run */

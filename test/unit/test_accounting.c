@@ -291,7 +291,8 @@ static void run_ok(struct gq_acct_result *out, struct gq_budget_registry *reg, s
 		   const struct gq_team *t, yajl_val prev, int64_t now)
 {
 	struct gq_err err = {0};
-	int rc = gq_acct_run(out, reg, c->pods, c->nodes, t, NS, GQ_ARRAY_LEN(NS), prev, now, &err);
+	int rc =
+	    gq_acct_run(out, reg, c->pods, c->nodes, t, NS, GQ_ARRAY_LEN(NS), prev, now, 0, &err);
 
 	if (rc != GQ_OK)
 		fail_msg("gq_acct_run: %s: %s", gq_strerror(rc), err.msg);
@@ -1074,6 +1075,152 @@ static void test_run_persist(void **state)
 	gq_team_free(&t);
 }
 
+/* As run_ok with a write interval. */
+static void run_w(struct gq_acct_result *out, struct gq_budget_registry *reg, struct caches *c,
+		  const struct gq_team *t, int64_t now, int64_t write_interval_ms)
+{
+	struct gq_err err = {0};
+	int rc = gq_acct_run(out, reg, c->pods, c->nodes, t, NS, GQ_ARRAY_LEN(NS), NULL, now,
+			     write_interval_ms, &err);
+
+	if (rc != GQ_OK)
+		fail_msg("gq_acct_run: %s: %s", gq_strerror(rc), err.msg);
+}
+
+/* Bounded writes: with a running pod the usage moves every pass, but the
+ * status takes it only once per write interval, or at once when a
+ * threshold flips, and ended pods are released at most once a second. In
+ * between, status_ledger is the ledger last persisted, unchanged. */
+static void test_run_bounded_writes(void **state)
+{
+	static const char *const running[] = {POD(
+	    "ml-lab", "p-run", "2026-03-10T09:00:00Z", FIN_OURS,
+	    GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")), RUNNING("2026-03-10T09:00:00Z"))};
+	static const char *const ended[] = {POD(
+	    "ml-lab", "p-run", "2026-03-10T09:00:00Z", FIN_OURS,
+	    GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")),
+	    "{\"phase\":\"Succeeded\",\"startTime\":\"2026-03-10T09:00:00Z\",\"containerStatuses\":"
+	    "[{\"name\":\"c\",\"state\":{\"terminated\":{\"exitCode\":0,"
+	    "\"finishedAt\":\"2026-03-10T10:00:10Z\"}}}]}")};
+	const int64_t hour = INT64_C(3600000), iv = hour; /* a long interval */
+	const int64_t t0 = T("2026-03-10T09:40:00Z");
+	struct gq_budget_registry *reg = NULL;
+	struct gq_acct_result r;
+	struct caches c;
+	struct gq_team t;
+
+	(void)state;
+	team_ml(&t, "1", 80); /* warning at 0.8 GPU-hours, exhausted at 1 */
+	caches_new(&c);
+	load(c.pods, running, 1);
+	load(c.nodes, NODES, GQ_ARRAY_LEN(NODES));
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+
+	/* fresh: written */
+	run_w(&r, reg, &c, &t, t0, iv);
+	assert_true(r.persist);
+	assert_int_equal(r.ledger.used_micro, 2400 * INT64_C(1000000));
+	assert_int_equal(r.status_ledger.used_micro, r.ledger.used_micro);
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+
+	/* 30 s on: moved, not due, no threshold: the status keeps 09:40 */
+	run_w(&r, reg, &c, &t, t0 + 30000, iv);
+	assert_false(r.persist);
+	assert_int_equal(r.ledger.used_micro, 2430 * INT64_C(1000000));
+	assert_int_equal(r.status_ledger.used_micro, 2400 * INT64_C(1000000));
+	assert_int_equal(r.status_ledger.accounted_until_ms, t0);
+	assert_int_equal(r.persist_until_ms, t0);
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+
+	/* 09:48:01: past the warning (2881 s > 2880 s): written at once */
+	run_w(&r, reg, &c, &t, T("2026-03-10T09:48:01Z"), iv);
+	assert_true(r.warn);
+	assert_true(r.persist);
+	assert_int_equal(r.status_ledger.used_micro, 2881 * INT64_C(1000000));
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+
+	/* 09:50: moved only */
+	run_w(&r, reg, &c, &t, T("2026-03-10T09:50:00Z"), iv);
+	assert_false(r.persist);
+	assert_int_equal(r.status_ledger.used_micro, 2881 * INT64_C(1000000));
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+
+	/* the same with interval 0: every move is written */
+	run_w(&r, reg, &c, &t, T("2026-03-10T09:51:00Z"), 0);
+	assert_true(r.persist);
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+
+	/* 10:00:01: exhausted: written at once */
+	run_w(&r, reg, &c, &t, T("2026-03-10T10:00:01Z"), iv);
+	assert_true(r.exhausted);
+	assert_true(r.persist);
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+
+	/* the pod ended at 10:00:10; 10:00:10.5 is 9.5 s after the last write:
+	 * released now */
+	load(c.pods, ended, 1);
+	run_w(&r, reg, &c, &t, T("2026-03-10T10:00:10Z") + 500, iv);
+	assert_true(r.persist);
+	assert_int_equal(r.n_finalize, 1);
+	assert_int_equal(r.retry_after_ms, 0);
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+
+	caches_free(&c);
+	gq_budget_registry_free(reg);
+	gq_team_free(&t);
+}
+
+/* Ended pods within a second of the last write wait for the next second. */
+static void test_run_release_once_a_second(void **state)
+{
+	static const char *const ended[] = {POD(
+	    "ml-lab", "p-end", "2026-03-10T09:00:00Z", FIN_OURS,
+	    GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")),
+	    "{\"phase\":\"Succeeded\",\"startTime\":\"2026-03-10T09:00:00Z\",\"containerStatuses\":"
+	    "[{\"name\":\"c\",\"state\":{\"terminated\":{\"exitCode\":0,"
+	    "\"finishedAt\":\"2026-03-10T09:30:00Z\"}}}]}")};
+	const int64_t t0 = T("2026-03-10T09:30:00Z");
+	struct gq_budget_registry *reg = NULL;
+	struct gq_acct_result r;
+	struct caches c;
+	struct gq_team t;
+
+	(void)state;
+	team_ml(&t, "100", 80);
+	caches_new(&c);
+	load(c.nodes, NODES, GQ_ARRAY_LEN(NODES));
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	/* persisted at 09:30:00 with no pod */
+	run_w(&r, reg, &c, &t, t0, 60000);
+	assert_true(r.persist);
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+	/* 400 ms later the ended pod shows up: its release waits 600 ms */
+	load(c.pods, ended, 1);
+	run_w(&r, reg, &c, &t, t0 + 400, 60000);
+	assert_false(r.persist);
+	assert_int_equal(r.n_finalize, 0);
+	assert_int_equal(r.retry_after_ms, 600);
+	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_acct_result_free(&r);
+	/* at 09:30:01 it goes */
+	run_w(&r, reg, &c, &t, t0 + 1000, 60000);
+	assert_true(r.persist);
+	assert_int_equal(r.n_finalize, 1);
+	gq_acct_result_free(&r);
+
+	caches_free(&c);
+	gq_budget_registry_free(reg);
+	gq_team_free(&t);
+}
+
 /* A finishedAt after now (clock skew between node and controller): the
  * pod is counted up to now and keeps its finalizer until the ledger has
  * passed its end. */
@@ -1130,7 +1277,7 @@ static void test_run_namespaces(void **state)
 	caches_full(&c);
 	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
 	/* ml-lab: c 1.25 h + h 1 h */
-	assert_int_equal(gq_acct_run(&r, reg, c.pods, c.nodes, &t, lab, 1, NULL, T(NOW_S), &err),
+	assert_int_equal(gq_acct_run(&r, reg, c.pods, c.nodes, &t, lab, 1, NULL, T(NOW_S), 0, &err),
 			 GQ_OK);
 	assert_int_equal(r.ledger.used_micro, 5 * H / 4 + H);
 	assert_int_equal(r.n_finalize, 2);
@@ -1139,8 +1286,8 @@ static void test_run_namespaces(void **state)
 		    true);
 	gq_acct_result_free(&r);
 
-	assert_int_equal(gq_acct_run(&r, reg, c.pods, c.nodes, &t, NULL, 0, NULL, T(NOW_S), &err),
-			 GQ_OK);
+	assert_int_equal(
+	    gq_acct_run(&r, reg, c.pods, c.nodes, &t, NULL, 0, NULL, T(NOW_S), 0, &err), GQ_OK);
 	assert_int_equal(r.ledger.used_micro, 0);
 	assert_int_equal(r.n_finalize + r.n_add + r.n_release, 0);
 	assert_int_equal(r.running_gpu_pods, 0);
@@ -1170,6 +1317,8 @@ int main(void)
 	    cmocka_unit_test(test_run_period_rollover),
 	    cmocka_unit_test(test_run_counts_deprioritized),
 	    cmocka_unit_test(test_run_persist),
+	    cmocka_unit_test(test_run_bounded_writes),
+	    cmocka_unit_test(test_run_release_once_a_second),
 	    cmocka_unit_test(test_run_end_after_now),
 	    cmocka_unit_test(test_run_namespaces),
 	};

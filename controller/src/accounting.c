@@ -34,6 +34,7 @@ const char *const gq_accounting_pod_fields[] = {"metadata.finalizers",
 						NULL};
 const char *const gq_accounting_node_fields[] = {"metadata.labels", "status.allocatable", NULL};
 
+/* See accounting.h. */
 void gq_acct_result_free(struct gq_acct_result *r)
 {
 	for (size_t i = 0; i < r->n_finalize; i++)
@@ -49,6 +50,8 @@ void gq_acct_result_free(struct gq_acct_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* The RFC 3339 time at path in v, in ms since the epoch; 0 when absent or
+ * unreadable. */
 static int64_t time_of(yajl_val v, const char *const *path)
 {
 	const char *s = gq_json_str(v, path);
@@ -59,6 +62,7 @@ static int64_t time_of(yajl_val v, const char *const *path)
 	return ms;
 }
 
+/* The integer at path in v; 0 when absent or not an integer. */
 static int64_t int_of(yajl_val v, const char *const *path)
 {
 	yajl_val n = yajl_tree_get(v, (const char **)path, yajl_t_number);
@@ -66,6 +70,8 @@ static int64_t int_of(yajl_val v, const char *const *path)
 	return n && YAJL_IS_INTEGER(n) ? YAJL_GET_INTEGER(n) : 0;
 }
 
+/* See accounting.h. History records without a readable budgetGPUHours get a
+ * budget of 0. */
 int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status)
 {
 	yajl_val usage = gq_json_obj(status, GQ_PATH("usage"));
@@ -139,6 +145,8 @@ static size_t container_reqs(yajl_val c, struct gq_cost_req *out, size_t cap)
 	return n;
 }
 
+/* See accounting.h. Only the first 32 nvidia.com/ resources of each container
+ * are looked at. */
 bool gq_acct_is_gpu_pod(yajl_val pod)
 {
 	static const char *const lists[] = {"containers", "initContainers"};
@@ -159,6 +167,8 @@ bool gq_acct_is_gpu_pod(yajl_val pod)
 	return false;
 }
 
+/* See accounting.h. At most 64 containers, and 256 nvidia.com/ requests over
+ * all of them, reach the cost model; any beyond are ignored. */
 int gq_acct_pod_weight(struct gq_cost_weight *w, yajl_val pod, int64_t replicas,
 		       const struct gq_res_list *overrides)
 {
@@ -187,7 +197,13 @@ int gq_acct_pod_weight(struct gq_cost_weight *w, yajl_val pod, int64_t replicas,
 	return gq_cost_pod_weight(w, cs, nc, replicas, overrides);
 }
 
-/* End of a pod's GPU use, 0 while it still runs (see the module comment). */
+/*
+ * End of a pod's GPU use at now_ms, 0 while it still runs (see the module
+ * comment). A Succeeded or Failed pod ends at its latest container
+ * finishedAt, else at its deletion time once that has passed, else at its
+ * latest condition transition (never later than now_ms), else at now_ms. Any
+ * other pod ends at its deletion time once that has passed.
+ */
 static int64_t pod_end(yajl_val pod, int64_t now_ms)
 {
 	const char *phase = gq_json_str(pod, GQ_PATH("status", "phase"));
@@ -229,6 +245,8 @@ static int64_t pod_end(yajl_val pod, int64_t now_ms)
 	return 0;
 }
 
+/* Sets *index to the position of finalizer `name` in pod's
+ * metadata.finalizers. GQ_OK, or GQ_ENOTFOUND (*index untouched). */
 static int finalizer_index(yajl_val pod, const char *name, size_t *index)
 {
 	yajl_val f =
@@ -243,6 +261,8 @@ static int finalizer_index(yajl_val pod, const char *name, size_t *index)
 	return GQ_ENOTFOUND;
 }
 
+/* Whether pod carries the budget scheduling gate (GQ_ADMISSION_GATE); sets
+ * *index to its position in spec.schedulingGates when it does. */
 static bool gated(yajl_val pod, size_t *index)
 {
 	yajl_val g =
@@ -258,6 +278,7 @@ static bool gated(yajl_val pod, size_t *index)
 	return false;
 }
 
+/* See accounting.h. */
 bool gq_acct_marks(yajl_val pod, long *finalizer, long *gate)
 {
 	size_t i;
@@ -267,6 +288,8 @@ bool gq_acct_marks(yajl_val pod, long *finalizer, long *gate)
 	return *finalizer >= 0 || *gate >= 0;
 }
 
+/* Appends {a copy of key, index, has_list false} to *arr (n entries, grown;
+ * the array owns the key) and returns the new entry. */
 static struct gq_acct_pod *push(struct gq_acct_pod **arr, size_t *n, const char *key, size_t index)
 {
 	struct gq_acct_pod *a;
@@ -301,6 +324,7 @@ struct scan {
 	const char *over_class; /* the team's over-budget class, or NULL */
 };
 
+/* Whether pod key "ns/name" lies in one of s's namespaces. */
 static bool in_team(const struct scan *s, const char *key)
 {
 	const char *slash = strchr(key, '/');
@@ -312,6 +336,11 @@ static bool in_team(const struct scan *s, const char *key)
 	return false;
 }
 
+/*
+ * The time-slicing replicas of node `node`: its nvidia.com/gpu.replicas label
+ * when it is an integer in 2..1024, else 1 (also for a NULL node: not
+ * scheduled yet). Takes the nodes read lock.
+ */
 static int64_t node_replicas(struct gq_informer *nodes, const char *node)
 {
 	const char *r;
@@ -333,6 +362,15 @@ static int64_t node_replicas(struct gq_informer *nodes, const char *node)
 	return n;
 }
 
+/*
+ * gq_informer_foreach callback over the pod cache (the caller holds the pods
+ * read lock; node_replicas takes the nodes read lock): for each GPU pod of
+ * s's namespaces, appends its ledger inputs (start, end, weight; a weight of
+ * 1 when the cost model refuses the pod), key, uid and our finalizer's index
+ * to s (copies, owned by s), counts running and deprioritized pods in s->out,
+ * queues the finalizer add of a live pod without it, and collects held pods.
+ * Returns 0.
+ */
 static int scan_pod(void *arg, const char *key, yajl_val pod)
 {
 	struct scan *s = arg;
@@ -385,6 +423,7 @@ static int scan_pod(void *arg, const char *key, yajl_val pod)
 	return 0;
 }
 
+/* bsearch comparator: a pod uid (key) against a charged record. */
 static int charged_key_cmp(const void *key, const void *elem)
 {
 	return strcmp(key, ((const struct gq_charged_pod *)elem)->uid);
@@ -392,11 +431,14 @@ static int charged_key_cmp(const void *key, const void *elem)
 
 /*
  * Re-charges the scanned pods whose (start, end, weight) differ from the
- * record of what l charged them for, and fills out->charged with the
- * records of every scanned pod as it is now. With have_recs, recs (sorted
- * by uid) is what the ledger charged: a pod without a record was not in the
- * cache then and was charged nothing. Without (a ledger read back from
- * status) every pod is taken as charged for what it shows now.
+ * record of what out->ledger charged them for, and fills out->charged (owned
+ * by out, allocated even when an error is returned) with the records of every
+ * scanned pod with a uid as it is now; a pod without a uid is neither
+ * re-charged nor recorded. With have_recs, recs (sorted by uid, borrowed) is
+ * what the ledger charged: a pod without a record was not in the cache then
+ * and was charged nothing. Without (a ledger read back from status) every pod
+ * is taken as charged for what it shows now. Returns GQ_OK or
+ * gq_ledger_recharge's error.
  */
 static int recharge_moved(struct gq_acct_result *out, const struct scan *s, bool have_recs,
 			  const struct gq_charged_pod *recs, size_t n_recs)
@@ -443,11 +485,10 @@ static int recharge_moved(struct gq_acct_result *out, const struct scan *s, bool
  * The write policy: whether the status must carry the ledger of this pass
  * (out->persist), else what it keeps carrying (out->status_ledger = *last,
  * the ledger last persisted, exact up to its own accountedUntil; NULL:
- * unknown, write). must: a new ledger, a rollover or a re-charge. Otherwise a write is due when the
- * usage moved and write_interval_ms (<= 0: at once) passed since the last
- * one, when a threshold (exhausted, warning) flipped, or when ended pods
- * wait for their finalizer, at most once a second: sooner, their release
- * is put off (out->retry_after_ms). Pure.
+ * unknown, write). must: a new ledger, a rollover or a re-charge.
+ * Otherwise a write is due when the usage moved and write_interval_ms (<= 0: at once) passed since
+ * the last one, when a threshold (exhausted, warning) flipped, or when ended pods wait for their
+ * finalizer, at most once a second: sooner, their release is put off (out->retry_after_ms). Pure.
  */
 static void decide_write(struct gq_acct_result *out, const struct gq_team *t,
 			 const struct gq_ledger *last, bool must, int64_t persisted, int64_t now_ms,
@@ -487,6 +528,9 @@ static void decide_write(struct gq_acct_result *out, const struct gq_team *t,
 	out->persist_until_ms = out->persist ? out->ledger.accounted_until_ms : persisted;
 }
 
+/*
+ * qsort comparator of held pods: oldest creationTimestamp first, then by key.
+ */
 static int held_cmp(const void *a, const void *b)
 {
 	const struct {
@@ -500,6 +544,7 @@ static int held_cmp(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+/* See accounting.h. */
 int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
 		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,

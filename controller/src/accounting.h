@@ -26,11 +26,13 @@ extern const char *const gq_accounting_node_fields[];
 /* A pod to act on: "ns/name" and, for finalizer removal, the index of our
  * finalizer in metadata.finalizers (for a JSON-patch test). */
 struct gq_acct_pod {
-	char *key;
+	char *key;     /* owned by the result */
 	size_t index;  /* finalizer / gate position (finalize, release) */
 	bool has_list; /* metadata.finalizers exists (add) */
 };
 
+/* What gq_acct_run found and decided. Owned by its caller: the arrays, their
+ * keys and the charged records are released by gq_acct_result_free. */
 struct gq_acct_result {
 	struct gq_ledger ledger; /* advanced to now */
 	int64_t budget_micro;
@@ -56,6 +58,9 @@ struct gq_acct_result {
 	bool recharged; /* a pod's start or end moved and was re-charged */
 };
 
+/* Frees everything *r owns (the finalize, add and release arrays with their
+ * keys, the charged records) and zeroes it; safe on a zeroed result. The
+ * struct itself is the caller's. */
 void gq_acct_result_free(struct gq_acct_result *r);
 
 /*
@@ -80,13 +85,28 @@ void gq_acct_result_free(struct gq_acct_result *r);
  * per write_interval_ms (<= 0: every time it moves). In between it keeps
  * the ledger last persisted (out->status_ledger), exact up to its own
  * accountedUntil; out->ledger is the live one the webhook and metrics use.
+ *
+ * Ownership and threads: *out is zeroed first and owned by the caller, who
+ * frees it with gq_acct_result_free after every call, failed ones included.
+ * t, namespaces (n_ns names) and prev_status (may be NULL) are borrowed for
+ * the call. It takes the read locks of pods and nodes itself, so the caller
+ * must hold neither; reg is locked by its own functions. Returns GQ_OK,
+ * GQ_ERANGE (budget.gpuHours out of range) or the error of the ledger
+ * (gq_ledger_init, gq_ledger_recharge, gq_ledger_advance), with err set.
  */
 int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
 		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
 		int64_t write_interval_ms, struct gq_err *err);
 
-/* Reads a ledger from an allocation's status (usage + history). */
+/*
+ * Reads a ledger from an allocation's status (usage + history) into *l,
+ * zeroed first; status is borrowed and may be NULL (reads as absent). At
+ * most GQ_LEDGER_HISTORY history records are read. Returns GQ_OK,
+ * GQ_ENOTFOUND (no usage.usedMicroGPUSeconds), or GQ_EINVAL (periodStart,
+ * periodEnd or accountedUntil missing or unreadable, or gq_ledger_check
+ * fails).
+ */
 int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status);
 
 /*
@@ -97,14 +117,16 @@ int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status);
  */
 bool gq_acct_marks(yajl_val pod, long *finalizer, long *gate);
 
-/* Whether the pod object requests any nvidia.com resource. */
+/* Whether the pod object requests (else limits) a positive amount of any
+ * nvidia.com resource in a container or init container. Pure; borrows pod. */
 bool gq_acct_is_gpu_pod(yajl_val pod);
 
 /*
  * The weight of pod (a Pod object, borrowed) on a node with `replicas`
  * time-slicing replicas, with the team's overrides (borrowed; may be NULL):
  * its containers' nvidia.com/... requests (else limits) through the cost
- * model (gq_cost_pod_weight). Pure. Returns that function's codes.
+ * model (gq_cost_pod_weight), into *w (the caller's). Pure. Returns that
+ * function's codes.
  */
 int gq_acct_pod_weight(struct gq_cost_weight *w, yajl_val pod, int64_t replicas,
 		       const struct gq_res_list *overrides);

@@ -2,6 +2,13 @@
  * budget.h - per-team GPU-hour state shared between the reconcile workers
  * (writers) and the admission webhook (reader, on the event loop). The
  * webhook decides from this memory alone: no API call in the request path.
+ *
+ * Threads and ownership: every function below is thread-safe except
+ * gq_budget_registry_free. One mutex guards the registry's entries, held
+ * only inside each call; the webhook counters are atomic. Nothing a
+ * function returns points into the registry: results are copies, and what
+ * a function stores is copied (except the records gq_budget_put_charged
+ * takes over). String arguments are borrowed for the call.
  */
 #ifndef GQ_BUDGET_H
 #define GQ_BUDGET_H
@@ -26,16 +33,29 @@ struct gq_budget_stats {
 	uint64_t deprioritized;
 };
 
+/* Creates an empty registry. *out is owned by the caller
+ * (gq_budget_registry_free). Returns GQ_OK. */
 int gq_budget_registry_new(struct gq_budget_registry **out);
+
+/* Frees the registry and everything stored in it (NULL is fine). No other
+ * thread may use it any more: stop the workers and the webhook first. */
 void gq_budget_registry_free(struct gq_budget_registry *r);
 
-/* The team's in-memory ledger, if one was stored for this allocation uid
- * (a re-created allocation of the same name starts afresh). */
+/*
+ * The team's in-memory ledger, if one was stored for this allocation uid
+ * (a re-created allocation of the same name starts afresh): copies it into
+ * *out and its persisted accountedUntil into *persisted_until_ms (both
+ * required) and returns true. Returns false, outputs untouched, when there
+ * is none for this uid or uid is NULL.
+ */
 bool gq_budget_get_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
 			  struct gq_ledger *out, int64_t *persisted_until_ms);
-/* Stores the team's live ledger l (copied) and the accountedUntil its
- * status carries; when they are the same instant, l is also what was last
- * persisted (gq_budget_get_persisted). */
+
+/* Stores a copy of *l as team's ledger for allocation uid (NULL stored as
+ * ""), persisted up to persisted_until_ms; creates the team's entry when
+ * missing. The charged records are left as they are.
+ * When persisted_until_ms is l's accountedUntil, *l is also the ledger
+ * last persisted (gq_budget_get_persisted). */
 void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
 			  const struct gq_ledger *l, int64_t persisted_until_ms);
 
@@ -50,24 +70,31 @@ struct gq_charged_pod {
 	struct gq_ledger_pod pod;
 };
 
+/* Frees n records (their uids) and the array c (NULL is fine). */
 void gq_charged_free(struct gq_charged_pod *c, size_t n);
 
 /* The records of what the in-memory ledger charged each pod for (stored
  * with gq_budget_put_charged for the same allocation uid): a deep copy
  * into *out (caller frees with gq_charged_free), sorted by uid. False when
- * there are none for this uid. */
+ * there are none for this uid (or uid is NULL): *out is then NULL and *n 0. */
 bool gq_budget_get_charged(struct gq_budget_registry *r, const char *team, const char *uid,
 			   struct gq_charged_pod **out, size_t *n);
-/* Replaces the records of team (allocation uid); takes ownership of c. */
+/* Replaces the records of team (allocation uid, copied; NULL stored as ""),
+ * creating its entry when missing. Takes ownership of c, a heap array of n
+ * records (sorted by uid in place, freed later with gq_charged_free): the
+ * caller must not use it again. The previous records are freed. */
 void gq_budget_put_charged(struct gq_budget_registry *r, const char *team, const char *uid,
 			   struct gq_charged_pod *c, size_t n);
 
 /* Replaces the admission snapshot of team: its namespaces and decision
- * inputs (deep-copied). */
+ * inputs (deep-copied; namespaces and snapshot are borrowed). Creates the
+ * team's entry when missing. */
 void gq_budget_set_admission(struct gq_budget_registry *r, const char *team,
 			     const char *const *namespaces, size_t n_ns,
 			     const struct gq_adm_team *snapshot);
-/* Forgets everything about team (allocation deleted). */
+/* Forgets everything about team (allocation deleted): its ledger, charged
+ * records, admission snapshot, figures and decision counters. An unknown
+ * team is a no-op. */
 void gq_budget_forget(struct gq_budget_registry *r, const char *team);
 
 /*
@@ -79,9 +106,15 @@ void gq_budget_forget(struct gq_budget_registry *r, const char *team);
  * namespace. Returns the HTTP status: 200, or 400 for any other malformed
  * review (with a plain message in out). Counts the decision for the team
  * (dry runs excepted) and how long it took.
+ *
+ * It is a gq_webhook_handler: registry is the struct gq_budget_registry,
+ * body (len bytes) is borrowed, the response is appended to out (the
+ * caller's). Runs on the webhook's event loop thread, concurrently with
+ * the writers; it holds the mutex only while deciding.
  */
 int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf *out);
 
+/* Copies the webhook's counters into *out (atomic reads, no lock). */
 void gq_budget_get_stats(struct gq_budget_registry *r, struct gq_budget_stats *out);
 
 /* One GPU or MIG resource of a team, team-wide: quota and use. */
@@ -108,13 +141,15 @@ struct gq_budget_figures {
 	size_t n_res;
 };
 
-/* Stores team's figures (deep copy) and adds f->accounted_micro to its
- * GPU-second counter, which only ever grows (period rollovers included). */
+/* Stores team's figures (deep copy of *f, borrowed), creating its entry
+ * when missing, and adds f->accounted_micro (when it has a budget and it
+ * is positive) to its GPU-second counter, which only ever grows (period
+ * rollovers included). */
 void gq_budget_set_figures(struct gq_budget_registry *r, const char *team,
 			   const struct gq_budget_figures *f);
 
-/* Declares the per-team and admission families in m and adds the samples
- * of every team the registry knows, read under its lock. */
+/* Declares the per-team and admission families in m (the caller's) and
+ * adds the samples of every team the registry knows, read under its lock. */
 void gq_budget_metrics(struct gq_budget_registry *r, struct gq_metrics *m);
 
 #endif

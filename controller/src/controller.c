@@ -70,8 +70,8 @@ struct controller {
 
 /* ------------------------------------------------------ leader election */
 
-/* The write gate of kc_rec: the lease's budget, once this term's ledgers
- * were seeded (0 otherwise). Any thread. */
+/* The write gate of kc_rec: the lease's budget (ms), once this term's ledgers
+ * were seeded (0 otherwise). Any thread; c->leader must be set. */
 static int64_t write_gate(void *arg)
 {
 	struct controller *c = arg;
@@ -86,6 +86,11 @@ struct seed_ctx {
 	size_t n;
 };
 
+/*
+ * gq_kclient_list item callback (item borrowed): stores the ledger of the
+ * allocation's status, when readable, in s->reg for its name and uid, as
+ * persisted up to its accountedUntil, and counts it. Returns 0.
+ */
 static int seed_cb(void *arg, yajl_val item)
 {
 	struct seed_ctx *s = arg;
@@ -103,12 +108,13 @@ static int seed_cb(void *arg, yajl_val item)
 
 /*
  * A new term starts from the ledgers as persisted now, not from the caches:
- * the watch may not have brought the previous leader's last status yet
- * while it already brought the pod deletions that status allowed, and this
- * replica's own registry may hold a ledger from an earlier term. A
- * consistent LIST (a quorum read) after the lease was acquired holds every
- * status the previous leader wrote, since it stopped writing before the
- * lease could expire (or released it).
+ * the watch may not have brought the previous leader's last status yet while
+ * it already brought the pod deletions that status allowed, and this
+ * replica's own registry may hold a ledger from an earlier term. A consistent
+ * LIST (a quorum read) after the lease was acquired holds every status the
+ * previous leader wrote, since it stopped writing before the lease could
+ * expire (or released it). The LIST goes through kc_lease, which has no write
+ * gate. Returns the list's code (err set).
  */
 static int seed_ledgers(struct controller *c, struct gq_err *err)
 {
@@ -121,8 +127,11 @@ static int seed_ledgers(struct controller *c, struct gq_err *err)
 	return rc;
 }
 
-/* The reconciler's may_write: leader, with this term's ledgers seeded
- * (seeding them first when needed). Any worker thread. */
+/*
+ * The reconciler's may_write: leader, with this term's ledgers seeded
+ * (seeding them first when needed, one worker at a time under seed_mu; a
+ * failed seeding is logged and retried by the next call). Any worker thread.
+ */
 static bool may_write(void *arg)
 {
 	struct controller *c = arg;
@@ -148,7 +157,11 @@ static bool may_write(void *arg)
 
 static void enqueue_all(struct controller *c);
 
-/* On the election thread: a new leader reconciles everything at once. */
+/*
+ * On the election thread: a new leader reconciles everything at once (every
+ * team and the orphan sweep), once the caches are synced; before that,
+ * on_sync_check enqueues everything itself.
+ */
 static void on_leader_change(void *arg, bool leading)
 {
 	struct controller *c = arg;
@@ -161,6 +174,8 @@ static void on_leader_change(void *arg, bool leading)
 
 /* ------------------------------------------------------------ enqueueing */
 
+/* gq_informer_foreach callback: adds the allocation's key to the work queue
+ * arg. Returns 0. */
 static int enqueue_team_cb(void *arg, const char *key, yajl_val obj)
 {
 	(void)obj;
@@ -168,7 +183,8 @@ static int enqueue_team_cb(void *arg, const char *key, yajl_val obj)
 	return 0;
 }
 
-/* Enqueues every allocation (namespace and node changes can affect any). */
+/* Enqueues every allocation (namespace and node changes can affect any).
+ * Takes the teams read lock: any thread that does not hold it. */
 static void enqueue_all(struct controller *c)
 {
 	gq_informer_rdlock(c->rec.teams);
@@ -176,6 +192,12 @@ static void enqueue_all(struct controller *c)
 	gq_informer_unlock(c->rec.teams);
 }
 
+/*
+ * Allocation handler (watch thread): enqueues the team; a deleted one also
+ * the orphan sweep; and every team when an allocation was added or deleted or
+ * changed its generation or deletion state (it can resolve another's
+ * conflict).
+ */
 static void on_team(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
 		    const char *key, yajl_val old_obj, yajl_val new_obj)
 {
@@ -196,6 +218,8 @@ static void on_team(void *payload, const struct gq_informer *inf, enum gq_inform
 		enqueue_all(c);
 }
 
+/* Namespace handler (watch thread): any namespace event can change any team's
+ * namespaces: enqueues every team and the orphan sweep. */
 static void on_any_team_change(void *payload, const struct gq_informer *inf,
 			       enum gq_informer_event ev, const char *key, yajl_val old_obj,
 			       yajl_val new_obj)
@@ -208,7 +232,11 @@ static void on_any_team_change(void *payload, const struct gq_informer *inf,
 	gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 }
 
-/* Owned objects map to their team through the gpuquota.io/team label. */
+/*
+ * Handler of the owned kinds (watch thread): owned objects map to their team
+ * through the gpuquota.io/team label; enqueues the team of the new (else old)
+ * object, and the old one too when the label changed.
+ */
 static void on_owned(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
 		     const char *key, yajl_val old_obj, yajl_val new_obj)
 {
@@ -225,8 +253,13 @@ static void on_owned(void *payload, const struct gq_informer *inf, enum gq_infor
 		gq_workqueue_add(c->queue, to);
 }
 
-/* Pods map to the team of their namespace; a pod holding our accounting
- * finalizer in a namespace of no team goes to the orphan sweep. */
+/*
+ * Pod handler (watch thread): pods map to the team of their namespace; a pod
+ * holding our accounting finalizer in a namespace of no team with a budget
+ * also enqueues the orphan sweep. Takes the namespaces read lock, and inside
+ * it the teams read lock. Keys whose namespace part is 256 bytes or longer
+ * are ignored.
+ */
 static void on_pod(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
 		   const char *key, yajl_val old_obj, yajl_val new_obj)
 {
@@ -265,7 +298,11 @@ static void on_pod(void *payload, const struct gq_informer *inf, enum gq_informe
 		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 }
 
-/* Nodes matter only through the set of GPU resource names they offer. */
+/*
+ * Nodes matter only through the set of GPU resource names they offer: whether
+ * nodes a and b (borrowed; NULL reads as offering none) have the same
+ * nvidia.com/ keys in status.allocatable, whatever their values.
+ */
 static bool node_gpu_keys_equal(yajl_val a, yajl_val b)
 {
 	yajl_val x = gq_json_obj(a, GQ_PATH("status", "allocatable"));
@@ -285,6 +322,8 @@ static bool node_gpu_keys_equal(yajl_val a, yajl_val b)
 	return nx == ny;
 }
 
+/* Node handler (watch thread): enqueues every team, except for an update that
+ * leaves the node's GPU resource names unchanged. */
 static void on_node(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
 		    const char *key, yajl_val old_obj, yajl_val new_obj)
 {
@@ -296,6 +335,13 @@ static void on_node(void *payload, const struct gq_informer *inf, enum gq_inform
 
 /* --------------------------------------------------------------- workers */
 
+/*
+ * A reconcile worker thread (arg: the controller): takes keys until the queue
+ * shuts down, runs the orphan sweep or the team's reconcile and times it,
+ * then re-queues the key: rate-limited after an error, else after the delay
+ * the reconcile asked for (its failure count reset). Marks each key done and
+ * frees it.
+ */
 static void *worker_main(void *arg)
 {
 	struct controller *c = arg;
@@ -339,7 +385,8 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------- health, metrics */
 
-/* The controller's own families (the per-team ones come from budget.c). */
+/* The controller's own families (the per-team ones come from budget.c),
+ * declared in m. */
 static void metrics_declare(struct gq_metrics *m)
 {
 	static const struct {
@@ -394,6 +441,8 @@ static void metrics_declare(struct gq_metrics *m)
 		gq_metrics_family(m, fam[i].name, fam[i].type, fam[i].help);
 }
 
+/* Adds the event, relist and object counts of inf to m, labelled with the
+ * informer's name. */
 static void metrics_informer(struct gq_metrics *m, struct gq_informer *inf)
 {
 	struct gq_informer_stats st;
@@ -407,8 +456,11 @@ static void metrics_informer(struct gq_metrics *m, struct gq_informer *inf)
 		       NULL);
 }
 
-/* Every figure comes from memory (caches, counters, the budget registry):
- * a scrape never calls the apiserver. */
+/*
+ * Fills m (the caller's) with every family and sample. Every figure comes
+ * from memory (caches, counters, the budget registry): a scrape never calls
+ * the apiserver. Event loop thread.
+ */
 static void metrics_collect(struct controller *c, struct gq_metrics *m)
 {
 	struct gq_workqueue_stats ws;
@@ -460,6 +512,8 @@ static void metrics_collect(struct controller *c, struct gq_metrics *m)
 	gq_budget_metrics(c->budgets, m);
 }
 
+/* Answers /metrics on req (event loop thread): the exposition, or a 500 when
+ * it exceeds its 16 MiB bound. */
 static void http_metrics(struct evhttp_request *req, struct controller *c)
 {
 	struct gq_buf b;
@@ -484,6 +538,11 @@ out:
 	gq_buf_free(&b);
 }
 
+/*
+ * The only handler of the health and metrics servers (event loop thread):
+ * /metrics, /healthz (always ok), /readyz (503 until the caches synced and
+ * from the first signal on), anything else 404.
+ */
 static void http_cb(struct evhttp_request *req, void *arg)
 {
 	struct controller *c = arg;
@@ -515,8 +574,14 @@ static void http_cb(struct evhttp_request *req, void *arg)
 	evbuffer_free(out);
 }
 
-/* Binds an evhttp server on "host:port" (host may be empty: all addresses)
- * with the accept back-off (*bo, owned by the caller) named what. */
+/*
+ * Binds an evhttp server on c->base for "host:port" addr (host may be empty:
+ * all addresses) with the accept back-off (*bo, owned by the caller:
+ * gq_listen_backoff_free before evhttp_free) named what. *out (owned by the
+ * caller, evhttp_free) is NULL, and nothing is bound, when addr is "".
+ * Returns GQ_OK, the address parser's error, GQ_EINVAL (port 0) or GQ_EIO
+ * (cannot bind), with err set.
+ */
 static int http_listen(struct controller *c, const char *addr, const char *what,
 		       struct evhttp **out, struct gq_listen_backoff **bo, struct gq_err *err)
 {
@@ -551,6 +616,7 @@ static int http_listen(struct controller *c, const char *addr, const char *what,
 
 /* ------------------------------------------------------------ event loop */
 
+/* The webhook has drained (event loop): ends the loop. */
 static void on_drained(void *arg)
 {
 	struct controller *c = arg;
@@ -558,7 +624,12 @@ static void on_drained(void *arg)
 	event_base_loopbreak(c->base);
 }
 
-/* Hourly: renew the webhook certificate when due (or re-read cert-manager's). */
+/*
+ * Timer (event loop, every cert_check_ms, default hourly): renews the webhook
+ * certificate when due, or re-reads cert-manager's files (gq_tls_ensure,
+ * blocking). A new certificate is installed in the webhook and then owned by
+ * c->tls; on any failure the one in use stays.
+ */
 static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct controller *c = arg;
@@ -580,8 +651,12 @@ static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 	gq_tls_material_free(&m);
 }
 
-/* Takes no new keys, waits for the reconciles in progress (their writes
- * still inside the lease), then releases the Lease (none: nothing). */
+/*
+ * Takes no new keys, waits for the reconciles in progress (their writes still
+ * inside the lease), then releases the Lease (none: nothing). Joins the
+ * workers only if they were started. Runs once: on the stopper thread, or on
+ * the main thread after the loop.
+ */
 static void stop_workers(struct controller *c)
 {
 	gq_workqueue_shutdown(c->queue);
@@ -598,6 +673,12 @@ static void *stopper_main(void *arg)
 	return NULL;
 }
 
+/*
+ * SIGTERM or SIGINT (event loop): the first one starts the shutdown: not
+ * ready any more; with leader election, the stopper thread stops the workers
+ * and releases the Lease at once; the webhook drains and then ends the loop
+ * (without a webhook the loop ends now). Later signals are ignored.
+ */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct controller *c = arg;
@@ -617,6 +698,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(c->base);
 }
 
+/* Periodic resync timer (event loop): enqueues every team and the orphan
+ * sweep. */
 static void on_resync(evutil_socket_t fd, short what, void *arg)
 {
 	struct controller *c = arg;
@@ -627,6 +710,11 @@ static void on_resync(evutil_socket_t fd, short what, void *arg)
 	gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 }
 
+/*
+ * Timer (event loop, every 100 ms): once every cache has synced, and unless
+ * shutting down, marks the controller ready, starts the workers and enqueues
+ * every team and the orphan sweep. Does nothing after that.
+ */
 static void on_sync_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct controller *c = arg;
@@ -642,6 +730,11 @@ static void on_sync_check(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * See controller.h. Builds everything, then runs the event loop on the
+ * calling thread; every object it created is freed before it returns, on a
+ * start-up error too.
+ */
 int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 {
 	static const char *const keep_ns[] = {"metadata.labels", "metadata.deletionTimestamp",

@@ -47,8 +47,14 @@ struct gq_controller_opts {
 	int64_t ledger_write_interval_ms; /* usage written at most this often (0: 60 s) */
 };
 
-/* Runs until SIGTERM/SIGINT. Returns 0 on a clean stop, or an error code
- * when start-up fails (err says why). */
+/*
+ * Runs until SIGTERM/SIGINT, on the calling thread (the event loop) with
+ * the informer, election and worker threads it starts. opts and what it
+ * points to are borrowed until it returns. libcurl must be initialised
+ * (curl_global_init) before. It ignores SIGPIPE for the process. Returns 0
+ * on a clean stop, or an error code when start-up fails (err says why);
+ * everything it created is freed either way.
+ */
 int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err);
 
 #endif

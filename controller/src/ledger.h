@@ -17,6 +17,11 @@
  * restart, a relist) never counts them twice. Persist used_micro (and the
  * history's) as exact integers: the decimal GPU-hours of
  * gq_ledger_format_hours are rounded and only meant for display.
+ *
+ * Ownership and threads: no function here allocates, keeps a pointer or
+ * touches shared state. Every pointer argument is borrowed for the call;
+ * results go into storage the caller provides (a struct gq_ledger is a
+ * plain value: copy it freely). All functions are thread-safe.
  */
 #ifndef GQ_LEDGER_H
 #define GQ_LEDGER_H
@@ -63,8 +68,9 @@ struct gq_ledger_pod {
  * 00:00 UTC; Duration periods have length b->period_seconds and are anchored
  * at anchor_ms (the allocation's creation time): [A + kD, A + (k+1)D) for
  * any integer k, also before the anchor. anchor_ms is only read for
- * Duration. Returns GQ_OK, GQ_EINVAL (unknown kind, Duration <= 0) or
- * GQ_ERANGE (out of the representable range).
+ * Duration. b is borrowed; *start and *end are written on GQ_OK only.
+ * Returns GQ_OK, GQ_EINVAL (unknown kind, Duration <= 0) or GQ_ERANGE (out
+ * of the representable range).
  */
 int gq_ledger_period_at(const struct gq_budget *b, int64_t anchor_ms, int64_t t_ms, int64_t *start,
 			int64_t *end);
@@ -74,7 +80,9 @@ int gq_ledger_period_at(const struct gq_budget *b, int64_t anchor_ms, int64_t t_
  * from_ms and nothing used: usage before from_ms is never counted. Pass the
  * current time to start counting now, or the allocation's creation time
  * (anchor_ms) to count everything since the allocation existed (the next
- * gq_ledger_advance then catches up). Returns as gq_ledger_period_at.
+ * gq_ledger_advance then catches up). *l (the caller's) is overwritten on
+ * GQ_OK and untouched on error; b is borrowed. Returns as
+ * gq_ledger_period_at.
  */
 int gq_ledger_init(struct gq_ledger *l, const struct gq_budget *b, int64_t anchor_ms,
 		   int64_t from_ms);
@@ -108,8 +116,9 @@ int gq_ledger_check(const struct gq_ledger *l);
  * given (best effort: pods no longer presented are not counted; never
  * before the ledger's oldest known period start).
  *
- * On error *l is unchanged. Returns GQ_OK, GQ_EINVAL (inconsistent ledger or
- * pod weights) or GQ_ERANGE (overflow).
+ * *l is updated in place; b and pods[0..n) are borrowed. On error *l is
+ * unchanged. Returns GQ_OK, GQ_EINVAL (inconsistent ledger or pod weights)
+ * or GQ_ERANGE (overflow).
  */
 int gq_ledger_advance(struct gq_ledger *l, const struct gq_budget *b, int64_t anchor_ms,
 		      int64_t budget_micro, const struct gq_ledger_pod *pods, size_t n,
@@ -124,8 +133,8 @@ int gq_ledger_advance(struct gq_ledger *l, const struct gq_budget *b, int64_t an
  * that history record (a part older than the history is dropped). Both pods
  * must have the same weight class of inputs as gq_ledger_pod_usage takes.
  * Totals never go below 0. *changed (may be NULL) says whether anything
- * moved. On error *l is unchanged. Returns GQ_OK, GQ_EINVAL (bad weight) or
- * GQ_ERANGE.
+ * moved. *l is updated in place; was and now_p are borrowed. On error *l
+ * is unchanged. Returns GQ_OK, GQ_EINVAL (bad weight) or GQ_ERANGE.
  */
 int gq_ledger_recharge(struct gq_ledger *l, const struct gq_ledger_pod *was,
 		       const struct gq_ledger_pod *now_p, bool *changed);
@@ -142,7 +151,8 @@ int gq_ledger_recharge(struct gq_ledger *l, const struct gq_ledger_pod *was,
 int gq_ledger_pod_usage(int64_t *out, const struct gq_ledger_pod *p, int64_t from_ms,
 			int64_t to_ms);
 
-/* spec.budget.gpuHours in micro GPU-seconds. GQ_OK or GQ_ERANGE. */
+/* spec.budget.gpuHours of b (borrowed) in micro GPU-seconds, into *out.
+ * GQ_OK or GQ_ERANGE. */
 int gq_ledger_budget_micro(const struct gq_budget *b, int64_t *out);
 
 /* budget - used, or 0 when used >= budget. */
@@ -157,14 +167,15 @@ bool gq_ledger_exhausted(const struct gq_ledger *l, int64_t budget_micro);
 /*
  * Writes micro GPU-seconds as decimal GPU-hours, rounded to the nearest
  * 1e-6 GPU-hour (halves away from zero), trailing zeros trimmed: "0",
- * "0.01", "12.5", "-3". Display only: rounding loses up to 1.8 ms GPU.
+ * "0.01", "12.5", "-3", into the caller's buf (always NUL-terminated).
+ * Display only: rounding loses up to 1.8 ms GPU.
  */
 void gq_ledger_format_hours(int64_t micro, char buf[GQ_LEDGER_HOURS_STRLEN]);
 
 /*
  * Parses decimal GPU-hours ("12.5", "0.000001", "-3"; an optional '-',
  * digits, optional '.' and 1 to 8 digits; exact for up to 8 decimals) into
- * micro GPU-seconds. Returns GQ_OK, GQ_EPARSE or GQ_ERANGE.
+ * micro GPU-seconds, into *micro. Returns GQ_OK, GQ_EPARSE or GQ_ERANGE.
  */
 int gq_ledger_parse_hours(const char *s, int64_t *micro);
 

@@ -33,6 +33,7 @@
 
 enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_CONFIG = 3 };
 
+/* Prints the top-level usage to f. */
 static void usage_main(FILE *f)
 {
 	fprintf(f,
@@ -53,6 +54,7 @@ static void usage_main(FILE *f)
 
 /* --------------------------------------------------------------- run */
 
+/* Prints the usage of the run command to f. */
 static void usage_run(FILE *f)
 {
 	fprintf(
@@ -125,7 +127,11 @@ static void usage_run(FILE *f)
 	    "  --log-level debug|info|warn|error (default info)\n");
 }
 
-/* Parses "90s", "10m", "1h", "1h30m" or plain seconds into milliseconds. */
+/*
+ * Parses "90s", "10m", "1h", "1h30m", "500ms" or plain seconds into
+ * milliseconds: parts of 0..1000000 units each, a positive total. GQ_OK, or
+ * GQ_EINVAL with *out untouched.
+ */
 static int parse_duration_ms(const char *s, int64_t *out)
 {
 	int64_t total = 0;
@@ -157,7 +163,8 @@ static int parse_duration_ms(const char *s, int64_t *out)
 	return total > 0 ? GQ_OK : GQ_EINVAL;
 }
 
-/* Parses a byte size: digits with an optional Ki, Mi or Gi suffix. */
+/* Parses a byte size: digits with an optional Ki, Mi or Gi suffix, more than
+ * 0 and at most 16 GiB. GQ_OK, or GQ_EINVAL with *out untouched. */
 static int parse_size(const char *s, size_t *out)
 {
 	char *end;
@@ -180,7 +187,12 @@ static int parse_size(const char *s, size_t *out)
 	return GQ_OK;
 }
 
-/* Parses one of the webhook's limit flags (getopt code c) into *wo. */
+/*
+ * Parses one of the webhook's limit flags (getopt code c, 1001..1007) into
+ * *wo: the four timeouts (whole seconds, at most 1 h), the connection count
+ * (1..100000), the buffered-bytes bound, and the body bound (at most
+ * GQ_ADMISSION_MAX_BODY). GQ_OK or GQ_EINVAL.
+ */
 static int parse_webhook_limit(int c, const char *arg, struct gq_webhook_opts *wo)
 {
 	int *secs[] = {&wo->handshake_timeout_s, &wo->header_timeout_s, &wo->request_timeout_s,
@@ -209,6 +221,13 @@ static int parse_webhook_limit(int c, const char *arg, struct gq_webhook_opts *w
 	return GQ_OK;
 }
 
+/*
+ * The run command (argv[0] is "run"): parses the options, checks the leader
+ * election settings (with --leader-elect), loads the cluster configuration
+ * (--kubeconfig, $KUBECONFIG, in-cluster, then ~/.kube/config), initialises
+ * libcurl and runs the controller until a signal. Returns the exit code: 0,
+ * EXIT_USAGE, EXIT_CONFIG, or EXIT_INVALID when the controller failed.
+ */
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -448,7 +467,7 @@ static int cmd_run(int argc, char **argv)
 
 /* ---------------------------------------------------- render, validate */
 
-/* Whether doc is a GPUTeamAllocation (any gpuquota.io version). */
+/* Whether doc's kind is GPUTeamAllocation (whatever its apiVersion). */
 static bool is_allocation(const struct gq_yamldoc *doc)
 {
 	const char *kind = gq_json_str(doc->root, GQ_PATH("kind"));
@@ -456,7 +475,11 @@ static bool is_allocation(const struct gq_yamldoc *doc)
 	return kind && strcmp(kind, GQ_KIND) == 0;
 }
 
-/* Line of the field an error message starts with ("spec.a.b[key]: ..."). */
+/*
+ * Line of the field an error message starts with ("spec.a.b[key]: ..."): the
+ * line of doc's node nearest to that path, or the document's own line when
+ * msg starts with no path.
+ */
 static unsigned error_line(const struct gq_yamldoc *doc, const char *msg)
 {
 	char buf[512], *segs[32];
@@ -498,6 +521,11 @@ static unsigned error_line(const struct gq_yamldoc *doc, const char *msg)
 	return gq_yamldoc_line_nearest(doc, path);
 }
 
+/*
+ * Parses the options of render and validate: -f/--filename FILE, required,
+ * into *file (borrowed from argv). Returns 0, -1 after --help (usage printed
+ * to stdout), or EXIT_USAGE (usage printed to stderr).
+ */
 static int parse_file_args(int argc, char **argv, const char **file, void (*usage)(FILE *))
 {
 	static const struct option longopts[] = {
@@ -523,6 +551,7 @@ static int parse_file_args(int argc, char **argv, const char **file, void (*usag
 	return 0;
 }
 
+/* Prints the usage of the validate command to f. */
 static void usage_validate(FILE *f)
 {
 	fprintf(f, "Usage: gpuquota-controller validate -f FILE\n"
@@ -533,6 +562,7 @@ static void usage_validate(FILE *f)
 		   "Exit codes: 0 all valid, 1 some invalid, 2 usage, 3 unreadable file.\n");
 }
 
+/* Prints the usage of the render command to f. */
 static void usage_render(FILE *f)
 {
 	fprintf(f, "Usage: gpuquota-controller render -f FILE\n"
@@ -546,6 +576,12 @@ static void usage_render(FILE *f)
 		   "Exit codes: 0 ok, 1 invalid allocation, 2 usage, 3 unreadable file.\n");
 }
 
+/*
+ * Reads and parses the YAML documents of file ("-": stdin, less than 8 MiB)
+ * into *docs, owned by the caller (gq_yamldoc_list_free). Returns 0,
+ * EXIT_CONFIG (unreadable or too large) or EXIT_INVALID (not YAML), the error
+ * printed to stderr.
+ */
 static int load_docs(const char *file, struct gq_yamldoc_list *docs)
 {
 	struct gq_err err = {0};
@@ -584,6 +620,11 @@ static int load_docs(const char *file, struct gq_yamldoc_list *docs)
 	return 0;
 }
 
+/*
+ * The validate command: decodes every GPUTeamAllocation of the file, prints
+ * FILE:LINE: error: MESSAGE for each invalid one and a summary line. Returns
+ * 0, EXIT_INVALID (some invalid), EXIT_USAGE or EXIT_CONFIG.
+ */
 static int cmd_validate(int argc, char **argv)
 {
 	struct gq_yamldoc_list docs = {0};
@@ -622,6 +663,12 @@ static int cmd_validate(int argc, char **argv)
 	return bad ? EXIT_INVALID : 0;
 }
 
+/*
+ * The render command: prints as YAML the objects each GPUTeamAllocation of
+ * the file produces, each listed namespace with the team's full quota and the
+ * PriorityClasses once. Returns 0, EXIT_INVALID (some allocation invalid or
+ * not renderable), EXIT_USAGE or EXIT_CONFIG.
+ */
 static int cmd_render(int argc, char **argv)
 {
 	struct gq_yamldoc_list docs = {0};
@@ -691,6 +738,8 @@ static int cmd_render(int argc, char **argv)
 	return bad ? EXIT_INVALID : 0;
 }
 
+/* Runs the command named by argv[1] and returns its exit code (EXIT_USAGE for
+ * a missing or unknown command). */
 int main(int argc, char **argv)
 {
 	if (argc < 2) {

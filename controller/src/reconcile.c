@@ -56,6 +56,8 @@ struct pass {
 	size_t n_class_conflicts;
 };
 
+/* Writes the current UTC time as RFC 3339 in whole seconds
+ * ("2026-01-02T03:04:05Z") into buf. */
 static void now_rfc3339(char buf[32])
 {
 	time_t t = time(NULL);
@@ -65,6 +67,12 @@ static void now_rfc3339(char buf[32])
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/*
+ * Sets *out to a deep copy of the string-valued members of obj (a
+ * metadata.labels object; NULL or a non-object gives an empty list; other
+ * values are skipped). *out's old content is not freed; the caller frees the
+ * copy with labels_free.
+ */
 static void labels_copy(struct gq_label_list *out, yajl_val obj)
 {
 	out->items = NULL;
@@ -81,6 +89,8 @@ static void labels_copy(struct gq_label_list *out, yajl_val obj)
 	}
 }
 
+/* Frees the keys, values and array of a list from labels_copy (the struct
+ * itself is the caller's, and is not zeroed). */
 static void labels_free(struct gq_label_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
@@ -90,11 +100,17 @@ static void labels_free(struct gq_label_list *l)
 	free(l->items);
 }
 
+/* obj's metadata.labels[key], or NULL. Borrowed from obj. */
 static const char *label_of(yajl_val obj, const char *key)
 {
 	return gq_json_str(obj, GQ_PATH("metadata", "labels", key));
 }
 
+/*
+ * Frees everything *s owns (decoded teams, the status clone, the decode
+ * error, namespaces, GPU resource names) and zeroes it. s->self points into
+ * s->teams and s->want is borrowed: neither is freed separately.
+ */
 static void snap_free(struct snap *s)
 {
 	for (size_t i = 0; i < s->n_teams; i++)
@@ -115,6 +131,12 @@ static void snap_free(struct snap *s)
 
 /* ------------------------------------------------------------- snapshot */
 
+/*
+ * gq_informer_foreach callback over the allocations (the caller holds the
+ * teams read lock): decodes obj and appends it to s->teams (owned by s). An
+ * undecodable allocation is skipped; when it is the one being reconciled
+ * (s->want), its decode error is kept in s->self_error. Returns 0.
+ */
 static int snap_team_cb(void *arg, const char *key, yajl_val obj)
 {
 	struct snap *s = arg;
@@ -131,6 +153,11 @@ static int snap_team_cb(void *arg, const char *key, yajl_val obj)
 	return 0;
 }
 
+/*
+ * gq_informer_foreach callback over the namespaces (read lock held): appends
+ * a copy of the namespace's name and labels, and whether it is terminating,
+ * to s->ns (owned by s). Returns 0.
+ */
 static int snap_ns_cb(void *arg, const char *key, yajl_val obj)
 {
 	struct snap *s = arg;
@@ -144,11 +171,17 @@ static int snap_ns_cb(void *arg, const char *key, yajl_val obj)
 	return 0;
 }
 
+/* qsort comparator over an array of C strings. */
 static int str_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * gq_informer_foreach callback over the nodes (read lock held): adds each
+ * nvidia.com/ resource name of status.allocatable to s->gpu_res once (copies,
+ * owned by s; snap_take sorts them). Returns 0.
+ */
 static int snap_node_cb(void *arg, const char *key, yajl_val obj)
 {
 	struct snap *s = arg;
@@ -171,8 +204,16 @@ static int snap_node_cb(void *arg, const char *key, yajl_val obj)
 	return 0;
 }
 
-/* Fills *s; returns GQ_ENOTFOUND when the allocation is gone (s->teams may
- * still hold the others). */
+/*
+ * Fills the zeroed *s from the caches, holding one read lock at a time: every
+ * decodable allocation, a clone of the status of allocation `name`
+ * (s->prev_status), the namespaces, and the GPU resources nodes offer. name
+ * is borrowed as s->want and must outlive s. The caller frees *s with
+ * snap_free whatever the result. Returns GQ_OK, or GQ_ENOTFOUND when the
+ * allocation is not in the cache or cannot be decoded (s->self is then NULL,
+ * s->self_error says why in the second case; s->teams may still hold the
+ * others).
+ */
 static int snap_take(struct gq_reconciler *r, const char *name, struct snap *s)
 {
 	yajl_val obj;
@@ -202,6 +243,11 @@ static int snap_take(struct gq_reconciler *r, const char *name, struct snap *s)
 
 /* ---------------------------------------------------------------- writes */
 
+/*
+ * Records a failed write of the pass: counts it, logs it, and keeps the first
+ * one as "what: message" in p->first_error (trimmed to valid UTF-8, as it may
+ * become a condition message). what and err are borrowed.
+ */
 static void pass_error(struct pass *p, const char *what, const struct gq_err *err)
 {
 	p->errors++;
@@ -212,6 +258,8 @@ static void pass_error(struct pass *p, const char *what, const struct gq_err *er
 	}
 }
 
+/* Server-side applies body to path with our field manager. Counts a write in
+ * p and r->applies and records a failure in p. Returns the client's code. */
 static int do_apply(struct gq_reconciler *r, struct pass *p, const char *path, const char *body)
 {
 	struct gq_err err = {0};
@@ -226,6 +274,8 @@ static int do_apply(struct gq_reconciler *r, struct pass *p, const char *path, c
 	return rc;
 }
 
+/* Deletes path. Counts a write in p and r->deletes. A missing object counts
+ * as deleted (GQ_OK); any other failure is recorded in p and returned. */
 static int do_delete(struct gq_reconciler *r, struct pass *p, const char *path)
 {
 	struct gq_err err = {0};
@@ -242,7 +292,11 @@ static int do_delete(struct gq_reconciler *r, struct pass *p, const char *path)
 	return rc;
 }
 
-/* Removes our team label from namespace ns (merge patch: works whoever set it). */
+/*
+ * Removes our team label from namespace ns (merge patch: works whoever set
+ * it). Counts a write in p and r->applies; a missing namespace is not an
+ * error, any other failure is recorded in p.
+ */
 static void ns_unlabel(struct gq_reconciler *r, struct pass *p, const char *ns)
 {
 	struct gq_err err = {0};
@@ -260,7 +314,11 @@ static void ns_unlabel(struct gq_reconciler *r, struct pass *p, const char *ns)
 	free(path);
 }
 
-/* Posts a Kubernetes Event about the allocation (best effort). */
+/*
+ * Posts a Kubernetes Event about allocation t in r->event_namespace, named
+ * after the team and the current time (best effort: a failure is logged, not
+ * recorded in p nor counted as a write). reason and message are borrowed.
+ */
 static void emit_event(struct gq_reconciler *r, const struct gq_team *t, bool warning,
 		       const char *reason, const char *message)
 {
@@ -320,6 +378,8 @@ static void emit_event(struct gq_reconciler *r, const struct gq_team *t, bool wa
 
 /* --------------------------------------------------------------- helpers */
 
+/* The cache of objects of kind: ResourceQuota, LimitRange or PriorityClass;
+ * any other kind (Namespace) gets the namespaces cache. Borrowed. */
 static struct gq_informer *informer_for(struct gq_reconciler *r, const char *kind)
 {
 	if (strcmp(kind, "ResourceQuota") == 0)
@@ -331,11 +391,14 @@ static struct gq_informer *informer_for(struct gq_reconciler *r, const char *kin
 	return r->namespaces;
 }
 
+/* The informer key of desired object d: "ns/name", or "name" when it is
+ * cluster-scoped. Caller frees. */
 static char *cache_key(const struct gq_desired *d)
 {
 	return d->ns[0] ? gq_asprintf("%s/%s", d->ns, d->name) : gq_strdup(d->name);
 }
 
+/* Whether dl holds an object of kind whose cache key is key. */
 static bool desired_has(const struct gq_desired_list *dl, const char *kind, const char *key)
 {
 	for (size_t i = 0; i < dl->n; i++) {
@@ -353,6 +416,7 @@ static bool desired_has(const struct gq_desired_list *dl, const char *kind, cons
 	return false;
 }
 
+/* Whether allocation t carries our cleanup finalizer (GQ_FINALIZER). */
 static bool has_finalizer(const struct gq_team *t)
 {
 	for (size_t i = 0; i < t->n_finalizers; i++)
@@ -373,10 +437,12 @@ static char *patch_add_finalizer(const char *name, bool has_list)
 				      name);
 }
 
-/* A JSON patch removing list[index], guarded by a test that
- * list[index]<field> still equals value (the list may have changed since
- * our snapshot: then the patch fails with 422 and is retried). Caller
- * frees. */
+/*
+ * A JSON patch removing list[index], guarded by a test that
+ * list[index]<field> still equals value (the list may have changed since our
+ * snapshot: then the patch fails with 422 and is retried). The strings are
+ * inserted unescaped (callers pass constants). Caller frees.
+ */
 static char *patch_test_remove(const char *list, size_t index, const char *field, const char *value)
 {
 	return gq_asprintf("[{\"op\":\"test\",\"path\":\"%s/%zu%s\",\"value\":\"%s\"},"
@@ -384,7 +450,11 @@ static char *patch_test_remove(const char *list, size_t index, const char *field
 			   list, index, field, value, list, index);
 }
 
-/* Sends a JSON patch to path (a missing object is not an error). */
+/*
+ * Sends JSON patch body to path. Counts a write in p and r->applies. A
+ * missing object (GQ_ENOTFOUND, still returned) is not recorded as an error
+ * in p; any other failure is. Returns the client's code.
+ */
 static int json_patch(struct gq_reconciler *r, struct pass *p, const char *path, const char *body)
 {
 	struct gq_err err = {0};
@@ -398,11 +468,13 @@ static int json_patch(struct gq_reconciler *r, struct pass *p, const char *path,
 }
 
 /*
- * Adds or removes our finalizer with a JSON patch. Never server-side apply
- * here: an apply to an allocation that was deleted meanwhile would create
- * it again. The remove carries a test of the element, so a list changed
- * since our snapshot fails (422) and is retried instead of removing another
- * controller's finalizer.
+ * Adds (on) or removes our finalizer on allocation t with a JSON patch. Never
+ * server-side apply here: an apply to an allocation that was deleted
+ * meanwhile would create it again. The remove carries a test of the element,
+ * so a list changed since our snapshot fails (422) and is retried instead of
+ * removing another controller's finalizer. The add is sent unconditionally
+ * (the caller checks has_finalizer); a remove of an absent finalizer sends
+ * nothing. Writes are counted and recorded in p.
  */
 static void set_finalizer(struct gq_reconciler *r, struct pass *p, const struct gq_team *t, bool on)
 {
@@ -423,8 +495,11 @@ static void set_finalizer(struct gq_reconciler *r, struct pass *p, const struct 
 	free(path);
 }
 
-/* Whether a managed quota in the cache is enforced: status.hard equals
- * spec.hard (a fresh quota is not enforced until the quota controller syncs). */
+/*
+ * Whether a managed quota in the cache (rq, borrowed) is enforced:
+ * status.hard equals spec.hard (a fresh quota is not enforced until the quota
+ * controller syncs).
+ */
 static bool quota_synced(yajl_val rq)
 {
 	yajl_val spec = gq_json_obj(rq, GQ_PATH("spec", "hard"));
@@ -445,6 +520,11 @@ struct stale_ctx {
 	size_t n;
 };
 
+/*
+ * gq_informer_foreach callback (the caller holds the read lock of the kind's
+ * cache): collects into c->keys (copies, owned by c) the objects labelled as
+ * managed by us for team c->team that c->dl no longer holds. Returns 0.
+ */
 static int stale_cb(void *arg, const char *key, yajl_val obj)
 {
 	struct stale_ctx *c = arg;
@@ -460,6 +540,12 @@ static int stale_cb(void *arg, const char *key, yajl_val obj)
 	return 0;
 }
 
+/*
+ * Deletes the ResourceQuotas, LimitRanges and PriorityClasses labelled as
+ * ours for team that dl does not hold. Keys are collected under each cache's
+ * read lock; the deletes run after it is released (do_delete: counted and
+ * recorded in p).
+ */
 static void delete_stale(struct gq_reconciler *r, struct pass *p, const char *team,
 			 const struct gq_desired_list *dl)
 {
@@ -500,11 +586,15 @@ static void delete_stale(struct gq_reconciler *r, struct pass *p, const char *te
 /* ------------------------------------------------------------ converging */
 
 /*
- * Applies desired object d unless the cache shows it already in place.
- * PriorityClasses: one we do not manage is a conflict (never overwritten);
- * one of ours with another value or preemptionPolicy (immutable fields) is
- * deleted and created again -- running pods keep the priority they were
- * admitted with; new pods get the new value.
+ * Applies desired object d of team t unless the cache shows it already in
+ * place. A Namespace is merge-patched instead (it cannot create a namespace
+ * deleted since our snapshot). PriorityClasses: one we do not manage is a
+ * conflict, never overwritten, and its name is added to p->class_conflicts
+ * (owned by p); one of ours with another value or preemptionPolicy (immutable
+ * fields) is deleted and created again -- running pods keep the priority they
+ * were admitted with; new pods get the new value. The cache is read under its
+ * read lock, the writes sent after it is released; they are counted and
+ * recorded in p.
  */
 static void converge_one(struct gq_reconciler *r, struct pass *p, const struct gq_team *t,
 			 const struct gq_desired *d)
@@ -566,7 +656,11 @@ static void converge_one(struct gq_reconciler *r, struct pass *p, const struct g
 	free(key);
 }
 
-/* Releases every namespace labelled for team but not in keep (NULL: all). */
+/*
+ * Releases (ns_unlabel) every namespace of snapshot s labelled for team but
+ * not READY in keep (NULL: all of them). Terminating namespaces are left
+ * alone. Writes are counted and recorded in p.
+ */
 static void release_namespaces(struct gq_reconciler *r, struct pass *p, const struct snap *s,
 			       const char *team, const struct gq_plan *keep)
 {
@@ -589,6 +683,11 @@ static void release_namespaces(struct gq_reconciler *r, struct pass *p, const st
 	}
 }
 
+/*
+ * Finds condition `type` in prev (a status object, may be NULL): when found,
+ * sets *status to whether it is "True" and returns true; else returns false
+ * and leaves *status alone.
+ */
 static bool prev_cond(yajl_val prev, const char *type, bool *status)
 {
 	yajl_val conds = yajl_tree_get(prev, (const char *[]){"conditions", NULL}, yajl_t_array);
@@ -605,7 +704,13 @@ static bool prev_cond(yajl_val prev, const char *type, bool *status)
 	return false;
 }
 
-/* Emits Events for condition transitions against the previous status. */
+/*
+ * Emits an Event for each of the n conditions c whose status changed against
+ * the previous status prev (may be NULL): Ready turning False, or a problem
+ * condition turning True, is a Warning, the reverse Normal. A condition not
+ * seen before is reported unless it is a false problem condition. Best effort
+ * (emit_event).
+ */
 static void transition_events(struct gq_reconciler *r, const struct gq_team *t, yajl_val prev,
 			      const struct gq_condition *c, size_t n)
 {
@@ -624,6 +729,8 @@ static void transition_events(struct gq_reconciler *r, const struct gq_team *t, 
 
 /* ------------------------------------------------------------ accounting */
 
+/* The API path of the pod with cache key "ns/name" (must contain a '/').
+ * Caller frees. */
 static char *pod_path(const char *key)
 {
 	const char *slash = strchr(key, '/');
@@ -631,6 +738,11 @@ static char *pod_path(const char *key)
 	return gq_asprintf("/api/v1/namespaces/%.*s/pods/%s", (int)(slash - key), key, slash + 1);
 }
 
+/*
+ * Sends JSON patch body (owned: freed here) to the pod with cache key key,
+ * through json_patch (counted; a missing pod is not recorded as an error).
+ * Returns json_patch's code.
+ */
 static int pod_patch(struct gq_reconciler *r, struct pass *p, const char *key, char *body)
 {
 	char *path = pod_path(key);
@@ -641,14 +753,16 @@ static int pod_patch(struct gq_reconciler *r, struct pass *p, const char *key, c
 	return rc;
 }
 
-/* Adds our accounting finalizer to a GPU pod admitted without it. */
+/* Adds our accounting finalizer to a GPU pod admitted without it (see
+ * pod_patch). */
 static void pod_add_finalizer(struct gq_reconciler *r, struct pass *p,
 			      const struct gq_acct_pod *pod)
 {
 	pod_patch(r, p, pod->key, patch_add_finalizer(GQ_ACCOUNTING_FINALIZER, pod->has_list));
 }
 
-/* Removes our finalizer (at index, checked by a JSON-patch test). */
+/* Removes our accounting finalizer from pod key (at index, checked by a
+ * JSON-patch test; see pod_patch). */
 static void pod_remove_finalizer(struct gq_reconciler *r, struct pass *p, const char *key,
 				 size_t index)
 {
@@ -658,7 +772,8 @@ static void pod_remove_finalizer(struct gq_reconciler *r, struct pass *p, const 
 		gq_debug("pod accounted, finalizer removed | pod=%s", key);
 }
 
-/* Removes the budget scheduling gate (at index, checked by a test). */
+/* Removes the budget scheduling gate of pod key (at index, checked by a test;
+ * see pod_patch). */
 static void pod_release(struct gq_reconciler *r, struct pass *p, const char *key, size_t index)
 {
 	if (pod_patch(r, p, key,
@@ -667,7 +782,14 @@ static void pod_release(struct gq_reconciler *r, struct pass *p, const char *key
 		gq_info("budget available: held pod released | pod=%s", key);
 }
 
-/* Publishes what the webhook needs to decide for team t's namespaces. */
+/*
+ * Publishes what the webhook needs to decide for team t's namespaces (those
+ * READY or PENDING in plan): the tier and exempt class names, the default
+ * tier, the GPU-per-pod limit and the weights, and with acct (NULL: none) the
+ * budget figures and the over-budget class. gq_budget_set_admission
+ * deep-copies it all into r->budgets (must not be NULL); t, plan and acct are
+ * borrowed.
+ */
 static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 			      const struct gq_plan *plan, const struct gq_acct_result *acct)
 {
@@ -725,7 +847,8 @@ static void publish_admission(struct gq_reconciler *r, const struct gq_team *t,
 	free(dflt);
 }
 
-/* Quantity q as a double (milli-units exact). */
+/* The quantity string s as a double (exact to the milli-unit); 0 when s is
+ * NULL or not a quantity. */
 static double quantity_double(const char *s)
 {
 	struct gq_quantity q;
@@ -734,10 +857,11 @@ static double quantity_double(const char *s)
 }
 
 /*
- * Publishes team t's figures for the metrics: the GPU and MIG quota and use
- * of the status body just written (want, status.quota), and the ledger of
- * acct (NULL without a budget), whose newly accounted usage counts only
- * once persisted (the next run starts from the persisted ledger).
+ * Publishes team `name`'s figures for the metrics: the GPU and MIG quota and
+ * use of the status body just written (want, status.quota), and the ledger of
+ * acct (NULL without a budget), whose newly accounted usage counts only once
+ * persisted (the next run starts from the persisted ledger). want and acct
+ * are borrowed; gq_budget_set_figures copies what it keeps.
  */
 static void publish_figures(struct gq_reconciler *r, const char *name, yajl_val want,
 			    const struct gq_acct_result *acct, bool persisted)
@@ -783,7 +907,11 @@ struct orphan_ctx {
 	size_t n;
 };
 
-/* Whether namespace ns belongs to a team with a budget (by the caches). */
+/*
+ * Whether namespace ns belongs to a team with a budget (by the caches). Takes
+ * the namespaces read lock, then the teams read lock, one at a time; callable
+ * while holding the pods read lock.
+ */
 static bool ns_has_budget_team(struct gq_reconciler *r, const char *ns)
 {
 	const char *tl;
@@ -807,9 +935,13 @@ static bool ns_has_budget_team(struct gq_reconciler *r, const char *ns)
 	return team;
 }
 
-/* Collects the pods with our finalizer or budget gate in namespaces of no
- * team with a budget (the team deleted, its budget removed, the namespace
- * moved out): they are accounted and held by no one. */
+/*
+ * gq_informer_foreach callback over the pods (the caller holds the pods read
+ * lock): collects into c (keys copied, owned by c) the pods with our
+ * finalizer or budget gate in namespaces of no team with a budget (the team
+ * deleted, its budget removed, the namespace moved out): they are accounted
+ * and held by no one. Returns 0.
+ */
 static int orphan_cb(void *arg, const char *key, yajl_val pod)
 {
 	struct orphan_ctx *c = arg;
@@ -831,12 +963,15 @@ static int orphan_cb(void *arg, const char *key, yajl_val pod)
 	return 0;
 }
 
-/* Whether this pass may write (leader election; see reconcile.h). */
+/* Whether this pass may write (leader election; see reconcile.h). Asked once
+ * per pass or sweep. */
 static bool leading(struct gq_reconciler *r)
 {
 	return r->may_write == NULL || r->may_write(r->may_write_arg);
 }
 
+/* See reconcile.h. The pods are collected under the pods read lock; the
+ * patches are sent after it is released. */
 int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 {
 	struct orphan_ctx c = {r, NULL, NULL, 0};
@@ -874,8 +1009,10 @@ int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 
 /*
  * An allocation the apiserver accepted but we cannot decode (the CRD schema
- * and our checks disagree, or an older CRD is installed): nothing is
- * changed in the cluster; Ready=False with reason InvalidSpec says why.
+ * and our checks disagree, or an older CRD is installed): nothing is changed
+ * in the cluster; Ready=False with reason InvalidSpec says why
+ * (s->self_error). Nothing is written when the status already carries that
+ * exact message; a failed write is recorded in p.
  */
 static void report_invalid(struct gq_reconciler *r, struct pass *p, const char *name,
 			   const struct snap *s)
@@ -931,6 +1068,12 @@ static void report_invalid(struct gq_reconciler *r, struct pass *p, const char *
 	free(body);
 }
 
+/*
+ * The leader's pass of an allocation being deleted: releases every namespace
+ * labelled for it and, once that all succeeded, removes our finalizer so the
+ * deletion can complete. Nothing when the finalizer is already gone. Returns
+ * GQ_OK or GQ_EIO (a write failed; p says which).
+ */
 static int reconcile_deleting(struct gq_reconciler *r, struct snap *s, struct pass *p)
 {
 	if (!has_finalizer(s->self))
@@ -963,6 +1106,8 @@ struct team_pass {
 	struct gq_cond_budget cb;   /* their budget input */
 };
 
+/* Frees everything t owns, its snapshot included. The charged records of
+ * t->acct are freed too unless write_status handed them to the registry. */
 static void team_pass_free(struct team_pass *t)
 {
 	for (size_t i = 0; t->rq_clones && i < t->plan.n; i++)
@@ -987,9 +1132,11 @@ static void team_pass_free(struct team_pass *t)
 
 /*
  * The passes that end before planning: an undecodable allocation (its
- * InvalidSpec status), one gone (namespaces still labelled for it are
- * released, its registry entry forgotten), one being deleted. Returns
- * whether the pass is over (*rc then holds its result).
+ * InvalidSpec status, leader only), one gone (namespaces still labelled for
+ * it are released by the leader; its registry entry is forgotten on every
+ * replica), one being deleted (reconcile_deleting, leader only). Returns
+ * whether the pass is over; *rc then holds its result (GQ_EIO with err set
+ * when a write failed).
  */
 static bool reconcile_early(struct gq_reconciler *r, struct team_pass *t, const char *name,
 			    bool lead, int snap_rc, int *rc, struct gq_err *err)
@@ -1023,8 +1170,12 @@ static bool reconcile_early(struct gq_reconciler *r, struct team_pass *t, const 
 	return true;
 }
 
-/* Plans the team's namespaces, then reads their managed quotas from the
- * cache: the status readback (sns) and the usage of the READY ones. */
+/*
+ * Plans the team's namespaces, then reads their managed quotas from the cache
+ * (cloned under the quotas read lock): the status readback (sns) and the
+ * usage of the READY ones. Everything it fills (infos, plan, sns, rq_clones,
+ * usage) is owned by t.
+ */
 static void observe_namespaces(struct gq_reconciler *r, struct team_pass *t, const char *name)
 {
 	size_t n = t->s.n_ns;
@@ -1076,8 +1227,13 @@ static void observe_namespaces(struct gq_reconciler *r, struct team_pass *t, con
 	}
 }
 
-/* The ledger pass of a team with a budget (accounting.h); the leader's
- * registry, a follower's none. */
+/*
+ * The ledger pass of a team with a budget (accounting.h): the leader's
+ * registry, a follower's none. Does nothing (GQ_OK, has_acct false) without a
+ * budget or a pod cache. Accounts up to what the pod cache is fresh for, in
+ * whole seconds, over the READY and TERMINATING namespaces. Sets t->has_acct
+ * on success; returns gq_acct_run's code (err set).
+ */
 static int account(struct gq_reconciler *r, struct team_pass *t, bool lead, struct gq_err *err)
 {
 	struct timespec ts;
@@ -1109,8 +1265,11 @@ static int account(struct gq_reconciler *r, struct team_pass *t, bool lead, stru
 	return rc;
 }
 
-/* The quota totals and the desired objects (clamped while a Deny budget is
- * spent). */
+/*
+ * The quota totals and the desired objects (clamped while a Deny budget is
+ * spent), into t->totals and t->dl (owned by t). Returns the codes of
+ * gq_quota_totals and gq_desired_build (err set).
+ */
 static int build_desired(struct team_pass *t, struct gq_err *err)
 {
 	const struct gq_team *team = t->s.self;
@@ -1139,8 +1298,11 @@ static void converge(struct gq_reconciler *r, struct team_pass *t, const char *n
 		pod_release(r, &t->p, t->acct.release[i].key, t->acct.release[i].index);
 }
 
-/* The conditions of the pass, once namespaces whose quota the quota
- * controller has not enforced yet are marked pending. */
+/*
+ * The conditions of the pass, into t->cs, once namespaces whose quota the
+ * quota controller has not enforced yet are marked pending. Changes plan
+ * states (READY to PENDING) in place, so it runs after converge.
+ */
 static void build_conditions(struct team_pass *t)
 {
 	const struct gq_team *team = t->s.self;
@@ -1194,7 +1356,10 @@ static bool status_same(yajl_val want, yajl_val have)
  * Writes the status when it differs from the cached one (the leader only;
  * a status written for another reason carries the live ledger),
  * publishes the figures, and once the ledger in it is durable releases the
- * ended pods' finalizers and records the ledger in the registry.
+ * ended pods' finalizers and records the ledger and its charged records in
+ * the registry (t->acct.charged then belongs to the registry and is NULL).
+ * Failures are recorded in t->p; a failed write carrying a ledger counts in
+ * r->ledger_write_errors.
  */
 static void write_status(struct gq_reconciler *r, struct team_pass *t, const char *name, bool lead)
 {
@@ -1250,6 +1415,8 @@ static void write_status(struct gq_reconciler *r, struct team_pass *t, const cha
 	free(status_path);
 }
 
+/* See reconcile.h. Runs on a worker thread; r is shared by all workers and
+ * only its atomic counters are written. */
 int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
 		      struct gq_err *err)
 {

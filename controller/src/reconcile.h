@@ -51,6 +51,12 @@ struct gq_reconciler {
  * allocation no longer exists); *requeue_after_ms > 0 asks for another pass
  * later (e.g. waiting for the quota controller to sync). Any error return
  * means "retry with backoff"; err says why.
+ *
+ * r and name are borrowed. Thread-safe for different names: the workers
+ * share r (its caches, client and registry are thread-safe; its counters
+ * atomic); one name must not be reconciled twice at once, which the work
+ * queue guarantees. It takes the caches' read locks itself: the caller
+ * holds none.
  */
 int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
 		      struct gq_err *err);
@@ -60,7 +66,11 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
  * left the team): a pod never stays stuck on it. */
 #define GQ_ORPHANS_KEY "#orphans"
 
-/* Runs that sweep. */
+/* Runs that sweep: removes our finalizer and the budget gate from every pod
+ * of a namespace that belongs to no team with a budget. The leader only: a
+ * no-op returning GQ_OK on a follower or without a pod cache. Runs beside
+ * team reconciles (its patches carry JSON-patch tests); the caller holds no
+ * cache lock. Returns GQ_OK, or GQ_EIO with the first failed write in err. */
 int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err);
 
 #endif

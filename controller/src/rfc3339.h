@@ -12,8 +12,8 @@
 
 /*
  * Writes ms as RFC 3339 UTC: "2026-11-23T21:00:00Z", or with ".123" before
- * the Z when ms is not a whole second. Returns GQ_OK, or GQ_ERANGE for
- * years outside 0000..9999 (buf is then "").
+ * the Z when ms is not a whole second, into the caller's buf. Returns
+ * GQ_OK, or GQ_ERANGE for years outside 0000..9999 (buf is then "").
  */
 int gq_rfc3339_format_ms(int64_t ms, char buf[GQ_RFC3339_STRLEN]);
 
@@ -23,7 +23,7 @@ int gq_rfc3339_format_ms(int64_t ms, char buf[GQ_RFC3339_STRLEN]);
  * digits (truncated to milliseconds), 'Z', 'z' or a +hh:mm / -hh:mm offset.
  * Fields are range-checked (day within its month, no leap second), and the
  * instant must be one gq_rfc3339_format_ms writes (years 0000..9999 in UTC, so
- * an offset cannot move it out). Returns GQ_OK or GQ_EPARSE.
+ * an offset cannot move it out), into *ms. Returns GQ_OK or GQ_EPARSE.
  */
 int gq_rfc3339_parse(const char *s, int64_t *ms);
 

@@ -44,11 +44,13 @@ static void path_fmt(char *dst, size_t n, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Whether c is [a-z0-9]. */
 static bool is_lower_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
+/* Whether c is [A-Za-z0-9]. */
 static bool is_alnum(char c)
 {
 	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
@@ -70,6 +72,7 @@ static bool dns_label_n(const char *s, size_t n)
 	return true;
 }
 
+/* dns_label_n over the whole NUL-terminated s. */
 static bool dns_label(const char *s)
 {
 	return dns_label_n(s, strlen(s));
@@ -186,11 +189,14 @@ static bool standard_quota_name(const char *s)
 	return strncmp(s, "hugepages-", 10) == 0 || strncmp(s, "requests.hugepages-", 19) == 0;
 }
 
+/* Whether s starts with prefix. */
 static bool has_prefix(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* The JSON type of v, for messages ("boolean" for anything that is not a
+ * string, number, object or list). */
 static const char *type_name(yajl_val v)
 {
 	if (YAJL_IS_STRING(v))
@@ -204,7 +210,9 @@ static const char *type_name(yajl_val v)
 	return "boolean";
 }
 
-/* Requires v to be an object (map); err names path. */
+/*
+ * Requires v to be an object (map): GQ_OK, or GQ_EINVAL with err naming path.
+ */
 static int want_object(yajl_val v, const char *path, struct gq_err *err)
 {
 	if (!YAJL_IS_OBJECT(v))
@@ -213,6 +221,7 @@ static int want_object(yajl_val v, const char *path, struct gq_err *err)
 	return GQ_OK;
 }
 
+/* Frees the n strings of v and v itself (NULL v with n 0 is fine). */
 static void str_list_free(char **v, size_t n)
 {
 	size_t i;
@@ -226,7 +235,8 @@ static void str_list_free(char **v, size_t n)
 /* Scalar decoders                                                      */
 /* ------------------------------------------------------------------ */
 
-/* Copies a string of at most maxlen bytes into *out (caller owns it). */
+/* Copies a string of at most maxlen bytes into *out (caller owns it). GQ_OK,
+ * or GQ_EINVAL (not a string, too long) with *out untouched. */
 static int dec_string(char **out, yajl_val v, const char *path, size_t maxlen, struct gq_err *err)
 {
 	size_t n;
@@ -241,7 +251,8 @@ static int dec_string(char **out, yajl_val v, const char *path, size_t maxlen, s
 	return GQ_OK;
 }
 
-/* A JSON integer (no fraction, no exponent) within [lo, hi]. */
+/* A JSON integer (no fraction, no exponent) within [lo, hi] into *out. GQ_OK,
+ * or GQ_EINVAL with *out untouched. */
 static int dec_int(int64_t *out, yajl_val v, const char *path, int64_t lo, int64_t hi,
 		   struct gq_err *err)
 {
@@ -254,8 +265,12 @@ static int dec_int(int64_t *out, yajl_val v, const char *path, int64_t lo, int64
 	return GQ_OK;
 }
 
-/* A quantity given as a string ("500m", "2Gi") or a JSON number (int or
- * string, as Kubernetes accepts both); must be >= 0. */
+/*
+ * A quantity given as a string ("500m", "2Gi") or a JSON number (int or
+ * string, as Kubernetes accepts both); must be >= 0. Returns GQ_OK, GQ_EPARSE
+ * (longer than 64 characters, or not a quantity) or GQ_EINVAL (another type,
+ * out of range, negative).
+ */
 static int dec_quantity(struct gq_quantity *out, yajl_val v, const char *path, struct gq_err *err)
 {
 	const char *s;
@@ -283,7 +298,8 @@ static int dec_quantity(struct gq_quantity *out, yajl_val v, const char *path, s
 	return GQ_OK;
 }
 
-/* A non-negative whole count given as a number or a quantity string. */
+/* A non-negative whole count given as a number or a quantity string, into
+ * *out. Returns dec_quantity's codes, or GQ_EINVAL for a fraction. */
 static int dec_count(int64_t *out, yajl_val v, const char *path, struct gq_err *err)
 {
 	struct gq_quantity q;
@@ -298,8 +314,11 @@ static int dec_count(int64_t *out, yajl_val v, const char *path, struct gq_err *
 	return GQ_OK;
 }
 
-/* A list of strings, at most max items of at most maxlen bytes each. The
- * caller owns *out (str_list_free). */
+/*
+ * A list of strings, at most max items of at most maxlen bytes each. The
+ * caller owns *out (str_list_free); on failure nothing is left allocated and
+ * *out, *n_out are untouched.
+ */
 static int dec_string_list(char ***out, size_t *n_out, yajl_val v, const char *path, size_t max,
 			   size_t maxlen, struct gq_err *err)
 {
@@ -343,11 +362,13 @@ static long find_dup(char *const *items, size_t i)
 /* Maps                                                                 */
 /* ------------------------------------------------------------------ */
 
+/* qsort comparator of resources, by name. */
 static int res_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct gq_res *)a)->name, ((const struct gq_res *)b)->name);
 }
 
+/* qsort comparator of labels, by key. */
 static int label_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct gq_label *)a)->key, ((const struct gq_label *)b)->key);
@@ -366,8 +387,11 @@ static int check_dup_keys(yajl_val v, const char *path, struct gq_err *err)
 	return GQ_OK;
 }
 
-/* Decodes a map of name -> non-negative quantity (names unchecked here,
- * at most 317 bytes), sorted by name. The caller owns *out. */
+/*
+ * Decodes a map of name -> non-negative quantity (names unchecked here, at
+ * most 317 bytes), sorted by name. The caller owns *out (gq_res_list_free);
+ * on failure *out is untouched and nothing is left allocated.
+ */
 static int dec_res_map(struct gq_res_list *out, yajl_val v, const char *path, struct gq_err *err)
 {
 	struct gq_res_list l = {0};
@@ -409,6 +433,7 @@ fail:
 	return rc;
 }
 
+/* Frees the labels of *l and its array, and zeroes it. */
 static void label_list_free(struct gq_label_list *l)
 {
 	size_t i;
@@ -422,8 +447,11 @@ static void label_list_free(struct gq_label_list *l)
 	l->n = 0;
 }
 
-/* Decodes a label map (matchLabels), checking keys and values, sorted by
- * key. The caller owns *out. */
+/*
+ * Decodes a label map (matchLabels), checking keys and values, sorted by key.
+ * The caller owns *out (label_list_free); on failure *out is untouched and
+ * nothing is left allocated.
+ */
 static int dec_labels(struct gq_label_list *out, yajl_val v, const char *path, struct gq_err *err)
 {
 	struct gq_label_list l = {0};
@@ -480,6 +508,7 @@ fail:
 /* Label selectors                                                      */
 /* ------------------------------------------------------------------ */
 
+/* Frees everything *s owns and zeroes it (present becomes false). */
 static void selector_free(struct gq_selector *s)
 {
 	size_t i;
@@ -493,7 +522,11 @@ static void selector_free(struct gq_selector *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Decodes one matchExpressions item into *r (caller owns it). */
+/*
+ * Decodes one matchExpressions item into the zeroed *r. The caller owns *r,
+ * also after a failure (r may then hold the key and values; selector_free
+ * releases them).
+ */
 static int dec_sel_req(struct gq_sel_req *r, yajl_val v, const char *path, struct gq_err *err)
 {
 	static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist"};
@@ -587,6 +620,8 @@ static int dec_selector(struct gq_selector *out, yajl_val v, const char *path, s
 	return GQ_OK;
 }
 
+/* Whether labels (may be NULL) has key; sets *value (borrowed from labels)
+ * when it does. */
 static bool labels_get(const struct gq_label_list *labels, const char *key, const char **value)
 {
 	size_t i;
@@ -602,6 +637,7 @@ static bool labels_get(const struct gq_label_list *labels, const char *key, cons
 	return false;
 }
 
+/* Whether value is one of r's values. */
 static bool req_has_value(const struct gq_sel_req *r, const char *value)
 {
 	size_t i;
@@ -613,9 +649,9 @@ static bool req_has_value(const struct gq_sel_req *r, const char *value)
 }
 
 /*
- * metav1.LabelSelector matching: every matchLabels pair and every
- * expression must hold. NotIn and DoesNotExist hold when the key is absent.
- * An absent selector matches nothing, a present empty one everything.
+ * metav1.LabelSelector matching (see spec.h): every matchLabels pair and
+ * every expression must hold. NotIn and DoesNotExist hold when the key is
+ * absent. An absent selector matches nothing, a present empty one everything.
  */
 bool gq_selector_matches(const struct gq_selector *sel, const struct gq_label_list *labels)
 {
@@ -659,7 +695,8 @@ bool gq_selector_matches(const struct gq_selector *sel, const struct gq_label_li
 /* metadata                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Decodes apiVersion/kind (checked when given) and metadata into t. */
+/* Decodes apiVersion/kind (checked when given) and metadata into t; t owns
+ * what it decoded, also after a failure. */
 static int dec_metadata(struct gq_team *t, yajl_val obj, struct gq_err *err)
 {
 	yajl_val md, v;
@@ -718,7 +755,8 @@ static int dec_metadata(struct gq_team *t, yajl_val obj, struct gq_err *err)
 /* spec sections                                                        */
 /* ------------------------------------------------------------------ */
 
-/* spec.namespaces and spec.namespaceSelector. */
+/* spec.namespaces and spec.namespaceSelector (at least one of them), into t
+ * (owned by t, also after a failure). */
 static int dec_namespaces(struct gq_team *t, yajl_val spec, struct gq_err *err)
 {
 	yajl_val ns = gq_json_get(spec, "namespaces");
@@ -758,7 +796,8 @@ static int dec_namespaces(struct gq_team *t, yajl_val spec, struct gq_err *err)
 	return dec_selector(&t->namespace_selector, sel, "spec.namespaceSelector", err);
 }
 
-/* Checks one spec.quota.resources key. */
+/* Checks one spec.quota.resources key: GQ_OK, or GQ_EINVAL with err naming
+ * path. */
 static int check_quota_resource(const char *name, const char *path, struct gq_err *err)
 {
 	if (has_prefix(name, "nvidia.com/") || has_prefix(name, "requests.nvidia.com/") ||
@@ -779,7 +818,8 @@ static int check_quota_resource(const char *name, const char *path, struct gq_er
 	return GQ_OK;
 }
 
-/* spec.quota: gpus, migSlices, resources. */
+/* spec.quota: gpus, migSlices, resources, into t (owned by t, also after a
+ * failure). */
 static int dec_quota(struct gq_team *t, yajl_val quota, struct gq_err *err)
 {
 	char p[MAX_PATH];
@@ -832,7 +872,8 @@ static int dec_quota(struct gq_team *t, yajl_val quota, struct gq_err *err)
 	return GQ_OK;
 }
 
-/* Checks the keys of a container default map (cpu, memory, ephemeral-storage). */
+/* Checks the keys of a container default map (cpu, memory,
+ * ephemeral-storage): GQ_OK, or GQ_EINVAL with err naming path. */
 static int check_container_keys(const struct gq_res_list *l, const char *path, struct gq_err *err)
 {
 	size_t i;
@@ -857,7 +898,8 @@ static int check_container_keys(const struct gq_res_list *l, const char *path, s
 	return GQ_OK;
 }
 
-/* spec.limits: maxGPUsPerPod and container defaults. */
+/* spec.limits: maxGPUsPerPod and container defaults, into t (owned by t, also
+ * after a failure). */
 static int dec_limits(struct gq_team *t, yajl_val limits, struct gq_err *err)
 {
 	const struct gq_res *d;
@@ -909,7 +951,8 @@ static int dec_limits(struct gq_team *t, yajl_val limits, struct gq_err *err)
 	return GQ_OK;
 }
 
-/* Decodes one tier of spec.priorities.tiers into *tier. */
+/* Decodes one tier of spec.priorities.tiers into the zeroed *tier, which owns
+ * its strings, also after a failure. */
 static int dec_tier(struct gq_tier *tier, yajl_val v, const char *path, struct gq_err *err)
 {
 	char p[MAX_PATH];
@@ -947,7 +990,8 @@ static int dec_tier(struct gq_tier *tier, yajl_val v, const char *path, struct g
 	return GQ_OK;
 }
 
-/* spec.priorities: tiers and defaultTier. */
+/* spec.priorities: tiers and defaultTier, into t (owned by t, also after a
+ * failure). Also rejects a team with tiers named "system" or "system-*". */
 static int dec_priorities(struct gq_team *t, yajl_val pr, struct gq_err *err)
 {
 	char p[MAX_PATH];
@@ -999,9 +1043,11 @@ static int dec_priorities(struct gq_team *t, yajl_val pr, struct gq_err *err)
 }
 
 /*
- * Parses budget.period: Monthly, Weekly, Daily, or a Go-style duration made
- * of <number><unit> parts with units h, m, s and optional fractions
- * ("6h", "1h30m", "1.5h"). A duration must be whole seconds and >= 60 s.
+ * Parses budget.period into b->period (and b->period_seconds): Monthly,
+ * Weekly, Daily, or a Go-style duration made of <number><unit> parts with
+ * units h, m, s and optional fractions ("6h", "1h30m", "1.5h"). A duration
+ * must be whole seconds and >= 60 s. Returns GQ_OK, GQ_EPARSE (not one of
+ * those) or GQ_EINVAL (not whole seconds, under a minute, out of range).
  */
 static int parse_period(struct gq_budget *b, const char *s, struct gq_err *err)
 {
@@ -1069,7 +1115,8 @@ range:
 	return gq_err_set(err, GQ_EINVAL, "%s: \"%s\" is too long", path, s);
 }
 
-/* Checks a budget.weights key: nvidia.com/gpu or nvidia.com/mig-<profile>. */
+/* Whether name is a valid budget.weights key: nvidia.com/gpu or
+ * nvidia.com/mig-<profile>. */
 static bool weight_key(const char *name)
 {
 	if (strcmp(name, "nvidia.com/gpu") == 0)
@@ -1078,7 +1125,11 @@ static bool weight_key(const char *name)
 	       strlen(name) <= 11 + 63;
 }
 
-/* spec.budget. */
+/*
+ * spec.budget, with its defaults (Monthly, Deny, warning at 80%), into
+ * t->budget (owned by t, also after a failure). The tiers must be decoded
+ * first: exemptTiers are checked against them.
+ */
 static int dec_budget(struct gq_team *t, yajl_val bv, struct gq_err *err)
 {
 	struct gq_budget *b = &t->budget;
@@ -1168,7 +1219,7 @@ static int dec_budget(struct gq_team *t, yajl_val bv, struct gq_err *err)
 	return GQ_OK;
 }
 
-/* spec.sharing. */
+/* spec.sharing, into t->sharing (owned by t, also after a failure). */
 static int dec_sharing(struct gq_team *t, yajl_val sv, struct gq_err *err)
 {
 	struct gq_sharing *s = &t->sharing;
@@ -1258,6 +1309,7 @@ int gq_team_decode(struct gq_team *out, yajl_val obj, struct gq_err *err)
 	return GQ_OK;
 }
 
+/* See spec.h. */
 void gq_res_list_free(struct gq_res_list *l)
 {
 	size_t i;
@@ -1269,6 +1321,7 @@ void gq_res_list_free(struct gq_res_list *l)
 	l->n = 0;
 }
 
+/* See spec.h. */
 void gq_res_list_copy(struct gq_res_list *dst, const struct gq_res_list *src)
 {
 	dst->n = 0;
@@ -1283,6 +1336,7 @@ void gq_res_list_copy(struct gq_res_list *dst, const struct gq_res_list *src)
 	dst->n = src->n;
 }
 
+/* See spec.h. l must not be NULL. */
 const struct gq_res *gq_res_list_find(const struct gq_res_list *l, const char *name)
 {
 	size_t i;
@@ -1293,6 +1347,7 @@ const struct gq_res *gq_res_list_find(const struct gq_res_list *l, const char *n
 	return NULL;
 }
 
+/* See spec.h. */
 void gq_team_free(struct gq_team *t)
 {
 	size_t i;
@@ -1321,6 +1376,7 @@ void gq_team_free(struct gq_team *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* See spec.h. */
 const struct gq_tier *gq_team_tier(const struct gq_team *t, const char *name)
 {
 	size_t i;
@@ -1331,6 +1387,7 @@ const struct gq_tier *gq_team_tier(const struct gq_team *t, const char *name)
 	return NULL;
 }
 
+/* See spec.h. */
 char *gq_team_priority_class_name(const struct gq_team *t, const char *tier)
 {
 	return gq_asprintf("%s-%s", t->name, tier);

@@ -141,10 +141,13 @@ int gq_team_decode(struct gq_team *out, yajl_val obj, struct gq_err *err);
 /* Releases everything *t owns; *t is zeroed. Safe on a zeroed struct. */
 void gq_team_free(struct gq_team *t);
 
-/* Whether a label set matches the selector (metav1.LabelSelector rules). */
+/* Whether a label set matches the selector (metav1.LabelSelector rules).
+ * Both are borrowed and may be NULL: an absent selector (NULL or !present)
+ * matches nothing, a present empty one everything. */
 bool gq_selector_matches(const struct gq_selector *sel, const struct gq_label_list *labels);
 
-/* Whether tier `name` is one of the team's tiers. */
+/* The tier of t named `name` (borrowed from t), or NULL when it is not one
+ * of the team's tiers. */
 const struct gq_tier *gq_team_tier(const struct gq_team *t, const char *name);
 
 /* Name of the PriorityClass for a tier: "<team>-<tier>" (caller frees). */
@@ -158,7 +161,7 @@ void gq_res_list_free(struct gq_res_list *l);
  * freed. The caller owns the copy (gq_res_list_free). */
 void gq_res_list_copy(struct gq_res_list *dst, const struct gq_res_list *src);
 
-/* The entry named `name` in l, or NULL. Borrowed. */
+/* The entry named `name` in l (not NULL), or NULL. Borrowed from l. */
 const struct gq_res *gq_res_list_find(const struct gq_res_list *l, const char *name);
 
 /* Limits enforced by gq_team_decode. */

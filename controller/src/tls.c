@@ -19,6 +19,7 @@
 
 #define CA_DAYS 3650
 
+/* See tls.h. */
 void gq_tls_material_free(struct gq_tls_material *m)
 {
 	free(m->cert_pem);
@@ -27,6 +28,7 @@ void gq_tls_material_free(struct gq_tls_material *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* The base64 text of the NUL-terminated s, as a new string (caller frees). */
 static char *b64(const char *s)
 {
 	size_t n = strlen(s);
@@ -36,7 +38,11 @@ static char *b64(const char *s)
 	return out;
 }
 
-/* Decodes base64 text into a NUL-terminated string; NULL on error. */
+/*
+ * Decodes base64 text (length a multiple of 4, at most 4 MiB) into a
+ * NUL-terminated string (caller frees; data after an embedded NUL is not seen
+ * by string users); NULL on error.
+ */
 static char *unb64(const char *s)
 {
 	size_t n = strlen(s);
@@ -59,7 +65,8 @@ static char *unb64(const char *s)
 	return (char *)out;
 }
 
-/* The file dir/name as a heap string, or NULL (caller frees). */
+/* The file dir/name (at most GQ_CERTS_PEM_MAX bytes) as a heap string, or
+ * NULL (caller frees). */
 static char *read_file(const char *dir, const char *name)
 {
 	char *path = gq_asprintf("%s/%s", dir, name), *data = NULL;
@@ -71,7 +78,11 @@ static char *read_file(const char *dir, const char *name)
 	return data;
 }
 
-/* Splits hosts into DNS names and IPs (appended to the arrays). */
+/*
+ * Splits the comma-separated hosts (may be NULL) into DNS names and IPs,
+ * appended as copies to the arrays (the caller frees them) while each holds
+ * fewer than cap; further and empty items are dropped.
+ */
 static void split_hosts(const char *hosts, char **dns, size_t *n_dns, char **ips, size_t *n_ips,
 			size_t cap)
 {
@@ -99,6 +110,7 @@ static void split_hosts(const char *hosts, char **dns, size_t *n_dns, char **ips
 	}
 }
 
+/* See tls.h. m is borrowed. */
 bool gq_tls_usable(const struct gq_tls_material *m, const char *name, int64_t at_ms)
 {
 	struct gq_err err = {0};
@@ -114,6 +126,7 @@ bool gq_tls_usable(const struct gq_tls_material *m, const char *name, int64_t at
 	return !gq_certs_needs_rotation(nb, na, at_ms);
 }
 
+/* See tls.h. */
 void gq_tls_from_secret(yajl_val sec, struct gq_tls_material *m, char **ca_key)
 {
 	const char *v;
@@ -130,6 +143,11 @@ void gq_tls_from_secret(yajl_val sec, struct gq_tls_material *m, char **ca_key)
 		*ca_key = unb64(v);
 }
 
+/*
+ * The JSON of the kubernetes.io/tls Secret o->secret in o->namespace holding
+ * m's PEMs and ca_key (all non-NULL), base64-encoded, with rv as
+ * metadata.resourceVersion when non-NULL (for a PUT). Caller frees.
+ */
 static char *secret_body(const struct gq_tls_opts *o, const struct gq_tls_material *m,
 			 const char *ca_key, const char *rv)
 {
@@ -150,7 +168,12 @@ static char *secret_body(const struct gq_tls_opts *o, const struct gq_tls_materi
 	return body;
 }
 
-/* Sets clientConfig.caBundle of every webhook of the configuration. */
+/*
+ * Sets clientConfig.caBundle of every webhook of the
+ * MutatingWebhookConfiguration `name` to ca_pem (base64), with one JSON patch
+ * of those that differ (nothing sent when none does). Returns the client's
+ * code (err set).
+ */
 static int inject_ca(struct gq_kclient *kc, const char *name, const char *ca_pem,
 		     struct gq_err *err)
 {
@@ -193,6 +216,13 @@ out:
 	return rc;
 }
 
+/*
+ * cert-manager mode: reads tls.crt, tls.key and (optional) ca.crt from
+ * o->cert_dir into the zeroed *out (owned by the caller, also after a
+ * failure) with the certificate's notAfter. The pair is not checked further.
+ * Returns GQ_OK, GQ_EIO (tls.crt or tls.key unreadable) or GQ_EPARSE
+ * (unreadable certificate).
+ */
 static int from_files(const struct gq_tls_opts *o, struct gq_tls_material *out, struct gq_err *err)
 {
 	out->cert_pem = read_file(o->cert_dir, "tls.crt");
@@ -206,6 +236,13 @@ static int from_files(const struct gq_tls_opts *o, struct gq_tls_material *out, 
 	return GQ_OK;
 }
 
+/*
+ * Issues a serving certificate for o's Service names and o->hosts, signed by
+ * the CA ca_pem/ca_key (borrowed), or by a new CA when either is NULL. On
+ * success the zeroed *out holds the certificate, key and CA, and *ca_key_out
+ * a copy of the CA key (all owned by the caller); on failure both are
+ * untouched. Returns GQ_OK or the certs module's error (err set).
+ */
 static int issue(const struct gq_tls_opts *o, const char *ca_pem, const char *ca_key,
 		 struct gq_tls_material *out, char **ca_key_out, struct gq_err *err)
 {
@@ -248,6 +285,11 @@ out:
 	return rc;
 }
 
+/*
+ * See tls.h. Up to three rounds of read, check, issue and write: a 409
+ * (another replica wrote the Secret first) starts the next round, which takes
+ * theirs when it is usable.
+ */
 int gq_tls_ensure(struct gq_kclient *kc, const struct gq_tls_opts *o,
 		  const struct gq_tls_material *prev, struct gq_tls_material *out, bool *changed,
 		  struct gq_err *err)

@@ -33,6 +33,8 @@ struct gq_tls_material {
 	int64_t not_after_ms;
 };
 
+/* Frees the PEM strings of *m and zeroes it (safe on a zeroed struct; the
+ * struct itself is the caller's). */
 void gq_tls_material_free(struct gq_tls_material *m);
 
 /*
@@ -41,6 +43,15 @@ void gq_tls_material_free(struct gq_tls_material *m);
  * when valid for our names and not due for rotation, else (re)issued and
  * written (the CA is kept while it is valid). Then the CA bundle is
  * injected. *changed says whether out differs from prev (NULL = none).
+ *
+ * kc, o and prev are borrowed; *out is overwritten (not freed first) and
+ * owned by the caller (gq_tls_material_free); it is empty on error.
+ * changed must not be NULL. Blocks on API calls (the calling thread waits
+ * up to the client's timeouts). Returns GQ_OK; the client's error for the
+ * Secret read or write (GQ_ECONFLICT after three lost races with other
+ * replicas); the certificate module's error when issuing fails; or in
+ * cert-manager mode GQ_EIO or GQ_EPARSE. A failed CA injection is only
+ * logged.
  */
 int gq_tls_ensure(struct gq_kclient *kc, const struct gq_tls_opts *o,
 		  const struct gq_tls_material *prev, struct gq_tls_material *out, bool *changed,

@@ -23,7 +23,7 @@ echo "kubeconfig: $CLUSTER_DIR/kubeconfig"
 $K version 2>/dev/null | grep Server || { echo "apiserver: not answering"; exit 1; }
 $K get nodes -L gpuquota.io/test-pool,nvidia.com/mig.config,nvidia.com/mig.config.state \
 	-o custom-columns='NAME:.metadata.name,STATUS:.status.conditions[?(@.type=="Ready")].status,POOL:.metadata.labels.gpuquota\.io/test-pool,GPU:.status.allocatable.nvidia\.com/gpu,MIG-1G:.status.allocatable.nvidia\.com/mig-1g\.10gb,MIG-2G:.status.allocatable.nvidia\.com/mig-2g\.20gb,MIG-3G:.status.allocatable.nvidia\.com/mig-3g\.40gb,MIG-CONFIG:.metadata.labels.nvidia\.com/mig\.config,STATE:.metadata.labels.nvidia\.com/mig\.config\.state'
-if $K get nodes -l gpuquota.io/real-node=true --no-headers 2>/dev/null | grep -q .; then
+if [ -n "$($K get nodes -l gpuquota.io/real-node=true --no-headers 2>/dev/null)" ]; then
 	echo "real node (tolerate gpuquota.io/real-node=true:NoSchedule to run there):"
 	$K get nodes -l gpuquota.io/real-node=true -o wide
 fi

@@ -50,11 +50,11 @@ hierarchies() {
 
 net_up() {
 	[ "$(id -u)" = 0 ] || die "the real node needs root (network namespace, cgroups, containerd); GQ_REAL_NODE=0 leaves it out"
-	if ip netns list | grep -qw "^$NODE_NETNS"; then
+	if grep -qw "^$NODE_NETNS" <<<"$(ip netns list)"; then
 		log "network namespace $NODE_NETNS exists: removing it first"
 		ip netns del "$NODE_NETNS"
 	fi
-	if ip route show | grep -qE "^($NODE_POD_CIDR|$SERVICE_CIDR) "; then
+	if grep -qE "^($NODE_POD_CIDR|$SERVICE_CIDR) " <<<"$(ip route show)"; then
 		die "$NODE_POD_CIDR or $SERVICE_CIDR is already routed on this host (another cluster with GQ_NET_ID=$GQ_NET_ID?)"
 	fi
 	mkdir -p "$CLUSTER_DIR"
@@ -313,7 +313,7 @@ down() {
 	done
 	# The veth pair and the routes through it, then the namespace.
 	ip link del "$NODE_VETH" 2>/dev/null || true
-	if ip netns list 2>/dev/null | grep -qw "^$NODE_NETNS"; then
+	if grep -qw "^$NODE_NETNS" <<<"$(ip netns list 2>/dev/null)"; then
 		ip netns del "$NODE_NETNS"
 	fi
 	# What the CNI library and the kubelet keep outside the node's directory.

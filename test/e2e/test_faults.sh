@@ -67,7 +67,7 @@ all_ended() {
 }
 
 none_held_by_ledger() {
-	! $KUBECTL -n "$1" get pods -o jsonpath='{.items[*].metadata.finalizers}' | grep -q gpuquota.io/accounting
+	! grep -q gpuquota.io/accounting <<<"$($KUBECTL -n "$1" get pods -o jsonpath='{.items[*].metadata.finalizers}')"
 }
 
 # fault_round N SEED: one round; appends its figures to $FAULT_DIR/rounds.

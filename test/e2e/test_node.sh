@@ -42,8 +42,8 @@ Y
 # ctr_id NS POD: the containerd id of the pod's first container.
 ctr_id() { jp "pod/$2" '{.status.containerStatuses[0].containerID}' "$1" | sed 's|^containerd://||'; }
 
-ctr_has() { $NODE_CTR containers ls -q | grep -qx "$1"; }
-task_runs() { $NODE_CTR tasks ls | awk -v id="$1" '$1 == id && $3 == "RUNNING"' | grep -q .; }
+ctr_has() { grep -qx "$1" <<<"$($NODE_CTR containers ls -q)"; }
+task_runs() { [ -n "$($NODE_CTR tasks ls | awk -v id="$1" '$1 == id && $3 == "RUNNING"')" ]; }
 
 test_node_a_pods_run_real_containers() {
 	node_check
@@ -180,7 +180,7 @@ test_node_f_operator_deployment_on_the_real_node() {
 	version=${ref##*:}
 	[ -n "$version" ] && [ -f "$ROOT/$archive" ] || fail "no image from make image: $out"
 	$NODE_CTR images import "$ROOT/$archive" >/dev/null
-	$NODE_CTR images ls -q | grep -qx "$ref" || fail "$ref not in the node's containerd"
+	grep -qx "$ref" <<<"$($NODE_CTR images ls -q)" || fail "$ref not in the node's containerd"
 	# One controller at a time: the out-of-cluster one stops.
 	controller_stop
 	trap node_deploy_cleanup EXIT

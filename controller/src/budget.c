@@ -200,6 +200,22 @@ void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const 
 	pthread_mutex_unlock(&r->mu);
 }
 
+void gq_budget_reset_ledgers(struct gq_budget_registry *r)
+{
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n; i++) {
+		struct entry *e = &r->e[i];
+
+		e->has_ledger = false;
+		e->has_persisted = false;
+		gq_charged_free(e->charged, e->n_charged);
+		e->charged = NULL;
+		e->n_charged = 0;
+		e->has_charged = false;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
 bool gq_budget_get_persisted(struct gq_budget_registry *r, const char *team, const char *uid,
 			     struct gq_ledger *out)
 {

@@ -59,6 +59,11 @@ bool gq_budget_get_ledger(struct gq_budget_registry *r, const char *team, const 
 void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
 			  const struct gq_ledger *l, int64_t persisted_until_ms);
 
+/* Forgets every team's ledger, persisted ledger and charged records (a new
+ * leadership term starts from the statuses alone; see controller.c). The
+ * admission snapshots and figures stay. */
+void gq_budget_reset_ledgers(struct gq_budget_registry *r);
+
 /* The ledger as last persisted in the allocation's status (copied into
  * *out), if one was stored for this uid. */
 bool gq_budget_get_persisted(struct gq_budget_registry *r, const char *team, const char *uid,

@@ -119,8 +119,13 @@ static int seed_cb(void *arg, yajl_val item)
 static int seed_ledgers(struct controller *c, struct gq_err *err)
 {
 	struct seed_ctx s = {c->budgets, 0};
-	int rc = gq_kclient_list(c->kc_lease, "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL, 0,
-				 seed_cb, NULL, &s, NULL, err);
+	int rc;
+
+	/* What this replica kept from an earlier term is stale: the other
+	 * leader accounted meanwhile, so its per-pod charge records would
+	 * charge pods it never saw a second time. */
+	gq_budget_reset_ledgers(c->budgets);
+	rc = gq_kclient_list(c->kc_lease, GQ_GTA_PATH, 0, seed_cb, NULL, &s, NULL, err);
 
 	if (rc == GQ_OK)
 		gq_info("leader election: ledgers read back from the apiserver | teams=%zu", s.n);

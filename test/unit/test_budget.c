@@ -301,6 +301,48 @@ static void test_ledger_get_put(void **state)
 	gq_budget_registry_free(NULL);
 }
 
+/* The ledger last persisted: kept when the live one is stored at the
+ * instant its status carries; reset_ledgers forgets ledgers and charge
+ * records alike (a new leadership term). */
+static void test_persisted_and_reset(void **state)
+{
+	struct gq_budget_registry *reg = NULL;
+	struct gq_ledger a = sample_ledger(10 * H), b = sample_ledger(11 * H), got;
+	struct gq_charged_pod *recs = gq_calloc(1, sizeof(*recs)), *out = NULL;
+	int64_t persisted;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_false(gq_budget_get_persisted(reg, "ml", "uid-1", &got));
+	/* a: written (the status carries its accountedUntil) */
+	gq_budget_put_ledger(reg, "ml", "uid-1", &a, a.accounted_until_ms);
+	assert_true(gq_budget_get_persisted(reg, "ml", "uid-1", &got));
+	assert_ledger_eq(&got, &a);
+	/* b: live only (the status still carries a's) */
+	b.accounted_until_ms = a.accounted_until_ms + 30000;
+	gq_budget_put_ledger(reg, "ml", "uid-1", &b, a.accounted_until_ms);
+	assert_true(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_ledger_eq(&got, &b);
+	assert_true(gq_budget_get_persisted(reg, "ml", "uid-1", &got));
+	assert_ledger_eq(&got, &a);
+	assert_false(gq_budget_get_persisted(reg, "ml", "uid-2", &got));
+	/* another allocation of that name: nothing persisted for it yet */
+	gq_budget_put_ledger(reg, "ml", "uid-2", &b, a.accounted_until_ms);
+	assert_false(gq_budget_get_persisted(reg, "ml", "uid-2", &got));
+
+	recs[0].uid = gq_strdup("pod-uid");
+	gq_budget_put_charged(reg, "ml", "uid-2", recs, 1);
+	assert_true(gq_budget_get_charged(reg, "ml", "uid-2", &out, &n));
+	gq_charged_free(out, n);
+	gq_budget_reset_ledgers(reg);
+	assert_false(gq_budget_get_ledger(reg, "ml", "uid-2", &got, &persisted));
+	assert_false(gq_budget_get_persisted(reg, "ml", "uid-2", &got));
+	assert_false(gq_budget_get_charged(reg, "ml", "uid-2", &out, &n));
+	assert_null(out);
+	gq_budget_registry_free(reg);
+}
+
 /* set_admission copies every string and array: the caller may change and
  * free them right after the call. */
 static void test_set_admission_deep_copy(void **state)
@@ -1028,6 +1070,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ledger_get_put),
+	    cmocka_unit_test(test_persisted_and_reset),
 	    cmocka_unit_test(test_set_admission_deep_copy),
 	    cmocka_unit_test(test_set_admission_copies_over_budget_class),
 	    cmocka_unit_test(test_set_admission_replaces),

@@ -1131,6 +1131,47 @@ static void team_pass_free(struct team_pass *t)
 }
 
 /*
+ * An allocation that cannot be decoded (edited into a form the CRD admits
+ * and the controller refuses) and is being deleted: its namespaces are
+ * released and its cleanup finalizer removed all the same, or it would
+ * never go. Reads the raw object from the teams cache. Returns whether it
+ * is being deleted (then the pass is over).
+ */
+static bool release_invalid_deleting(struct gq_reconciler *r, struct team_pass *t,
+				     const char *name)
+{
+	struct gq_team tmp = {0};
+	yajl_val obj, fins;
+	bool deleting;
+
+	gq_informer_rdlock(r->teams);
+	obj = gq_informer_get(r->teams, name);
+	deleting = gq_json_str(obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL;
+	fins = gq_json_get(gq_json_get(obj, "metadata"), "finalizers");
+	if (deleting && YAJL_IS_ARRAY(fins)) {
+		tmp.finalizers = gq_calloc(fins->u.array.len + 1, sizeof(char *));
+		for (size_t i = 0; i < fins->u.array.len; i++)
+			tmp.finalizers[tmp.n_finalizers++] =
+			    gq_strdup(YAJL_IS_STRING(fins->u.array.values[i])
+					  ? fins->u.array.values[i]->u.string
+					  : "");
+	}
+	gq_informer_unlock(r->teams);
+	if (deleting) {
+		tmp.name = (char *)name;
+		release_namespaces(r, &t->p, &t->s, name, NULL);
+		if (t->p.errors == 0 && has_finalizer(&tmp)) {
+			set_finalizer(r, &t->p, &tmp, false);
+			gq_info("invalid allocation deleted: namespaces released | team=%s", name);
+		}
+	}
+	for (size_t i = 0; i < tmp.n_finalizers; i++)
+		free(tmp.finalizers[i]);
+	free(tmp.finalizers);
+	return deleting;
+}
+
+/*
  * The passes that end before planning: an undecodable allocation (its
  * InvalidSpec status, leader only), one gone (namespaces still labelled for
  * it are released by the leader; its registry entry is forgotten on every
@@ -1143,7 +1184,7 @@ static bool reconcile_early(struct gq_reconciler *r, struct team_pass *t, const 
 {
 	*rc = GQ_OK;
 	if (snap_rc == GQ_ENOTFOUND && t->s.self_error) {
-		if (lead)
+		if (lead && !release_invalid_deleting(r, t, name))
 			report_invalid(r, &t->p, name, &t->s);
 	} else if (t->s.self == NULL) {
 		bool exists;

@@ -58,6 +58,7 @@ struct controller {
 	struct event_base *base;
 	pthread_t *workers;
 	int n_workers;
+	int n_started; /* workers running (joined by stop_workers) */
 	atomic_bool ready;
 	struct gq_informer *pods;
 	struct gq_budget_registry *budgets;
@@ -216,11 +217,15 @@ static void on_team(void *payload, const struct gq_informer *inf, enum gq_inform
 	/* A deleted allocation leaves its pods to the orphan sweep. */
 	if (ev == GQ_INF_DELETE)
 		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
-	/* A new, deleted or changed allocation can resolve another's conflict. */
+	/* A new, deleted or changed allocation can resolve another's conflict,
+	 * and a budget removed leaves held pods to the orphan sweep (they get
+	 * no event of their own). */
 	if (ev != GQ_INF_UPDATE || !og || !ng || YAJL_GET_INTEGER(og) != YAJL_GET_INTEGER(ng) ||
 	    (gq_json_str(new_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL) !=
-		(gq_json_str(old_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL))
+		(gq_json_str(old_obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL)) {
 		enqueue_all(c);
+		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
+	}
 }
 
 /* Namespace handler (watch thread): any namespace event can change any team's
@@ -653,6 +658,10 @@ static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 		c->tls = m;
 		return;
 	}
+	if (changed)
+		gq_error("webhook certificate changed but cannot be served; serving the old one "
+			 "| error=%s",
+			 err.msg);
 	gq_tls_material_free(&m);
 }
 
@@ -665,9 +674,8 @@ static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 static void stop_workers(struct controller *c)
 {
 	gq_workqueue_shutdown(c->queue);
-	if (atomic_load(&c->ready))
-		for (int i = 0; i < c->n_workers; i++)
-			pthread_join(c->workers[i], NULL);
+	for (int i = 0; i < c->n_started; i++)
+		pthread_join(c->workers[i], NULL);
 	gq_leader_stop(c->leader, true);
 }
 
@@ -728,8 +736,14 @@ static void on_sync_check(evutil_socket_t fd, short what, void *arg)
 	if (!c->draining && !atomic_load(&c->ready) && gq_informers_wait_synced(c->infs, 0)) {
 		atomic_store(&c->ready, true);
 		gq_info("caches synced: starting workers | workers=%d", c->n_workers);
-		for (int i = 0; i < c->n_workers; i++)
-			pthread_create(&c->workers[i], NULL, worker_main, c);
+		for (int i = 0; i < c->n_workers; i++) {
+			if (pthread_create(&c->workers[i], NULL, worker_main, c) != 0) {
+				gq_error("cannot start a worker thread | started=%d wanted=%d",
+					 c->n_started, c->n_workers);
+				break;
+			}
+			c->n_started++;
+		}
 		enqueue_all(c);
 		gq_workqueue_add(c->queue, GQ_ORPHANS_KEY);
 	}
@@ -769,12 +783,12 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	c.n_workers = opts->workers > 0 ? opts->workers : 1;
 	c.workers = gq_calloc((size_t)c.n_workers, sizeof(pthread_t));
 	evthread_use_pthreads();
+	pthread_mutex_init(&c.seed_mu, NULL);
 	c.base = gq_webhook_base_new();
 	if (c.base == NULL) {
 		rc = gq_err_set(err, GQ_EIO, "cannot create the event loop");
 		goto out;
 	}
-	pthread_mutex_init(&c.seed_mu, NULL);
 	rc = gq_kclient_new(&c.kc, opts->kubeconfig, err);
 	if (rc == GQ_OK)
 		rc = gq_kclient_new(&c.kc_rec, opts->kubeconfig, err);

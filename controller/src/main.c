@@ -181,7 +181,7 @@ static int parse_size(const char *s, size_t *out)
 		mult = 1ull << 30;
 	else if (*end != '\0')
 		return GQ_EINVAL;
-	if (n == 0 || n * mult > (16ull << 30))
+	if (n == 0 || n > (16ull << 30) / mult) /* no n * mult overflow */
 		return GQ_EINVAL;
 	*out = (size_t)(n * mult);
 	return GQ_OK;

@@ -1137,8 +1137,7 @@ static void team_pass_free(struct team_pass *t)
  * never go. Reads the raw object from the teams cache. Returns whether it
  * is being deleted (then the pass is over).
  */
-static bool release_invalid_deleting(struct gq_reconciler *r, struct team_pass *t,
-				     const char *name)
+static bool release_invalid_deleting(struct gq_reconciler *r, struct team_pass *t, const char *name)
 {
 	struct gq_team tmp = {0};
 	yajl_val obj, fins;

@@ -145,56 +145,97 @@ static size_t container_reqs(yajl_val c, struct gq_cost_req *out, size_t cap)
 	return n;
 }
 
-/* See accounting.h. Only the first 32 nvidia.com/ resources of each container
- * are looked at. */
+/* The size of the request and limit maps of container c: a bound on the
+ * entries container_reqs can return for it. */
+static size_t container_map_len(yajl_val c)
+{
+	yajl_val req = gq_json_obj(c, GQ_PATH("resources", "requests"));
+	yajl_val lim = gq_json_obj(c, GQ_PATH("resources", "limits"));
+
+	return (req ? req->u.object.len : 0) + (lim ? lim->u.object.len : 0);
+}
+
+/* The containers of pod (spec.containers then spec.initContainers) with
+ * their nvidia.com/ requests: *cs and *reqs are new arrays the caller frees
+ * (cs[i].reqs points into *reqs). GQ_ETOOBIG past GQ_COST_MAX_REQS map
+ * entries in all (nothing allocated then). */
+static int pod_containers(yajl_val pod, struct gq_cost_container **cs, size_t *nc,
+			  struct gq_cost_req **reqs)
+{
+	static const char *const lists[] = {"containers", "initContainers"};
+	yajl_val a[2];
+	size_t n_cont = 0, n_ent = 0, nr = 0;
+
+	*cs = NULL;
+	*reqs = NULL;
+	*nc = 0;
+	for (size_t l = 0; l < 2; l++) {
+		a[l] = yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL}, yajl_t_array);
+		for (size_t i = 0; a[l] && i < a[l]->u.array.len; i++)
+			n_ent += container_map_len(a[l]->u.array.values[i]);
+		n_cont += a[l] ? a[l]->u.array.len : 0;
+	}
+	if (n_ent > GQ_COST_MAX_REQS)
+		return GQ_ETOOBIG;
+	*cs = gq_calloc(n_cont + 1, sizeof(**cs));
+	*reqs = gq_calloc(n_ent + 1, sizeof(**reqs));
+	for (size_t l = 0; l < 2; l++) {
+		for (size_t i = 0; a[l] && i < a[l]->u.array.len; i++) {
+			yajl_val c = a[l]->u.array.values[i];
+			const char *rp = gq_json_str(c, GQ_PATH("restartPolicy"));
+			struct gq_cost_container *k = &(*cs)[(*nc)++];
+
+			k->reqs = &(*reqs)[nr];
+			k->n_reqs = container_reqs(c, &(*reqs)[nr], container_map_len(c));
+			k->init = l == 1;
+			k->sidecar = l == 1 && rp && strcmp(rp, "Always") == 0;
+			nr += k->n_reqs;
+		}
+	}
+	return GQ_OK;
+}
+
+/* See accounting.h. Every nvidia.com/ entry of every container is looked at
+ * (on the stack for the usual small maps). */
 bool gq_acct_is_gpu_pod(yajl_val pod)
 {
 	static const char *const lists[] = {"containers", "initContainers"};
-	struct gq_cost_req reqs[32];
+	struct gq_cost_req small[32], *reqs;
+	bool gpu = false;
 
-	for (size_t l = 0; l < 2; l++) {
+	for (size_t l = 0; l < 2 && !gpu; l++) {
 		yajl_val a =
 		    yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL}, yajl_t_array);
 
-		for (size_t i = 0; a && i < a->u.array.len; i++) {
-			size_t n = container_reqs(a->u.array.values[i], reqs, GQ_ARRAY_LEN(reqs));
+		for (size_t i = 0; a && i < a->u.array.len && !gpu; i++) {
+			size_t cap = container_map_len(a->u.array.values[i]), n;
 
-			for (size_t k = 0; k < n; k++)
-				if (reqs[k].count > 0)
-					return true;
+			reqs = cap <= GQ_ARRAY_LEN(small) ? small : gq_calloc(cap, sizeof(*reqs));
+			n = container_reqs(a->u.array.values[i], reqs, cap);
+			for (size_t k = 0; k < n && !gpu; k++)
+				gpu = reqs[k].count > 0;
+			if (reqs != small)
+				free(reqs);
 		}
 	}
-	return false;
+	return gpu;
 }
 
-/* See accounting.h. At most 64 containers, and 256 nvidia.com/ requests over
- * all of them, reach the cost model; any beyond are ignored. */
+/* See accounting.h. Every container and request reaches the cost model
+ * (GQ_ETOOBIG past GQ_COST_MAX_REQS entries). */
 int gq_acct_pod_weight(struct gq_cost_weight *w, yajl_val pod, int64_t replicas,
 		       const struct gq_res_list *overrides)
 {
-	static const char *const lists[] = {"containers", "initContainers"};
-	struct gq_cost_container cs[64];
-	struct gq_cost_req reqs[256];
-	size_t nc = 0, nr = 0;
+	struct gq_cost_container *cs;
+	struct gq_cost_req *reqs;
+	size_t nc;
+	int rc = pod_containers(pod, &cs, &nc, &reqs);
 
-	for (size_t l = 0; l < 2; l++) {
-		yajl_val a =
-		    yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL}, yajl_t_array);
-
-		for (size_t i = 0; a && i < a->u.array.len && nc < GQ_ARRAY_LEN(cs); i++) {
-			yajl_val c = a->u.array.values[i];
-			const char *rp = gq_json_str(c, GQ_PATH("restartPolicy"));
-			size_t n = container_reqs(c, &reqs[nr], GQ_ARRAY_LEN(reqs) - nr);
-
-			cs[nc].reqs = &reqs[nr];
-			cs[nc].n_reqs = n;
-			cs[nc].init = l == 1;
-			cs[nc].sidecar = l == 1 && rp && strcmp(rp, "Always") == 0;
-			nr += n;
-			nc++;
-		}
-	}
-	return gq_cost_pod_weight(w, cs, nc, replicas, overrides);
+	if (rc == GQ_OK)
+		rc = gq_cost_pod_weight(w, cs, nc, replicas, overrides);
+	free(cs);
+	free(reqs);
+	return rc;
 }
 
 /*

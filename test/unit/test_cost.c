@@ -71,6 +71,47 @@ static void test_bounds(void **state)
 	assert_false(gq_cost_warn_reached(100, 100, 0));
 }
 
+/* The ledger's reading of a Pod object is not capped below admission's
+ * bounds: 100 containers of 1 GPU weigh 100, and a GPU request that is the
+ * 40th entry of a container's map still makes a GPU pod. */
+static void test_ledger_reads_whole_pods(void **state)
+{
+	struct gq_buf b;
+	struct gq_cost_weight w;
+	char *txt;
+	yajl_val pod;
+
+	(void)state;
+	gq_buf_init(&b, 1 << 20);
+	gq_buf_puts(&b, "{\"spec\":{\"containers\":[");
+	for (int i = 0; i < 100; i++)
+		gq_buf_printf(&b,
+			      "%s{\"name\":\"c%d\",\"resources\":{\"limits\":{"
+			      "\"nvidia.com/gpu\":\"1\"}}}",
+			      i ? "," : "", i);
+	gq_buf_puts(&b, "]}}");
+	txt = gq_buf_steal(&b);
+	pod = yajl_tree_parse(txt, NULL, 0);
+	assert_non_null(pod);
+	assert_int_equal(gq_acct_pod_weight(&w, pod, 1, NULL), GQ_OK);
+	assert_true(w.num == 100 && w.den == 1);
+	yajl_tree_free(pod);
+	free(txt);
+
+	gq_buf_init(&b, 1 << 20);
+	gq_buf_puts(&b, "{\"spec\":{\"containers\":[{\"name\":\"c\",\"resources\":{"
+			"\"requests\":{");
+	for (int i = 0; i < 39; i++)
+		gq_buf_printf(&b, "\"nvidia.com/x%d\":\"0\",", i);
+	gq_buf_puts(&b, "\"nvidia.com/gpu\":\"1\"}}}]}}");
+	txt = gq_buf_steal(&b);
+	pod = yajl_tree_parse(txt, NULL, 0);
+	assert_non_null(pod);
+	assert_true(gq_acct_is_gpu_pod(pod));
+	yajl_tree_free(pod);
+	free(txt);
+}
+
 /* ------------------------------------------------------------ property */
 
 static const char *const resources[] = {
@@ -268,6 +309,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_acc_rule),
 	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_ledger_reads_whole_pods),
 	    cmocka_unit_test(test_admission_and_ledger_agree),
 	};
 

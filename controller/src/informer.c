@@ -4,8 +4,8 @@
  *
  * Structure:
  *  - trimming: a keep list is compiled into a small prefix tree; an object
- *    is projected through it with yajl_gen and parsed back with
- *    yajl_tree_parse, giving a compact tree that yajl_tree_free releases;
+ *    is projected through it with the checked writer (jsonw.h) and parsed
+ *    back with yajl_tree_parse, giving a compact tree that yajl_tree_free releases;
  *  - a chained hash table per informer maps keys to cache entries; the
  *    table is guarded by a pthread rwlock, written only by the watch thread
  *    (or by a test's single thread), which may therefore read it without
@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "gq.h"
 #include "jsonstream.h"
+#include "jsonw.h"
 #include "kclient.h"
 
 #include <pthread.h>
@@ -37,14 +38,13 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <yajl/yajl_gen.h>
 
-#define TABLE_MIN	 16   /* smallest hash table (buckets, power of two) */
-#define TRIM_MAX_DEPTH	 120  /* nesting copied by trim (yajl_gen allows 128) */
-#define ERRBODY_MAX	 4096 /* bytes kept of a failed watch response */
-#define KEEP_PATH_MAX	 256  /* longest keep path accepted */
-#define HEALTHY_WATCH_MS 1000 /* a normal end sooner than this backs off */
-#define POLL_MAX_MS	 1000 /* longest curl_multi_poll wait */
+#define TABLE_MIN	 16		 /* smallest hash table (buckets, power of two) */
+#define TRIM_MAX_DEPTH	 GQ_JW_MAX_DEPTH /* nesting copied by trim */
+#define ERRBODY_MAX	 4096		 /* bytes kept of a failed watch response */
+#define KEEP_PATH_MAX	 256		 /* longest keep path accepted */
+#define HEALTHY_WATCH_MS 1000		 /* a normal end sooner than this backs off */
+#define POLL_MAX_MS	 1000		 /* longest curl_multi_poll wait */
 #define LAST_APPLIED	 "kubectl.kubernetes.io/last-applied-configuration"
 
 /* ---- types ---------------------------------------------------------------- */
@@ -416,57 +416,6 @@ static const struct keep_node *keep_find(const struct keep_node *n, const char *
 
 /* ---- trimming ------------------------------------------------------------- */
 
-/* A yajl_gen with a sticky failure flag. */
-struct gen {
-	yajl_gen g;
-	bool failed; /* a yajl_gen call failed (depth) or TRIM_MAX_DEPTH was hit */
-};
-
-static void gen_check(struct gen *gn, yajl_gen_status st)
-{
-	if (st != yajl_gen_status_ok)
-		gn->failed = true;
-}
-
-static void gen_str(struct gen *gn, const char *s)
-{
-	gen_check(gn, yajl_gen_string(gn->g, (const unsigned char *)s, strlen(s)));
-}
-
-/* Writes a full copy of v. */
-static void gen_value(struct gen *gn, yajl_val v, int depth)
-{
-	if (gn->failed)
-		return;
-	if (depth > TRIM_MAX_DEPTH) {
-		gn->failed = true;
-		return;
-	}
-	switch (v != NULL ? v->type : yajl_t_null) {
-	case yajl_t_string: gen_str(gn, v->u.string); break;
-	case yajl_t_number:
-		gen_check(gn, yajl_gen_number(gn->g, v->u.number.r, strlen(v->u.number.r)));
-		break;
-	case yajl_t_true: gen_check(gn, yajl_gen_bool(gn->g, 1)); break;
-	case yajl_t_false: gen_check(gn, yajl_gen_bool(gn->g, 0)); break;
-	case yajl_t_object:
-		gen_check(gn, yajl_gen_map_open(gn->g));
-		for (size_t i = 0; i < v->u.object.len && !gn->failed; i++) {
-			gen_str(gn, v->u.object.keys[i]);
-			gen_value(gn, v->u.object.values[i], depth + 1);
-		}
-		gen_check(gn, yajl_gen_map_close(gn->g));
-		break;
-	case yajl_t_array:
-		gen_check(gn, yajl_gen_array_open(gn->g));
-		for (size_t i = 0; i < v->u.array.len && !gn->failed; i++)
-			gen_value(gn, v->u.array.values[i], depth + 1);
-		gen_check(gn, yajl_gen_array_close(gn->g));
-		break;
-	default: gen_check(gn, yajl_gen_null(gn->g)); break;
-	}
-}
-
 /* True when projecting v through n yields anything (v an object or array). */
 static bool proj_nonempty(yajl_val v, const struct keep_node *n)
 {
@@ -497,60 +446,60 @@ static bool proj_nonempty(yajl_val v, const struct keep_node *n)
  * even when empty, so that positions survive; other array elements are
  * dropped. Members whose projection is empty are omitted.
  */
-static void gen_projected(struct gen *gn, yajl_val v, const struct keep_node *n, int depth)
+static void gen_projected(struct gq_jw *gn, yajl_val v, const struct keep_node *n, int depth)
 {
 	const struct keep_node *k;
 	yajl_val m;
 
-	if (gn->failed)
+	if (gn->bad)
 		return;
 	if (depth > TRIM_MAX_DEPTH) {
-		gn->failed = true;
+		gn->bad = true;
 		return;
 	}
 	if (YAJL_IS_ARRAY(v)) {
-		gen_check(gn, yajl_gen_array_open(gn->g));
-		for (size_t i = 0; i < v->u.array.len && !gn->failed; i++) {
+		gq_jw_array_open(gn);
+		for (size_t i = 0; i < v->u.array.len && !gn->bad; i++) {
 			if (YAJL_IS_OBJECT(v->u.array.values[i]))
 				gen_projected(gn, v->u.array.values[i], n, depth + 1);
 		}
-		gen_check(gn, yajl_gen_array_close(gn->g));
+		gq_jw_array_close(gn);
 		return;
 	}
-	gen_check(gn, yajl_gen_map_open(gn->g));
-	for (size_t i = 0; i < v->u.object.len && !gn->failed; i++) {
+	gq_jw_map_open(gn);
+	for (size_t i = 0; i < v->u.object.len && !gn->bad; i++) {
 		k = keep_find(n, v->u.object.keys[i]);
 		m = v->u.object.values[i];
 		if (k == NULL)
 			continue;
 		if (k->whole) {
-			gen_str(gn, v->u.object.keys[i]);
-			gen_value(gn, m, depth + 1);
+			gq_jw_str(gn, v->u.object.keys[i]);
+			gq_jw_value_at(gn, m, depth + 1);
 		} else if (proj_nonempty(m, k)) {
-			gen_str(gn, v->u.object.keys[i]);
+			gq_jw_str(gn, v->u.object.keys[i]);
 			gen_projected(gn, m, k, depth + 1);
 		}
 	}
-	gen_check(gn, yajl_gen_map_close(gn->g));
+	gq_jw_map_close(gn);
 }
 
 /* Writes metadata without managedFields and the last-applied annotation
  * (an annotations object left empty is omitted). */
-static void gen_metadata(struct gen *gn, yajl_val md, int depth)
+static void gen_metadata(struct gq_jw *gn, yajl_val md, int depth)
 {
 	yajl_val a;
 	size_t kept;
 
-	gen_check(gn, yajl_gen_map_open(gn->g));
-	for (size_t i = 0; i < md->u.object.len && !gn->failed; i++) {
+	gq_jw_map_open(gn);
+	for (size_t i = 0; i < md->u.object.len && !gn->bad; i++) {
 		const char *key = md->u.object.keys[i];
 
 		a = md->u.object.values[i];
 		if (strcmp(key, "managedFields") == 0)
 			continue;
 		if (strcmp(key, "annotations") != 0 || !YAJL_IS_OBJECT(a)) {
-			gen_str(gn, key);
-			gen_value(gn, a, depth + 1);
+			gq_jw_str(gn, key);
+			gq_jw_value_at(gn, a, depth + 1);
 			continue;
 		}
 		kept = 0;
@@ -558,33 +507,33 @@ static void gen_metadata(struct gen *gn, yajl_val md, int depth)
 			kept += strcmp(a->u.object.keys[j], LAST_APPLIED) != 0;
 		if (kept == 0)
 			continue;
-		gen_str(gn, key);
-		gen_check(gn, yajl_gen_map_open(gn->g));
-		for (size_t j = 0; j < a->u.object.len && !gn->failed; j++) {
+		gq_jw_str(gn, key);
+		gq_jw_map_open(gn);
+		for (size_t j = 0; j < a->u.object.len && !gn->bad; j++) {
 			if (strcmp(a->u.object.keys[j], LAST_APPLIED) == 0)
 				continue;
-			gen_str(gn, a->u.object.keys[j]);
-			gen_value(gn, a->u.object.values[j], depth + 2);
+			gq_jw_str(gn, a->u.object.keys[j]);
+			gq_jw_value_at(gn, a->u.object.values[j], depth + 2);
 		}
-		gen_check(gn, yajl_gen_map_close(gn->g));
+		gq_jw_map_close(gn);
 	}
-	gen_check(gn, yajl_gen_map_close(gn->g));
+	gq_jw_map_close(gn);
 }
 
 /* Writes obj minus managedFields and the last-applied annotation. */
-static void gen_all(struct gen *gn, yajl_val obj)
+static void gen_all(struct gq_jw *gn, yajl_val obj)
 {
-	gen_check(gn, yajl_gen_map_open(gn->g));
-	for (size_t i = 0; i < obj->u.object.len && !gn->failed; i++) {
+	gq_jw_map_open(gn);
+	for (size_t i = 0; i < obj->u.object.len && !gn->bad; i++) {
 		yajl_val v = obj->u.object.values[i];
 
-		gen_str(gn, obj->u.object.keys[i]);
+		gq_jw_str(gn, obj->u.object.keys[i]);
 		if (strcmp(obj->u.object.keys[i], "metadata") == 0 && YAJL_IS_OBJECT(v))
 			gen_metadata(gn, v, 1);
 		else
-			gen_value(gn, v, 1);
+			gq_jw_value_at(gn, v, 1);
 	}
-	gen_check(gn, yajl_gen_map_close(gn->g));
+	gq_jw_map_close(gn);
 }
 
 /* The first member name of object o that appears twice, or NULL. Objects
@@ -624,10 +573,8 @@ static int check_unique(yajl_val obj, struct gq_err *err)
 static int trim_compiled(const struct keep_node *keep, yajl_val obj, yajl_val *out,
 			 struct gq_err *err)
 {
-	struct gen gn = {0};
-	const unsigned char *buf;
+	struct gq_jw gn;
 	char errbuf[128];
-	size_t len;
 	char *text;
 	int rc = GQ_OK;
 
@@ -636,25 +583,19 @@ static int trim_compiled(const struct keep_node *keep, yajl_val obj, yajl_val *o
 		return gq_err_set(err, GQ_EINVAL, "informer: object is not a JSON object");
 	if ((rc = check_unique(obj, err)) != GQ_OK)
 		return rc;
-	gn.g = yajl_gen_alloc(NULL);
-	if (gn.g == NULL)
-		abort(); /* out of memory: see gq.h */
+	gq_jw_init(&gn);
 	if (keep == NULL)
 		gen_all(&gn, obj);
 	else
 		gen_projected(&gn, obj, keep, 0);
-	if (gn.failed || yajl_gen_get_buf(gn.g, &buf, &len) != yajl_gen_status_ok) {
-		rc = gq_err_set(err, GQ_EPARSE, "informer: object nested too deeply to copy");
-		goto out;
-	}
-	text = gq_strndup((const char *)buf, len);
+	text = gq_jw_finish(&gn);
+	if (text == NULL)
+		return gq_err_set(err, GQ_EPARSE, "informer: object nested too deeply to copy");
 	*out = yajl_tree_parse(text, errbuf, sizeof(errbuf));
 	free(text);
 	if (*out == NULL)
 		rc = gq_err_set(err, GQ_EPARSE, "informer: re-parsing a trimmed object failed: %s",
 				errbuf);
-out:
-	yajl_gen_free(gn.g);
 	return rc;
 }
 

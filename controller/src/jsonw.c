@@ -138,6 +138,11 @@ void gq_jw_value(struct gq_jw *w, yajl_val v)
 	jw_value(w, v, 0);
 }
 
+void gq_jw_value_at(struct gq_jw *w, yajl_val v, int depth)
+{
+	jw_value(w, v, depth);
+}
+
 char *gq_jw_finish(struct gq_jw *w)
 {
 	const unsigned char *buf;

@@ -40,13 +40,17 @@ void gq_jw_map_open(struct gq_jw *w);
 void gq_jw_map_close(struct gq_jw *w);
 void gq_jw_array_open(struct gq_jw *w);
 void gq_jw_array_close(struct gq_jw *w);
-/* Deepest tree gq_jw_value writes (yajl_gen itself stops at 128 levels). */
-#define GQ_JW_MAX_DEPTH 100
+/* Deepest nesting gq_jw_value writes (yajl_gen itself stops at 128). */
+#define GQ_JW_MAX_DEPTH 120
 
 /* Writes the tree v (borrowed; NULL writes null), every member in order.
  * A tree nested deeper than GQ_JW_MAX_DEPTH marks the writer bad: it is
  * never cut short silently. */
 void gq_jw_value(struct gq_jw *w, yajl_val v);
+
+/* As gq_jw_value for a subtree written at nesting depth (the levels the
+ * caller has opened above it count towards GQ_JW_MAX_DEPTH). */
+void gq_jw_value_at(struct gq_jw *w, yajl_val v, int depth);
 
 /* Ends the document and frees the generator: the JSON text as a new heap
  * string (caller frees), or NULL when any call failed or nothing was

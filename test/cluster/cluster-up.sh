@@ -121,28 +121,8 @@ write_kubeconfig "$PKI/kwok.kubeconfig" kwok-controller "$KWOK_TOKEN"
 write_kubeconfig "$PKI/kubelet.kubeconfig" "system:node:$NODE_NAME" "$KUBELET_TOKEN"
 write_kubeconfig "$PKI/kube-proxy.kubeconfig" system:kube-proxy "$PROXY_TOKEN"
 
-# launch NAME CMD...: start CMD in a session (and process group) of its own,
-# so cluster-down can stop it together with any children it spawned. The
-# exact command line is kept in $CLUSTER_DIR/cmd/NAME (shell-quoted), so
-# test/cluster/restart-component.sh can start it again with the same flags.
-launch() {
-	local name=$1
-	shift
-	mkdir -p "$CLUSTER_DIR/cmd"
-	printf '%q ' "$@" >"$CLUSTER_DIR/cmd/$name"
-	setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-	echo $! >"$PIDS/$name.pid"
-}
-
-wait_for() { # WHAT SECONDS CMD...
-	local what=$1 secs=$2 i
-	shift 2
-	for ((i = 0; i < secs * 5; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	die "$what did not become ready in ${secs}s (logs in $LOGS)"
-}
+# shellcheck source=test/cluster/proc.sh
+. "$HERE/proc.sh"
 
 launch etcd "$BIN/etcd" --name gpuquota-test --data-dir "$CLUSTER_DIR/etcd" \
 	--listen-client-urls "http://127.0.0.1:$ETCD_PORT" \

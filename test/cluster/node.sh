@@ -174,22 +174,8 @@ conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeou
 EOF
 }
 
-launch() { # NAME CMD...
-	local name=$1
-	shift
-	setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-	echo $! >"$PIDS/$name.pid"
-}
-
-wait_for() { # WHAT SECONDS CMD...
-	local what=$1 secs=$2 i
-	shift 2
-	for ((i = 0; i < secs * 5; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	die "$what did not become ready in ${secs}s (logs in $LOGS)"
-}
+# shellcheck source=test/cluster/proc.sh
+. "$HERE/proc.sh"
 
 # The cgroup root in every hierarchy, cpuset with its parent's cpus and mems
 # (a new v1 cpuset is empty); the kubelet wants it to exist.
@@ -243,34 +229,6 @@ wait_ready() {
 	BIN=${BIN:-$("$HERE/build-binaries.sh")}
 	wait_for "real node $NODE_NAME" 90 node_ready
 	wait_for kube-proxy 60 in_ns curl -sf "http://127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT/healthz"
-}
-
-# ours NAME: the pid of component NAME if it still runs what was launched.
-ours() {
-	local f="$PIDS/$1.pid" pid
-	[ -f "$f" ] || return 1
-	pid=$(cat "$f")
-	kill -0 "$pid" 2>/dev/null || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1" || return 1
-	echo "$pid"
-}
-
-stop() { # NAME...: TERM each component's process group, KILL after 10 s
-	local c pid pids=() i left
-	for c in "$@"; do
-		if pid=$(ours "$c"); then
-			kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-			pids+=("$pid")
-		fi
-	done
-	for ((i = 0; i < 100; i++)); do
-		left=0
-		for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
-		[ $left = 0 ] && break
-		sleep 0.1
-	done
-	for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null; done
-	return 0
 }
 
 # The processes left in the node's cgroups (the containers).

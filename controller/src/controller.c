@@ -65,6 +65,9 @@ struct controller {
 	struct gq_webhook *webhook;
 	struct gq_tls_material tls;
 	struct gq_tls_opts tls_opts;
+	pthread_t cert_th;     /* the certificate check (cert_main) */
+	bool cert_started;     /* cert_th was started and not joined yet */
+	atomic_bool cert_busy; /* a check runs or its result waits for the loop */
 	bool draining;
 	struct gq_metrics_histogram reconcile_seconds; /* time per reconcile */
 };
@@ -634,35 +637,86 @@ static void on_drained(void *arg)
 	event_base_loopbreak(c->base);
 }
 
+/* A certificate check's outcome, handed from its thread to the loop. */
+struct cert_result {
+	struct controller *c;
+	struct gq_tls_material m; /* the new material when changed */
+	bool changed;
+};
+
 /*
- * Timer (event loop, every cert_check_ms, default hourly): renews the webhook
- * certificate when due, or re-reads cert-manager's files (gq_tls_ensure,
- * blocking). A new certificate is installed in the webhook and then owned by
- * c->tls; on any failure the one in use stays.
+ * Event loop: installs a changed certificate in the webhook (then owned by
+ * c->tls; on failure the one in use stays) and frees r.
+ */
+static void on_cert_result(evutil_socket_t fd, short what, void *arg)
+{
+	struct cert_result *r = arg;
+	struct controller *c = r->c;
+	struct gq_err err = {0};
+
+	(void)fd, (void)what;
+	if (r->changed &&
+	    gq_webhook_set_cert(c->webhook, r->m.cert_pem, r->m.key_pem, &err) == GQ_OK) {
+		gq_info("webhook certificate rotated");
+		gq_tls_material_free(&c->tls);
+		c->tls = r->m;
+	} else {
+		if (r->changed)
+			gq_error("webhook certificate changed but cannot be served; serving the "
+				 "old one | error=%s",
+				 err.msg);
+		gq_tls_material_free(&r->m);
+	}
+	free(r);
+	atomic_store(&c->cert_busy, false);
+}
+
+/*
+ * The certificate check's thread: gq_tls_ensure (Secret and webhook
+ * configuration reads and writes, blocking) off the event loop, so that
+ * admission never waits on it; the outcome goes back to the loop
+ * (on_cert_result). Reads c->tls, which only on_cert_result replaces, after
+ * this thread is done.
+ */
+static void *cert_main(void *arg)
+{
+	struct controller *c = arg;
+	struct cert_result *r = gq_calloc(1, sizeof(*r));
+	struct gq_err err = {0};
+	struct timeval zero = {0, 0};
+
+	r->c = c;
+	if (gq_tls_ensure(c->kc, &c->tls_opts, &c->tls, &r->m, &r->changed, &err) != GQ_OK) {
+		gq_warn("webhook certificate check failed | error=%s", err.msg);
+		r->changed = false;
+	}
+	if (event_base_once(c->base, -1, EV_TIMEOUT, on_cert_result, r, &zero) != 0) {
+		gq_tls_material_free(&r->m);
+		free(r);
+		atomic_store(&c->cert_busy, false);
+	}
+	return NULL;
+}
+
+/*
+ * Timer (event loop, every cert_check_ms, default hourly): starts a
+ * certificate check on its own thread (cert_main) unless one still runs or
+ * the controller is stopping.
  */
 static void on_cert_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct controller *c = arg;
-	struct gq_tls_material m = {0};
-	struct gq_err err = {0};
-	bool changed = false;
 
 	(void)fd, (void)what;
-	if (gq_tls_ensure(c->kc, &c->tls_opts, &c->tls, &m, &changed, &err) != GQ_OK) {
-		gq_warn("webhook certificate check failed | error=%s", err.msg);
+	if (c->draining || atomic_exchange(&c->cert_busy, true))
 		return;
+	if (c->cert_started)
+		pthread_join(c->cert_th, NULL); /* the last check, finished */
+	c->cert_started = pthread_create(&c->cert_th, NULL, cert_main, c) == 0;
+	if (!c->cert_started) {
+		gq_warn("cannot start the certificate check");
+		atomic_store(&c->cert_busy, false);
 	}
-	if (changed && gq_webhook_set_cert(c->webhook, m.cert_pem, m.key_pem, &err) == GQ_OK) {
-		gq_info("webhook certificate rotated");
-		gq_tls_material_free(&c->tls);
-		c->tls = m;
-		return;
-	}
-	if (changed)
-		gq_error("webhook certificate changed but cannot be served; serving the old one "
-			 "| error=%s",
-			 err.msg);
-	gq_tls_material_free(&m);
 }
 
 /*
@@ -930,6 +984,8 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 out:
 	if (ev_cert)
 		event_free(ev_cert);
+	if (c.cert_started)
+		pthread_join(c.cert_th, NULL);
 	if (c.webhook)
 		gq_webhook_free(c.webhook);
 	gq_tls_material_free(&c.tls);

@@ -297,13 +297,14 @@ test_leader_d_paused_leader_makes_no_write_after_it_lost() {
 	controller_stop
 	rep_cleanup
 	local ns=e2e-lstop l f w0 w1 w r0 r ms i
-	rep_start 0 "${LE_SHORT[@]}"
-	rep_start 1 "${LE_SHORT[@]}"
+	# A running GPU pod under a budget, its usage written every second
+	# (--ledger-write-interval 1s; the default writes it once a minute), so
+	# a resumed ex-leader would have writes to make at once.
+	rep_start 0 "${LE_SHORT[@]}" --ledger-write-interval 1s
+	rep_start 1 "${LE_SHORT[@]}" --ledger-write-interval 1s
 	wait_for 40 rep_ready 0
 	wait_for 40 rep_ready 1
 	wait_for 20 one_leader
-	# A running GPU pod under a budget: the leader writes its ledger every
-	# second, so a resumed ex-leader would have writes to make at once.
 	new_ns $ns
 	budget_team lstop $ns Deny 100 Monthly
 	wait_for 30 team_ready lstop

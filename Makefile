@@ -30,9 +30,18 @@ SOBJS   := $(patsubst controller/src/%.c,build/san/%.o,$(SRCS))
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(patsubst test/unit/%.c,build/unit/%,$(UNIT_SRCS))
 
+# The tests' reference implementations (test/oracle/, e.g. the tree decoder
+# of AdmissionReviews): linked into the unit and fuzz binaries, never into
+# the controller, whose sources cannot include their headers.
+ORACLE_SRCS := $(wildcard test/oracle/*.c)
+ORACLE_HDRS := $(wildcard test/oracle/*.h)
+TEST_INC    := -Itest/oracle
+SORACLE     := $(patsubst test/oracle/%.c,build/san/oracle/%.o,$(ORACLE_SRCS))
+
 # Each object's header dependencies, as the compiler saw them (-MMD); the
 # test and fuzz binaries, built from one command each, depend on every header.
--include $(wildcard build/obj/*.d build/san/*.d build/libfuzzer/obj/*.d)
+-include $(wildcard build/obj/*.d build/san/*.d build/san/oracle/*.d build/libfuzzer/obj/*.d \
+                    build/libfuzzer/obj/oracle/*.d)
 
 KUBECONFIG_LOCAL := .cluster/kubeconfig
 KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
@@ -80,18 +89,24 @@ build/san/%.o: controller/src/%.c
 	@echo "  CC-SAN  $<"
 	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -MMD -MP -c -o $@ $<
 
-build/unit/%: test/unit/%.c $(SOBJS) $(HDRS)
+build/san/oracle/%.o: test/oracle/%.c
+	@mkdir -p build/san/oracle
+	@echo "  CC-SAN  $<"
+	@$(CC) $(CFLAGS_BASE) $(TEST_INC) -O1 -g $(SAN) -MMD -MP -c -o $@ $<
+
+build/unit/%: test/unit/%.c $(SOBJS) $(SORACLE) $(HDRS) $(ORACLE_HDRS)
 	@mkdir -p build/unit
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ $< $(SOBJS) $(LIBS) -lcmocka
+	@$(CC) $(CFLAGS_BASE) $(TEST_INC) -O1 -g $(SAN) -o $@ $< $(SOBJS) $(SORACLE) $(LIBS) -lcmocka
 
 FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst test/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-build/fuzz/%: test/fuzz/%.c test/fuzz/standalone.c $(SOBJS) $(HDRS)
+build/fuzz/%: test/fuzz/%.c test/fuzz/standalone.c $(SOBJS) $(SORACLE) $(HDRS) $(ORACLE_HDRS)
 	@mkdir -p build/fuzz
 	@echo "  LINK    $@"
-	@$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -o $@ test/fuzz/standalone.c $< $(SOBJS) $(LIBS)
+	@$(CC) $(CFLAGS_BASE) $(TEST_INC) -O1 -g $(SAN) -o $@ test/fuzz/standalone.c $< $(SOBJS) \
+	  $(SORACLE) $(LIBS)
 
 # libFuzzer builds of the same targets (make fuzz): clang from Debian, the
 # controller sources instrumented with fuzzer-no-link, each target linked
@@ -100,6 +115,7 @@ FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
 FUZZ_SAN  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 FOBJS     := $(patsubst controller/src/%.c,build/libfuzzer/obj/%.o,$(SRCS))
+FORACLE   := $(patsubst test/oracle/%.c,build/libfuzzer/obj/oracle/%.o,$(ORACLE_SRCS))
 FUZZ_LF_BINS := $(patsubst test/fuzz/%.c,build/libfuzzer/%,$(FUZZ_SRCS))
 
 build/libfuzzer/obj/%.o: controller/src/%.c
@@ -107,9 +123,16 @@ build/libfuzzer/obj/%.o: controller/src/%.c
 	@echo "  CC-FUZZ $<"
 	@$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
-build/libfuzzer/fuzz_%: test/fuzz/fuzz_%.c $(FOBJS) $(HDRS)
+build/libfuzzer/obj/oracle/%.o: test/oracle/%.c
+	@mkdir -p build/libfuzzer/obj/oracle
+	@echo "  CC-FUZZ $<"
+	@$(FUZZ_CC) $(CFLAGS_BASE) $(TEST_INC) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP \
+	  -c -o $@ $<
+
+build/libfuzzer/fuzz_%: test/fuzz/fuzz_%.c $(FOBJS) $(FORACLE) $(HDRS) $(ORACLE_HDRS)
 	@echo "  LINK    $@"
-	@$(FUZZ_CC) $(CFLAGS_BASE) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FOBJS) $(LIBS)
+	@$(FUZZ_CC) $(CFLAGS_BASE) $(TEST_INC) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FOBJS) \
+	  $(FORACLE) $(LIBS)
 
 fuzz-deps: deps
 	@if ! command -v $(FUZZ_CC) >/dev/null 2>&1 || \
@@ -180,10 +203,11 @@ bench: deps ## Webhook throughput and latency vs nginx over TLS keep-alive (benc
 	@bench/run.sh
 
 fmt: ## Format the C sources with clang-format
-	clang-format -i controller/src/*.[ch] test/unit/*.c test/fuzz/*.c bench/*.c
+	clang-format -i controller/src/*.[ch] test/unit/*.c test/fuzz/*.c test/oracle/*.[ch] bench/*.c
 
 fmt-check: ## Check the C sources are formatted
-	clang-format --dry-run --Werror controller/src/*.[ch] test/unit/*.c test/fuzz/*.c bench/*.c
+	clang-format --dry-run --Werror controller/src/*.[ch] test/unit/*.c test/fuzz/*.c \
+	  test/oracle/*.[ch] bench/*.c
 
 clean: ## Remove build outputs
 	rm -rf build bin

@@ -24,6 +24,10 @@
  *
  * Units: budgets and usage are micro GPU-seconds (1 GPU for 1 s =
  * 1,000,000); weights are exact fractions of GPU-equivalents (cost.h).
+ *
+ * Implemented by admission_decode.c (gq_admission_decode and the request
+ * helpers gq_adm_request_*) and admission.c (weights, decisions, refusal,
+ * encoding).
  */
 #ifndef GQ_ADMISSION_H
 #define GQ_ADMISSION_H
@@ -37,7 +41,7 @@
 #include "spec.h" /* enum gq_on_exhausted */
 
 /*
- * Bounds on what the decoders accept (README, "Admission limits"). A review
+ * Bounds on what the decoder accepts (README, "Admission limits"). A review
  * past one is refused: HTTP 400, so the apiserver applies the webhook's
  * failurePolicy (Ignore) -- except a GPU pod CREATE, which is answered
  * allowed: false naming the bound (refused_gpu_pod below), so that no GPU pod
@@ -53,6 +57,9 @@
 #define GQ_ADMISSION_MAX_CONTAINERS 1024 /* entries of spec.containers, of initContainers */
 #define GQ_ADMISSION_MAX_RESOURCES  64	 /* distinct nvidia.com/... resources per pod */
 #define GQ_ADMISSION_MAX_GATES	    256	 /* entries of spec.schedulingGates */
+
+/* The AdmissionReview version decoded and answered. */
+#define GQ_ADMISSION_API_VERSION "admission.k8s.io/v1"
 
 /* Name of the scheduling gate the Hold policy adds. */
 #define GQ_ADMISSION_GATE "gpuquota.io/budget"
@@ -192,16 +199,6 @@ struct gq_adm_response {
  */
 int gq_admission_decode(struct gq_adm_request *out, const char *body, size_t len,
 			struct gq_err *err);
-
-/*
- * Reference implementation, used by tests: the same contract as
- * gq_admission_decode (same results, same error codes and messages), by
- * building the whole yajl_tree of the body first. Slower (an allocation per
- * JSON value); the differential tests and test/fuzz/fuzz_admission_diff.c
- * check that both decoders agree.
- */
-int gq_admission_decode_tree(struct gq_adm_request *out, const char *body, size_t len,
-			     struct gq_err *err);
 
 /* Releases everything *r owns and zeroes it. Safe on a zeroed struct. */
 void gq_adm_request_free(struct gq_adm_request *r);

@@ -1,5 +1,5 @@
 /*
- * fuzz_admission.c - libFuzzer target for admission.c.
+ * fuzz_admission.c - libFuzzer target for admission_decode.c and admission.c.
  *
  * Input: an AdmissionReview body. It is decoded; when that succeeds, the
  * request is decided against each of a few fixed team snapshots (one per

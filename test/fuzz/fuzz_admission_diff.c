@@ -1,5 +1,6 @@
 /*
- * fuzz_admission_diff.c - differential libFuzzer target for admission.c.
+ * fuzz_admission_diff.c - differential libFuzzer target for the AdmissionReview
+ * decoders (admission_decode.c, and the reference test/oracle/admission_tree.c).
  *
  * Input: an AdmissionReview body. It is decoded by both decoders: the
  * streaming one the webhook uses (gq_admission_decode) and the reference
@@ -12,8 +13,9 @@
  * printed and aborts. Must never crash, leak or trip ASan/UBSan.
  *
  * Build (libFuzzer): clang-14 -fsanitize=fuzzer,address,undefined ... with
- * every controller/src file but main.c. Replay without libFuzzer: link with
- * test/fuzz/standalone.c (`make unit` replays corpus/admission_diff/).
+ * every controller/src file but main.c, and the test/oracle sources. Replay
+ * without libFuzzer: link with test/fuzz/standalone.c (`make unit` replays
+ * corpus/admission_diff/).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "admission.h"
+#include "admission_tree.h"
 #include "gq.h"
 
 static void differ(const char *what, const char *a, const char *b)

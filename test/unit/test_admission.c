@@ -1,16 +1,18 @@
 /*
- * Unit tests for admission.c: AdmissionReview decoding (realistic reviews,
- * init containers and sidecars, limits-only pods, malformed and oversize
- * bodies), every decision rule and their order, combined patches (decoded
- * from the base64 wire form and compared as JSON), and the response shape.
+ * Unit tests for admission_decode.c and admission.c: AdmissionReview
+ * decoding (realistic reviews, init containers and sidecars, limits-only
+ * pods, malformed and oversize bodies), every decision rule and their
+ * order, combined patches (decoded from the base64 wire form and compared
+ * as JSON), and the response shape.
  *
  * Every body decoded here also goes through both decoders (diff_decode):
  * the streaming gq_admission_decode and the reference
- * gq_admission_decode_tree must return the same code and message and, on
- * success, the same request field by field. Further differential tests
- * cover the fuzz corpora, the bench bodies and mutations of them, and the
- * corners where streaming differs from a tree walk (key order, repeated
- * keys, \u0000 in strings, comments, bounds, error precedence).
+ * gq_admission_decode_tree (test/oracle/admission_tree.c) must return the
+ * same code and message and, on success, the same request field by field.
+ * Further differential tests cover the fuzz corpora, the bench bodies and
+ * mutations of them, and the corners where streaming differs from a tree
+ * walk (key order, repeated keys, \u0000 in strings, comments, bounds,
+ * error precedence).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "admission.h"
+#include "admission_tree.h"
 #include "buf.h"
 #include "gq.h"
 #include "json_assert.h"

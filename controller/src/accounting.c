@@ -302,7 +302,7 @@ static int finalizer_index(yajl_val pod, const char *name, size_t *index)
 	return GQ_ENOTFOUND;
 }
 
-/* Whether pod carries the budget scheduling gate (GQ_ADMISSION_GATE); sets
+/* Whether pod carries the budget scheduling gate (GQ_BUDGET_GATE); sets
  * *index to its position in spec.schedulingGates when it does. */
 static bool gated(yajl_val pod, size_t *index)
 {
@@ -311,7 +311,7 @@ static bool gated(yajl_val pod, size_t *index)
 
 	for (size_t i = 0; g && i < g->u.array.len; i++)
 		if (gq_json_str(g->u.array.values[i], GQ_PATH("name")) &&
-		    strcmp(gq_json_str(g->u.array.values[i], GQ_PATH("name")), GQ_ADMISSION_GATE) ==
+		    strcmp(gq_json_str(g->u.array.values[i], GQ_PATH("name")), GQ_BUDGET_GATE) ==
 			0) {
 			*index = i;
 			return true;

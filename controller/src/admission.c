@@ -25,8 +25,7 @@
 
 #define MAX_RES GQ_ADMISSION_MAX_RESOURCES
 
-#define GPU_RESOURCE "nvidia.com/gpu"
-#define API_VERSION  GQ_ADMISSION_API_VERSION
+#define API_VERSION GQ_ADMISSION_API_VERSION
 
 /* ------------------------------------------------------------------ */
 /* Weights and cost                                                     */
@@ -93,7 +92,7 @@ static void fmt_hours(char buf[32], int64_t micro_s)
 /* JSON Patch                                                           */
 /* ------------------------------------------------------------------ */
 
-enum val_kind { VAL_NONE, VAL_STR, VAL_INT, VAL_GATE, VAL_GATE_LIST };
+enum val_kind { VAL_NONE, VAL_STR, VAL_INT, VAL_GATE, VAL_GATE_LIST, VAL_FIN, VAL_FIN_LIST };
 
 /* One JSON Patch operation; strings are borrowed (the request or team). */
 struct op {
@@ -131,7 +130,7 @@ static void jw_gate(struct gq_jw *w)
 {
 	gq_jw_map_open(w);
 	gq_jw_str(w, "name");
-	gq_jw_str(w, GQ_ADMISSION_GATE);
+	gq_jw_str(w, GQ_BUDGET_GATE);
 	gq_jw_map_close(w);
 }
 
@@ -164,6 +163,12 @@ static char *patch_json(const struct patch *p)
 		case VAL_GATE_LIST:
 			gq_jw_array_open(&w);
 			jw_gate(&w);
+			gq_jw_array_close(&w);
+			break;
+		case VAL_FIN: gq_jw_str(&w, GQ_ACCOUNTING_FINALIZER); break;
+		case VAL_FIN_LIST:
+			gq_jw_array_open(&w);
+			gq_jw_str(&w, GQ_ACCOUNTING_FINALIZER);
 			gq_jw_array_close(&w);
 			break;
 		}
@@ -331,7 +336,7 @@ static void apply_policy(struct gq_adm_response *out, struct patch *p,
 	char *what;
 
 	if (team->policy == GQ_EXHAUSTED_HOLD) {
-		if (!in_list(GQ_ADMISSION_GATE, (const char *const *)req->gates, req->n_gates)) {
+		if (!in_list(GQ_BUDGET_GATE, (const char *const *)req->gates, req->n_gates)) {
 			if (req->has_gates)
 				patch_set(p, "add", "/spec/schedulingGates/-", VAL_GATE, NULL, 0);
 			else
@@ -339,10 +344,10 @@ static void apply_policy(struct gq_adm_response *out, struct patch *p,
 					  0);
 		}
 		if (b->reset != NULL)
-			what = gq_asprintf("pod held by gate " GQ_ADMISSION_GATE " until %s",
-					   b->reset);
+			what =
+			    gq_asprintf("pod held by gate " GQ_BUDGET_GATE " until %s", b->reset);
 		else
-			what = gq_strdup("pod held by gate " GQ_ADMISSION_GATE
+			what = gq_strdup("pod held by gate " GQ_BUDGET_GATE
 					 " until budget is available");
 		add_warning(out, budget_warning(team, b, what));
 		free(what);
@@ -441,7 +446,7 @@ int gq_admission_decide(struct gq_adm_response *out, const struct gq_adm_request
 		return GQ_OK;
 	}
 
-	gpus = gq_adm_request_count(req, GPU_RESOURCE);
+	gpus = gq_adm_request_count(req, GQ_NVIDIA_GPU);
 	if (team->max_gpus_per_pod > 0 && gpus > team->max_gpus_per_pod) {
 		label = pod_label(req);
 		deny(out, GQ_ADM_DENY_CAP,
@@ -457,6 +462,14 @@ int gq_admission_decide(struct gq_adm_response *out, const struct gq_adm_request
 	else
 		check_budget(out, &p, req, team);
 
+	/* The ledger's finalizer, last (the ledger removes it once the pod's
+	 * usage is persisted). */
+	if (out->allowed && team->accounting && !req->has_accounting_finalizer) {
+		if (req->has_finalizers)
+			patch_set(&p, "add", "/metadata/finalizers/-", VAL_FIN, NULL, 0);
+		else
+			patch_set(&p, "add", "/metadata/finalizers", VAL_FIN_LIST, NULL, 0);
+	}
 	if (out->allowed)
 		out->patch = patch_json(&p);
 	return GQ_OK;

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "cost.h"
 #include "gq.h"
 #include "spec.h" /* enum gq_on_exhausted */
@@ -61,13 +62,6 @@
 /* The AdmissionReview version decoded and answered. */
 #define GQ_ADMISSION_API_VERSION "admission.k8s.io/v1"
 
-/* Name of the scheduling gate the Hold policy adds. */
-#define GQ_ADMISSION_GATE "gpuquota.io/budget"
-
-/* The finalizer the budget accounting puts on admitted GPU pods (decode
- * reports whether a pod already carries it). */
-#define GQ_ADMISSION_FINALIZER "gpuquota.io/accounting"
-
 /* Micro GPU-equivalents of one whole GPU. */
 #define GQ_ADMISSION_GPU_MICRO 1000000LL
 
@@ -92,7 +86,7 @@ struct gq_adm_request {
 	char *generate_name; /* object.metadata.generateName, NULL if absent */
 	bool dry_run;	     /* request.dryRun */
 	bool has_finalizers; /* object.metadata.finalizers is an array (maybe empty) */
-	bool has_accounting_finalizer; /* ... and holds GQ_ADMISSION_FINALIZER */
+	bool has_accounting_finalizer; /* ... and holds GQ_ACCOUNTING_FINALIZER */
 
 	/* request.object (a Pod), only when is_pod_create */
 	char *priority_class;	    /* spec.priorityClassName; NULL if absent or "" */
@@ -141,6 +135,10 @@ struct gq_adm_team {
 	const char *over_budget_class; /* "<team>-over-budget" (Deprioritize); NULL:
 					* Deprioritize fails closed (denies) */
 	int32_t over_budget_value;     /* its value; its preemptionPolicy is Never */
+
+	/* Admitted GPU pods get GQ_ACCOUNTING_FINALIZER (the budget registry sets
+	 * it for teams with a budget) */
+	bool accounting;
 
 	/* spec.budget.weights (cost.h: gq_cost_resource_weight); NULL = none */
 	const struct gq_res_list *weights;

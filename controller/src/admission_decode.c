@@ -414,7 +414,7 @@ struct sax_meta {
 	uint8_t fins;	/* type of finalizers */
 	size_t n_fins;	/* its elements so far */
 	size_t bad_fin; /* first element that is not a string; SIZE_MAX: none */
-	bool acct;	/* one is GQ_ADMISSION_FINALIZER */
+	bool acct;	/* one is GQ_ACCOUNTING_FINALIZER */
 };
 
 /* request.object.spec (its gates and containers are in struct sax) */
@@ -851,7 +851,7 @@ static int sax_value(struct sax *s, int t, const char *txt, size_t len)
 	case N_FINS:
 		if (t != SV_STR && s->meta.bad_fin == SIZE_MAX)
 			s->meta.bad_fin = s->meta.n_fins;
-		if (value_is(t, txt, len, GQ_ADMISSION_FINALIZER))
+		if (value_is(t, txt, len, GQ_ACCOUNTING_FINALIZER))
 			s->meta.acct = true;
 		s->meta.n_fins++;
 		break;

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "api.h"
 #include "admission.h"
 #include "cost.h"
 #include "gq.h"
@@ -31,7 +32,7 @@
 #define GQ_ADM_MAX_PATH 160
 
 /* The prefix of the resources read from a pod (nvidia.com/gpu, MIG, ...). */
-#define GQ_ADM_NVIDIA_PREFIX "nvidia.com/"
+#define GQ_ADM_NVIDIA_PREFIX GQ_NVIDIA_PREFIX
 
 /* Whether name[0..len) starts with GQ_ADM_NVIDIA_PREFIX. */
 static inline bool gq_adm_is_nvidia(const char *name, size_t len)

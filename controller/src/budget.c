@@ -292,6 +292,8 @@ void gq_budget_set_admission(struct gq_budget_registry *r, const char *team,
 	e->n_ns = n_ns;
 	e->adm = *s;
 	e->adm.name = gq_strdup(s->name);
+	/* Only teams with a budget account pods (and release the finalizer). */
+	e->adm.accounting = s->has_budget;
 	e->tier_classes = strv_dup(s->tier_classes, s->n_tiers);
 	e->adm.tier_classes = (const char *const *)e->tier_classes;
 	e->exempt_classes = strv_dup(s->exempt_classes, s->n_exempt);
@@ -328,33 +330,6 @@ void gq_budget_get_stats(struct gq_budget_registry *r, struct gq_budget_stats *o
 	out->denied = atomic_load(&r->denied);
 	out->held = atomic_load(&r->held);
 	out->deprioritized = atomic_load(&r->deprioritized);
-}
-
-/* Appends the accounting finalizer to the response patch of an admitted
- * GPU pod (response owns patch). */
-static void add_finalizer_op(struct gq_adm_response *resp, const struct gq_adm_request *req)
-{
-	const char *op;
-	char *p;
-
-	if (req->has_accounting_finalizer)
-		return;
-	op = req->has_finalizers ? "{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
-				   "-\",\"value\":\"" GQ_ACCOUNTING_FINALIZER "\"}"
-				 : "{\"op\":\"add\",\"path\":\"/metadata/"
-				   "finalizers\",\"value\":[\"" GQ_ACCOUNTING_FINALIZER "\"]}";
-	if (resp->patch == NULL) {
-		p = gq_asprintf("[%s]", op);
-	} else {
-		size_t n = strlen(resp->patch);
-
-		while (n > 0 && resp->patch[n - 1] != ']')
-			n--;
-		p = gq_asprintf("%.*s%s%s]", (int)(n ? n - 1 : 0), resp->patch, n > 2 ? "," : "",
-				op);
-	}
-	free(resp->patch);
-	resp->patch = p;
 }
 
 /* Counts the decision resp on req for team entry e. Caller holds the
@@ -395,7 +370,6 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 	struct gq_adm_response resp = {0};
 	struct gq_err err = {0};
 	struct entry *e = NULL;
-	bool has_budget = false;
 	struct timespec t0;
 	char *review;
 	int rc;
@@ -426,7 +400,6 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 			}
 	}
 	rc = gq_admission_decide(&resp, &req, e ? &e->adm : NULL);
-	has_budget = e && e->adm.has_budget;
 	if (rc == GQ_OK && e)
 		count_decision(e, &req, &resp);
 	pthread_mutex_unlock(&r->mu);
@@ -436,9 +409,6 @@ int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf 
 			req.namespace ? req.namespace : "", gq_strerror(rc));
 		resp.allowed = true;
 	}
-	/* Only teams with a budget account pods (and release the finalizer). */
-	if (resp.allowed && e && has_budget && gq_adm_request_is_gpu_pod(&req) && req.is_pod_create)
-		add_finalizer_op(&resp, &req);
 answer:
 	if (!resp.allowed)
 		atomic_fetch_add(&r->denied, 1);

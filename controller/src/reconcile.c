@@ -777,8 +777,8 @@ static void pod_remove_finalizer(struct gq_reconciler *r, struct pass *p, const 
 static void pod_release(struct gq_reconciler *r, struct pass *p, const char *key, size_t index)
 {
 	if (pod_patch(r, p, key,
-		      patch_test_remove("/spec/schedulingGates", index, "/name",
-					GQ_ADMISSION_GATE)) == GQ_OK)
+		      patch_test_remove("/spec/schedulingGates", index, "/name", GQ_BUDGET_GATE)) ==
+	    GQ_OK)
 		gq_info("budget available: held pod released | pod=%s", key);
 }
 
@@ -996,7 +996,7 @@ int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 				c.pods[i].key);
 			pod_patch(r, &p, c.pods[i].key,
 				  patch_test_remove("/spec/schedulingGates", (size_t)c.gates[i],
-						    "/name", GQ_ADMISSION_GATE));
+						    "/name", GQ_BUDGET_GATE));
 		}
 		free(c.pods[i].key);
 	}

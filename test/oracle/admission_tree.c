@@ -24,6 +24,7 @@
 #include "admission_int.h"
 #include "cost.h"
 #include "gq.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,28 +46,13 @@
 /* Tree helpers                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Member key of an object, NULL when absent, JSON null, or obj is not an
- * object. Borrowed. When a key repeats, the last one wins (as in Go). */
-static yajl_val obj_get(yajl_val obj, const char *key)
-{
-	yajl_val v = NULL;
-	size_t i;
-
-	if (!YAJL_IS_OBJECT(obj))
-		return NULL;
-	for (i = 0; i < obj->u.object.len; i++)
-		if (strcmp(obj->u.object.keys[i], key) == 0)
-			v = obj->u.object.values[i];
-	return YAJL_IS_NULL(v) ? NULL : v;
-}
-
 /* Reads an optional string member into a new heap string (*out, caller
  * owns; left NULL when absent). GQ_EINVAL when it is not a string or is
  * longer than max; where names the field in the message. */
 static int get_str(char **out, yajl_val obj, const char *key, size_t max, const char *where,
 		   struct gq_err *err)
 {
-	yajl_val v = obj_get(obj, key);
+	yajl_val v = gq_json_get(obj, key);
 
 	*out = NULL;
 	if (v == NULL)
@@ -93,7 +79,7 @@ static int get_str_or_empty(char **out, yajl_val obj, const char *key, size_t ma
 /* Whether a string member equals want (absent counts as ""). */
 static bool str_is(yajl_val obj, const char *key, const char *want)
 {
-	yajl_val v = obj_get(obj, key);
+	yajl_val v = gq_json_get(obj, key);
 
 	if (v == NULL)
 		return want[0] == '\0';
@@ -157,12 +143,12 @@ static int fold_container(struct gq_adm_acc_table *acc, yajl_val c, enum gq_cost
 	if (!YAJL_IS_OBJECT(c))
 		return gq_err_set(err, GQ_EINVAL, "%s: not an object", where);
 	snprintf(rwhere, sizeof(rwhere), "%s.resources", where);
-	res = obj_get(c, "resources");
+	res = gq_json_get(c, "resources");
 	if (res != NULL && !YAJL_IS_OBJECT(res))
 		return gq_err_set(err, GQ_EINVAL, "%s: not an object", rwhere);
-	rc = read_res_map(&t, obj_get(res, "requests"), true, rwhere, err);
+	rc = read_res_map(&t, gq_json_get(res, "requests"), true, rwhere, err);
 	if (rc == GQ_OK)
-		rc = read_res_map(&t, obj_get(res, "limits"), false, rwhere, err);
+		rc = read_res_map(&t, gq_json_get(res, "limits"), false, rwhere, err);
 	if (rc != GQ_OK)
 		return rc;
 	return gq_adm_fold_cres(acc, &t, kind, where, err);
@@ -174,7 +160,7 @@ static int fold_list(struct gq_adm_acc_table *acc, yajl_val spec, const char *ke
 		     struct gq_err *err)
 {
 	char where[MAX_PATH];
-	yajl_val list = obj_get(spec, key), c;
+	yajl_val list = gq_json_get(spec, key), c;
 	enum gq_cost_kind kind;
 	size_t i;
 	int rc;
@@ -225,7 +211,7 @@ static int dec_pod_gpus(struct gq_adm_request *out, yajl_val spec, struct gq_err
 /* spec.schedulingGates: remembers whether the array exists and the names. */
 static int dec_gates(struct gq_adm_request *out, yajl_val spec, struct gq_err *err)
 {
-	yajl_val gates = obj_get(spec, "schedulingGates"), g;
+	yajl_val gates = gq_json_get(spec, "schedulingGates"), g;
 	char where[MAX_PATH];
 	size_t i;
 	int rc;
@@ -256,7 +242,7 @@ static int dec_gates(struct gq_adm_request *out, yajl_val spec, struct gq_err *e
 /* metadata.finalizers: whether the array exists and holds ours. */
 static int dec_finalizers(struct gq_adm_request *out, yajl_val meta, struct gq_err *err)
 {
-	yajl_val fins = obj_get(meta, "finalizers"), f;
+	yajl_val fins = gq_json_get(meta, "finalizers"), f;
 	size_t i;
 
 	if (fins == NULL)
@@ -269,7 +255,7 @@ static int dec_finalizers(struct gq_adm_request *out, yajl_val meta, struct gq_e
 		if (!YAJL_IS_STRING(f))
 			return gq_err_set(err, GQ_EINVAL, "metadata.finalizers[%zu]: not a string",
 					  i);
-		if (strcmp(f->u.string, GQ_ADMISSION_FINALIZER) == 0)
+		if (strcmp(f->u.string, GQ_ACCOUNTING_FINALIZER) == 0)
 			out->has_accounting_finalizer = true;
 	}
 	return GQ_OK;
@@ -284,7 +270,7 @@ static int dec_pod(struct gq_adm_request *out, yajl_val pod, struct gq_err *err)
 
 	if (!YAJL_IS_OBJECT(pod))
 		return gq_err_set(err, GQ_EINVAL, "request.object: a Pod CREATE needs the pod");
-	meta = obj_get(pod, "metadata");
+	meta = gq_json_get(pod, "metadata");
 	if (meta != NULL && !YAJL_IS_OBJECT(meta))
 		return gq_err_set(err, GQ_EINVAL, "request.object.metadata: not an object");
 	rc = get_str(&out->generate_name, meta, "generateName", MAX_STR, "metadata", err);
@@ -306,7 +292,7 @@ static int dec_pod(struct gq_adm_request *out, yajl_val pod, struct gq_err *err)
 	if (rc != GQ_OK)
 		return rc;
 
-	spec = obj_get(pod, "spec");
+	spec = gq_json_get(pod, "spec");
 	if (spec == NULL)
 		return GQ_OK;
 	if (!YAJL_IS_OBJECT(spec))
@@ -318,15 +304,15 @@ static int dec_pod(struct gq_adm_request *out, yajl_val pod, struct gq_err *err)
 		free(out->priority_class);
 		out->priority_class = NULL;
 	}
-	v = obj_get(spec, "priority");
+	v = gq_json_get(spec, "priority");
 	if (v != NULL && !YAJL_IS_INTEGER(v))
 		return gq_err_set(err, GQ_EINVAL, "spec.priority: not an integer");
 	out->has_priority = v != NULL;
-	v = obj_get(spec, "preemptionPolicy");
+	v = gq_json_get(spec, "preemptionPolicy");
 	if (v != NULL && !YAJL_IS_STRING(v))
 		return gq_err_set(err, GQ_EINVAL, "spec.preemptionPolicy: not a string");
 	out->has_preemption_policy = v != NULL;
-	v = obj_get(spec, "activeDeadlineSeconds");
+	v = gq_json_get(spec, "activeDeadlineSeconds");
 	if (v != NULL && !YAJL_IS_INTEGER(v))
 		return gq_err_set(err, GQ_EINVAL, "spec.activeDeadlineSeconds: not an integer");
 	if (v != NULL && YAJL_GET_INTEGER(v) > 0)
@@ -340,7 +326,7 @@ static int dec_pod(struct gq_adm_request *out, yajl_val pod, struct gq_err *err)
 /* Reads request.kind: whether the object is a core/v1 Pod. */
 static bool kind_is_pod(yajl_val req)
 {
-	yajl_val kind = obj_get(req, "kind");
+	yajl_val kind = gq_json_get(req, "kind");
 
 	return YAJL_IS_OBJECT(kind) && str_is(kind, "group", "") && str_is(kind, "kind", "Pod") &&
 	       str_is(req, "subResource", "");
@@ -354,18 +340,18 @@ static int dec_review(struct gq_adm_request *out, yajl_val doc, struct gq_err *e
 
 	if (!YAJL_IS_OBJECT(doc))
 		return gq_err_set(err, GQ_EINVAL, "AdmissionReview: not a JSON object");
-	v = obj_get(doc, "apiVersion");
+	v = gq_json_get(doc, "apiVersion");
 	if (!YAJL_IS_STRING(v) || strcmp(v->u.string, API_VERSION) != 0)
 		return gq_err_set(err, GQ_EINVAL,
 				  "AdmissionReview: apiVersion \"%.64s\" is not supported "
 				  "(want " API_VERSION ")",
 				  YAJL_IS_STRING(v) ? v->u.string : "");
-	v = obj_get(doc, "kind");
+	v = gq_json_get(doc, "kind");
 	if (!YAJL_IS_STRING(v) || strcmp(v->u.string, "AdmissionReview") != 0)
 		return gq_err_set(err, GQ_EINVAL,
 				  "AdmissionReview: kind \"%.64s\" is not AdmissionReview",
 				  YAJL_IS_STRING(v) ? v->u.string : "");
-	req = obj_get(doc, "request");
+	req = gq_json_get(doc, "request");
 	if (!YAJL_IS_OBJECT(req))
 		return gq_err_set(err, GQ_EINVAL, "AdmissionReview: request is missing");
 	rc = get_str(&out->uid, req, "uid", MAX_UID, "request", err);
@@ -380,7 +366,7 @@ static int dec_review(struct gq_adm_request *out, yajl_val doc, struct gq_err *e
 		rc = get_str_or_empty(&out->name, req, "name", MAX_STR, "request", err);
 	if (rc != GQ_OK)
 		return rc;
-	v = obj_get(req, "dryRun");
+	v = gq_json_get(req, "dryRun");
 	if (v != NULL && !YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
 		return gq_err_set(err, GQ_EINVAL, "request.dryRun: not a boolean");
 	out->dry_run = YAJL_IS_TRUE(v);
@@ -388,7 +374,7 @@ static int dec_review(struct gq_adm_request *out, yajl_val doc, struct gq_err *e
 	out->is_pod_create = out->is_pod && strcmp(out->operation, "CREATE") == 0;
 	if (!out->is_pod_create)
 		return GQ_OK;
-	return dec_pod(out, obj_get(req, "object"), err);
+	return dec_pod(out, gq_json_get(req, "object"), err);
 }
 
 /* Whether a resources.requests or .limits object has a nvidia.com/...
@@ -412,20 +398,20 @@ static bool map_has_gpu(yajl_val map)
 static bool tree_gpu_pod_create(yajl_val doc)
 {
 	static const char *const lists[] = {"containers", "initContainers"};
-	yajl_val req = obj_get(doc, "request"), spec, list, res;
+	yajl_val req = gq_json_get(doc, "request"), spec, list, res;
 	size_t li, i;
 
 	if (!kind_is_pod(req) || !str_is(req, "operation", "CREATE"))
 		return false;
-	spec = obj_get(obj_get(req, "object"), "spec");
+	spec = gq_json_get(gq_json_get(req, "object"), "spec");
 	for (li = 0; li < GQ_ARRAY_LEN(lists); li++) {
-		list = obj_get(spec, lists[li]);
+		list = gq_json_get(spec, lists[li]);
 		if (!YAJL_IS_ARRAY(list))
 			continue;
 		for (i = 0; i < list->u.array.len; i++) {
-			res = obj_get(list->u.array.values[i], "resources");
-			if (map_has_gpu(obj_get(res, "requests")) ||
-			    map_has_gpu(obj_get(res, "limits")))
+			res = gq_json_get(list->u.array.values[i], "resources");
+			if (map_has_gpu(gq_json_get(res, "requests")) ||
+			    map_has_gpu(gq_json_get(res, "limits")))
 				return true;
 		}
 	}

@@ -995,6 +995,73 @@ static void test_decide_expected_cost(void **state)
 	gq_adm_request_free(&r);
 }
 
+/* A team that accounts pods: admitted GPU pods get the ledger's finalizer
+ * as the patch's last operation (a new list, or appended), never twice;
+ * denied pods get nothing. */
+static void test_decide_accounting_finalizer(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+	char *spec = gpu_spec("nvidia.com/gpu", 1, "\"priorityClassName\":\"vision-low\",");
+	char *with_fins = gq_asprintf(
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
+	    "\"kind\":\"Pod\"},\"namespace\":\"vision\",\"operation\":\"CREATE\","
+	    "\"object\":{\"metadata\":{\"name\":\"p1\",\"finalizers\":[%s]},\"spec\":%s}}}",
+	    "\"x.io/keep\"", spec);
+	char *with_ours = gq_asprintf(
+	    "{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\","
+	    "\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"\",\"version\":\"v1\","
+	    "\"kind\":\"Pod\"},\"namespace\":\"vision\",\"operation\":\"CREATE\","
+	    "\"object\":{\"metadata\":{\"name\":\"p1\",\"finalizers\":[%s]},\"spec\":%s}}}",
+	    "\"gpuquota.io/accounting\"", spec);
+
+	(void)state;
+	team.accounting = true;
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"vision-low\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/metadata/finalizers\","
+			    "\"value\":[\"gpuquota.io/accounting\"]}]");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	decode_ok(&r, with_fins);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/-\","
+			    "\"value\":\"gpuquota.io/accounting\"}]");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	decode_ok(&r, with_ours);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_null(resp.patch);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* Hold: the gate, then the finalizer */
+	team.policy = GQ_EXHAUSTED_HOLD;
+	team.used_micro = team.budget_micro;
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"vision-low\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/schedulingGates\","
+			    "\"value\":[{\"name\":\"gpuquota.io/budget\"}]},"
+			    "{\"op\":\"add\",\"path\":\"/metadata/finalizers\","
+			    "\"value\":[\"gpuquota.io/accounting\"]}]");
+	gq_adm_response_free(&resp);
+	/* Deny: nothing */
+	team.policy = GQ_EXHAUSTED_DENY;
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_null(resp.patch);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+	free(with_fins);
+	free(with_ours);
+	free(spec);
+}
+
 /* Hold: a scheduling gate, added once, appended to existing gates. */
 static void test_decide_hold(void **state)
 {
@@ -2160,6 +2227,7 @@ int main(void)
 	    cmocka_unit_test(test_decide_exempt),
 	    cmocka_unit_test(test_decide_deny_exhausted),
 	    cmocka_unit_test(test_decide_expected_cost),
+	    cmocka_unit_test(test_decide_accounting_finalizer),
 	    cmocka_unit_test(test_decide_hold),
 	    cmocka_unit_test(test_decide_hold_combined),
 	    cmocka_unit_test(test_decide_deprioritize),

@@ -221,6 +221,221 @@ static int parse_webhook_limit(int c, const char *arg, struct gq_webhook_opts *w
 	return GQ_OK;
 }
 
+/* The flags of the run command (usage_run). */
+static const struct option run_longopts[] = {
+    {"kubeconfig", required_argument, NULL, 'k'},
+    {"context", required_argument, NULL, 'c'},
+    {"namespace", required_argument, NULL, 'n'},
+    {"workers", required_argument, NULL, 'w'},
+    {"resync-period", required_argument, NULL, 'r'},
+    {"metrics-bind-address", required_argument, NULL, 'm'},
+    {"health-probe-bind-address", required_argument, NULL, 'p'},
+    {"log-format", required_argument, NULL, 'f'},
+    {"ledger-interval", required_argument, NULL, 'L'},
+    {"ledger-write-interval", required_argument, NULL, 1020},
+    {"watch-timeout", required_argument, NULL, 1008},
+    {"webhook-bind-address", required_argument, NULL, 'W'},
+    {"webhook-service", required_argument, NULL, 'S'},
+    {"webhook-secret", required_argument, NULL, 'T'},
+    {"webhook-config", required_argument, NULL, 'C'},
+    {"webhook-hosts", required_argument, NULL, 'H'},
+    {"webhook-cert-dir", required_argument, NULL, 'D'},
+    {"webhook-cert-days", required_argument, NULL, 'Y'},
+    {"webhook-cert-check-interval", required_argument, NULL, 'I'},
+    {"webhook-handshake-timeout", required_argument, NULL, 1001},
+    {"webhook-header-timeout", required_argument, NULL, 1002},
+    {"webhook-request-timeout", required_argument, NULL, 1003},
+    {"webhook-idle-timeout", required_argument, NULL, 1004},
+    {"webhook-max-connections", required_argument, NULL, 1005},
+    {"webhook-max-buffered", required_argument, NULL, 1006},
+    {"webhook-max-body", required_argument, NULL, 1007},
+    {"shutdown-grace", required_argument, NULL, 'G'},
+    {"leader-elect", optional_argument, NULL, 1010},
+    {"leader-elect-lease-duration", required_argument, NULL, 1011},
+    {"leader-elect-renew-deadline", required_argument, NULL, 1012},
+    {"leader-elect-retry-period", required_argument, NULL, 1013},
+    {"leader-elect-resource-name", required_argument, NULL, 1014},
+    {"log-level", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* What cmd_run parses: the controller's options and the local settings. */
+struct run_args {
+	const char *kubeconfig, *context;
+	enum gq_log_level level;
+	enum gq_log_format format;
+	int64_t resync_ms, ledger_ms, write_ms, grace_ms, cert_check_ms, watch_timeout_ms;
+	int64_t lease_ms, renew_ms, retry_ms;
+	const char *ns, *metrics, *health, *wh_addr, *wh_svc, *wh_secret, *wh_config, *wh_hosts,
+	    *wh_dir, *lease_name, *identity;
+	long wh_days, workers;
+	bool elect;
+	struct gq_webhook_opts wlim;
+	char host[256]; /* the identity when it is the hostname */
+};
+
+/* Parses a whole number in [lo, hi] into *out. */
+static bool parse_long(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Reads one duration flag (getopt code c) into its field of a. */
+static bool run_duration(int c, const char *arg, struct run_args *a)
+{
+	int64_t *f = c == 'r'	 ? &a->resync_ms
+		     : c == 'L'	 ? &a->ledger_ms
+		     : c == 'G'	 ? &a->grace_ms
+		     : c == 'I'	 ? &a->cert_check_ms
+		     : c == 1011 ? &a->lease_ms
+		     : c == 1012 ? &a->renew_ms
+				 : &a->retry_ms;
+
+	return parse_duration_ms(arg, f) == GQ_OK;
+}
+
+/*
+ * Applies one parsed flag (getopt code c, its argument arg) to a. Returns
+ * -1 to go on, else the exit code cmd_run returns at once (0 after --help,
+ * EXIT_USAGE with the reason on stderr).
+ */
+static int run_flag(int c, const char *arg, struct run_args *a)
+{
+	const char *bad = NULL;
+
+	switch (c) {
+	case 'k': a->kubeconfig = arg; break;
+	case 'c': a->context = arg; break;
+	case 'n': a->ns = arg; break;
+	case 'm': a->metrics = arg; break;
+	case 'p': a->health = arg; break;
+	case 'W': a->wh_addr = arg; break;
+	case 'S': a->wh_svc = arg; break;
+	case 'T': a->wh_secret = arg; break;
+	case 'C': a->wh_config = arg; break;
+	case 'H': a->wh_hosts = arg; break;
+	case 'D': a->wh_dir = arg; break;
+	case 1014: a->lease_name = arg; break;
+	case 'w':
+		if (!parse_long(arg, 1, 64, &a->workers))
+			bad = "--workers must be 1..64";
+		break;
+	case 'Y':
+		if (!parse_long(arg, 1, 3650, &a->wh_days))
+			bad = "--webhook-cert-days must be 1..3650";
+		break;
+	case 'f':
+		if (gq_log_parse_format(&a->format, arg) != GQ_OK)
+			bad = "--log-format must be text or json";
+		break;
+	case 'l':
+		if (gq_log_parse_level(&a->level, arg) != GQ_OK)
+			bad = "--log-level must be debug, info, warn or error";
+		break;
+	case 'r':
+		if (!run_duration(c, arg, a)) {
+			fprintf(stderr, "error: bad --resync-period \"%s\"\n", arg);
+			return EXIT_USAGE;
+		}
+		break;
+	case 'L':
+	case 'G':
+	case 'I':
+	case 1011:
+	case 1012:
+	case 1013:
+		if (!run_duration(c, arg, a)) {
+			fprintf(stderr, "error: bad duration \"%s\"\n", arg);
+			return EXIT_USAGE;
+		}
+		break;
+	case 1020:
+		if (parse_duration_ms(arg, &a->write_ms) != GQ_OK || a->write_ms < 1000)
+			bad = "--ledger-write-interval must be at least 1s";
+		break;
+	case 1008:
+		if (parse_duration_ms(arg, &a->watch_timeout_ms) != GQ_OK ||
+		    a->watch_timeout_ms < 1000 || a->watch_timeout_ms % 1000 != 0 ||
+		    a->watch_timeout_ms > 3600000)
+			bad = "--watch-timeout must be whole seconds, 1s..1h";
+		break;
+	case 1001:
+	case 1002:
+	case 1003:
+	case 1004:
+	case 1005:
+	case 1006:
+	case 1007:
+		if (parse_webhook_limit(c, arg, &a->wlim) != GQ_OK) {
+			fprintf(
+			    stderr,
+			    "error: bad value \"%s\" for a --webhook-* limit (whole seconds up "
+			    "to 1h, counts 1..100000, sizes such as 64Mi; --webhook-max-body at "
+			    "most %u)\n",
+			    arg, GQ_ADMISSION_MAX_BODY);
+			return EXIT_USAGE;
+		}
+		break;
+	case 1010:
+		if (arg == NULL || strcmp(arg, "true") == 0)
+			a->elect = true;
+		else if (strcmp(arg, "false") == 0)
+			a->elect = false;
+		else
+			bad = "--leader-elect takes true or false";
+		break;
+	case 'h': usage_run(stdout); return 0;
+	default: usage_run(stderr); return EXIT_USAGE;
+	}
+	if (bad) {
+		fprintf(stderr, "error: %s\n", bad);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* With leader election: the identity ($POD_NAME, else the hostname) and a
+ * check of the three durations. GQ_OK or GQ_EINVAL (err set). */
+static int run_election(struct run_args *a, struct gq_err *err)
+{
+	struct gq_election e;
+	struct gq_election_cfg ec = {a->identity, a->lease_ms, a->renew_ms, a->retry_ms};
+
+	if (!a->elect)
+		return GQ_OK;
+	if (a->identity == NULL || a->identity[0] == '\0') {
+		if (gethostname(a->host, sizeof(a->host)) != 0)
+			a->host[0] = '\0';
+		a->host[sizeof(a->host) - 1] = '\0';
+		a->identity = ec.identity = a->host;
+	}
+	return gq_election_init(&e, &ec, err);
+}
+
+/* The cluster configuration: --kubeconfig / $KUBECONFIG, else in-cluster,
+ * else ~/.kube/config, into *kc (the caller frees it). */
+static int run_config(const struct run_args *a, struct gq_kubeconfig *kc, struct gq_err *err)
+{
+	char *home_cfg;
+	int rc;
+
+	if (a->kubeconfig && a->kubeconfig[0])
+		return gq_kubeconfig_load(kc, a->kubeconfig, a->context, err);
+	if (getenv("KUBERNETES_SERVICE_HOST"))
+		return gq_kubeconfig_in_cluster(kc, err);
+	home_cfg = gq_asprintf("%s/.kube/config", getenv("HOME") ? getenv("HOME") : "");
+	rc = gq_kubeconfig_load(kc, home_cfg, a->context, err);
+	free(home_cfg);
+	return rc;
+}
+
 /*
  * The run command (argv[0] is "run"): parses the options, checks the leader
  * election settings (with --leader-elect), loads the cluster configuration
@@ -230,231 +445,63 @@ static int parse_webhook_limit(int c, const char *arg, struct gq_webhook_opts *w
  */
 static int cmd_run(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"kubeconfig", required_argument, NULL, 'k'},
-	    {"context", required_argument, NULL, 'c'},
-	    {"namespace", required_argument, NULL, 'n'},
-	    {"workers", required_argument, NULL, 'w'},
-	    {"resync-period", required_argument, NULL, 'r'},
-	    {"metrics-bind-address", required_argument, NULL, 'm'},
-	    {"health-probe-bind-address", required_argument, NULL, 'p'},
-	    {"log-format", required_argument, NULL, 'f'},
-	    {"ledger-interval", required_argument, NULL, 'L'},
-	    {"ledger-write-interval", required_argument, NULL, 1020},
-	    {"watch-timeout", required_argument, NULL, 1008},
-	    {"webhook-bind-address", required_argument, NULL, 'W'},
-	    {"webhook-service", required_argument, NULL, 'S'},
-	    {"webhook-secret", required_argument, NULL, 'T'},
-	    {"webhook-config", required_argument, NULL, 'C'},
-	    {"webhook-hosts", required_argument, NULL, 'H'},
-	    {"webhook-cert-dir", required_argument, NULL, 'D'},
-	    {"webhook-cert-days", required_argument, NULL, 'Y'},
-	    {"webhook-cert-check-interval", required_argument, NULL, 'I'},
-	    {"webhook-handshake-timeout", required_argument, NULL, 1001},
-	    {"webhook-header-timeout", required_argument, NULL, 1002},
-	    {"webhook-request-timeout", required_argument, NULL, 1003},
-	    {"webhook-idle-timeout", required_argument, NULL, 1004},
-	    {"webhook-max-connections", required_argument, NULL, 1005},
-	    {"webhook-max-buffered", required_argument, NULL, 1006},
-	    {"webhook-max-body", required_argument, NULL, 1007},
-	    {"shutdown-grace", required_argument, NULL, 'G'},
-	    {"leader-elect", optional_argument, NULL, 1010},
-	    {"leader-elect-lease-duration", required_argument, NULL, 1011},
-	    {"leader-elect-renew-deadline", required_argument, NULL, 1012},
-	    {"leader-elect-retry-period", required_argument, NULL, 1013},
-	    {"leader-elect-resource-name", required_argument, NULL, 1014},
-	    {"log-level", required_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	struct run_args a = {
+	    .kubeconfig = getenv("KUBECONFIG"),
+	    .level = GQ_LOG_INFO,
+	    .format = GQ_LOG_TEXT,
+	    .resync_ms = 600000,
+	    .ledger_ms = 10000,
+	    .write_ms = 60000,
+	    .grace_ms = 5000,
+	    .cert_check_ms = 3600000,
+	    .lease_ms = 15000,
+	    .renew_ms = 10000,
+	    .retry_ms = 2000,
+	    .ns = getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE") : "gpuquota-system",
+	    .metrics = ":8080", /* ":8080" means all addresses */
+	    .health = ":8081",
+	    .wh_addr = ":9443",
+	    .wh_svc = "gpuquota-webhook",
+	    .wh_secret = "gpuquota-webhook-tls",
+	    .wh_config = "gpuquota",
+	    .wh_hosts = "",
+	    .wh_dir = "",
+	    .lease_name = "gpuquota-controller",
+	    .identity = getenv("POD_NAME"),
+	    .wh_days = 365,
+	    .workers = 2,
 	};
-	const char *kubeconfig = getenv("KUBECONFIG"), *context = NULL;
-	const char *ns = getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE") : "gpuquota-system";
-	const char *metrics = ":8080", *health = ":8081";
-	enum gq_log_level level = GQ_LOG_INFO;
-	enum gq_log_format format = GQ_LOG_TEXT;
-	int64_t resync_ms = 600000, ledger_ms = 10000, grace_ms = 5000, cert_check_ms = 3600000;
-	int64_t write_ms = 60000;
-	int64_t watch_timeout_ms = 0;
-	const char *wh_addr = ":9443", *wh_svc = "gpuquota-webhook",
-		   *wh_secret = "gpuquota-webhook-tls";
-	const char *wh_config = "gpuquota", *wh_hosts = "", *wh_dir = "";
-	long wh_days = 365;
-	long workers = 2;
 	struct gq_kubeconfig kc = {0};
 	struct gq_err err = {0};
 	struct gq_controller_opts opts;
-	struct gq_webhook_opts wlim = {0};
-	char *home_cfg = NULL;
 	int c, rc;
-	bool elect = false;
-	int64_t lease_ms = 15000, renew_ms = 10000, retry_ms = 2000;
-	const char *lease_name = "gpuquota-controller", *identity = getenv("POD_NAME");
-	char host[256];
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'k': kubeconfig = optarg; break;
-		case 'c': context = optarg; break;
-		case 'n': ns = optarg; break;
-		case 'm': metrics = optarg; break;
-		case 'p': health = optarg; break;
-		case 'w': {
-			char *end;
-
-			workers = strtol(optarg, &end, 10);
-			if (*end || workers < 1 || workers > 64) {
-				fprintf(stderr, "error: --workers must be 1..64\n");
-				return EXIT_USAGE;
-			}
-			break;
-		}
-		case 'r':
-			if (parse_duration_ms(optarg, &resync_ms) != GQ_OK) {
-				fprintf(stderr, "error: bad --resync-period \"%s\"\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'f':
-			if (gq_log_parse_format(&format, optarg) != GQ_OK) {
-				fprintf(stderr, "error: --log-format must be text or json\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 'l':
-			if (gq_log_parse_level(&level, optarg) != GQ_OK) {
-				fprintf(stderr,
-					"error: --log-level must be debug, info, warn or error\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 'W': wh_addr = optarg; break;
-		case 'S': wh_svc = optarg; break;
-		case 'T': wh_secret = optarg; break;
-		case 'C': wh_config = optarg; break;
-		case 'H': wh_hosts = optarg; break;
-		case 'D': wh_dir = optarg; break;
-		case 'L':
-		case 'G':
-		case 'I':
-			if (parse_duration_ms(optarg, c == 'L'	 ? &ledger_ms
-						      : c == 'G' ? &grace_ms
-								 : &cert_check_ms) != GQ_OK) {
-				fprintf(stderr, "error: bad duration \"%s\"\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 1020:
-			if (parse_duration_ms(optarg, &write_ms) != GQ_OK || write_ms < 1000) {
-				fprintf(stderr,
-					"error: --ledger-write-interval must be at least 1s\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 1008:
-			if (parse_duration_ms(optarg, &watch_timeout_ms) != GQ_OK ||
-			    watch_timeout_ms < 1000 || watch_timeout_ms % 1000 != 0 ||
-			    watch_timeout_ms > 3600000) {
-				fprintf(stderr, "error: --watch-timeout must be whole seconds, "
-						"1s..1h\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 'Y': {
-			char *end;
-
-			wh_days = strtol(optarg, &end, 10);
-			if (*end || wh_days < 1 || wh_days > 3650) {
-				fprintf(stderr, "error: --webhook-cert-days must be 1..3650\n");
-				return EXIT_USAGE;
-			}
-			break;
-		}
-		case 1001:
-		case 1002:
-		case 1003:
-		case 1004:
-		case 1005:
-		case 1006:
-		case 1007:
-			if (parse_webhook_limit(c, optarg, &wlim) != GQ_OK) {
-				fprintf(stderr,
-					"error: bad value \"%s\" for a --webhook-* limit (whole "
-					"seconds up to 1h, counts 1..100000, sizes such as 64Mi; "
-					"--webhook-max-body at most %u)\n",
-					optarg, GQ_ADMISSION_MAX_BODY);
-				return EXIT_USAGE;
-			}
-			break;
-		case 1010:
-			if (optarg && strcmp(optarg, "false") == 0)
-				elect = false;
-			else if (!optarg || strcmp(optarg, "true") == 0)
-				elect = true;
-			else {
-				fprintf(stderr, "error: --leader-elect takes true or false\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 1011:
-		case 1012:
-		case 1013:
-			if (parse_duration_ms(optarg, c == 1011	  ? &lease_ms
-						      : c == 1012 ? &renew_ms
-								  : &retry_ms) != GQ_OK) {
-				fprintf(stderr, "error: bad duration \"%s\"\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 1014: lease_name = optarg; break;
-		case 'h': usage_run(stdout); return 0;
-		default: usage_run(stderr); return EXIT_USAGE;
-		}
-	}
+	while ((c = getopt_long(argc, argv, "h", run_longopts, NULL)) != -1)
+		if ((rc = run_flag(c, optarg, &a)) >= 0)
+			return rc;
 	if (optind != argc) {
 		usage_run(stderr);
 		return EXIT_USAGE;
 	}
-	gq_log_setup(level, format);
-	if (elect) {
-		struct gq_election e;
-		struct gq_election_cfg ec = {identity, lease_ms, renew_ms, retry_ms};
-
-		if (identity == NULL || identity[0] == '\0') {
-			if (gethostname(host, sizeof(host)) != 0)
-				host[0] = '\0';
-			host[sizeof(host) - 1] = '\0';
-			identity = ec.identity = host;
-		}
-		if (gq_election_init(&e, &ec, &err) != GQ_OK) {
-			fprintf(stderr, "error: leader election: %s\n", err.msg);
-			return EXIT_USAGE;
-		}
+	gq_log_setup(a.level, a.format);
+	if (run_election(&a, &err) != GQ_OK) {
+		fprintf(stderr, "error: leader election: %s\n", err.msg);
+		return EXIT_USAGE;
 	}
-
-	if (kubeconfig && kubeconfig[0]) {
-		rc = gq_kubeconfig_load(&kc, kubeconfig, context, &err);
-	} else if (getenv("KUBERNETES_SERVICE_HOST")) {
-		rc = gq_kubeconfig_in_cluster(&kc, &err);
-	} else {
-		home_cfg = gq_asprintf("%s/.kube/config", getenv("HOME") ? getenv("HOME") : "");
-		rc = gq_kubeconfig_load(&kc, home_cfg, context, &err);
-	}
-	free(home_cfg);
-	if (rc != GQ_OK) {
+	if (run_config(&a, &kc, &err) != GQ_OK) {
 		gq_error("cannot load the cluster configuration | error=%s", err.msg);
 		return EXIT_CONFIG;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	opts = (struct gq_controller_opts){
-	    &kc,      ns,	    (int)workers,  resync_ms,
-	    metrics,  health,	    ledger_ms,	   wh_addr,
-	    wh_svc,   wh_secret,    wh_config,	   wh_hosts,
-	    wh_dir,   (int)wh_days, (int)grace_ms, cert_check_ms,
-	    wlim,     elect,	    lease_name,	   identity,
-	    lease_ms, renew_ms,	    retry_ms,	   (int)(watch_timeout_ms / 1000),
-	    write_ms};
-	/* ":8080" means all addresses. */
+	    &kc,	a.ns,		(int)a.workers,	 a.resync_ms,
+	    a.metrics,	a.health,	a.ledger_ms,	 a.wh_addr,
+	    a.wh_svc,	a.wh_secret,	a.wh_config,	 a.wh_hosts,
+	    a.wh_dir,	(int)a.wh_days, (int)a.grace_ms, a.cert_check_ms,
+	    a.wlim,	a.elect,	a.lease_name,	 a.identity,
+	    a.lease_ms, a.renew_ms,	a.retry_ms,	 (int)(a.watch_timeout_ms / 1000),
+	    a.write_ms};
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);
 	curl_global_cleanup();

@@ -68,6 +68,9 @@ struct controller {
 	pthread_t cert_th;     /* the certificate check (cert_main) */
 	bool cert_started;     /* cert_th was started and not joined yet */
 	atomic_bool cert_busy; /* a check runs or its result waits for the loop */
+	struct event *ev_cert, *ev_term, *ev_int, *ev_resync, *ev_sync; /* owned */
+	struct evhttp *hm, *hh;		     /* metrics, health servers */
+	struct gq_listen_backoff *bom, *boh; /* their accept back-off */
 	bool draining;
 	struct gq_metrics_histogram reconcile_seconds; /* time per reconcile */
 };
@@ -803,6 +806,182 @@ static void on_sync_check(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The fields the namespace, quota, limit range and PriorityClass caches keep. */
+static const char *const keep_ns[] = {"metadata.labels", "metadata.deletionTimestamp", NULL};
+static const char *const keep_rq[] = {"metadata.labels", "metadata.ownerReferences", "spec",
+				      "status", NULL};
+static const char *const keep_lr[] = {"metadata.labels", "metadata.ownerReferences", "spec", NULL};
+static const char *const keep_pc[] = {"metadata.labels",
+				      "metadata.ownerReferences",
+				      "value",
+				      "preemptionPolicy",
+				      "globalDefault",
+				      "description",
+				      NULL};
+
+/* The API clients: kc (informers, certificates), kc_rec (the reconciler's
+ * writes, behind the write gate with leader election) and kc_lease. */
+static int controller_clients(struct controller *c, const struct gq_controller_opts *opts,
+			      struct gq_err *err)
+{
+	int rc = gq_kclient_new(&c->kc, opts->kubeconfig, err);
+
+	if (rc == GQ_OK)
+		rc = gq_kclient_new(&c->kc_rec, opts->kubeconfig, err);
+	if (rc == GQ_OK && opts->leader_elect) {
+		rc = gq_kclient_new(&c->kc_lease, opts->kubeconfig, err);
+		/* An attempt never outlasts the renew deadline. */
+		if (rc == GQ_OK)
+			gq_kclient_set_timeout(c->kc_lease, (long)(opts->renew_deadline_ms / 2));
+		if (rc == GQ_OK)
+			gq_kclient_set_write_gate(c->kc_rec, write_gate, c);
+	}
+	return rc;
+}
+
+/* The work queue, the informers (not started) and the reconciler's view of
+ * them, the budget registry and the reconciler's settings. */
+static int controller_caches(struct controller *c, const struct gq_controller_opts *opts,
+			     struct gq_err *err)
+{
+	const struct gq_informer_def defs[] = {
+	    {"gputeamallocations", GQ_GTA_PATH, NULL, NULL, on_team, c},
+	    {"namespaces", "/api/v1/namespaces", NULL, keep_ns, on_any_team_change, c},
+	    {"resourcequotas", "/api/v1/resourcequotas", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
+	     keep_rq, on_owned, c},
+	    {"limitranges", "/api/v1/limitranges", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
+	     keep_lr, on_owned, c},
+	    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, on_owned, c},
+	    {"nodes", "/api/v1/nodes", NULL, gq_accounting_node_fields, on_node, c},
+	    {"pods", "/api/v1/pods", NULL, gq_accounting_pod_fields, on_pod, c},
+	};
+	struct gq_informer **slots[] = {&c->rec.teams,	&c->rec.namespaces, &c->rec.quotas,
+					&c->rec.limits, &c->rec.classes,    &c->rec.nodes,
+					&c->pods};
+	int rc = gq_workqueue_new(&c->queue, NULL);
+
+	if (rc != GQ_OK)
+		return gq_err_set(err, rc, "cannot create the work queue");
+	gq_informers_new(&c->infs, c->kc);
+	gq_informers_set_watch_timeout(c->infs, opts->watch_timeout_s);
+	for (size_t i = 0; i < GQ_ARRAY_LEN(defs); i++) {
+		rc = gq_informers_add(c->infs, &defs[i], slots[i], err);
+		if (rc != GQ_OK)
+			return rc;
+	}
+	gq_budget_registry_new(&c->budgets);
+	c->rec.pods = c->pods;
+	c->rec.budgets = c->budgets;
+	c->rec.ledger_interval_ms = opts->ledger_interval_ms > 0 ? opts->ledger_interval_ms : 10000;
+	c->rec.ledger_write_interval_ms =
+	    opts->ledger_write_interval_ms > 0 ? opts->ledger_write_interval_ms : 60000;
+	c->rec.kc = c->kc_rec;
+	c->rec.instance = getenv("POD_NAME") ? getenv("POD_NAME") : "gpuquota-controller";
+	c->rec.event_namespace = "default";
+	return GQ_OK;
+}
+
+/* A struct timeval of ms milliseconds. */
+static struct timeval tv_ms(int64_t ms)
+{
+	return (struct timeval){(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+}
+
+/* The admission webhook, when configured: its certificate (gq_tls_ensure),
+ * the server serving it, and the periodic certificate check. */
+static int controller_webhook(struct controller *c, const struct gq_controller_opts *opts,
+			      struct gq_err *err)
+{
+	struct gq_webhook_opts wo = opts->webhook_limits;
+	struct timeval tv;
+	bool changed;
+	int rc;
+
+	if (opts->webhook_addr == NULL || opts->webhook_addr[0] == '\0')
+		return GQ_OK;
+	wo.addr = opts->webhook_addr;
+	c->tls_opts = (struct gq_tls_opts){opts->namespace,	   opts->webhook_service,
+					   opts->webhook_secret,   opts->webhook_config,
+					   opts->webhook_hosts,	   opts->webhook_cert_dir,
+					   opts->webhook_cert_days};
+	rc = gq_tls_ensure(c->kc, &c->tls_opts, NULL, &c->tls, &changed, err);
+	if (rc == GQ_OK)
+		rc = gq_webhook_new(&c->webhook, c->base, &wo, err);
+	if (rc == GQ_OK)
+		rc = gq_webhook_route(c->webhook, "/admit/pods", gq_budget_admit, c->budgets);
+	if (rc == GQ_OK)
+		rc = gq_webhook_set_cert(c->webhook, c->tls.cert_pem, c->tls.key_pem, err);
+	if (rc == GQ_OK)
+		rc = gq_webhook_start(c->webhook, err);
+	if (rc != GQ_OK)
+		return rc;
+	gq_info("admission webhook serving | addr=%s path=/admit/pods", opts->webhook_addr);
+	c->ev_cert = event_new(c->base, -1, EV_PERSIST, on_cert_check, c);
+	tv = tv_ms(opts->cert_check_ms > 0 ? opts->cert_check_ms : 3600000);
+	event_add(c->ev_cert, &tv);
+	return GQ_OK;
+}
+
+/* The signals (SIGTERM, SIGINT) and the timers (cache sync check, resync). */
+static void controller_events(struct controller *c, const struct gq_controller_opts *opts)
+{
+	struct timeval tv;
+
+	signal(SIGPIPE, SIG_IGN);
+	c->ev_term = evsignal_new(c->base, SIGTERM, on_signal, c);
+	c->ev_int = evsignal_new(c->base, SIGINT, on_signal, c);
+	event_add(c->ev_term, NULL);
+	event_add(c->ev_int, NULL);
+	c->ev_sync = event_new(c->base, -1, EV_PERSIST, on_sync_check, c);
+	tv = tv_ms(100);
+	event_add(c->ev_sync, &tv);
+	c->ev_resync = event_new(c->base, -1, EV_PERSIST, on_resync, c);
+	tv = tv_ms(opts->resync_ms);
+	event_add(c->ev_resync, &tv);
+}
+
+/* Frees everything c holds, after its threads ended (the certificate
+ * check's is joined here). Safe on a partly built controller. */
+static void controller_free(struct controller *c)
+{
+	struct event *evs[] = {c->ev_cert, c->ev_term, c->ev_int, c->ev_sync, c->ev_resync};
+
+	for (size_t i = 0; i < GQ_ARRAY_LEN(evs); i++)
+		if (evs[i])
+			event_free(evs[i]);
+	if (c->cert_started)
+		pthread_join(c->cert_th, NULL);
+	if (c->webhook)
+		gq_webhook_free(c->webhook);
+	gq_tls_material_free(&c->tls);
+	gq_listen_backoff_free(c->boh);
+	gq_listen_backoff_free(c->bom);
+	if (c->hh)
+		evhttp_free(c->hh);
+	if (c->hm)
+		evhttp_free(c->hm);
+	if (c->infs)
+		gq_informers_free(c->infs);
+	if (c->queue)
+		gq_workqueue_free(c->queue);
+	gq_leader_free(c->leader);
+	if (c->kc)
+		gq_kclient_free(c->kc);
+	if (c->kc_rec)
+		gq_kclient_free(c->kc_rec);
+	if (c->kc_lease)
+		gq_kclient_free(c->kc_lease);
+	pthread_mutex_destroy(&c->seed_mu);
+	gq_budget_registry_free(c->budgets);
+	if (c->base != NULL) {
+		/* libevent finalizes closed connections on a later loop pass:
+		 * run one, without waiting, so that none is leaked. */
+		event_base_loop(c->base, EVLOOP_NONBLOCK);
+		event_base_free(c->base);
+	}
+	free(c->workers);
+}
+
 /*
  * See controller.h. Builds everything, then runs the event loop on the
  * calling thread; every object it created is freed before it returns, on a
@@ -810,25 +989,7 @@ static void on_sync_check(evutil_socket_t fd, short what, void *arg)
  */
 int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 {
-	static const char *const keep_ns[] = {"metadata.labels", "metadata.deletionTimestamp",
-					      NULL};
-	static const char *const keep_rq[] = {"metadata.labels", "metadata.ownerReferences", "spec",
-					      "status", NULL};
-	static const char *const keep_lr[] = {"metadata.labels", "metadata.ownerReferences", "spec",
-					      NULL};
-	static const char *const keep_pc[] = {"metadata.labels",
-					      "metadata.ownerReferences",
-					      "value",
-					      "preemptionPolicy",
-					      "globalDefault",
-					      "description",
-					      NULL};
-	struct event *ev_cert = NULL;
 	struct controller c = {0};
-	struct evhttp *hm = NULL, *hh = NULL;
-	struct gq_listen_backoff *bom = NULL, *boh = NULL;
-	struct event *ev_term = NULL, *ev_int = NULL, *ev_resync = NULL, *ev_sync = NULL;
-	struct timeval tv;
 	int rc;
 
 	c.opts = opts;
@@ -843,100 +1004,18 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		rc = gq_err_set(err, GQ_EIO, "cannot create the event loop");
 		goto out;
 	}
-	rc = gq_kclient_new(&c.kc, opts->kubeconfig, err);
+	rc = controller_clients(&c, opts, err);
 	if (rc == GQ_OK)
-		rc = gq_kclient_new(&c.kc_rec, opts->kubeconfig, err);
-	if (rc == GQ_OK && opts->leader_elect) {
-		rc = gq_kclient_new(&c.kc_lease, opts->kubeconfig, err);
-		/* An attempt never outlasts the renew deadline. */
-		if (rc == GQ_OK)
-			gq_kclient_set_timeout(c.kc_lease, (long)(opts->renew_deadline_ms / 2));
-		if (rc == GQ_OK)
-			gq_kclient_set_write_gate(c.kc_rec, write_gate, &c);
-	}
-	if (rc != GQ_OK)
-		goto out;
-	rc = gq_workqueue_new(&c.queue, NULL);
-	if (rc != GQ_OK) {
-		gq_err_set(err, rc, "cannot create the work queue");
-		goto out;
-	}
-	gq_informers_new(&c.infs, c.kc);
-	gq_informers_set_watch_timeout(c.infs, opts->watch_timeout_s);
-	{
-		const struct gq_informer_def defs[] = {
-		    {"gputeamallocations", "/apis/" GQ_API_GROUP "/v1alpha1/" GQ_PLURAL, NULL, NULL,
-		     on_team, &c},
-		    {"namespaces", "/api/v1/namespaces", NULL, keep_ns, on_any_team_change, &c},
-		    {"resourcequotas", "/api/v1/resourcequotas",
-		     GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER, keep_rq, on_owned, &c},
-		    {"limitranges", "/api/v1/limitranges", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
-		     keep_lr, on_owned, &c},
-		    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, on_owned, &c},
-		    {"nodes", "/api/v1/nodes", NULL, gq_accounting_node_fields, on_node, &c},
-		};
-		struct gq_informer **slots[] = {&c.rec.teams,  &c.rec.namespaces, &c.rec.quotas,
-						&c.rec.limits, &c.rec.classes,	  &c.rec.nodes};
-
-		const struct gq_informer_def pod_def = {
-		    "pods", "/api/v1/pods", NULL, gq_accounting_pod_fields, on_pod, &c};
-
-		for (size_t i = 0; i < GQ_ARRAY_LEN(defs); i++) {
-			rc = gq_informers_add(c.infs, &defs[i], slots[i], err);
-			if (rc != GQ_OK)
-				goto out;
-		}
-		rc = gq_informers_add(c.infs, &pod_def, &c.pods, err);
-		if (rc != GQ_OK)
-			goto out;
-	}
-	gq_budget_registry_new(&c.budgets);
-	c.rec.pods = c.pods;
-	c.rec.budgets = c.budgets;
-	c.rec.ledger_interval_ms = opts->ledger_interval_ms > 0 ? opts->ledger_interval_ms : 10000;
-	c.rec.ledger_write_interval_ms =
-	    opts->ledger_write_interval_ms > 0 ? opts->ledger_write_interval_ms : 60000;
-	c.rec.kc = c.kc_rec;
-	c.rec.instance = getenv("POD_NAME") ? getenv("POD_NAME") : "gpuquota-controller";
-	c.rec.event_namespace = "default";
-
-	rc = http_listen(&c, opts->health_addr, "health", &hh, &boh, err);
+		rc = controller_caches(&c, opts, err);
+	if (rc == GQ_OK)
+		rc = http_listen(&c, opts->health_addr, "health", &c.hh, &c.boh, err);
 	if (rc == GQ_OK && opts->metrics_addr[0] &&
 	    strcmp(opts->metrics_addr, opts->health_addr) != 0)
-		rc = http_listen(&c, opts->metrics_addr, "metrics", &hm, &bom, err);
-	if (rc != GQ_OK)
-		goto out;
-
-	if (opts->webhook_addr && opts->webhook_addr[0]) {
-		struct gq_webhook_opts wo = opts->webhook_limits;
-		bool changed;
-
-		wo.addr = opts->webhook_addr;
-		c.tls_opts = (struct gq_tls_opts){opts->namespace,	  opts->webhook_service,
-						  opts->webhook_secret,	  opts->webhook_config,
-						  opts->webhook_hosts,	  opts->webhook_cert_dir,
-						  opts->webhook_cert_days};
-		rc = gq_tls_ensure(c.kc, &c.tls_opts, NULL, &c.tls, &changed, err);
-		if (rc == GQ_OK)
-			rc = gq_webhook_new(&c.webhook, c.base, &wo, err);
-		if (rc == GQ_OK)
-			rc = gq_webhook_route(c.webhook, "/admit/pods", gq_budget_admit, c.budgets);
-		if (rc == GQ_OK)
-			rc = gq_webhook_set_cert(c.webhook, c.tls.cert_pem, c.tls.key_pem, err);
-		if (rc == GQ_OK)
-			rc = gq_webhook_start(c.webhook, err);
-		if (rc != GQ_OK)
-			goto out;
-		gq_info("admission webhook serving | addr=%s path=/admit/pods", opts->webhook_addr);
-		ev_cert = event_new(c.base, -1, EV_PERSIST, on_cert_check, &c);
-		tv = opts->cert_check_ms > 0
-			 ? (struct timeval){(time_t)(opts->cert_check_ms / 1000),
-					    (suseconds_t)((opts->cert_check_ms % 1000) * 1000)}
-			 : (struct timeval){3600, 0};
-		event_add(ev_cert, &tv);
-	}
-
-	rc = gq_informers_start(c.infs, err);
+		rc = http_listen(&c, opts->metrics_addr, "metrics", &c.hm, &c.bom, err);
+	if (rc == GQ_OK)
+		rc = controller_webhook(&c, opts, err);
+	if (rc == GQ_OK)
+		rc = gq_informers_start(c.infs, err);
 	if (rc != GQ_OK)
 		goto out;
 	if (opts->leader_elect) {
@@ -954,19 +1033,7 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 		if (rc != GQ_OK)
 			goto out;
 	}
-
-	signal(SIGPIPE, SIG_IGN);
-	ev_term = evsignal_new(c.base, SIGTERM, on_signal, &c);
-	ev_int = evsignal_new(c.base, SIGINT, on_signal, &c);
-	event_add(ev_term, NULL);
-	event_add(ev_int, NULL);
-	ev_sync = event_new(c.base, -1, EV_PERSIST, on_sync_check, &c);
-	tv = (struct timeval){0, 100000};
-	event_add(ev_sync, &tv);
-	ev_resync = event_new(c.base, -1, EV_PERSIST, on_resync, &c);
-	tv = (struct timeval){(time_t)(opts->resync_ms / 1000),
-			      (suseconds_t)((opts->resync_ms % 1000) * 1000)};
-	event_add(ev_resync, &tv);
+	controller_events(&c, opts);
 	gq_info("controller started | version=%s workers=%d resync_ms=%lld", GQ_VERSION,
 		c.n_workers, (long long)opts->resync_ms);
 
@@ -980,48 +1047,7 @@ int gq_controller_run(const struct gq_controller_opts *opts, struct gq_err *err)
 	gq_informers_stop(c.infs);
 	gq_info("controller stopped");
 	rc = GQ_OK;
-
 out:
-	if (ev_cert)
-		event_free(ev_cert);
-	if (c.cert_started)
-		pthread_join(c.cert_th, NULL);
-	if (c.webhook)
-		gq_webhook_free(c.webhook);
-	gq_tls_material_free(&c.tls);
-	if (ev_term)
-		event_free(ev_term);
-	if (ev_int)
-		event_free(ev_int);
-	if (ev_sync)
-		event_free(ev_sync);
-	if (ev_resync)
-		event_free(ev_resync);
-	gq_listen_backoff_free(boh);
-	gq_listen_backoff_free(bom);
-	if (hh)
-		evhttp_free(hh);
-	if (hm)
-		evhttp_free(hm);
-	if (c.infs)
-		gq_informers_free(c.infs);
-	if (c.queue)
-		gq_workqueue_free(c.queue);
-	gq_leader_free(c.leader);
-	if (c.kc)
-		gq_kclient_free(c.kc);
-	if (c.kc_rec)
-		gq_kclient_free(c.kc_rec);
-	if (c.kc_lease)
-		gq_kclient_free(c.kc_lease);
-	pthread_mutex_destroy(&c.seed_mu);
-	gq_budget_registry_free(c.budgets);
-	if (c.base != NULL) {
-		/* libevent finalizes closed connections on a later loop pass:
-		 * run one, without waiting, so that none is leaked. */
-		event_base_loop(c.base, EVLOOP_NONBLOCK);
-		event_base_free(c.base);
-	}
-	free(c.workers);
+	controller_free(&c);
 	return rc;
 }

@@ -585,6 +585,89 @@ static int held_cmp(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+/* Where a pass's ledger starts (load_ledger). */
+struct ledger_start {
+	int64_t persisted;	     /* accountedUntil the status carries; -1: nothing yet */
+	bool have_recs;		     /* recs are the registry's charge records */
+	struct gq_charged_pod *recs; /* owned */
+	size_t n_recs;
+	bool have_last; /* last is the ledger last persisted */
+	struct gq_ledger last;
+};
+
+/*
+ * The ledger a pass starts from, into out->ledger: the registry's (with its
+ * charge records and the ledger last persisted), else the one in
+ * prev_status, else a new one from anchor_ms. GQ_OK or the error of
+ * gq_ledger_init (err set).
+ */
+static int load_ledger(struct gq_acct_result *out, struct ledger_start *st,
+		       struct gq_budget_registry *reg, const struct gq_team *t,
+		       yajl_val prev_status, int64_t anchor_ms, struct gq_err *err)
+{
+	int rc;
+
+	if (reg && gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &st->persisted)) {
+		st->have_recs = gq_budget_get_charged(reg, t->name, t->uid, &st->recs, &st->n_recs);
+		st->have_last = gq_budget_get_persisted(reg, t->name, t->uid, &st->last);
+		return GQ_OK;
+	}
+	if (gq_acct_ledger_from_status(&out->ledger, prev_status) == GQ_OK) {
+		st->persisted = out->ledger.accounted_until_ms;
+		st->last = out->ledger;
+		st->have_last = true;
+		return GQ_OK;
+	}
+	rc = gq_ledger_init(&out->ledger, &t->budget, anchor_ms, anchor_ms);
+	if (rc != GQ_OK)
+		return gq_err_set(err, rc, "cannot start the ledger");
+	st->persisted = -1; /* nothing persisted yet */
+	return GQ_OK;
+}
+
+/* The ended pods whose finalizer can go: counted up to the ledger's
+ * accountedUntil (a pod that never started only once it is being deleted). */
+static void finalize_ended(struct gq_acct_result *out, const struct scan *s,
+			   struct gq_informer *pods)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		bool ended = s->pods[i].end_ms != 0 || s->pods[i].start_ms == 0;
+
+		if (s->fin_index[i] == (size_t)-1 || !ended)
+			continue;
+		/* A pod that never started but is not going away keeps it. */
+		if (s->pods[i].start_ms == 0 && s->pods[i].end_ms == 0) {
+			bool going = false;
+
+			gq_informer_rdlock(pods);
+			going = gq_json_str(gq_informer_get(pods, s->keys[i]),
+					    GQ_PATH("metadata", "deletionTimestamp")) != NULL;
+			gq_informer_unlock(pods);
+			if (!going)
+				continue;
+		}
+		if (s->pods[i].end_ms > out->ledger.accounted_until_ms)
+			continue;
+		push(&out->finalize, &out->n_finalize, s->keys[i], s->fin_index[i]);
+	}
+}
+
+/* Frees what a scan holds. */
+static void scan_free(struct scan *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->keys[i]);
+		free(s->uids[i]);
+	}
+	free(s->uids);
+	for (size_t i = 0; i < s->n_held; i++)
+		free(s->held[i].key);
+	free(s->held);
+	free(s->keys);
+	free(s->pods);
+	free(s->fin_index);
+}
+
 /* See accounting.h. */
 int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
@@ -594,12 +677,10 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	char *over = gq_team_has_over_budget_class(t) ? gq_team_over_budget_class(t) : NULL;
 	struct scan s = {namespaces, n_ns, nodes, t,	now_ms, NULL,  NULL, NULL,
 			 NULL,	     0,	   out,	  NULL, 0,	GQ_OK, over};
-	struct gq_charged_pod *recs = NULL;
-	size_t n_recs = 0;
-	bool from_reg, have_recs = false, must = true, have_last = false;
-	struct gq_ledger last;
-	int64_t anchor = 0, persisted = 0, used_before;
+	struct ledger_start st = {0};
+	int64_t anchor = 0, ps;
 	struct gq_ledger before;
+	bool must;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -612,94 +693,44 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		gq_err_set(err, rc, "budget.gpuHours out of range");
 		goto out;
 	}
-	from_reg = reg && gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &persisted);
-	if (from_reg) {
-		have_recs = gq_budget_get_charged(reg, t->name, t->uid, &recs, &n_recs);
-		have_last = gq_budget_get_persisted(reg, t->name, t->uid, &last);
-	} else {
-		if (gq_acct_ledger_from_status(&out->ledger, prev_status) == GQ_OK) {
-			persisted = out->ledger.accounted_until_ms;
-			last = out->ledger;
-			have_last = true;
-		} else {
-			rc = gq_ledger_init(&out->ledger, &t->budget, anchor, anchor);
-			if (rc != GQ_OK) {
-				gq_err_set(err, rc, "cannot start the ledger");
-				goto out;
-			}
-			persisted = -1; /* nothing persisted yet */
-		}
-	}
-
+	rc = load_ledger(out, &st, reg, t, prev_status, anchor, err);
+	if (rc != GQ_OK)
+		goto out;
 	gq_informer_rdlock(pods);
 	gq_informer_foreach(pods, scan_pod, &s);
 	gq_informer_unlock(pods);
 	out->held_gpu_pods = (int64_t)s.n_held;
 
 	before = out->ledger;
-	used_before = out->ledger.used_micro;
-	rc = recharge_moved(out, &s, have_recs, recs, n_recs);
+	rc = recharge_moved(out, &s, st.have_recs, st.recs, st.n_recs);
 	if (rc != GQ_OK) {
 		gq_err_set(err, rc, "ledger re-charge failed");
 		goto out;
 	}
-	{
-		int64_t ps = out->ledger.period_start_ms;
-
-		rc = gq_ledger_advance(&out->ledger, &t->budget, anchor, out->budget_micro, s.pods,
-				       s.n, now_ms);
-		if (rc != GQ_OK) {
-			gq_err_set(err, rc, "ledger advance failed");
-			goto out;
-		}
-		must = persisted < 0 || out->ledger.period_start_ms != ps || out->recharged;
-		out->accounted_micro = gq_ledger_accounted_since(&before, &out->ledger);
+	ps = out->ledger.period_start_ms;
+	rc = gq_ledger_advance(&out->ledger, &t->budget, anchor, out->budget_micro, s.pods, s.n,
+			       now_ms);
+	if (rc != GQ_OK) {
+		gq_err_set(err, rc, "ledger advance failed");
+		goto out;
 	}
-	(void)used_before;
-	/* Ended pods holding our finalizer can be released once accounted. */
-	for (size_t i = 0; i < s.n; i++) {
-		bool ended = s.pods[i].end_ms != 0 || s.pods[i].start_ms == 0;
-
-		if (s.fin_index[i] == (size_t)-1 || !ended)
-			continue;
-		/* A pod that never started but is not going away keeps it. */
-		if (s.pods[i].start_ms == 0 && s.pods[i].end_ms == 0) {
-			bool going = false;
-
-			gq_informer_rdlock(pods);
-			going = gq_json_str(gq_informer_get(pods, s.keys[i]),
-					    GQ_PATH("metadata", "deletionTimestamp")) != NULL;
-			gq_informer_unlock(pods);
-			if (!going)
-				continue;
-		}
-		if (s.pods[i].end_ms > out->ledger.accounted_until_ms)
-			continue;
-		push(&out->finalize, &out->n_finalize, s.keys[i], s.fin_index[i]);
-	}
+	must = st.persisted < 0 || out->ledger.period_start_ms != ps || out->recharged;
+	out->accounted_micro = gq_ledger_accounted_since(&before, &out->ledger);
+	finalize_ended(out, &s, pods);
 	out->exhausted = gq_ledger_exhausted(&out->ledger, out->budget_micro);
 	out->warn = t->budget.warn_at_percent > 0 &&
 		    gq_cost_warn_reached(out->ledger.used_micro, out->budget_micro,
 					 t->budget.warn_at_percent);
-	decide_write(out, t, have_last ? &last : NULL, must, persisted, now_ms, write_interval_ms);
+	decide_write(out, t, st.have_last ? &st.last : NULL, must, st.persisted, now_ms,
+		     write_interval_ms);
 	if (!out->exhausted && s.n_held) {
 		qsort(s.held, s.n_held, sizeof(*s.held), held_cmp);
 		for (size_t i = 0; i < s.n_held; i++)
 			push(&out->release, &out->n_release, s.held[i].key, s.held[i].index);
 	}
 out:
-	for (size_t i = 0; i < s.n; i++) {
-		free(s.keys[i]);
-		free(s.uids[i]);
-	}
-	free(s.uids);
-	gq_charged_free(recs, n_recs);
-	for (size_t i = 0; i < s.n_held; i++)
-		free(s.held[i].key);
-	free(s.held);
-	free(s.keys);
-	free(s.pods);
-	free(s.fin_index);
+	scan_free(&s);
+	gq_charged_free(st.recs, st.n_recs);
 	free(over);
 	return rc;
 }

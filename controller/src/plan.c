@@ -245,38 +245,120 @@ static const char *prev_transition(yajl_val prev, const char *type, bool status)
 	return NULL;
 }
 
+/* The allocation's state column, whatever the order of the conditions:
+ * Conflict > Degraded > BudgetExhausted > Pending (Ready=False) > Ready. */
+static const char *status_state(const struct gq_status_in *in)
+{
+	bool conflict = false, degraded = false, not_ready = false, exhausted = false;
+
+	for (size_t i = 0; i < in->n_conds; i++) {
+		const struct gq_condition *c = &in->conds[i];
+
+		conflict |= strcmp(c->type, "Conflict") == 0 && c->status;
+		degraded |= strcmp(c->type, "Degraded") == 0 && c->status;
+		exhausted |= strcmp(c->type, "BudgetExhausted") == 0 && c->status;
+		not_ready |= strcmp(c->type, "Ready") == 0 && !c->status;
+	}
+	return conflict	   ? "Conflict"
+	       : degraded  ? "Degraded"
+	       : exhausted ? "BudgetExhausted"
+	       : not_ready ? "Pending"
+			   : "Ready";
+}
+
+/* status.conditions, each keeping its lastTransitionTime while its status
+ * stays. */
+static void gen_conditions(struct gq_jw *w, const struct gq_status_in *in)
+{
+	if (in->n_conds == 0)
+		return;
+	gq_jw_str(w, "conditions");
+	gq_jw_array_open(w);
+	for (size_t i = 0; i < in->n_conds; i++) {
+		const struct gq_condition *c = &in->conds[i];
+		const char *ltt = prev_transition(in->prev_status, c->type, c->status);
+
+		gq_jw_map_open(w);
+		gq_jw_kv(w, "type", c->type);
+		gq_jw_kv(w, "status", c->status ? "True" : "False");
+		gq_jw_str(w, "observedGeneration");
+		gq_jw_int(w, in->team->generation);
+		gq_jw_kv(w, "lastTransitionTime", ltt ? ltt : in->now);
+		gq_jw_kv(w, "reason", c->reason);
+		gq_jw_kv(w, "message", c->message ? c->message : "");
+		gq_jw_map_close(w);
+	}
+	gq_jw_array_close(w);
+}
+
+/* status.namespaces: each one's state, message and quota readback. */
+static void gen_namespaces(struct gq_jw *w, const struct gq_status_in *in)
+{
+	if (in->n_ns == 0)
+		return;
+	gq_jw_str(w, "namespaces");
+	gq_jw_array_open(w);
+	for (size_t i = 0; i < in->n_ns; i++) {
+		const struct gq_status_ns *s = &in->ns[i];
+
+		gq_jw_map_open(w);
+		gq_jw_kv(w, "name", s->plan->name);
+		gq_jw_kv(w, "state", gq_ns_state_name(s->plan->state));
+		if (s->plan->message)
+			gq_jw_kv(w, "message", s->plan->message);
+		if (count_strings(s->hard)) {
+			gq_jw_str(w, "hard");
+			gen_qmap(w, s->hard);
+		}
+		if (count_strings(s->used)) {
+			gq_jw_str(w, "used");
+			gen_qmap(w, s->used);
+		}
+		gq_jw_map_close(w);
+	}
+	gq_jw_array_close(w);
+}
+
+/* status.quota: the team-wide hard totals and what the namespaces use. */
+static void gen_quota(struct gq_jw *w, const struct gq_status_in *in)
+{
+	char qa[GQ_QUANTITY_STRLEN];
+	bool any;
+
+	if (in->totals == NULL || in->totals->n == 0)
+		return;
+	gq_jw_str(w, "quota");
+	gq_jw_map_open(w);
+	gq_jw_str(w, "hard");
+	gq_jw_map_open(w);
+	for (size_t i = 0; i < in->totals->n; i++) {
+		gq_quantity_format(&in->totals->items[i].q, qa);
+		gq_jw_kv(w, in->totals->items[i].name, qa);
+	}
+	gq_jw_map_close(w);
+	gq_jw_str(w, "used");
+	gq_jw_map_open(w);
+	for (size_t i = 0; i < in->totals->n; i++) {
+		struct gq_quantity u = status_sum(in, in->totals->items[i].name, 1, &any);
+
+		gq_quantity_format(&u, qa);
+		gq_jw_kv(w, in->totals->items[i].name, qa);
+	}
+	gq_jw_map_close(w);
+	gq_jw_map_close(w);
+}
+
 char *gq_status_body(const struct gq_status_in *in)
 {
 	struct gq_jw jw, *w = &jw;
 	size_t n_ready = 0;
-	struct gq_quantity gpu_used = gq_quantity_from_int(0), gpu_hard = gq_quantity_from_int(0);
-	const char *state = "Ready";
+	struct gq_quantity gpu_used, gpu_hard = gq_quantity_from_int(0);
 	char qa[GQ_QUANTITY_STRLEN], qb[GQ_QUANTITY_STRLEN], *gpus;
 	bool any;
 
-	/* Precedence, whatever the order of the conditions:
-	 * Conflict > Degraded > Pending (Ready=False) > Ready. */
-	{
-		bool conflict = false, degraded = false, not_ready = false, exhausted = false;
-
-		for (size_t i = 0; i < in->n_conds; i++) {
-			const struct gq_condition *c = &in->conds[i];
-
-			conflict |= strcmp(c->type, "Conflict") == 0 && c->status;
-			degraded |= strcmp(c->type, "Degraded") == 0 && c->status;
-			exhausted |= strcmp(c->type, "BudgetExhausted") == 0 && c->status;
-			not_ready |= strcmp(c->type, "Ready") == 0 && !c->status;
-		}
-		state = conflict    ? "Conflict"
-			: degraded  ? "Degraded"
-			: exhausted ? "BudgetExhausted"
-			: not_ready ? "Pending"
-				    : "Ready";
-	}
 	for (size_t i = 0; i < in->n_ns; i++)
 		if (in->ns[i].plan->state == GQ_NS_READY)
 			n_ready++;
-
 	gq_jw_init(w);
 	gq_jw_map_open(w);
 	gq_jw_kv(w, "apiVersion", GQ_API_VERSION);
@@ -289,10 +371,9 @@ char *gq_status_body(const struct gq_status_in *in)
 	gq_jw_map_open(w);
 	gq_jw_str(w, "observedGeneration");
 	gq_jw_int(w, in->team->generation);
-	gq_jw_kv(w, "state", state);
+	gq_jw_kv(w, "state", status_state(in));
 	gq_jw_str(w, "namespaceCount");
 	gq_jw_int(w, (long long)n_ready);
-
 	gpu_used = status_sum(in, "requests.nvidia.com/gpu", 1, &any);
 	for (size_t i = 0; in->totals && i < in->totals->n; i++)
 		if (strcmp(in->totals->items[i].name, "requests.nvidia.com/gpu") == 0)
@@ -302,75 +383,11 @@ char *gq_status_body(const struct gq_status_in *in)
 	gpus = gq_asprintf("%s/%s", qa, qb);
 	gq_jw_kv(w, "gpus", gpus);
 	free(gpus);
-
 	if (in->budget)
 		gen_budget(w, in->budget);
-
-	if (in->n_conds) {
-		gq_jw_str(w, "conditions");
-		gq_jw_array_open(w);
-		for (size_t i = 0; i < in->n_conds; i++) {
-			const struct gq_condition *c = &in->conds[i];
-			const char *ltt = prev_transition(in->prev_status, c->type, c->status);
-
-			gq_jw_map_open(w);
-			gq_jw_kv(w, "type", c->type);
-			gq_jw_kv(w, "status", c->status ? "True" : "False");
-			gq_jw_str(w, "observedGeneration");
-			gq_jw_int(w, in->team->generation);
-			gq_jw_kv(w, "lastTransitionTime", ltt ? ltt : in->now);
-			gq_jw_kv(w, "reason", c->reason);
-			gq_jw_kv(w, "message", c->message ? c->message : "");
-			gq_jw_map_close(w);
-		}
-		gq_jw_array_close(w);
-	}
-
-	if (in->n_ns) {
-		gq_jw_str(w, "namespaces");
-		gq_jw_array_open(w);
-		for (size_t i = 0; i < in->n_ns; i++) {
-			const struct gq_status_ns *s = &in->ns[i];
-
-			gq_jw_map_open(w);
-			gq_jw_kv(w, "name", s->plan->name);
-			gq_jw_kv(w, "state", gq_ns_state_name(s->plan->state));
-			if (s->plan->message)
-				gq_jw_kv(w, "message", s->plan->message);
-			if (count_strings(s->hard)) {
-				gq_jw_str(w, "hard");
-				gen_qmap(w, s->hard);
-			}
-			if (count_strings(s->used)) {
-				gq_jw_str(w, "used");
-				gen_qmap(w, s->used);
-			}
-			gq_jw_map_close(w);
-		}
-		gq_jw_array_close(w);
-	}
-
-	if (in->totals && in->totals->n) {
-		gq_jw_str(w, "quota");
-		gq_jw_map_open(w);
-		gq_jw_str(w, "hard");
-		gq_jw_map_open(w);
-		for (size_t i = 0; i < in->totals->n; i++) {
-			gq_quantity_format(&in->totals->items[i].q, qa);
-			gq_jw_kv(w, in->totals->items[i].name, qa);
-		}
-		gq_jw_map_close(w);
-		gq_jw_str(w, "used");
-		gq_jw_map_open(w);
-		for (size_t i = 0; i < in->totals->n; i++) {
-			struct gq_quantity u = status_sum(in, in->totals->items[i].name, 1, &any);
-
-			gq_quantity_format(&u, qa);
-			gq_jw_kv(w, in->totals->items[i].name, qa);
-		}
-		gq_jw_map_close(w);
-		gq_jw_map_close(w);
-	}
+	gen_conditions(w, in);
+	gen_namespaces(w, in);
+	gen_quota(w, in);
 	gq_jw_map_close(w); /* status */
 	gq_jw_map_close(w);
 	return gq_jw_finish(w);

@@ -771,6 +771,44 @@ static int sax_cont_value(struct sax *s, int node, int k, int t, const char *txt
 	return N_SKIP;
 }
 
+/* A member k of request (sax_value's N_REQ); returns the node it opens. */
+static int sax_req_value(struct sax *s, int k, int t, const char *txt, size_t len)
+{
+	switch (k) {
+	case QK_UID: sv_set(s, &s->req.uid, t, txt, len, MAX_UID); break;
+	case QK_OP: sv_set(s, &s->req.op, t, txt, len, MAX_STR); break;
+	case QK_NS: sv_set(s, &s->req.ns, t, txt, len, MAX_STR); break;
+	case QK_NAME: sv_set(s, &s->req.name, t, txt, len, MAX_STR); break;
+	case QK_DRY: sv_set(s, &s->req.dry, t, txt, len, 0); break;
+	case QK_SUB: s->req.sub_empty = value_is(t, txt, len, ""); break;
+	case QK_KIND:
+		s->req.kind = (uint8_t)t;
+		s->req.group_empty = true;
+		s->req.kind_pod = false;
+		return N_KIND;
+	case QK_OBJECT: reset_pod(s, t); return N_POD;
+	}
+	return N_SKIP;
+}
+
+/* A member k of request.object.metadata (N_META); returns the node it
+ * opens. */
+static int sax_meta_value(struct sax *s, int k, int t, const char *txt, size_t len)
+{
+	switch (k) {
+	case MK_GEN: sv_set(s, &s->meta.gen, t, txt, len, MAX_STR); break;
+	case MK_NAME: sv_set(s, &s->meta.name, t, txt, len, MAX_STR); break;
+	case MK_NS: sv_set(s, &s->meta.ns, t, txt, len, MAX_STR); break;
+	case MK_FINS:
+		s->meta.fins = (uint8_t)t;
+		s->meta.n_fins = 0;
+		s->meta.bad_fin = SIZE_MAX;
+		s->meta.acct = false;
+		return N_FINS;
+	}
+	return N_SKIP;
+}
+
 /*
  * Every value (scalar, or the start of an object or array) comes here: it is
  * buffered when the innermost node reads the member (or element), and an
@@ -799,26 +837,7 @@ static int sax_value(struct sax *s, int t, const char *txt, size_t len)
 			push = N_REQ;
 		}
 		break;
-	case N_REQ:
-		switch (k) {
-		case QK_UID: sv_set(s, &s->req.uid, t, txt, len, MAX_UID); break;
-		case QK_OP: sv_set(s, &s->req.op, t, txt, len, MAX_STR); break;
-		case QK_NS: sv_set(s, &s->req.ns, t, txt, len, MAX_STR); break;
-		case QK_NAME: sv_set(s, &s->req.name, t, txt, len, MAX_STR); break;
-		case QK_DRY: sv_set(s, &s->req.dry, t, txt, len, 0); break;
-		case QK_SUB: s->req.sub_empty = value_is(t, txt, len, ""); break;
-		case QK_KIND:
-			s->req.kind = (uint8_t)t;
-			s->req.group_empty = true;
-			s->req.kind_pod = false;
-			push = N_KIND;
-			break;
-		case QK_OBJECT:
-			reset_pod(s, t);
-			push = N_POD;
-			break;
-		}
-		break;
+	case N_REQ: push = sax_req_value(s, k, t, txt, len); break;
 	case N_KIND:
 		if (k == KK_GROUP)
 			s->req.group_empty = value_is(t, txt, len, "");
@@ -834,20 +853,7 @@ static int sax_value(struct sax *s, int t, const char *txt, size_t len)
 			push = N_SPEC;
 		}
 		break;
-	case N_META:
-		switch (k) {
-		case MK_GEN: sv_set(s, &s->meta.gen, t, txt, len, MAX_STR); break;
-		case MK_NAME: sv_set(s, &s->meta.name, t, txt, len, MAX_STR); break;
-		case MK_NS: sv_set(s, &s->meta.ns, t, txt, len, MAX_STR); break;
-		case MK_FINS:
-			s->meta.fins = (uint8_t)t;
-			s->meta.n_fins = 0;
-			s->meta.bad_fin = SIZE_MAX;
-			s->meta.acct = false;
-			push = N_FINS;
-			break;
-		}
-		break;
+	case N_META: push = sax_meta_value(s, k, t, txt, len); break;
 	case N_FINS:
 		if (t != SV_STR && s->meta.bad_fin == SIZE_MAX)
 			s->meta.bad_fin = s->meta.n_fins;

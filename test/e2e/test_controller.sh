@@ -168,15 +168,15 @@ test_controller_e_delete_cleans_up() {
 # still be deleted: its namespace is released and the finalizer goes.
 test_controller_e2_invalid_allocation_can_be_deleted() {
 	controller_start
-	new_ns e2e-zeta
-	apply_team zeta "  namespaces: [e2e-zeta]
+	new_ns e2e-zinv
+	apply_team zinv "  namespaces: [e2e-zinv]
   quota: {gpus: 1}"
-	wait_for 30 team_ready zeta
-	assert_eq "$(jp namespace/e2e-zeta '{.metadata.labels.gpuquota\.io/team}')" zeta "namespace labelled"
-	$KUBECTL patch gta zeta --type merge -p '{"spec":{"budget":{"gpuHours":10,"weights":{"nvidia.com/gpu":"0.0001"}}}}' >/dev/null
-	wait_for 30 sh -c "[ \"\$($KUBECTL get gta zeta -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}')\" = InvalidSpec ]"
-	$KUBECTL delete gta zeta --wait=true --timeout=30s >/dev/null || fail "invalid allocation not deleted: $($KUBECTL get gta zeta -o yaml 2>&1 | head -n 30)"
-	assert_eq "$(jp namespace/e2e-zeta '{.metadata.labels.gpuquota\.io/team}')" "" "label removed"
+	wait_for 30 team_ready zinv
+	assert_eq "$(jp namespace/e2e-zinv '{.metadata.labels.gpuquota\.io/team}')" zinv "namespace labelled"
+	$KUBECTL patch gta zinv --type merge -p '{"spec":{"budget":{"gpuHours":10,"weights":{"nvidia.com/gpu":"0.0001"}}}}' >/dev/null
+	wait_for 30 sh -c "[ \"\$($KUBECTL get gta zinv -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}')\" = InvalidSpec ]"
+	$KUBECTL delete gta zinv --wait=true --timeout=30s >/dev/null || fail "invalid allocation not deleted: $($KUBECTL get gta zinv -o yaml 2>&1 | head -n 30)"
+	assert_eq "$(jp namespace/e2e-zinv '{.metadata.labels.gpuquota\.io/team}')" "" "label removed"
 }
 
 test_controller_f_real_quota_rejects_over_quota_pods() {

@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "gq.h"
 #include "jsonstream.h"
+#include "hmap.h"
 #include "jsonw.h"
 #include "kclient.h"
 
@@ -39,7 +40,6 @@
 
 #include <curl/curl.h>
 
-#define TABLE_MIN	 16		 /* smallest hash table (buckets, power of two) */
 #define TRIM_MAX_DEPTH	 GQ_JW_MAX_DEPTH /* nesting copied by trim */
 #define ERRBODY_MAX	 4096		 /* bytes kept of a failed watch response */
 #define KEEP_PATH_MAX	 256		 /* longest keep path accepted */
@@ -59,18 +59,15 @@ struct keep_node {
 
 /* One cached object. */
 struct entry {
-	struct entry *next; /* hash chain */
-	uint64_t hash;	    /* hash of key */
-	char *key;	    /* "ns/name" or "name" */
-	yajl_val obj;	    /* trimmed object, owned */
-	const char *rv;	    /* metadata.resourceVersion inside obj, or NULL */
+	struct gq_hmap_node node; /* first: the table's link */
+	char *key;		  /* "ns/name" or "name" */
+	yajl_val obj;		  /* trimmed object, owned */
+	const char *rv;		  /* metadata.resourceVersion inside obj, or NULL */
 };
 
-/* A chained hash table of entries. */
+/* The entries by key (hmap.h; a zeroed table is empty, seed 0). */
 struct table {
-	struct entry **b; /* buckets (NULL until the first insert) */
-	size_t nb;	  /* bucket count, power of two */
-	size_t n;	  /* entries */
+	struct gq_hmap m;
 };
 
 /* Where an informer's watch-thread state machine stands. */
@@ -171,21 +168,6 @@ static uint32_t rng_next(uint32_t *s)
 	return x;
 }
 
-/* FNV-1a over the key with a murmur3 finaliser. */
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
 /* True when two resourceVersions are known and equal (RVs compare for
  * equality only). */
 static bool same_rv(const char *a, const char *b)
@@ -204,69 +186,43 @@ static const char *obj_rv(yajl_val obj)
 
 /* ---- hash table ----------------------------------------------------------- */
 
-static struct entry *table_find(const struct table *t, const char *key)
+static bool entry_match(const struct gq_hmap_node *n, const char *key, size_t len)
 {
-	uint64_t h;
-	struct entry *e;
+	const struct entry *e = (const struct entry *)n;
 
-	if (t->nb == 0)
-		return NULL;
-	h = hash_str(key);
-	for (e = t->b[h & (t->nb - 1)]; e != NULL; e = e->next) {
-		if (e->hash == h && strcmp(e->key, key) == 0)
-			return e;
-	}
-	return NULL;
+	return strncmp(e->key, key, len) == 0 && e->key[len] == '\0';
 }
 
-/* Rehashes every entry into n (power of two) buckets. */
-static void table_resize(struct table *t, size_t n)
+static struct entry *table_find(const struct table *t, const char *key)
 {
-	struct entry **nb = gq_calloc(n, sizeof(*nb));
-	struct entry *e, *next;
-
-	for (size_t i = 0; i < t->nb; i++) {
-		for (e = t->b[i]; e != NULL; e = next) {
-			next = e->next;
-			e->next = nb[e->hash & (n - 1)];
-			nb[e->hash & (n - 1)] = e;
-		}
-	}
-	free(t->b);
-	t->b = nb;
-	t->nb = n;
+	return (struct entry *)gq_hmap_find(&t->m, key, strlen(key), entry_match);
 }
 
 /* Inserts e (its key must be absent); the table takes ownership. */
 static void table_insert(struct table *t, struct entry *e)
 {
-	if (t->nb == 0)
-		table_resize(t, TABLE_MIN);
-	else if (t->n + 1 > t->nb - t->nb / 4)
-		table_resize(t, t->nb * 2);
-	e->hash = hash_str(e->key);
-	e->next = t->b[e->hash & (t->nb - 1)];
-	t->b[e->hash & (t->nb - 1)] = e;
-	t->n++;
+	gq_hmap_insert(&t->m, &e->node, gq_hmap_hash(&t->m, e->key, strlen(e->key)));
 }
 
 /* Unlinks and returns the entry for key (caller owns it), or NULL. */
 static struct entry *table_remove(struct table *t, const char *key)
 {
-	struct entry **pp, *e;
-	uint64_t h;
+	struct entry *e = table_find(t, key);
 
-	if (t->nb == 0)
-		return NULL;
-	h = hash_str(key);
-	for (pp = &t->b[h & (t->nb - 1)]; (e = *pp) != NULL; pp = &e->next) {
-		if (e->hash == h && strcmp(e->key, key) == 0) {
-			*pp = e->next;
-			t->n--;
-			return e;
-		}
-	}
-	return NULL;
+	if (e != NULL)
+		gq_hmap_unlink(&t->m, &e->node);
+	return e;
+}
+
+/* The first entry (iteration state in *i) and the next, or NULL. */
+static struct entry *table_first(const struct table *t, size_t *i)
+{
+	return (struct entry *)gq_hmap_first(&t->m, i);
+}
+
+static struct entry *table_next(const struct table *t, size_t *i, const struct entry *e)
+{
+	return (struct entry *)gq_hmap_next(&t->m, i, &e->node);
 }
 
 static void entry_free(struct entry *e)
@@ -281,16 +237,14 @@ static void entry_free(struct entry *e)
 /* Frees every entry and the buckets; the table is empty afterwards. */
 static void table_clear(struct table *t)
 {
+	size_t i;
 	struct entry *e, *next;
 
-	for (size_t i = 0; i < t->nb; i++) {
-		for (e = t->b[i]; e != NULL; e = next) {
-			next = e->next;
-			entry_free(e);
-		}
+	for (e = table_first(t, &i); e != NULL; e = next) {
+		next = table_next(t, &i, e);
+		entry_free(e);
 	}
-	free(t->b);
-	memset(t, 0, sizeof(*t));
+	gq_hmap_free(&t->m);
 }
 
 /* A new entry owning key and obj. */
@@ -778,6 +732,7 @@ void gq_informer_list_end(struct gq_informer *inf, const char *rv)
 	struct table old;
 	struct entry *e, *o;
 	struct gq_informers *m = inf->set;
+	size_t i;
 
 	pthread_rwlock_wrlock(&inf->lock);
 	old = inf->cache;
@@ -785,21 +740,16 @@ void gq_informer_list_end(struct gq_informer *inf, const char *rv)
 	pthread_rwlock_unlock(&inf->lock);
 	memset(&inf->pending, 0, sizeof(inf->pending));
 
-	for (size_t i = 0; i < inf->cache.nb; i++) {
-		for (e = inf->cache.b[i]; e != NULL; e = e->next) {
-			o = table_find(&old, e->key);
-			if (o == NULL)
-				call_handler(inf, GQ_INF_ADD, e->key, NULL, e->obj);
-			else if (!same_rv(o->rv, e->rv))
-				call_handler(inf, GQ_INF_UPDATE, e->key, o->obj, e->obj);
-		}
+	for (e = table_first(&inf->cache, &i); e != NULL; e = table_next(&inf->cache, &i, e)) {
+		o = table_find(&old, e->key);
+		if (o == NULL)
+			call_handler(inf, GQ_INF_ADD, e->key, NULL, e->obj);
+		else if (!same_rv(o->rv, e->rv))
+			call_handler(inf, GQ_INF_UPDATE, e->key, o->obj, e->obj);
 	}
-	for (size_t i = 0; i < old.nb; i++) {
-		for (o = old.b[i]; o != NULL; o = o->next) {
-			if (table_find(&inf->cache, o->key) == NULL)
-				call_handler(inf, GQ_INF_DELETE, o->key, o->obj, NULL);
-		}
-	}
+	for (o = table_first(&old, &i); o != NULL; o = table_next(&old, &i, o))
+		if (table_find(&inf->cache, o->key) == NULL)
+			call_handler(inf, GQ_INF_DELETE, o->key, o->obj, NULL);
 	table_clear(&old);
 
 	free(inf->rv);
@@ -1444,14 +1394,12 @@ int gq_informer_foreach(struct gq_informer *inf,
 			int (*fn)(void *arg, const char *key, yajl_val obj), void *arg)
 {
 	struct entry *e;
+	size_t i;
 	int rc;
 
-	for (size_t i = 0; i < inf->cache.nb; i++) {
-		for (e = inf->cache.b[i]; e != NULL; e = e->next) {
-			if ((rc = fn(arg, e->key, e->obj)) != 0)
-				return rc;
-		}
-	}
+	for (e = table_first(&inf->cache, &i); e != NULL; e = table_next(&inf->cache, &i, e))
+		if ((rc = fn(arg, e->key, e->obj)) != 0)
+			return rc;
 	return 0;
 }
 
@@ -1460,7 +1408,7 @@ size_t gq_informer_len(struct gq_informer *inf)
 	size_t n;
 
 	pthread_rwlock_rdlock(&inf->lock);
-	n = inf->cache.n;
+	n = inf->cache.m.n;
 	pthread_rwlock_unlock(&inf->lock);
 	return n;
 }

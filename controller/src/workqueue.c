@@ -16,6 +16,7 @@
 #include "workqueue.h"
 
 #include "gq.h"
+#include "hmap.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -25,24 +26,22 @@
 #include <time.h>
 
 #define HEAP_NONE    SIZE_MAX /* heap_idx of an item that is not delayed */
-#define TABLE_MIN    16	      /* smallest hash table (buckets, power of two) */
 #define RING_MIN     16	      /* smallest ring buffer (slots, power of two) */
 #define MILLI_TOKENS 1000     /* token bucket units per token */
 
 /* One key and its state; lives in the hash table while any state is set. */
 struct wq_item {
-	struct wq_item *next; /* hash chain */
-	uint64_t hash;	      /* hash of key */
-	int64_t due_ms;	      /* due time while delayed (heap_idx != HEAP_NONE) */
-	uint64_t seq;	      /* delay-heap tie breaker: insertion order */
-	int64_t added_ms;     /* when the key last became pending (queue latency) */
-	size_t heap_idx;      /* index in the delay heap, or HEAP_NONE */
-	unsigned failures;    /* rate-limited adds since the last forget */
-	bool queued;	      /* in the ready ring */
-	bool processing;      /* handed out by get, not yet done */
-	bool dirty;	      /* added while processing: re-queue on done */
-	size_t len;	      /* strlen(key) */
-	char key[];	      /* NUL-terminated key */
+	struct gq_hmap_node node; /* first: the table's link */
+	int64_t due_ms;		  /* due time while delayed (heap_idx != HEAP_NONE) */
+	uint64_t seq;		  /* delay-heap tie breaker: insertion order */
+	int64_t added_ms;	  /* when the key last became pending (queue latency) */
+	size_t heap_idx;	  /* index in the delay heap, or HEAP_NONE */
+	unsigned failures;	  /* rate-limited adds since the last forget */
+	bool queued;		  /* in the ready ring */
+	bool processing;	  /* handed out by get, not yet done */
+	bool dirty;		  /* added while processing: re-queue on done */
+	size_t len;		  /* strlen(key) */
+	char key[];		  /* NUL-terminated key */
 };
 
 struct gq_workqueue {
@@ -50,10 +49,7 @@ struct gq_workqueue {
 	pthread_cond_t cond; /* signalled when a key gets ready, the delay heap top
 				changes, or on shutdown; uses CLOCK_MONOTONIC */
 
-	struct wq_item **buckets; /* hash table, nbuckets chains */
-	size_t nbuckets;	  /* power of two */
-	size_t nitems;		  /* items in the table */
-	uint64_t seed;		  /* hash seed */
+	struct gq_hmap items; /* key -> item (hmap.h), seeded per queue */
 
 	struct wq_item **ring; /* ready FIFO: ring[(head + i) & (ring_cap - 1)] */
 	size_t ring_cap;       /* power of two */
@@ -102,96 +98,45 @@ static int64_t sat_add(int64_t a, int64_t b)
 
 /* ---- hash table ----------------------------------------------------------- */
 
-/* FNV-1a over the key, seeded, with a murmur3 finaliser for the low bits. */
-static uint64_t hash_key(uint64_t seed, const char *key, size_t len)
+static bool item_match(const struct gq_hmap_node *n, const char *key, size_t len)
 {
-	uint64_t h = 14695981039346656037ULL ^ seed;
-	size_t i;
+	const struct wq_item *it = (const struct wq_item *)n;
 
-	for (i = 0; i < len; i++) {
-		h ^= (unsigned char)key[i];
-		h *= 1099511628211ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
-/* Rehashes every item into a new bucket array of n (power of two) chains. */
-static void table_resize(struct gq_workqueue *q, size_t n)
-{
-	struct wq_item **nb = gq_calloc(n, sizeof(*nb));
-	struct wq_item *it, *next;
-	size_t i;
-
-	for (i = 0; i < q->nbuckets; i++) {
-		for (it = q->buckets[i]; it != NULL; it = next) {
-			next = it->next;
-			it->next = nb[it->hash & (n - 1)];
-			nb[it->hash & (n - 1)] = it;
-		}
-	}
-	free(q->buckets);
-	q->buckets = nb;
-	q->nbuckets = n;
+	return it->len == len && memcmp(it->key, key, len) == 0;
 }
 
 /* Looks key up; returns the item (borrowed) or NULL. */
 static struct wq_item *item_find(struct gq_workqueue *q, const char *key, size_t len)
 {
-	uint64_t h = hash_key(q->seed, key, len);
-	struct wq_item *it;
-
-	for (it = q->buckets[h & (q->nbuckets - 1)]; it != NULL; it = it->next) {
-		if (it->hash == h && it->len == len && memcmp(it->key, key, len) == 0)
-			return it;
-	}
-	return NULL;
+	return (struct wq_item *)gq_hmap_find(&q->items, key, len, item_match);
 }
 
 /* Returns key's item, creating a stateless one if needed (owned by the table). */
 static struct wq_item *item_get(struct gq_workqueue *q, const char *key, size_t len)
 {
 	struct wq_item *it = item_find(q, key, len);
-	size_t b;
 
 	if (it != NULL)
 		return it;
-	if (q->nitems >= q->nbuckets)
-		table_resize(q, q->nbuckets * 2);
 	it = gq_calloc(1, sizeof(*it) + len + 1);
 	memcpy(it->key, key, len);
 	it->len = len;
-	it->hash = hash_key(q->seed, key, len);
 	it->heap_idx = HEAP_NONE;
-	b = it->hash & (q->nbuckets - 1);
-	it->next = q->buckets[b];
-	q->buckets[b] = it;
-	q->nitems++;
+	gq_hmap_insert(&q->items, &it->node, gq_hmap_hash(&q->items, key, len));
 	return it;
 }
 
 /*
  * Unlinks and frees it when no state is left on it (not ready, processing,
- * dirty or delayed, and no failures); shrinks the table when sparse.
+ * dirty or delayed, and no failures); the table shrinks when sparse.
  */
 static void item_release_if_idle(struct gq_workqueue *q, struct wq_item *it)
 {
-	struct wq_item **pp;
-
 	if (it->queued || it->processing || it->dirty || it->heap_idx != HEAP_NONE ||
 	    it->failures != 0)
 		return;
-	for (pp = &q->buckets[it->hash & (q->nbuckets - 1)]; *pp != it; pp = &(*pp)->next)
-		;
-	*pp = it->next;
-	q->nitems--;
+	gq_hmap_unlink(&q->items, &it->node);
 	free(it);
-	if (q->nbuckets > TABLE_MIN && q->nitems < q->nbuckets / 8)
-		table_resize(q, q->nbuckets / 2);
 }
 
 /* ---- ready ring ----------------------------------------------------------- */
@@ -438,9 +383,8 @@ int gq_workqueue_new(struct gq_workqueue **out, const struct gq_workqueue_opts *
 	q->bucket_cap = (int64_t)o.burst * MILLI_TOKENS;
 	q->bucket_tokens = q->bucket_cap;
 	q->bucket_last = clock_now(q);
-	q->seed = (uint64_t)gq_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)q;
-	q->nbuckets = TABLE_MIN;
-	q->buckets = gq_calloc(q->nbuckets, sizeof(*q->buckets));
+	gq_hmap_init(&q->items,
+		     (uint64_t)gq_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)q);
 	q->ring_cap = RING_MIN;
 	q->ring = gq_malloc(q->ring_cap * sizeof(*q->ring));
 
@@ -462,7 +406,6 @@ out_mutex:
 	pthread_mutex_destroy(&q->mu);
 out_free:
 	rc = GQ_EIO;
-	free(q->buckets);
 	free(q->ring);
 	free(q);
 out:
@@ -472,18 +415,16 @@ out:
 /* Frees q with every item; no other thread may be using q. */
 void gq_workqueue_free(struct gq_workqueue *q)
 {
-	struct wq_item *it, *next;
+	struct gq_hmap_node *n, *next;
 	size_t i;
 
 	if (q == NULL)
 		return;
-	for (i = 0; i < q->nbuckets; i++) {
-		for (it = q->buckets[i]; it != NULL; it = next) {
-			next = it->next;
-			free(it);
-		}
+	for (n = gq_hmap_first(&q->items, &i); n != NULL; n = next) {
+		next = gq_hmap_next(&q->items, &i, n);
+		free(n); /* the item: node is its first member */
 	}
-	free(q->buckets);
+	gq_hmap_free(&q->items);
 	free(q->ring);
 	free(q->heap);
 	pthread_cond_destroy(&q->cond);

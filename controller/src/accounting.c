@@ -696,8 +696,10 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	rc = load_ledger(out, &st, reg, t, prev_status, anchor, err);
 	if (rc != GQ_OK)
 		goto out;
+	/* The team's namespaces only, from the pod cache's namespace index. */
 	gq_informer_rdlock(pods);
-	gq_informer_foreach(pods, scan_pod, &s);
+	for (size_t i = 0; i < n_ns; i++)
+		gq_informer_foreach_ns(pods, namespaces[i], scan_pod, &s);
 	gq_informer_unlock(pods);
 	out->held_gpu_pods = (int64_t)s.n_held;
 

@@ -57,17 +57,32 @@ struct keep_node {
 	size_t nkids;		/* entries in kids */
 };
 
+struct ns_list;
+
 /* One cached object. */
 struct entry {
-	struct gq_hmap_node node; /* first: the table's link */
-	char *key;		  /* "ns/name" or "name" */
-	yajl_val obj;		  /* trimmed object, owned */
-	const char *rv;		  /* metadata.resourceVersion inside obj, or NULL */
+	struct gq_hmap_node node;	 /* first: the table's link */
+	struct entry *ns_prev, *ns_next; /* its namespace's list */
+	struct ns_list *nsl;		 /* that list; NULL: cluster-scoped, or not in a table */
+	char *key;			 /* "ns/name" or "name" */
+	yajl_val obj;			 /* trimmed object, owned */
+	const char *rv;			 /* metadata.resourceVersion inside obj, or NULL */
 };
 
-/* The entries by key (hmap.h; a zeroed table is empty, seed 0). */
+/* The entries of one namespace (a table's index). */
+struct ns_list {
+	struct gq_hmap_node node; /* first: the index's link */
+	struct entry *head;
+	size_t n;
+	size_t len; /* strlen(ns) */
+	char ns[];
+};
+
+/* The entries by key, and the namespaced ones by namespace (hmap.h; a
+ * zeroed table is empty, seed 0). */
 struct table {
 	struct gq_hmap m;
+	struct gq_hmap ns; /* namespace -> struct ns_list */
 };
 
 /* Where an informer's watch-thread state machine stands. */
@@ -198,19 +213,64 @@ static struct entry *table_find(const struct table *t, const char *key)
 	return (struct entry *)gq_hmap_find(&t->m, key, strlen(key), entry_match);
 }
 
-/* Inserts e (its key must be absent); the table takes ownership. */
+static bool ns_match(const struct gq_hmap_node *n, const char *key, size_t len)
+{
+	const struct ns_list *l = (const struct ns_list *)n;
+
+	return l->len == len && memcmp(l->ns, key, len) == 0;
+}
+
+/* Inserts e (its key must be absent); the table takes ownership. A
+ * namespaced key ("ns/name") also goes into its namespace's list. */
 static void table_insert(struct table *t, struct entry *e)
 {
+	const char *slash = strchr(e->key, '/');
+	size_t len;
+	struct ns_list *l;
+
 	gq_hmap_insert(&t->m, &e->node, gq_hmap_hash(&t->m, e->key, strlen(e->key)));
+	if (slash == NULL)
+		return;
+	len = (size_t)(slash - e->key);
+	l = (struct ns_list *)gq_hmap_find(&t->ns, e->key, len, ns_match);
+	if (l == NULL) {
+		l = gq_calloc(1, sizeof(*l) + len + 1);
+		memcpy(l->ns, e->key, len);
+		l->len = len;
+		gq_hmap_insert(&t->ns, &l->node, gq_hmap_hash(&t->ns, e->key, len));
+	}
+	e->nsl = l;
+	e->ns_prev = NULL;
+	e->ns_next = l->head;
+	if (l->head)
+		l->head->ns_prev = e;
+	l->head = e;
+	l->n++;
 }
 
 /* Unlinks and returns the entry for key (caller owns it), or NULL. */
 static struct entry *table_remove(struct table *t, const char *key)
 {
 	struct entry *e = table_find(t, key);
+	struct ns_list *l;
 
-	if (e != NULL)
-		gq_hmap_unlink(&t->m, &e->node);
+	if (e == NULL)
+		return NULL;
+	gq_hmap_unlink(&t->m, &e->node);
+	if ((l = e->nsl) != NULL) {
+		if (e->ns_prev)
+			e->ns_prev->ns_next = e->ns_next;
+		else
+			l->head = e->ns_next;
+		if (e->ns_next)
+			e->ns_next->ns_prev = e->ns_prev;
+		e->nsl = NULL;
+		e->ns_prev = e->ns_next = NULL;
+		if (--l->n == 0) {
+			gq_hmap_unlink(&t->ns, &l->node);
+			free(l);
+		}
+	}
 	return e;
 }
 
@@ -240,11 +300,18 @@ static void table_clear(struct table *t)
 	size_t i;
 	struct entry *e, *next;
 
+	struct gq_hmap_node *n, *nn;
+
 	for (e = table_first(t, &i); e != NULL; e = next) {
 		next = table_next(t, &i, e);
 		entry_free(e);
 	}
 	gq_hmap_free(&t->m);
+	for (n = gq_hmap_first(&t->ns, &i); n != NULL; n = nn) {
+		nn = gq_hmap_next(&t->ns, &i, n);
+		free(n); /* the struct ns_list: node is its first member */
+	}
+	gq_hmap_free(&t->ns);
 }
 
 /* A new entry owning key and obj. */
@@ -1398,6 +1465,19 @@ int gq_informer_foreach(struct gq_informer *inf,
 	int rc;
 
 	for (e = table_first(&inf->cache, &i); e != NULL; e = table_next(&inf->cache, &i, e))
+		if ((rc = fn(arg, e->key, e->obj)) != 0)
+			return rc;
+	return 0;
+}
+
+int gq_informer_foreach_ns(struct gq_informer *inf, const char *ns,
+			   int (*fn)(void *arg, const char *key, yajl_val obj), void *arg)
+{
+	const struct ns_list *l =
+	    (const struct ns_list *)gq_hmap_find(&inf->cache.ns, ns, strlen(ns), ns_match);
+	int rc;
+
+	for (const struct entry *e = l ? l->head : NULL; e != NULL; e = e->ns_next)
 		if ((rc = fn(arg, e->key, e->obj)) != 0)
 			return rc;
 	return 0;

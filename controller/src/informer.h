@@ -174,6 +174,12 @@ yajl_val gq_informer_get(struct gq_informer *inf, const char *key);
 int gq_informer_foreach(struct gq_informer *inf,
 			int (*fn)(void *arg, const char *key, yajl_val obj), void *arg);
 
+/* As gq_informer_foreach over the objects of namespace ns only (keys
+ * "ns/..."), from the cache's index: the work is proportional to what the
+ * namespace holds. */
+int gq_informer_foreach_ns(struct gq_informer *inf, const char *ns,
+			   int (*fn)(void *arg, const char *key, yajl_val obj), void *arg);
+
 /* Number of cached objects (takes the read lock itself). */
 size_t gq_informer_len(struct gq_informer *inf);
 

@@ -622,6 +622,60 @@ static void test_apply_events(void **state)
 	fx_free(f);
 }
 
+static int count_all_cb(void *arg, const char *key, yajl_val obj)
+{
+	(void)key, (void)obj;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Objects of one namespace through its index. */
+static int ns_count(struct gq_informer *inf, const char *ns)
+{
+	int n = 0;
+
+	gq_informer_rdlock(inf);
+	gq_informer_foreach_ns(inf, ns, count_all_cb, &n);
+	gq_informer_unlock(inf);
+	return n;
+}
+
+/* The namespace index follows LISTs (the swap of a whole table), events and
+ * deletions; cluster-scoped objects and namespaces that are prefixes of
+ * others are kept apart. */
+static void test_namespace_index(void **state)
+{
+	struct fx *f = fx_new(NULL);
+
+	(void)state;
+	gq_informer_list_begin(f->inf);
+	list_add(f->inf, "a", "p1", "1");
+	list_add(f->inf, "a", "p2", "1");
+	list_add(f->inf, "ab", "p1", "1");
+	list_add(f->inf, NULL, "cluster", "1");
+	gq_informer_list_end(f->inf, "10");
+	assert_int_equal(ns_count(f->inf, "a"), 2);
+	assert_int_equal(ns_count(f->inf, "ab"), 1);
+	assert_int_equal(ns_count(f->inf, "b"), 0);
+	assert_int_equal(ns_count(f->inf, ""), 0);
+	assert_int_equal(apply_ev(f->inf, "ADDED", "b", "x", "11"), GQ_INF_CONTINUE);
+	assert_int_equal(apply_ev(f->inf, "DELETED", "a", "p1", "12"), GQ_INF_CONTINUE);
+	assert_int_equal(apply_ev(f->inf, "MODIFIED", "a", "p2", "13"), GQ_INF_CONTINUE);
+	assert_int_equal(ns_count(f->inf, "a"), 1);
+	assert_int_equal(ns_count(f->inf, "b"), 1);
+	assert_int_equal(apply_ev(f->inf, "DELETED", "b", "x", "14"), GQ_INF_CONTINUE);
+	assert_int_equal(ns_count(f->inf, "b"), 0);
+	/* a relist without "ab" */
+	gq_informer_list_begin(f->inf);
+	list_add(f->inf, "a", "p2", "13");
+	list_add(f->inf, "a", "p3", "15");
+	gq_informer_list_end(f->inf, "20");
+	assert_int_equal(ns_count(f->inf, "a"), 2);
+	assert_int_equal(ns_count(f->inf, "ab"), 0);
+	assert_int_equal(gq_informer_len(f->inf), 2);
+	fx_free(f);
+}
+
 /* Feeds text in pieces of `step` bytes; returns the first non-CONTINUE action. */
 static enum gq_informer_action feed_steps(struct gq_informer *inf, const char *text, size_t step)
 {
@@ -1088,6 +1142,7 @@ int main(void)
 	    cmocka_unit_test(test_list_diff),
 	    cmocka_unit_test(test_list_bad_items_and_duplicates),
 	    cmocka_unit_test(test_apply_events),
+	    cmocka_unit_test(test_namespace_index),
 	    cmocka_unit_test(test_watch_feed),
 	    cmocka_unit_test(test_watch_feed_too_big),
 	    cmocka_unit_test(test_after_watch),

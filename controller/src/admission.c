@@ -31,16 +31,6 @@
 /* Weights and cost                                                     */
 /* ------------------------------------------------------------------ */
 
-/* Ownership: resource is borrowed. */
-int64_t gq_admission_default_weight(const char *resource)
-{
-	struct gq_cost_weight w;
-
-	if (gq_cost_resource_weight(&w, resource, 1, NULL) != GQ_OK)
-		return 0;
-	return gq_cost_weight_micro(&w);
-}
-
 /* Ownership: req and weights are borrowed; *w is the caller's. */
 int gq_adm_pod_weight(struct gq_cost_weight *w, const struct gq_adm_request *req,
 		      const struct gq_res_list *weights)

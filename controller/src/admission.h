@@ -63,7 +63,7 @@
 #define GQ_ADMISSION_API_VERSION "admission.k8s.io/v1"
 
 /* Micro GPU-equivalents of one whole GPU. */
-#define GQ_ADMISSION_GPU_MICRO 1000000LL
+#define GQ_ADMISSION_GPU_MICRO GQ_COST_MICRO
 
 /* One nvidia.com/... resource of a pod and its effective request. */
 struct gq_adm_gpu {
@@ -206,15 +206,6 @@ int64_t gq_adm_request_count(const struct gq_adm_request *r, const char *resourc
 
 /* Whether the pod asks for any nvidia.com/... resource. */
 bool gq_adm_request_is_gpu_pod(const struct gq_adm_request *r);
-
-/*
- * Built-in weight of a resource in micro GPU-equivalents per device, for
- * display: the cost model's (gq_cost_resource_weight) with one replica,
- * rounded to nearest: nvidia.com/gpu and nvidia.com/gpu.shared 1,000,000;
- * nvidia.com/mig-<g>g.<m>gb... (g in 1..7) g x 1,000,000 / 7; any other
- * nvidia.com/ resource 1,000,000; anything else 0.
- */
-int64_t gq_admission_default_weight(const char *resource);
 
 /*
  * The weight of the pod in req with the team's weights (borrowed; NULL:

@@ -1069,19 +1069,21 @@ static void report_invalid(struct gq_reconciler *r, struct pass *p, const char *
 }
 
 /*
- * The leader's pass of an allocation being deleted: releases every namespace
- * labelled for it and, once that all succeeded, removes our finalizer so the
- * deletion can complete. Nothing when the finalizer is already gone. Returns
- * GQ_OK or GQ_EIO (a write failed; p says which).
+ * The leader's pass of an allocation t being deleted (s->self, or one that
+ * cannot be decoded: its name and finalizers only): releases every
+ * namespace labelled for it and, once that all succeeded, removes our
+ * finalizer so the deletion can complete. Nothing when the finalizer is
+ * already gone. Returns GQ_OK or GQ_EIO (a write failed; p says which).
  */
-static int reconcile_deleting(struct gq_reconciler *r, struct snap *s, struct pass *p)
+static int reconcile_deleting(struct gq_reconciler *r, struct snap *s, struct pass *p,
+			      const struct gq_team *t)
 {
-	if (!has_finalizer(s->self))
+	if (!has_finalizer(t))
 		return GQ_OK;
-	release_namespaces(r, p, s, s->self->name, NULL);
+	release_namespaces(r, p, s, t->name, NULL);
 	if (p->errors == 0) {
-		set_finalizer(r, p, s->self, false);
-		gq_info("allocation deleted: namespaces released | team=%s", s->self->name);
+		set_finalizer(r, p, t, false);
+		gq_info("allocation deleted: namespaces released | team=%s", t->name);
 	}
 	return p->errors ? GQ_EIO : GQ_OK;
 }
@@ -1158,11 +1160,7 @@ static bool release_invalid_deleting(struct gq_reconciler *r, struct team_pass *
 	gq_informer_unlock(r->teams);
 	if (deleting) {
 		tmp.name = (char *)name;
-		release_namespaces(r, &t->p, &t->s, name, NULL);
-		if (t->p.errors == 0 && has_finalizer(&tmp)) {
-			set_finalizer(r, &t->p, &tmp, false);
-			gq_info("invalid allocation deleted: namespaces released | team=%s", name);
-		}
+		reconcile_deleting(r, &t->s, &t->p, &tmp);
 	}
 	for (size_t i = 0; i < tmp.n_finalizers; i++)
 		free(tmp.finalizers[i]);
@@ -1198,7 +1196,7 @@ static bool reconcile_early(struct gq_reconciler *r, struct team_pass *t, const 
 				gq_budget_forget(r->budgets, name);
 		}
 	} else if (t->s.self->deleting) {
-		*rc = lead ? reconcile_deleting(r, &t->s, &t->p) : GQ_OK;
+		*rc = lead ? reconcile_deleting(r, &t->s, &t->p, t->s.self) : GQ_OK;
 		if (*rc != GQ_OK)
 			gq_err_set(err, *rc, "%s", t->p.first_error);
 		return true;

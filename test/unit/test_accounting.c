@@ -150,6 +150,9 @@ static void load(struct gq_informer *inf, const char *const *objs, size_t n)
 #define RUNNING(start)                                                                             \
 	"{\"phase\":\"Running\",\"startTime\":\"" start "\",\"containerStatuses\":[{\"name\":"     \
 	"\"c\",\"state\":{\"running\":{\"startedAt\":\"" start "\"}}}]}"
+#define SUCCEEDED(start, end)                                                                      \
+	"{\"phase\":\"Succeeded\",\"startTime\":\"" start "\",\"containerStatuses\":[{\"name\":"   \
+	"\"c\",\"state\":{\"terminated\":{\"exitCode\":0,\"finishedAt\":\"" end "\"}}}]}"
 #define PENDING "{\"phase\":\"Pending\"}"
 
 /*
@@ -1096,12 +1099,10 @@ static void test_run_bounded_writes(void **state)
 	static const char *const running[] = {POD(
 	    "ml-lab", "p-run", "2026-03-10T09:00:00Z", FIN_OURS,
 	    GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")), RUNNING("2026-03-10T09:00:00Z"))};
-	static const char *const ended[] = {POD(
-	    "ml-lab", "p-run", "2026-03-10T09:00:00Z", FIN_OURS,
-	    GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")),
-	    "{\"phase\":\"Succeeded\",\"startTime\":\"2026-03-10T09:00:00Z\",\"containerStatuses\":"
-	    "[{\"name\":\"c\",\"state\":{\"terminated\":{\"exitCode\":0,"
-	    "\"finishedAt\":\"2026-03-10T10:00:10Z\"}}}]}")};
+	static const char *const ended[] = {
+	    POD("ml-lab", "p-run", "2026-03-10T09:00:00Z", FIN_OURS,
+		GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")),
+		SUCCEEDED("2026-03-10T09:00:00Z", "2026-03-10T10:00:10Z"))};
 	const int64_t hour = INT64_C(3600000), iv = hour; /* a long interval */
 	const int64_t t0 = T("2026-03-10T09:40:00Z");
 	struct gq_budget_registry *reg = NULL;
@@ -1180,12 +1181,10 @@ static void test_run_bounded_writes(void **state)
 /* Ended pods within a second of the last write wait for the next second. */
 static void test_run_release_once_a_second(void **state)
 {
-	static const char *const ended[] = {POD(
-	    "ml-lab", "p-end", "2026-03-10T09:00:00Z", FIN_OURS,
-	    GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")),
-	    "{\"phase\":\"Succeeded\",\"startTime\":\"2026-03-10T09:00:00Z\",\"containerStatuses\":"
-	    "[{\"name\":\"c\",\"state\":{\"terminated\":{\"exitCode\":0,"
-	    "\"finishedAt\":\"2026-03-10T09:30:00Z\"}}}]}")};
+	static const char *const ended[] = {
+	    POD("ml-lab", "p-end", "2026-03-10T09:00:00Z", FIN_OURS,
+		GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")),
+		SUCCEEDED("2026-03-10T09:00:00Z", "2026-03-10T09:30:00Z"))};
 	const int64_t t0 = T("2026-03-10T09:30:00Z");
 	struct gq_budget_registry *reg = NULL;
 	struct gq_acct_result r;
@@ -1226,12 +1225,10 @@ static void test_run_release_once_a_second(void **state)
  * passed its end. */
 static void test_run_end_after_now(void **state)
 {
-	static const char *const pods[] = {POD(
-	    "ml-lab", "p-skewed", "2026-03-10T09:00:00Z", FIN_OURS,
-	    GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "2")),
-	    "{\"phase\":\"Succeeded\",\"startTime\":\"2026-03-10T09:30:00Z\",\"containerStatuses\":"
-	    "[{\"name\":\"c\",\"state\":{\"terminated\":{\"exitCode\":0,"
-	    "\"finishedAt\":\"2026-03-10T10:00:05Z\"}}}]}")};
+	static const char *const pods[] = {
+	    POD("ml-lab", "p-skewed", "2026-03-10T09:00:00Z", FIN_OURS,
+		GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "2")),
+		SUCCEEDED("2026-03-10T09:30:00Z", "2026-03-10T10:00:05Z"))};
 	struct gq_budget_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct caches c;

@@ -616,25 +616,6 @@ static void test_decode_too_big(void **state)
 	free(big);
 }
 
-static void test_default_weight(void **state)
-{
-	(void)state;
-	assert_int_equal(gq_admission_default_weight("nvidia.com/gpu"), 1000000);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-1g.10gb"), 142857);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-3g.40gb"), 428571);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-7g.80gb"), 1000000);
-	/* not a MIG profile of 1..7 slices: charged as a whole GPU */
-	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-9g.80gb"), 1000000);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-0g.80gb"), 1000000);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-g.80gb"), 1000000);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-1g.10"), 1000000);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/mig-1g.5gb.me"), 142857);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/gpu.shared"), 1000000);
-	assert_int_equal(gq_admission_default_weight("nvidia.com/pgpu"), 1000000);
-	assert_int_equal(gq_admission_default_weight("example.com/gpu"), 0);
-	assert_int_equal(gq_admission_default_weight("cpu"), 0);
-}
-
 /* ------------------------------------------------------------------ */
 /* Decisions                                                            */
 /* ------------------------------------------------------------------ */
@@ -2219,7 +2200,6 @@ int main(void)
 	    cmocka_unit_test(test_decode_malformed),
 	    cmocka_unit_test(test_decode_bad_pod),
 	    cmocka_unit_test(test_decode_too_big),
-	    cmocka_unit_test(test_default_weight),
 	    cmocka_unit_test(test_decide_pass),
 	    cmocka_unit_test(test_decide_default_class),
 	    cmocka_unit_test(test_decide_foreign_class),

@@ -43,6 +43,36 @@ static void test_acc_rule(void **state)
 	assert_int_equal(gq_cost_acc_add(&a, GQ_COST_CONTAINER, INT64_MAX), GQ_ERANGE);
 }
 
+/* A resource's built-in weight with one replica, in micro GPU-equivalents
+ * (rounded to nearest). */
+static int64_t default_micro(const char *resource)
+{
+	struct gq_cost_weight w;
+
+	if (gq_cost_resource_weight(&w, resource, 1, NULL) != GQ_OK)
+		return -1;
+	return gq_cost_weight_micro(&w);
+}
+
+static void test_default_weight(void **state)
+{
+	(void)state;
+	assert_int_equal(default_micro("nvidia.com/gpu"), 1000000);
+	assert_int_equal(default_micro("nvidia.com/mig-1g.10gb"), 142857);
+	assert_int_equal(default_micro("nvidia.com/mig-3g.40gb"), 428571);
+	assert_int_equal(default_micro("nvidia.com/mig-7g.80gb"), 1000000);
+	/* not a MIG profile of 1..7 slices: charged as a whole GPU */
+	assert_int_equal(default_micro("nvidia.com/mig-9g.80gb"), 1000000);
+	assert_int_equal(default_micro("nvidia.com/mig-0g.80gb"), 1000000);
+	assert_int_equal(default_micro("nvidia.com/mig-g.80gb"), 1000000);
+	assert_int_equal(default_micro("nvidia.com/mig-1g.10"), 1000000);
+	assert_int_equal(default_micro("nvidia.com/mig-1g.5gb.me"), 142857);
+	assert_int_equal(default_micro("nvidia.com/gpu.shared"), 1000000);
+	assert_int_equal(default_micro("nvidia.com/pgpu"), 1000000);
+	assert_int_equal(default_micro("example.com/gpu"), 0);
+	assert_int_equal(default_micro("cpu"), 0);
+}
+
 static void test_bounds(void **state)
 {
 	struct gq_res item = {.name = (char *)"nvidia.com/gpu", .q = {.milli = 0}};
@@ -308,6 +338,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_acc_rule),
+	    cmocka_unit_test(test_default_weight),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_ledger_reads_whole_pods),
 	    cmocka_unit_test(test_admission_and_ledger_agree),

@@ -15,23 +15,10 @@
 #include "desired.h"
 #include "log.h"
 #include "json.h"
+#include "pod.h"
 #include "quantity.h"
 #include "rfc3339.h"
 
-const char *const gq_accounting_pod_fields[] = {"metadata.finalizers",
-						"metadata.deletionTimestamp",
-						"metadata.creationTimestamp",
-						"spec.containers.resources",
-						"spec.initContainers.resources",
-						"spec.initContainers.restartPolicy",
-						"spec.nodeName",
-						"spec.schedulingGates",
-						"spec.priorityClassName",
-						"status.phase",
-						"status.startTime",
-						"status.containerStatuses.state",
-						"status.conditions",
-						NULL};
 const char *const gq_accounting_node_fields[] = {"metadata.labels", "status.allocatable", NULL};
 
 /* See accounting.h. */
@@ -48,18 +35,6 @@ void gq_acct_result_free(struct gq_acct_result *r)
 	free(r->add);
 	free(r->release);
 	memset(r, 0, sizeof(*r));
-}
-
-/* The RFC 3339 time at path in v, in ms since the epoch; 0 when absent or
- * unreadable. */
-static int64_t time_of(yajl_val v, const char *const *path)
-{
-	const char *s = gq_json_str(v, path);
-	int64_t ms = 0;
-
-	if (s == NULL || gq_rfc3339_parse(s, &ms) != GQ_OK)
-		return 0;
-	return ms;
 }
 
 /* The integer at path in v; 0 when absent or not an integer. */
@@ -81,9 +56,9 @@ int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status)
 	if (usage == NULL ||
 	    !yajl_tree_get(usage, (const char *[]){"usedMicroGPUSeconds", NULL}, yajl_t_number))
 		return GQ_ENOTFOUND;
-	l->period_start_ms = time_of(usage, GQ_PATH("periodStart"));
-	l->period_end_ms = time_of(usage, GQ_PATH("periodEnd"));
-	l->accounted_until_ms = time_of(usage, GQ_PATH("accountedUntil"));
+	l->period_start_ms = gq_json_time_ms(usage, GQ_PATH("periodStart"));
+	l->period_end_ms = gq_json_time_ms(usage, GQ_PATH("periodEnd"));
+	l->accounted_until_ms = gq_json_time_ms(usage, GQ_PATH("accountedUntil"));
 	/* All three are required: a missing or unreadable one would read as
 	 * 1970 and move the stored usage into a bogus history record. */
 	if (l->period_start_ms <= 0 || l->period_end_ms <= 0 || l->accounted_until_ms <= 0)
@@ -94,239 +69,13 @@ int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status)
 		struct gq_ledger_period_rec *rec = &l->history[l->n_history++];
 		const char *b = gq_json_str(h, GQ_PATH("budgetGPUHours"));
 
-		rec->start_ms = time_of(h, GQ_PATH("periodStart"));
-		rec->end_ms = time_of(h, GQ_PATH("periodEnd"));
+		rec->start_ms = gq_json_time_ms(h, GQ_PATH("periodStart"));
+		rec->end_ms = gq_json_time_ms(h, GQ_PATH("periodEnd"));
 		rec->used_micro = int_of(h, GQ_PATH("usedMicroGPUSeconds"));
 		if (b == NULL || gq_ledger_parse_hours(b, &rec->budget_micro) != GQ_OK)
 			rec->budget_micro = 0;
 	}
 	return gq_ledger_check(l) == GQ_OK ? GQ_OK : GQ_EINVAL;
-}
-
-/*
- * The container's nvidia.com/... requests, else limits, into out (at most
- * cap; names borrowed from c). As the apiserver decodes JSON, a key given
- * twice in one map counts by its last value; a limit only fills a resource
- * with no request (admission's decoder reads them the same way). Values
- * that are not quantity strings are skipped.
- */
-static size_t container_reqs(yajl_val c, struct gq_cost_req *out, size_t cap)
-{
-	yajl_val req = gq_json_obj(c, GQ_PATH("resources", "requests"));
-	yajl_val lim = gq_json_obj(c, GQ_PATH("resources", "limits"));
-	size_t n = 0, n_req = 0;
-
-	for (int pass = 0; pass < 2; pass++) {
-		yajl_val m = pass == 0 ? req : lim;
-
-		for (size_t i = 0; m && i < m->u.object.len; i++) {
-			const char *k = m->u.object.keys[i];
-			struct gq_quantity q;
-			size_t j;
-
-			if (strncmp(k, GQ_NVIDIA_PREFIX, strlen(GQ_NVIDIA_PREFIX)) != 0 ||
-			    !YAJL_IS_STRING(m->u.object.values[i]) ||
-			    gq_quantity_parse(&q, m->u.object.values[i]->u.string) != GQ_OK)
-				continue;
-			for (j = 0; j < n && strcmp(out[j].name, k) != 0; j++)
-				;
-			if (j < n_req && pass == 1)
-				continue; /* set by a request */
-			if (j == n) {
-				if (n == cap)
-					continue;
-				out[n++].name = k;
-			}
-			out[j].count = gq_quantity_value(&q);
-		}
-		if (pass == 0)
-			n_req = n;
-	}
-	return n;
-}
-
-/* The size of the request and limit maps of container c: a bound on the
- * entries container_reqs can return for it. */
-static size_t container_map_len(yajl_val c)
-{
-	yajl_val req = gq_json_obj(c, GQ_PATH("resources", "requests"));
-	yajl_val lim = gq_json_obj(c, GQ_PATH("resources", "limits"));
-
-	return (req ? req->u.object.len : 0) + (lim ? lim->u.object.len : 0);
-}
-
-/* The containers of pod (spec.containers then spec.initContainers) with
- * their nvidia.com/ requests: *cs and *reqs are new arrays the caller frees
- * (cs[i].reqs points into *reqs). GQ_ETOOBIG past GQ_COST_MAX_REQS map
- * entries in all (nothing allocated then). */
-static int pod_containers(yajl_val pod, struct gq_cost_container **cs, size_t *nc,
-			  struct gq_cost_req **reqs)
-{
-	static const char *const lists[] = {"containers", "initContainers"};
-	yajl_val a[2];
-	size_t n_cont = 0, n_ent = 0, nr = 0;
-
-	*cs = NULL;
-	*reqs = NULL;
-	*nc = 0;
-	for (size_t l = 0; l < 2; l++) {
-		a[l] = yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL}, yajl_t_array);
-		for (size_t i = 0; a[l] && i < a[l]->u.array.len; i++)
-			n_ent += container_map_len(a[l]->u.array.values[i]);
-		n_cont += a[l] ? a[l]->u.array.len : 0;
-	}
-	if (n_ent > GQ_COST_MAX_REQS)
-		return GQ_ETOOBIG;
-	*cs = gq_calloc(n_cont + 1, sizeof(**cs));
-	*reqs = gq_calloc(n_ent + 1, sizeof(**reqs));
-	for (size_t l = 0; l < 2; l++) {
-		for (size_t i = 0; a[l] && i < a[l]->u.array.len; i++) {
-			yajl_val c = a[l]->u.array.values[i];
-			const char *rp = gq_json_str(c, GQ_PATH("restartPolicy"));
-			struct gq_cost_container *k = &(*cs)[(*nc)++];
-
-			k->reqs = &(*reqs)[nr];
-			k->n_reqs = container_reqs(c, &(*reqs)[nr], container_map_len(c));
-			k->init = l == 1;
-			k->sidecar = l == 1 && rp && strcmp(rp, "Always") == 0;
-			nr += k->n_reqs;
-		}
-	}
-	return GQ_OK;
-}
-
-/* See accounting.h. Every nvidia.com/ entry of every container is looked at
- * (on the stack for the usual small maps). */
-bool gq_acct_is_gpu_pod(yajl_val pod)
-{
-	static const char *const lists[] = {"containers", "initContainers"};
-	struct gq_cost_req small[32], *reqs;
-	bool gpu = false;
-
-	for (size_t l = 0; l < 2 && !gpu; l++) {
-		yajl_val a =
-		    yajl_tree_get(pod, (const char *[]){"spec", lists[l], NULL}, yajl_t_array);
-
-		for (size_t i = 0; a && i < a->u.array.len && !gpu; i++) {
-			size_t cap = container_map_len(a->u.array.values[i]), n;
-
-			reqs = cap <= GQ_ARRAY_LEN(small) ? small : gq_calloc(cap, sizeof(*reqs));
-			n = container_reqs(a->u.array.values[i], reqs, cap);
-			for (size_t k = 0; k < n && !gpu; k++)
-				gpu = reqs[k].count > 0;
-			if (reqs != small)
-				free(reqs);
-		}
-	}
-	return gpu;
-}
-
-/* See accounting.h. Every container and request reaches the cost model
- * (GQ_ETOOBIG past GQ_COST_MAX_REQS entries). */
-int gq_acct_pod_weight(struct gq_cost_weight *w, yajl_val pod, int64_t replicas,
-		       const struct gq_res_list *overrides)
-{
-	struct gq_cost_container *cs;
-	struct gq_cost_req *reqs;
-	size_t nc;
-	int rc = pod_containers(pod, &cs, &nc, &reqs);
-
-	if (rc == GQ_OK)
-		rc = gq_cost_pod_weight(w, cs, nc, replicas, overrides);
-	free(cs);
-	free(reqs);
-	return rc;
-}
-
-/*
- * End of a pod's GPU use at now_ms, 0 while it still runs (see the module
- * comment). A Succeeded or Failed pod ends at its latest container
- * finishedAt, else at its deletion time once that has passed, else at its
- * latest condition transition (never later than now_ms), else at now_ms. Any
- * other pod ends at its deletion time once that has passed.
- */
-static int64_t pod_end(yajl_val pod, int64_t now_ms)
-{
-	const char *phase = gq_json_str(pod, GQ_PATH("status", "phase"));
-	int64_t del = time_of(pod, GQ_PATH("metadata", "deletionTimestamp"));
-	yajl_val cs =
-	    yajl_tree_get(pod, (const char *[]){"status", "containerStatuses", NULL}, yajl_t_array);
-	int64_t end = 0;
-
-	if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) {
-		for (size_t i = 0; cs && i < cs->u.array.len; i++) {
-			int64_t f = time_of(cs->u.array.values[i],
-					    GQ_PATH("state", "terminated", "finishedAt"));
-
-			if (f > end)
-				end = f;
-		}
-		if (end)
-			return end;
-		if (del && del <= now_ms)
-			return del;
-		/* No finishedAt: the latest condition transition is when the
-		 * pod was seen to terminate (never later than now). */
-		{
-			yajl_val conds = yajl_tree_get(
-			    pod, (const char *[]){"status", "conditions", NULL}, yajl_t_array);
-
-			for (size_t i = 0; conds && i < conds->u.array.len; i++) {
-				int64_t t = time_of(conds->u.array.values[i],
-						    GQ_PATH("lastTransitionTime"));
-
-				if (t > end)
-					end = t;
-			}
-		}
-		return end && end <= now_ms ? end : now_ms;
-	}
-	if (del && del <= now_ms)
-		return del;
-	return 0;
-}
-
-/* Sets *index to the position of finalizer `name` in pod's
- * metadata.finalizers. GQ_OK, or GQ_ENOTFOUND (*index untouched). */
-static int finalizer_index(yajl_val pod, const char *name, size_t *index)
-{
-	yajl_val f =
-	    yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL}, yajl_t_array);
-
-	for (size_t i = 0; f && i < f->u.array.len; i++)
-		if (YAJL_IS_STRING(f->u.array.values[i]) &&
-		    strcmp(f->u.array.values[i]->u.string, name) == 0) {
-			*index = i;
-			return GQ_OK;
-		}
-	return GQ_ENOTFOUND;
-}
-
-/* Whether pod carries the budget scheduling gate (GQ_BUDGET_GATE); sets
- * *index to its position in spec.schedulingGates when it does. */
-static bool gated(yajl_val pod, size_t *index)
-{
-	yajl_val g =
-	    yajl_tree_get(pod, (const char *[]){"spec", "schedulingGates", NULL}, yajl_t_array);
-
-	for (size_t i = 0; g && i < g->u.array.len; i++)
-		if (gq_json_str(g->u.array.values[i], GQ_PATH("name")) &&
-		    strcmp(gq_json_str(g->u.array.values[i], GQ_PATH("name")), GQ_BUDGET_GATE) ==
-			0) {
-			*index = i;
-			return true;
-		}
-	return false;
-}
-
-/* See accounting.h. */
-bool gq_acct_marks(yajl_val pod, long *finalizer, long *gate)
-{
-	size_t i;
-
-	*finalizer = finalizer_index(pod, GQ_ACCOUNTING_FINALIZER, &i) == GQ_OK ? (long)i : -1;
-	*gate = gated(pod, &i) ? (long)i : -1;
-	return *finalizer >= 0 || *gate >= 0;
 }
 
 /* Appends {a copy of key, index, has_list false} to *arr (n entries, grown;
@@ -344,124 +93,61 @@ static struct gq_acct_pod *push(struct gq_acct_pod **arr, size_t *n, const char 
 }
 
 struct scan {
-	const char *const *ns;
-	size_t n_ns;
-	struct gq_informer *nodes;
-	const struct gq_team *t;
-	int64_t now_ms;
-	struct gq_ledger_pod *pods;
-	char **keys;	   /* "ns/name" per pods[] entry */
-	char **uids;	   /* metadata.uid per pods[] entry (may be NULL) */
-	size_t *fin_index; /* our finalizer's index, or SIZE_MAX */
+	const struct gq_acct_in *in;
+	struct gq_ledger_pod *pods; /* ledger inputs of the GPU pods */
+	const struct gq_pod **src;  /* ... the pod each entry is of (borrowed) */
 	size_t n;
 	struct gq_acct_result *out;
-	struct {
-		char *key;
-		size_t index;
-		int64_t created;
-	} * held;
+	const struct gq_pod **held; /* pods waiting on the budget gate */
 	size_t n_held;
-	int rc;
 	const char *over_class; /* the team's over-budget class, or NULL */
 };
 
-/* Whether pod key "ns/name" lies in one of s's namespaces. */
-static bool in_team(const struct scan *s, const char *key)
+/* bsearch comparator: a node name (key) against a struct gq_acct_node. */
+static int node_key_cmp(const void *key, const void *elem)
 {
-	const char *slash = strchr(key, '/');
-
-	for (size_t i = 0; slash && i < s->n_ns; i++)
-		if (strlen(s->ns[i]) == (size_t)(slash - key) &&
-		    strncmp(s->ns[i], key, (size_t)(slash - key)) == 0)
-			return true;
-	return false;
+	return strcmp(key, ((const struct gq_acct_node *)elem)->name);
 }
 
-/*
- * The time-slicing replicas of node `node`: its nvidia.com/gpu.replicas label
- * when it is an integer in 2..1024, else 1 (also for a NULL node: not
- * scheduled yet). Takes the nodes read lock.
- */
-static int64_t node_replicas(struct gq_informer *nodes, const char *node)
+/* The time-slicing replicas of node `node` in the observation (1 for a node
+ * not observed and for a NULL node: not scheduled yet). */
+static int64_t node_replicas(const struct gq_acct_in *in, const char *node)
 {
-	const char *r;
-	int64_t n = 1;
+	const struct gq_acct_node *n;
 
-	if (node == NULL)
+	if (node == NULL || in->n_nodes == 0)
 		return 1;
-	gq_informer_rdlock(nodes);
-	r = gq_json_str(gq_informer_get(nodes, node),
-			GQ_PATH("metadata", "labels", GQ_LABEL_GPU_REPLICAS));
-	if (r) {
-		char *end;
-		long long v = strtoll(r, &end, 10);
-
-		if (*end == '\0' && v > 1 && v <= 1024)
-			n = v;
-	}
-	gq_informer_unlock(nodes);
-	return n;
+	n = bsearch(node, in->nodes, in->n_nodes, sizeof(*in->nodes), node_key_cmp);
+	return n ? n->replicas : 1;
 }
 
 /*
- * gq_informer_foreach callback over the pod cache (the caller holds the pods
- * read lock; node_replicas takes the nodes read lock): for each GPU pod of
- * s's namespaces, appends its ledger inputs (start, end, weight; a weight of
- * 1 when the cost model refuses the pod), key, uid and our finalizer's index
- * to s (copies, owned by s), counts running and deprioritized pods in s->out,
- * queues the finalizer add of a live pod without it, and collects held pods.
- * Returns 0.
+ * For GPU pod p of the team: appends its ledger inputs (start, end, weight;
+ * a weight of 1 when the cost model refuses the pod) to s, counts running
+ * and deprioritized pods in s->out, queues the finalizer add of a live pod
+ * without it, and collects held pods.
  */
-static int scan_pod(void *arg, const char *key, yajl_val pod)
+static void scan_pod(struct scan *s, const struct gq_pod *p)
 {
-	struct scan *s = arg;
-	struct gq_cost_weight w;
-	size_t fi = (size_t)-1, gi;
-	bool has_fin;
+	struct gq_ledger_pod *lp = &s->pods[s->n];
 
-	if (!in_team(s, key) || !gq_acct_is_gpu_pod(pod))
-		return 0;
-	has_fin = finalizer_index(pod, GQ_ACCOUNTING_FINALIZER, &fi) == GQ_OK;
-	if (gq_acct_pod_weight(
-		&w, pod, node_replicas(s->nodes, gq_json_str(pod, GQ_PATH("spec", "nodeName"))),
-		&s->t->budget.weights) != GQ_OK) {
-		w.num = 1;
-		w.den = 1;
-	}
-	s->pods = gq_realloc(s->pods, (s->n + 1) * sizeof(*s->pods));
-	s->keys = gq_realloc(s->keys, (s->n + 1) * sizeof(*s->keys));
-	s->uids = gq_realloc(s->uids, (s->n + 1) * sizeof(*s->uids));
-	s->uids[s->n] = gq_json_str(pod, GQ_PATH("metadata", "uid"))
-			    ? gq_strdup(gq_json_str(pod, GQ_PATH("metadata", "uid")))
-			    : NULL;
-	s->fin_index = gq_realloc(s->fin_index, (s->n + 1) * sizeof(*s->fin_index));
-	s->pods[s->n].start_ms = time_of(pod, GQ_PATH("status", "startTime"));
-	s->pods[s->n].end_ms = pod_end(pod, s->now_ms);
-	s->pods[s->n].weight = w;
-	s->keys[s->n] = gq_strdup(key);
-	s->fin_index[s->n] = has_fin ? fi : (size_t)-1;
-	if (s->pods[s->n].end_ms == 0 && s->pods[s->n].start_ms)
+	if (gq_pod_weight(&lp->weight, p, node_replicas(s->in, p->node),
+			  &s->in->t->budget.weights) != GQ_OK)
+		lp->weight = (struct gq_cost_weight){1, 1};
+	lp->start_ms = p->start_ms;
+	lp->end_ms = gq_pod_end(p, s->in->now_ms);
+	s->src[s->n++] = p;
+	if (lp->end_ms == 0 && lp->start_ms)
 		s->out->running_gpu_pods++;
-	if (s->pods[s->n].end_ms == 0 && s->over_class &&
-	    gq_json_str(pod, GQ_PATH("spec", "priorityClassName")) &&
-	    strcmp(gq_json_str(pod, GQ_PATH("spec", "priorityClassName")), s->over_class) == 0)
+	if (lp->end_ms == 0 && s->over_class && p->priority_class &&
+	    strcmp(p->priority_class, s->over_class) == 0)
 		s->out->deprioritized_gpu_pods++;
 	/* A pod without our finalizer (admitted while the webhook was away):
 	 * add it, unless it is already going. */
-	if (!has_fin && !gq_json_str(pod, GQ_PATH("metadata", "deletionTimestamp")) &&
-	    s->pods[s->n].end_ms == 0)
-		push(&s->out->add, &s->out->n_add, key, 0)->has_list =
-		    yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL},
-				  yajl_t_array) != NULL;
-	if (gated(pod, &gi)) {
-		s->held = gq_realloc(s->held, (s->n_held + 1) * sizeof(*s->held));
-		s->held[s->n_held].key = gq_strdup(key);
-		s->held[s->n_held].index = gi;
-		s->held[s->n_held].created = time_of(pod, GQ_PATH("metadata", "creationTimestamp"));
-		s->n_held++;
-	}
-	s->n++;
-	return 0;
+	if (p->finalizer < 0 && !p->deleting && lp->end_ms == 0)
+		push(&s->out->add, &s->out->n_add, p->key, 0)->has_list = p->has_finalizers;
+	if (p->gate >= 0)
+		s->held[s->n_held++] = p;
 }
 
 /* bsearch comparator: a pod uid (key) against a charged record. */
@@ -493,10 +179,10 @@ static int recharge_moved(struct gq_acct_result *out, const struct scan *s, bool
 		const struct gq_charged_pod *rec = NULL;
 		bool ch = false;
 
-		if (s->uids[i] == NULL)
+		if (s->src[i]->uid == NULL)
 			continue;
 		if (have_recs) {
-			rec = n_recs ? bsearch(s->uids[i], recs, n_recs, sizeof(*recs),
+			rec = n_recs ? bsearch(s->src[i]->uid, recs, n_recs, sizeof(*recs),
 					       charged_key_cmp)
 				     : NULL;
 			if (rec == NULL)
@@ -510,12 +196,12 @@ static int recharge_moved(struct gq_acct_result *out, const struct scan *s, bool
 				gq_info(
 				    "ledger re-charged a pod | team=%s pod=%s start_ms=%lld->%lld "
 				    "end_ms=%lld->%lld",
-				    s->t->name, s->keys[i], (long long)rec->pod.start_ms,
+				    s->in->t->name, s->src[i]->key, (long long)rec->pod.start_ms,
 				    (long long)s->pods[i].start_ms, (long long)rec->pod.end_ms,
 				    (long long)s->pods[i].end_ms);
 			out->recharged |= ch;
 		}
-		out->charged[out->n_charged].uid = gq_strdup(s->uids[i]);
+		out->charged[out->n_charged].uid = gq_strdup(s->src[i]->uid);
 		out->charged[out->n_charged].pod = s->pods[i];
 		out->n_charged++;
 	}
@@ -569,56 +255,43 @@ static void decide_write(struct gq_acct_result *out, const struct gq_team *t,
 	out->persist_until_ms = out->persist ? out->ledger.accounted_until_ms : persisted;
 }
 
-/*
- * qsort comparator of held pods: oldest creationTimestamp first, then by key.
- */
+/* qsort comparator of held pods (const struct gq_pod *): oldest
+ * creationTimestamp first, then by key. */
 static int held_cmp(const void *a, const void *b)
 {
-	const struct {
-		char *key;
-		size_t index;
-		int64_t created;
-	} *x = a, *y = b;
+	const struct gq_pod *x = *(const struct gq_pod *const *)a;
+	const struct gq_pod *y = *(const struct gq_pod *const *)b;
 
-	if (x->created != y->created)
-		return x->created < y->created ? -1 : 1;
+	if (x->created_ms != y->created_ms)
+		return x->created_ms < y->created_ms ? -1 : 1;
 	return strcmp(x->key, y->key);
 }
 
-/* Where a pass's ledger starts (load_ledger). */
-struct ledger_start {
-	int64_t persisted;	     /* accountedUntil the status carries; -1: nothing yet */
-	bool have_recs;		     /* recs are the registry's charge records */
-	struct gq_charged_pod *recs; /* owned */
-	size_t n_recs;
-	bool have_last; /* last is the ledger last persisted */
-	struct gq_ledger last;
-};
-
 /*
- * The ledger a pass starts from, into out->ledger: the registry's (with its
- * charge records and the ledger last persisted), else the one in
- * prev_status, else a new one from anchor_ms. GQ_OK or the error of
- * gq_ledger_init (err set).
+ * The ledger a pass starts from, into out->ledger: the prior one (the
+ * registry's, with its charge records and the ledger last persisted), else
+ * the one in prev_status, else a new one from anchor_ms. *st is filled
+ * with borrowed pointers into prior. GQ_OK or the error of gq_ledger_init
+ * (err set).
  */
-static int load_ledger(struct gq_acct_result *out, struct ledger_start *st,
-		       struct gq_budget_registry *reg, const struct gq_team *t,
-		       yajl_val prev_status, int64_t anchor_ms, struct gq_err *err)
+static int load_ledger(struct gq_acct_result *out, struct gq_acct_prior *st,
+		       const struct gq_acct_in *in, int64_t anchor_ms, struct gq_err *err)
 {
 	int rc;
 
-	if (reg && gq_budget_get_ledger(reg, t->name, t->uid, &out->ledger, &st->persisted)) {
-		st->have_recs = gq_budget_get_charged(reg, t->name, t->uid, &st->recs, &st->n_recs);
-		st->have_last = gq_budget_get_persisted(reg, t->name, t->uid, &st->last);
+	memset(st, 0, sizeof(*st));
+	if (in->prior && in->prior->have) {
+		*st = *in->prior;
+		out->ledger = st->ledger;
 		return GQ_OK;
 	}
-	if (gq_acct_ledger_from_status(&out->ledger, prev_status) == GQ_OK) {
+	if (gq_acct_ledger_from_status(&out->ledger, in->prev_status) == GQ_OK) {
 		st->persisted = out->ledger.accounted_until_ms;
 		st->last = out->ledger;
 		st->have_last = true;
 		return GQ_OK;
 	}
-	rc = gq_ledger_init(&out->ledger, &t->budget, anchor_ms, anchor_ms);
+	rc = gq_ledger_init(&out->ledger, &in->t->budget, anchor_ms, anchor_ms);
 	if (rc != GQ_OK)
 		return gq_err_set(err, rc, "cannot start the ledger");
 	st->persisted = -1; /* nothing persisted yet */
@@ -627,57 +300,45 @@ static int load_ledger(struct gq_acct_result *out, struct ledger_start *st,
 
 /* The ended pods whose finalizer can go: counted up to the ledger's
  * accountedUntil (a pod that never started only once it is being deleted). */
-static void finalize_ended(struct gq_acct_result *out, const struct scan *s,
-			   struct gq_informer *pods)
+static void finalize_ended(struct gq_acct_result *out, const struct scan *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
 		bool ended = s->pods[i].end_ms != 0 || s->pods[i].start_ms == 0;
 
-		if (s->fin_index[i] == (size_t)-1 || !ended)
+		if (s->src[i]->finalizer < 0 || !ended)
 			continue;
 		/* A pod that never started but is not going away keeps it. */
-		if (s->pods[i].start_ms == 0 && s->pods[i].end_ms == 0) {
-			bool going = false;
-
-			gq_informer_rdlock(pods);
-			going = gq_json_str(gq_informer_get(pods, s->keys[i]),
-					    GQ_PATH("metadata", "deletionTimestamp")) != NULL;
-			gq_informer_unlock(pods);
-			if (!going)
-				continue;
-		}
+		if (s->pods[i].start_ms == 0 && s->pods[i].end_ms == 0 && !s->src[i]->deleting)
+			continue;
 		if (s->pods[i].end_ms > out->ledger.accounted_until_ms)
 			continue;
-		push(&out->finalize, &out->n_finalize, s->keys[i], s->fin_index[i]);
+		push(&out->finalize, &out->n_finalize, s->src[i]->key,
+		     (size_t)s->src[i]->finalizer);
 	}
 }
 
-/* Frees what a scan holds. */
-static void scan_free(struct scan *s)
+/* The team's GPU pods, scanned into s (allocated here; freed by the caller
+ * with free on s->pods, s->src, s->held). */
+static void scan_all(struct scan *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->keys[i]);
-		free(s->uids[i]);
-	}
-	free(s->uids);
-	for (size_t i = 0; i < s->n_held; i++)
-		free(s->held[i].key);
-	free(s->held);
-	free(s->keys);
-	free(s->pods);
-	free(s->fin_index);
+	const struct gq_acct_in *in = s->in;
+
+	s->pods = gq_calloc(in->n_pods + 1, sizeof(*s->pods));
+	s->src = gq_calloc(in->n_pods + 1, sizeof(*s->src));
+	s->held = gq_calloc(in->n_pods + 1, sizeof(*s->held));
+	for (size_t i = 0; i < in->n_pods; i++)
+		if (in->pods[i].gpu)
+			scan_pod(s, &in->pods[i]);
+	s->out->held_gpu_pods = (int64_t)s->n_held;
 }
 
 /* See accounting.h. */
-int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
-		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
-		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
-		int64_t write_interval_ms, struct gq_err *err)
+int gq_acct_compute(struct gq_acct_result *out, const struct gq_acct_in *in, struct gq_err *err)
 {
+	const struct gq_team *t = in->t;
 	char *over = gq_team_has_over_budget_class(t) ? gq_team_over_budget_class(t) : NULL;
-	struct scan s = {namespaces, n_ns, nodes, t,	now_ms, NULL,  NULL, NULL,
-			 NULL,	     0,	   out,	  NULL, 0,	GQ_OK, over};
-	struct ledger_start st = {0};
+	struct scan s = {.in = in, .out = out, .over_class = over};
+	struct gq_acct_prior st;
 	int64_t anchor = 0, ps;
 	struct gq_ledger before;
 	bool must;
@@ -687,22 +348,16 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	if (t->creation_timestamp)
 		gq_rfc3339_parse(t->creation_timestamp, &anchor);
 	if (anchor == 0)
-		anchor = now_ms;
+		anchor = in->now_ms;
 	rc = gq_ledger_budget_micro(&t->budget, &out->budget_micro);
 	if (rc != GQ_OK) {
 		gq_err_set(err, rc, "budget.gpuHours out of range");
 		goto out;
 	}
-	rc = load_ledger(out, &st, reg, t, prev_status, anchor, err);
+	rc = load_ledger(out, &st, in, anchor, err);
 	if (rc != GQ_OK)
 		goto out;
-	/* The team's namespaces only, from the pod cache's namespace index. */
-	gq_informer_rdlock(pods);
-	for (size_t i = 0; i < n_ns; i++)
-		gq_informer_foreach_ns(pods, namespaces[i], scan_pod, &s);
-	gq_informer_unlock(pods);
-	out->held_gpu_pods = (int64_t)s.n_held;
-
+	scan_all(&s);
 	before = out->ledger;
 	rc = recharge_moved(out, &s, st.have_recs, st.recs, st.n_recs);
 	if (rc != GQ_OK) {
@@ -711,28 +366,139 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 	}
 	ps = out->ledger.period_start_ms;
 	rc = gq_ledger_advance(&out->ledger, &t->budget, anchor, out->budget_micro, s.pods, s.n,
-			       now_ms);
+			       in->now_ms);
 	if (rc != GQ_OK) {
 		gq_err_set(err, rc, "ledger advance failed");
 		goto out;
 	}
 	must = st.persisted < 0 || out->ledger.period_start_ms != ps || out->recharged;
 	out->accounted_micro = gq_ledger_accounted_since(&before, &out->ledger);
-	finalize_ended(out, &s, pods);
+	finalize_ended(out, &s);
 	out->exhausted = gq_ledger_exhausted(&out->ledger, out->budget_micro);
 	out->warn = t->budget.warn_at_percent > 0 &&
 		    gq_cost_warn_reached(out->ledger.used_micro, out->budget_micro,
 					 t->budget.warn_at_percent);
-	decide_write(out, t, st.have_last ? &st.last : NULL, must, st.persisted, now_ms,
-		     write_interval_ms);
+	decide_write(out, t, st.have_last ? &st.last : NULL, must, st.persisted, in->now_ms,
+		     in->write_interval_ms);
 	if (!out->exhausted && s.n_held) {
 		qsort(s.held, s.n_held, sizeof(*s.held), held_cmp);
 		for (size_t i = 0; i < s.n_held; i++)
-			push(&out->release, &out->n_release, s.held[i].key, s.held[i].index);
+			push(&out->release, &out->n_release, s.held[i]->key,
+			     (size_t)s.held[i]->gate);
 	}
 out:
-	scan_free(&s);
-	gq_charged_free(st.recs, st.n_recs);
+	free(s.pods);
+	free(s.src);
+	free(s.held);
 	free(over);
+	return rc;
+}
+
+/* gq_informer_foreach_ns callback: appends the decoded GPU pod to the
+ * observation (arg). Returns 0. */
+static int observe_pod(void *arg, const char *key, yajl_val pod)
+{
+	struct gq_acct_obs *o = arg;
+
+	if (!gq_pod_is_gpu(pod))
+		return 0;
+	o->pods = gq_realloc(o->pods, (o->n_pods + 1) * sizeof(*o->pods));
+	gq_pod_decode(&o->pods[o->n_pods++], key, pod);
+	return 0;
+}
+
+/* qsort comparator of struct gq_acct_node by name. */
+static int node_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct gq_acct_node *)a)->name,
+		      ((const struct gq_acct_node *)b)->name);
+}
+
+/* The time-slicing replicas a node object declares: its
+ * nvidia.com/gpu.replicas label when it is an integer in 2..1024, else 1. */
+static int64_t replicas_of(yajl_val node)
+{
+	const char *r = gq_json_str(node, GQ_PATH("metadata", "labels", GQ_LABEL_GPU_REPLICAS));
+	char *end;
+	long long v;
+
+	if (r == NULL)
+		return 1;
+	v = strtoll(r, &end, 10);
+	return *end == '\0' && v > 1 && v <= 1024 ? v : 1;
+}
+
+/* The nodes o's pods run on, with their replicas, sorted (nodes read lock
+ * taken here). */
+static void observe_nodes(struct gq_acct_obs *o, struct gq_informer *nodes)
+{
+	o->nodes = gq_calloc(o->n_pods + 1, sizeof(*o->nodes));
+	gq_informer_rdlock(nodes);
+	for (size_t i = 0; i < o->n_pods; i++) {
+		const char *n = o->pods[i].node;
+		bool seen = false;
+
+		for (size_t j = 0; n && j < o->n_nodes && !seen; j++)
+			seen = strcmp(o->nodes[j].name, n) == 0;
+		if (n == NULL || seen)
+			continue;
+		o->nodes[o->n_nodes].name = gq_strdup(n);
+		o->nodes[o->n_nodes].replicas = replicas_of(gq_informer_get(nodes, n));
+		o->n_nodes++;
+	}
+	gq_informer_unlock(nodes);
+	if (o->n_nodes > 1)
+		qsort(o->nodes, o->n_nodes, sizeof(*o->nodes), node_cmp);
+}
+
+/* See accounting.h. */
+void gq_acct_observe(struct gq_acct_obs *o, struct gq_budget_registry *reg,
+		     struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
+		     const char *const *namespaces, size_t n_ns)
+{
+	struct gq_acct_prior *p = &o->prior;
+
+	memset(o, 0, sizeof(*o));
+	gq_informer_rdlock(pods);
+	for (size_t i = 0; i < n_ns; i++)
+		gq_informer_foreach_ns(pods, namespaces[i], observe_pod, o);
+	gq_informer_unlock(pods);
+	if (nodes)
+		observe_nodes(o, nodes);
+	if (reg && gq_budget_get_ledger(reg, t->name, t->uid, &p->ledger, &p->persisted)) {
+		p->have = true;
+		p->have_recs = gq_budget_get_charged(reg, t->name, t->uid, &p->recs, &p->n_recs);
+		p->have_last = gq_budget_get_persisted(reg, t->name, t->uid, &p->last);
+	}
+}
+
+/* See accounting.h. */
+void gq_acct_obs_free(struct gq_acct_obs *o)
+{
+	for (size_t i = 0; i < o->n_pods; i++)
+		gq_pod_free(&o->pods[i]);
+	free(o->pods);
+	for (size_t i = 0; i < o->n_nodes; i++)
+		free(o->nodes[i].name);
+	free(o->nodes);
+	gq_charged_free(o->prior.recs, o->prior.n_recs);
+	memset(o, 0, sizeof(*o));
+}
+
+/* See accounting.h. */
+int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
+		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
+		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
+		int64_t write_interval_ms, struct gq_err *err)
+{
+	struct gq_acct_obs o;
+	int rc;
+
+	gq_acct_observe(&o, reg, pods, nodes, t, namespaces, n_ns);
+	rc = gq_acct_compute(out,
+			     &(struct gq_acct_in){t, o.pods, o.n_pods, o.nodes, o.n_nodes, &o.prior,
+						  prev_status, now_ms, write_interval_ms},
+			     err);
+	gq_acct_obs_free(&o);
 	return rc;
 }

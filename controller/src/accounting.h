@@ -1,7 +1,10 @@
 /*
- * accounting.h - the budget part of a team reconcile: reads the team's pods
- * from the cache, advances the GPU-hour ledger, and says which pods need
- * the accounting finalizer added or removed and which held pods may go.
+ * accounting.h - the budget part of a team pass: from the team's observed
+ * pods (compact, pod.h), the nodes they run on and the ledger the registry
+ * holds, advances the GPU-hour ledger and says which pods need the
+ * accounting finalizer added or removed and which held pods may go.
+ * gq_acct_observe copies that observation out of the caches once;
+ * gq_acct_compute is pure over it.
  */
 #ifndef GQ_ACCOUNTING_H
 #define GQ_ACCOUNTING_H
@@ -16,11 +19,12 @@
 #include "gq.h"
 #include "informer.h"
 #include "ledger.h"
+#include "pod.h"
 #include "spec.h"
 
-/* The fields the pod and node caches keep (informer keep paths): what
- * accounting and reconcile read. NULL-terminated. */
-extern const char *const gq_accounting_pod_fields[];
+/* The fields the node cache keeps (informer keep paths): what accounting
+ * and reconcile read. NULL-terminated. The pod cache keeps gq_pod_fields
+ * (pod.h). */
 extern const char *const gq_accounting_node_fields[];
 
 /* A pod to act on: "ns/name" and, for finalizer removal, the index of our
@@ -63,21 +67,75 @@ struct gq_acct_result {
  * struct itself is the caller's. */
 void gq_acct_result_free(struct gq_acct_result *r);
 
+/* A node's time-slicing replicas, as observed. */
+struct gq_acct_node {
+	char *name;	  /* owned by the observation */
+	int64_t replicas; /* nvidia.com/gpu.replicas in 2..1024, else 1 */
+};
+
+/* What the leader's registry holds for an allocation (same uid), copied. */
+struct gq_acct_prior {
+	bool have;		     /* a ledger is held: ledger and persisted are set */
+	struct gq_ledger ledger;     /* the live ledger */
+	int64_t persisted;	     /* accountedUntil last written; -1: nothing yet */
+	bool have_recs;		     /* recs are what the ledger charged each pod for */
+	struct gq_charged_pod *recs; /* sorted by uid; owned by the observation */
+	size_t n_recs;
+	bool have_last; /* last is the ledger last persisted */
+	struct gq_ledger last;
+};
+
+/* The accounting observation of one team, copied once from the caches and
+ * the registry (gq_acct_observe); freed by gq_acct_obs_free. */
+struct gq_acct_obs {
+	struct gq_pod *pods; /* GPU pods of the accounted namespaces */
+	size_t n_pods;
+	struct gq_acct_node *nodes; /* the nodes they run on, sorted by name */
+	size_t n_nodes;
+	struct gq_acct_prior prior; /* have false without a registry */
+};
+
+/* The input of gq_acct_compute; everything borrowed. */
+struct gq_acct_in {
+	const struct gq_team *t;   /* has a budget */
+	const struct gq_pod *pods; /* non-GPU pods are skipped */
+	size_t n_pods;
+	const struct gq_acct_node *nodes; /* sorted by name; a node not here: 1 replica */
+	size_t n_nodes;
+	const struct gq_acct_prior *prior; /* NULL or have false: none */
+	yajl_val prev_status;		   /* the allocation's status, may be NULL */
+	int64_t now_ms;
+	int64_t write_interval_ms;
+};
+
 /*
- * Runs the accounting of team t (which has a budget) over its managed
- * namespaces at now_ms. The ledger comes from the registry (same allocation
- * uid) or else from prev_status.usage, or starts at the allocation's
- * creation; reg NULL takes it from the status (a follower's read-only
- * pass). Reads reg, never writes it. Pure apart from reading the caches
- * and the registry.
+ * Fills *o (zeroed first; the caller frees it with gq_acct_obs_free) with
+ * the GPU pods of namespaces (n_ns names) from the pods cache (its
+ * namespace index, under its read lock), the replicas of the nodes they
+ * run on (nodes read lock; nodes may be NULL), and what reg (may be NULL:
+ * a follower) holds for team t. Takes and releases each lock itself: the
+ * caller holds none. Everything passed is borrowed.
+ */
+void gq_acct_observe(struct gq_acct_obs *o, struct gq_budget_registry *reg,
+		     struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
+		     const char *const *namespaces, size_t n_ns);
+
+/* Frees what *o owns and zeroes it; safe on a zeroed observation. */
+void gq_acct_obs_free(struct gq_acct_obs *o);
+
+/*
+ * The accounting of team in->t at in->now_ms over its observed pods. Pure:
+ * reads only *in, writes only *out. The ledger is in->prior's (the
+ * registry's) or else in->prev_status.usage's, or starts at the
+ * allocation's creation.
  *
- * With the ledger from the registry come the records of what it charged
- * each pod for (by uid): a pod whose start or end now differs (a stored
- * time rewritten, a pod first seen started after its start was accounted)
- * is re-charged by the difference (gq_ledger_recharge) before the ledger
- * advances. A pod without a record (a ledger read back from status) is
- * taken as charged for what it shows now. out->charged holds the new
- * records, to store with the ledger once persisted.
+ * With the prior ledger come the records of what it charged each pod for
+ * (by uid): a pod whose start or end now differs (a stored time rewritten,
+ * a pod first seen started after its start was accounted) is re-charged by
+ * the difference (gq_ledger_recharge) before the ledger advances. A pod
+ * without a record (a ledger read back from status) is taken as charged for
+ * what it shows now. out->charged holds the new records, to store with the
+ * ledger once persisted.
  *
  * The status is written only when it matters (out->persist): a new ledger,
  * a rollover, a re-charge, a threshold crossed, ended pods to release (at
@@ -86,13 +144,18 @@ void gq_acct_result_free(struct gq_acct_result *r);
  * the ledger last persisted (out->status_ledger), exact up to its own
  * accountedUntil; out->ledger is the live one the webhook and metrics use.
  *
- * Ownership and threads: *out is zeroed first and owned by the caller, who
- * frees it with gq_acct_result_free after every call, failed ones included.
- * t, namespaces (n_ns names) and prev_status (may be NULL) are borrowed for
- * the call. It takes the read locks of pods and nodes itself, so the caller
- * must hold neither; reg is locked by its own functions. Returns GQ_OK,
- * GQ_ERANGE (budget.gpuHours out of range) or the error of the ledger
- * (gq_ledger_init, gq_ledger_recharge, gq_ledger_advance), with err set.
+ * *out is zeroed first and owned by the caller, who frees it with
+ * gq_acct_result_free after every call, failed ones included (its keys are
+ * copies: it outlives *in). Returns GQ_OK, GQ_ERANGE (budget.gpuHours out
+ * of range) or the error of the ledger (gq_ledger_init, gq_ledger_recharge,
+ * gq_ledger_advance), with err set.
+ */
+int gq_acct_compute(struct gq_acct_result *out, const struct gq_acct_in *in, struct gq_err *err);
+
+/*
+ * gq_acct_observe then gq_acct_compute: the accounting of team t over
+ * namespaces from the caches and reg (NULL: from the status, a follower's
+ * read-only pass), at now_ms. Ownership and codes as those two.
  */
 int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
 		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
@@ -108,27 +171,5 @@ int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
  * fails).
  */
 int gq_acct_ledger_from_status(struct gq_ledger *l, yajl_val status);
-
-/*
- * gpuquota's marks on a pod object: *finalizer is set to the index of the
- * accounting finalizer in metadata.finalizers, *gate to that of the budget
- * gate in spec.schedulingGates, each -1 when absent. Returns whether the pod
- * carries either. Pure; borrows pod.
- */
-bool gq_acct_marks(yajl_val pod, long *finalizer, long *gate);
-
-/* Whether the pod object requests (else limits) a positive amount of any
- * nvidia.com resource in a container or init container. Pure; borrows pod. */
-bool gq_acct_is_gpu_pod(yajl_val pod);
-
-/*
- * The weight of pod (a Pod object, borrowed) on a node with `replicas`
- * time-slicing replicas, with the team's overrides (borrowed; may be NULL):
- * its containers' nvidia.com/... requests (else limits) through the cost
- * model (gq_cost_pod_weight), into *w (the caller's). Pure. Returns that
- * function's codes.
- */
-int gq_acct_pod_weight(struct gq_cost_weight *w, yajl_val pod, int64_t replicas,
-		       const struct gq_res_list *overrides);
 
 #endif

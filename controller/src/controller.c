@@ -853,7 +853,7 @@ static int controller_caches(struct controller *c, const struct gq_controller_op
 	     keep_lr, on_owned, c},
 	    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, on_owned, c},
 	    {"nodes", "/api/v1/nodes", NULL, gq_accounting_node_fields, on_node, c},
-	    {"pods", "/api/v1/pods", NULL, gq_accounting_pod_fields, on_pod, c},
+	    {"pods", "/api/v1/pods", NULL, gq_pod_fields, on_pod, c},
 	};
 	struct gq_informer **slots[] = {&c->rec.teams,	&c->rec.namespaces, &c->rec.quotas,
 					&c->rec.limits, &c->rec.classes,    &c->rec.nodes,

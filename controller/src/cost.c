@@ -207,13 +207,11 @@ static int effective_count(int64_t *out, const struct gq_cost_container *c, size
 	return GQ_OK;
 }
 
-int gq_cost_pod_weight(struct gq_cost_weight *out, const struct gq_cost_container *c, size_t n,
-		       int64_t node_replicas, const struct gq_res_list *overrides)
+/* Checks the containers as gq_cost_pod_weight does: GQ_OK, GQ_EINVAL or
+ * GQ_ETOOBIG. */
+static int check_containers(const struct gq_cost_container *c, size_t n)
 {
-	struct gq_cost_weight sum = {0, 1}, w;
 	size_t i, j, total = 0;
-	int64_t count;
-	int rc;
 
 	for (i = 0; i < n; i++) {
 		if (c[i].n_reqs > 0 && c[i].reqs == NULL)
@@ -225,6 +223,19 @@ int gq_cost_pod_weight(struct gq_cost_weight *out, const struct gq_cost_containe
 			if (c[i].reqs[j].name == NULL || c[i].reqs[j].count < 0)
 				return GQ_EINVAL;
 	}
+	return GQ_OK;
+}
+
+int gq_cost_pod_weight(struct gq_cost_weight *out, const struct gq_cost_container *c, size_t n,
+		       int64_t node_replicas, const struct gq_res_list *overrides)
+{
+	struct gq_cost_weight sum = {0, 1}, w;
+	size_t i, j;
+	int64_t count;
+	int rc = check_containers(c, n);
+
+	if (rc != GQ_OK)
+		return rc;
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < c[i].n_reqs; j++) {
 			const char *name = c[i].reqs[j].name;
@@ -245,6 +256,29 @@ int gq_cost_pod_weight(struct gq_cost_weight *out, const struct gq_cost_containe
 	}
 	*out = sum;
 	return GQ_OK;
+}
+
+int gq_cost_effective(struct gq_cost_req *out, size_t cap, size_t *n_out,
+		      const struct gq_cost_container *c, size_t n)
+{
+	size_t i, j, k = 0;
+	int rc = check_containers(c, n);
+
+	*n_out = 0;
+	for (i = 0; rc == GQ_OK && i < n; i++) {
+		for (j = 0; rc == GQ_OK && j < c[i].n_reqs; j++) {
+			if (seen_before(c, i, j, c[i].reqs[j].name))
+				continue;
+			if (k == cap)
+				return GQ_ETOOBIG;
+			out[k].name = c[i].reqs[j].name;
+			rc = effective_count(&out[k].count, c, n, out[k].name);
+			k++;
+		}
+	}
+	if (rc == GQ_OK)
+		*n_out = k;
+	return rc;
 }
 
 int gq_cost_effective_weight(struct gq_cost_weight *out, const struct gq_cost_req *eff, size_t n,

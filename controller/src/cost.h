@@ -100,6 +100,16 @@ int gq_cost_pod_weight(struct gq_cost_weight *out, const struct gq_cost_containe
 		       int64_t node_replicas, const struct gq_res_list *overrides);
 
 /*
+ * The pod's effective request (gq_cost_acc) of every resource its n
+ * containers c name, one entry per distinct name in first-seen order, into
+ * out (names borrowed from c), *n_out of them. Returns GQ_OK, or the errors
+ * of gq_cost_pod_weight for the same containers (GQ_ETOOBIG also when more
+ * than cap distinct names); *n_out is 0 then.
+ */
+int gq_cost_effective(struct gq_cost_req *out, size_t cap, size_t *n_out,
+		      const struct gq_cost_container *c, size_t n);
+
+/*
  * Weight of a pod from its effective requests, one entry per distinct
  * resource (what admission's decoder produces). Same weights and errors as
  * gq_cost_pod_weight; for the same pod both give the same fraction.

@@ -8,6 +8,7 @@
 
 #include "gq.h"
 #include "jsonw.h"
+#include "rfc3339.h"
 
 yajl_val gq_json_get(yajl_val obj, const char *key)
 {
@@ -41,6 +42,16 @@ yajl_val gq_json_obj(yajl_val v, const char *const *path)
 	yajl_val o = at_path(v, path);
 
 	return YAJL_IS_OBJECT(o) ? o : NULL;
+}
+
+int64_t gq_json_time_ms(yajl_val v, const char *const *path)
+{
+	const char *s = gq_json_str(v, path);
+	int64_t ms = 0;
+
+	if (s == NULL || gq_rfc3339_parse(s, &ms) != GQ_OK)
+		return 0;
+	return ms;
 }
 
 yajl_val gq_json_clone(yajl_val v)

@@ -10,6 +10,8 @@
 #ifndef GQ_JSON_H
 #define GQ_JSON_H
 
+#include <stdint.h>
+
 #include <yajl/yajl_tree.h>
 
 /* A path for gq_json_str / gq_json_obj: GQ_PATH("status", "used"). */
@@ -23,6 +25,10 @@ const char *gq_json_str(yajl_val v, const char *const *path);
 
 /* The object at path below v, or NULL (absent, null, not an object). */
 yajl_val gq_json_obj(yajl_val v, const char *const *path);
+
+/* The RFC 3339 time at path below v in ms since the epoch; 0 when absent
+ * or unreadable. */
+int64_t gq_json_time_ms(yajl_val v, const char *const *path);
 
 /* Deep copy of v (NULL in, NULL out), node by node; the caller frees it
  * with yajl_tree_free. */

@@ -949,7 +949,7 @@ static int orphan_cb(void *arg, const char *key, yajl_val pod)
 	long fin, gate;
 	char ns[256];
 
-	if (!slash || !gq_acct_marks(pod, &fin, &gate))
+	if (!slash || !gq_pod_marks(pod, &fin, &gate))
 		return 0;
 	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
 	if (ns_has_budget_team(c->r, ns))

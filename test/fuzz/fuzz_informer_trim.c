@@ -129,8 +129,7 @@ static void check_trimmed(const char *const *keep, yajl_val in, yajl_val out)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *const *lists[] = {NULL, gq_accounting_pod_fields, gq_accounting_node_fields,
-				      keep_rq};
+	const char *const *lists[] = {NULL, gq_pod_fields, gq_accounting_node_fields, keep_rq};
 	const char *const *keep;
 	struct gq_err err = {0};
 	yajl_val in, out = NULL;

@@ -101,8 +101,7 @@ struct caches {
 
 static void caches_new(struct caches *c)
 {
-	struct gq_informer_def pd = {
-	    .name = "pods", .path = "/api/v1/pods", .keep = gq_accounting_pod_fields};
+	struct gq_informer_def pd = {.name = "pods", .path = "/api/v1/pods", .keep = gq_pod_fields};
 	struct gq_informer_def nd = {
 	    .name = "nodes", .path = "/api/v1/nodes", .keep = gq_accounting_node_fields};
 	struct gq_err err = {0};
@@ -302,7 +301,7 @@ static void run_ok(struct gq_acct_result *out, struct gq_budget_registry *reg, s
 }
 
 /* ------------------------------------------------------------------ */
-/* gq_acct_is_gpu_pod                                                   */
+/* gq_pod_is_gpu                                                   */
 /* ------------------------------------------------------------------ */
 
 static bool is_gpu(const char *spec)
@@ -310,7 +309,7 @@ static bool is_gpu(const char *spec)
 	char *json =
 	    gq_asprintf("{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\"},\"spec\":%s}", spec);
 	yajl_val v = parse(json);
-	bool r = gq_acct_is_gpu_pod(v);
+	bool r = gq_pod_is_gpu(v);
 
 	yajl_tree_free(v);
 	free(json);
@@ -354,12 +353,12 @@ static void test_is_gpu_pod(void **state)
 	{
 		yajl_val v = parse("{\"metadata\":{\"name\":\"p\"}}");
 
-		assert_false(gq_acct_is_gpu_pod(v));
+		assert_false(gq_pod_is_gpu(v));
 		yajl_tree_free(v);
 	}
 }
 
-/* gq_acct_marks: where our finalizer and our gate are, among others. */
+/* gq_pod_marks: where our finalizer and our gate are, among others. */
 static void test_marks(void **state)
 {
 	long f, g;
@@ -369,25 +368,25 @@ static void test_marks(void **state)
 	v = parse("{\"metadata\":{\"finalizers\":[\"example.com/x\",\"gpuquota.io/accounting\"]},"
 		  "\"spec\":{\"schedulingGates\":[{\"name\":\"a\"},{\"name\":\"b\"},"
 		  "{\"name\":\"gpuquota.io/budget\"}]}}");
-	assert_true(gq_acct_marks(v, &f, &g));
+	assert_true(gq_pod_marks(v, &f, &g));
 	assert_int_equal(f, 1);
 	assert_int_equal(g, 2);
 	yajl_tree_free(v);
 	/* the gate alone (a held pod is not accounted yet) */
 	v = parse("{\"spec\":{\"schedulingGates\":[{\"name\":\"gpuquota.io/budget\"}]}}");
-	assert_true(gq_acct_marks(v, &f, &g));
+	assert_true(gq_pod_marks(v, &f, &g));
 	assert_int_equal(f, -1);
 	assert_int_equal(g, 0);
 	yajl_tree_free(v);
 	/* others' finalizers and gates only, or nothing */
 	v = parse("{\"metadata\":{\"finalizers\":[\"gpuquota.io/cleanup\"]},"
 		  "\"spec\":{\"schedulingGates\":[{\"name\":\"gpuquota.io/other\"},{}]}}");
-	assert_false(gq_acct_marks(v, &f, &g));
+	assert_false(gq_pod_marks(v, &f, &g));
 	assert_int_equal(f, -1);
 	assert_int_equal(g, -1);
 	yajl_tree_free(v);
 	v = parse("{}");
-	assert_false(gq_acct_marks(v, &f, &g));
+	assert_false(gq_pod_marks(v, &f, &g));
 	yajl_tree_free(v);
 }
 

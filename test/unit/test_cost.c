@@ -4,7 +4,7 @@
  * init containers, sidecars, requests and limits, MIG profiles, team weight
  * overrides, deadlines), the weight admission derives from the
  * AdmissionReview (gq_admission_decode, gq_adm_pod_weight) is the fraction
- * the ledger derives from the Pod object (gq_acct_pod_weight), admission's
+ * the ledger derives from the Pod object (gq_pod_weight_json), admission's
  * expected cost is exactly what the ledger charges for the pod running its
  * whole activeDeadlineSeconds, and a budget of exactly that cost admits it
  * while one micro GPU-second less does not.
@@ -26,6 +26,7 @@
 #include "cost.h"
 #include "gq.h"
 #include "ledger.h"
+#include "pod.h"
 
 static void test_acc_rule(void **state)
 {
@@ -123,7 +124,7 @@ static void test_ledger_reads_whole_pods(void **state)
 	txt = gq_buf_steal(&b);
 	pod = yajl_tree_parse(txt, NULL, 0);
 	assert_non_null(pod);
-	assert_int_equal(gq_acct_pod_weight(&w, pod, 1, NULL), GQ_OK);
+	assert_int_equal(gq_pod_weight_json(&w, pod, 1, NULL), GQ_OK);
 	assert_true(w.num == 100 && w.den == 1);
 	yajl_tree_free(pod);
 	free(txt);
@@ -137,7 +138,7 @@ static void test_ledger_reads_whole_pods(void **state)
 	txt = gq_buf_steal(&b);
 	pod = yajl_tree_parse(txt, NULL, 0);
 	assert_non_null(pod);
-	assert_true(gq_acct_is_gpu_pod(pod));
+	assert_true(gq_pod_is_gpu(pod));
 	yajl_tree_free(pod);
 	free(txt);
 }
@@ -251,7 +252,17 @@ static int64_t ledger_charge(yajl_val pod, const struct gq_res_list *ov, int64_t
 	struct gq_ledger_pod p = {.start_ms = t0, .end_ms = t0 + ads * 1000};
 	int64_t used = -1;
 
-	assert_int_equal(gq_acct_pod_weight(w, pod, 1, ov), GQ_OK);
+	struct gq_pod cp;
+	struct gq_cost_weight wc;
+
+	assert_int_equal(gq_pod_weight_json(w, pod, 1, ov), GQ_OK);
+	/* The compact pod the ledger reads gives the same fraction. */
+	gq_pod_decode(&cp, "ml/p", pod);
+	assert_true(cp.gpu);
+	assert_int_equal(gq_pod_weight(&wc, &cp, 1, ov), GQ_OK);
+	assert_int_equal(wc.num, w->num);
+	assert_int_equal(wc.den, w->den);
+	gq_pod_free(&cp);
 	p.weight = *w;
 	assert_int_equal(gq_ledger_pod_usage(&used, &p, t0 - 1000, p.end_ms + 1000), GQ_OK);
 	return used;
@@ -295,7 +306,7 @@ static bool one_case(void)
 	if (gq_admission_decode(&r, review, strlen(review), &err) != GQ_OK)
 		fail_msg("decode: %s: %s", err.msg, spec);
 	gpu = gq_adm_request_is_gpu_pod(&r);
-	assert_int_equal(gpu, gq_acct_is_gpu_pod(pod));
+	assert_int_equal(gpu, gq_pod_is_gpu(pod));
 	if (gpu) {
 		assert_int_equal(gq_adm_pod_weight(&wa, &r, &ov), GQ_OK);
 		charged = ledger_charge(pod, &ov, ads, &wl);

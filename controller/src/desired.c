@@ -2,11 +2,11 @@
  * desired.c - the objects a team's spec turns into, as server-side apply
  * bodies.
  *
- * Everything here is a pure function of its inputs. Bodies are written with
- * the JSON writer (jsonw.h) in a fixed key order, quantities in their
- * canonical form, and without empty lists or maps, so that re-applying an
- * unchanged object is a no-op for the apiserver (no resourceVersion bump, no
- * watch event).
+ * Everything here is a pure function of its inputs. Bodies are built as
+ * trees by the JSON writer (jsonw.h, tree mode) in a fixed key order,
+ * quantities in their canonical form, and without empty lists or maps, so
+ * that re-applying an unchanged object is a no-op for the apiserver (no
+ * resourceVersion bump, no watch event).
  */
 #include "desired.h"
 
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "jsonw.h"
 
 #define RQ_GPU	    "requests.nvidia.com/gpu"
@@ -36,11 +37,11 @@ static void jw_res_map(struct gq_jw *w, const char *key, const struct gq_res_lis
 	gq_jw_map_close(w);
 }
 
-/* Finishes the writer: the JSON text as a new heap string (caller frees)
- * in *out, or GQ_EINVAL when any generator call failed. */
-static int jw_finish(struct gq_jw *w, char **out, struct gq_err *err)
+/* Finishes a tree-mode writer: the document's tree in *out (caller frees
+ * with yajl_tree_free), or GQ_EINVAL when any writer call failed. */
+static int jw_finish(struct gq_jw *w, yajl_val *out, struct gq_err *err)
 {
-	*out = gq_jw_finish(w);
+	*out = gq_jw_finish_tree(w);
 	return *out != NULL ? GQ_OK : gq_err_set(err, GQ_EINVAL, "desired: JSON generation failed");
 }
 
@@ -238,6 +239,7 @@ void gq_desired_list_free(struct gq_desired_list *l)
 		free(l->items[i].ns);
 		free(l->items[i].name);
 		free(l->items[i].path);
+		yajl_tree_free(l->items[i].tree);
 		free(l->items[i].body);
 	}
 	free(l->items);
@@ -245,12 +247,22 @@ void gq_desired_list_free(struct gq_desired_list *l)
 	l->n = 0;
 }
 
-/* Appends an object; kind/ns/name are copied, path and body are taken. */
-static void desired_push(struct gq_desired_list *l, size_t *cap, const char *kind, const char *ns,
-			 const char *name, char *path, char *body)
+/*
+ * Appends an object: kind/ns/name are copied, path and tree are taken in
+ * every case; body is the tree's text. GQ_EINVAL (nothing appended) when
+ * the tree cannot be written out.
+ */
+static int desired_push(struct gq_desired_list *l, size_t *cap, const char *kind, const char *ns,
+			const char *name, char *path, yajl_val tree, struct gq_err *err)
 {
 	struct gq_desired *d;
+	char *body = gq_json_dump(tree);
 
+	if (body == NULL) {
+		free(path);
+		yajl_tree_free(tree);
+		return gq_err_set(err, GQ_EINVAL, "desired: JSON generation failed");
+	}
 	if (l->n == *cap) {
 		*cap = *cap ? *cap * 2 : 16;
 		l->items = gq_realloc(l->items, *cap * sizeof(*l->items));
@@ -260,17 +272,19 @@ static void desired_push(struct gq_desired_list *l, size_t *cap, const char *kin
 	d->ns = gq_strdup(ns);
 	d->name = gq_strdup(name);
 	d->path = path;
+	d->tree = tree;
 	d->body = body;
+	return GQ_OK;
 }
 
-/* PriorityClass <team>-<tier>; *body is a new heap string. */
-static int body_priority_class(char **body, const struct gq_team *t, const struct gq_tier *tier,
+/* PriorityClass <team>-<tier>; *body is a new tree. */
+static int body_priority_class(yajl_val *body, const struct gq_team *t, const struct gq_tier *tier,
 			       const char *name, struct gq_err *err)
 {
 	struct gq_jw w;
 	char *desc;
 
-	gq_jw_init(&w);
+	gq_jw_init_tree(&w);
 	gq_jw_map_open(&w);
 	gq_jw_kv(&w, "apiVersion", "scheduling.k8s.io/v1");
 	gq_jw_kv(&w, "kind", "PriorityClass");
@@ -310,13 +324,13 @@ bool gq_team_has_over_budget_class(const struct gq_team *t)
 
 /* PriorityClass <team>-over-budget for Deprioritize: below every tier and
  * below pods without a class, never preempting. */
-static int body_over_budget_class(char **body, const struct gq_team *t, const char *name,
+static int body_over_budget_class(yajl_val *body, const struct gq_team *t, const char *name,
 				  struct gq_err *err)
 {
 	struct gq_jw w;
 	char *desc;
 
-	gq_jw_init(&w);
+	gq_jw_init_tree(&w);
 	gq_jw_map_open(&w);
 	gq_jw_kv(&w, "apiVersion", "scheduling.k8s.io/v1");
 	gq_jw_kv(&w, "kind", "PriorityClass");
@@ -334,11 +348,12 @@ static int body_over_budget_class(char **body, const struct gq_team *t, const ch
 }
 
 /* Namespace NS carrying only the team label (we do not own namespaces). */
-static int body_namespace(char **body, const struct gq_team *t, const char *ns, struct gq_err *err)
+static int body_namespace(yajl_val *body, const struct gq_team *t, const char *ns,
+			  struct gq_err *err)
 {
 	struct gq_jw w;
 
-	gq_jw_init(&w);
+	gq_jw_init_tree(&w);
 	gq_jw_map_open(&w);
 	gq_jw_kv(&w, "apiVersion", "v1");
 	gq_jw_kv(&w, "kind", "Namespace");
@@ -355,12 +370,12 @@ static int body_namespace(char **body, const struct gq_team *t, const char *ns, 
 }
 
 /* ResourceQuota gpuquota-<team> with the namespace's share as hard. */
-static int body_quota(char **body, const struct gq_team *t, const char *ns, const char *name,
+static int body_quota(yajl_val *body, const struct gq_team *t, const char *ns, const char *name,
 		      const struct gq_res_list *hard, struct gq_err *err)
 {
 	struct gq_jw w;
 
-	gq_jw_init(&w);
+	gq_jw_init_tree(&w);
 	gq_jw_map_open(&w);
 	gq_jw_kv(&w, "apiVersion", "v1");
 	gq_jw_kv(&w, "kind", "ResourceQuota");
@@ -383,7 +398,7 @@ static int str_cmp(const void *a, const void *b)
  * key of totals at "0") to pods whose PriorityClass is NOT one of
  * classes[] (sorted here); with no classes it applies to every pod.
  */
-static int body_zero_gpu_quota(char **body, const struct gq_team *t, const char *ns,
+static int body_zero_gpu_quota(yajl_val *body, const struct gq_team *t, const char *ns,
 			       const char *name, const struct gq_res_list *totals, char **classes,
 			       size_t n_classes, struct gq_err *err)
 {
@@ -391,7 +406,7 @@ static int body_zero_gpu_quota(char **body, const struct gq_team *t, const char 
 	size_t i;
 
 	qsort(classes, n_classes, sizeof(*classes), str_cmp);
-	gq_jw_init(&w);
+	gq_jw_init_tree(&w);
 	gq_jw_map_open(&w);
 	gq_jw_kv(&w, "apiVersion", "v1");
 	gq_jw_kv(&w, "kind", "ResourceQuota");
@@ -428,7 +443,7 @@ static int body_zero_gpu_quota(char **body, const struct gq_team *t, const char 
 
 /* ResourceQuota <prefix><team>-priority: GPU resources at 0 for pods whose
  * PriorityClass is not one of the team's tiers (or its over-budget class). */
-static int body_priority_quota(char **body, const struct gq_team *t, const char *ns,
+static int body_priority_quota(yajl_val *body, const struct gq_team *t, const char *ns,
 			       const char *name, const struct gq_res_list *totals,
 			       struct gq_err *err)
 {
@@ -450,8 +465,8 @@ static int body_priority_quota(char **body, const struct gq_team *t, const char 
 /* ResourceQuota <prefix><team>-budget, present while a Deny team's budget is
  * spent: GPU resources at 0 for every pod outside the exempt tiers. It keeps
  * Deny enforced by the apiserver itself when the webhook is unreachable. */
-static int body_budget_quota(char **body, const struct gq_team *t, const char *ns, const char *name,
-			     const struct gq_res_list *totals, struct gq_err *err)
+static int body_budget_quota(yajl_val *body, const struct gq_team *t, const char *ns,
+			     const char *name, const struct gq_res_list *totals, struct gq_err *err)
 {
 	char **classes = gq_calloc(t->budget.n_exempt_tiers + 1, sizeof(*classes));
 	size_t i, n = 0;
@@ -467,8 +482,8 @@ static int body_budget_quota(char **body, const struct gq_team *t, const char *n
 }
 
 /* LimitRange gpuquota-<team> with the container defaults (some non-empty). */
-static int body_limit_range(char **body, const struct gq_team *t, const char *ns, const char *name,
-			    struct gq_err *err)
+static int body_limit_range(yajl_val *body, const struct gq_team *t, const char *ns,
+			    const char *name, struct gq_err *err)
 {
 	struct gq_jw w;
 	struct gq_res_list req = {0};
@@ -486,7 +501,7 @@ static int body_limit_range(char **body, const struct gq_team *t, const char *ns
 				      t->container_default.items[i].name))
 			req.items[req.n++] = t->container_default.items[i];
 
-	gq_jw_init(&w);
+	gq_jw_init_tree(&w);
 	gq_jw_map_open(&w);
 	gq_jw_kv(&w, "apiVersion", "v1");
 	gq_jw_kv(&w, "kind", "LimitRange");
@@ -528,20 +543,23 @@ static int build_ns(struct gq_desired_list *l, size_t *cap, const struct gq_team
 		    const struct gq_res_list *hard, const struct gq_res_list *totals, bool guard,
 		    struct gq_err *err)
 {
-	char *name, *body = NULL;
+	yajl_val body = NULL;
+	char *name;
 	int rc;
 
 	rc = body_namespace(&body, t, ns, err);
+	if (rc == GQ_OK)
+		rc = desired_push(l, cap, "Namespace", "", ns,
+				  gq_asprintf("/api/v1/namespaces/%s", ns), body, err);
 	if (rc != GQ_OK)
 		return rc;
-	desired_push(l, cap, "Namespace", "", ns, gq_asprintf("/api/v1/namespaces/%s", ns), body);
 
 	name = gq_asprintf(NAME_PREFIX "%s", t->name);
 	rc = body_quota(&body, t, ns, name, hard, err);
 	if (rc == GQ_OK)
-		desired_push(l, cap, "ResourceQuota", ns, name,
-			     gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name),
-			     body);
+		rc = desired_push(l, cap, "ResourceQuota", ns, name,
+				  gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name),
+				  body, err);
 	free(name);
 	if (rc != GQ_OK)
 		return rc;
@@ -550,9 +568,10 @@ static int build_ns(struct gq_desired_list *l, size_t *cap, const struct gq_team
 		name = gq_asprintf(NAME_PREFIX "%s-priority", t->name);
 		rc = body_priority_quota(&body, t, ns, name, totals, err);
 		if (rc == GQ_OK)
-			desired_push(
+			rc = desired_push(
 			    l, cap, "ResourceQuota", ns, name,
-			    gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name), body);
+			    gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name), body,
+			    err);
 		free(name);
 		if (rc != GQ_OK)
 			return rc;
@@ -562,9 +581,10 @@ static int build_ns(struct gq_desired_list *l, size_t *cap, const struct gq_team
 		name = gq_asprintf(NAME_PREFIX "%s-budget", t->name);
 		rc = body_budget_quota(&body, t, ns, name, totals, err);
 		if (rc == GQ_OK)
-			desired_push(
+			rc = desired_push(
 			    l, cap, "ResourceQuota", ns, name,
-			    gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name), body);
+			    gq_asprintf("/api/v1/namespaces/%s/resourcequotas/%s", ns, name), body,
+			    err);
 		free(name);
 		if (rc != GQ_OK)
 			return rc;
@@ -574,9 +594,10 @@ static int build_ns(struct gq_desired_list *l, size_t *cap, const struct gq_team
 		name = gq_asprintf(NAME_PREFIX "%s", t->name);
 		rc = body_limit_range(&body, t, ns, name, err);
 		if (rc == GQ_OK)
-			desired_push(l, cap, "LimitRange", ns, name,
-				     gq_asprintf("/api/v1/namespaces/%s/limitranges/%s", ns, name),
-				     body);
+			rc = desired_push(
+			    l, cap, "LimitRange", ns, name,
+			    gq_asprintf("/api/v1/namespaces/%s/limitranges/%s", ns, name), body,
+			    err);
 		free(name);
 	}
 	return rc;
@@ -616,7 +637,8 @@ static int desired_build(struct gq_desired_list *out, const struct gq_team *t,
 	struct gq_res_list totals = {0};
 	struct gq_res_list *hard = NULL;
 	size_t cap = 0, i;
-	char *name, *body = NULL;
+	yajl_val body = NULL;
+	char *name;
 	int rc;
 
 	if (t->name == NULL)
@@ -636,8 +658,9 @@ static int desired_build(struct gq_desired_list *out, const struct gq_team *t,
 		name = gq_team_priority_class_name(t, t->tiers[i].name);
 		rc = body_priority_class(&body, t, &t->tiers[i], name, err);
 		if (rc == GQ_OK)
-			desired_push(&l, &cap, "PriorityClass", "", name,
-				     gq_asprintf(GQ_PRIORITY_CLASS_PATH "/%s", name), body);
+			rc = desired_push(&l, &cap, "PriorityClass", "", name,
+					  gq_asprintf(GQ_PRIORITY_CLASS_PATH "/%s", name), body,
+					  err);
 		free(name);
 		if (rc != GQ_OK)
 			goto out;
@@ -646,8 +669,9 @@ static int desired_build(struct gq_desired_list *out, const struct gq_team *t,
 		name = gq_team_over_budget_class(t);
 		rc = body_over_budget_class(&body, t, name, err);
 		if (rc == GQ_OK)
-			desired_push(&l, &cap, "PriorityClass", "", name,
-				     gq_asprintf(GQ_PRIORITY_CLASS_PATH "/%s", name), body);
+			rc = desired_push(&l, &cap, "PriorityClass", "", name,
+					  gq_asprintf(GQ_PRIORITY_CLASS_PATH "/%s", name), body,
+					  err);
 		free(name);
 		if (rc != GQ_OK)
 			goto out;

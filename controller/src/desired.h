@@ -26,6 +26,8 @@
 
 #include <stddef.h>
 
+#include <yajl/yajl_tree.h>
+
 #include "api.h"
 #include "gq.h"
 #include "spec.h"
@@ -38,14 +40,16 @@ struct gq_ns_usage {
 	struct gq_res_list used;
 };
 
-/* One object to apply. All strings are owned by the list. */
+/* One object to apply. All strings and the tree are owned by the list. */
 struct gq_desired {
 	char *kind; /* "ResourceQuota", "LimitRange", "PriorityClass", "Namespace" */
 	char *ns;   /* namespace, "" for cluster-scoped objects */
 	char *name;
-	char *path; /* API path of the object, e.g.
-		     * /api/v1/namespaces/NS/resourcequotas/NAME */
-	char *body; /* canonical JSON apply body */
+	char *path;    /* API path of the object, e.g.
+			* /api/v1/namespaces/NS/resourcequotas/NAME */
+	yajl_val tree; /* the canonical apply body as a tree (never NULL) */
+	char *body;    /* tree as JSON text (gq_json_dump). Going away: compare
+			* tree, and serialise it once for the request. */
 };
 
 struct gq_desired_list {

@@ -71,6 +71,32 @@ size_t gq_utf8_char_len(const char *s, size_t len)
 	return need;
 }
 
+bool gq_utf8_valid_yajl(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, need, k;
+
+	while (i < len) {
+		if (u[i] < 0x80)
+			need = 1;
+		else if ((u[i] >> 5) == 0x6)
+			need = 2;
+		else if ((u[i] >> 4) == 0xE)
+			need = 3;
+		else if ((u[i] >> 3) == 0x1E)
+			need = 4;
+		else
+			return false;
+		if (len - i < need)
+			return false;
+		for (k = 1; k < need; k++)
+			if ((u[i + k] >> 6) != 0x2)
+				return false;
+		i += need;
+	}
+	return true;
+}
+
 const char *gq_strerror(int rc)
 {
 	switch (rc) {

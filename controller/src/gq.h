@@ -11,6 +11,7 @@
 #ifndef GQ_H
 #define GQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,13 @@ void gq_utf8_trim(char *s);
  * byte, an overlong form, a surrogate, a value past U+10FFFF, a cut
  * sequence, len 0). */
 size_t gq_utf8_char_len(const char *s, size_t len);
+/* Whether s[0..len) passes yajl's UTF-8 check (yajl_gen_validate_utf8, as
+ * yajl 2.1 applies it): every character has the shape of a 1 to 4 byte
+ * UTF-8 sequence, a lead byte 0xxxxxxx, 110xxxxx, 1110xxxx or 11110xxx and
+ * then that many 10xxxxxx bytes. Laxer than gq_utf8_char_len on purpose:
+ * overlong forms, surrogates and values past U+10FFFF pass, as they do in
+ * yajl, so that what the JSON writer accepts does not depend on its mode. */
+bool gq_utf8_valid_yajl(const char *s, size_t len);
 
 /* Reads a whole file of at most max bytes into a new NUL-terminated heap
  * buffer (*out, caller frees; *outlen its length). GQ_EIO or GQ_ETOOBIG. */

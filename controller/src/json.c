@@ -95,6 +95,36 @@ yajl_val gq_json_clone(yajl_val v)
 	return c;
 }
 
+bool gq_json_equal(yajl_val a, yajl_val b)
+{
+	size_t i;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case yajl_t_string: return strcmp(a->u.string, b->u.string) == 0;
+	case yajl_t_number: return strcmp(a->u.number.r, b->u.number.r) == 0;
+	case yajl_t_object:
+		if (a->u.object.len != b->u.object.len)
+			return false;
+		for (i = 0; i < a->u.object.len; i++)
+			if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0 ||
+			    !gq_json_equal(a->u.object.values[i], b->u.object.values[i]))
+				return false;
+		return true;
+	case yajl_t_array:
+		if (a->u.array.len != b->u.array.len)
+			return false;
+		for (i = 0; i < a->u.array.len; i++)
+			if (!gq_json_equal(a->u.array.values[i], b->u.array.values[i]))
+				return false;
+		return true;
+	default: return true; /* true, false, null: the type says it all */
+	}
+}
+
 char *gq_json_dump(yajl_val v)
 {
 	struct gq_jw w;

@@ -10,6 +10,7 @@
 #ifndef GQ_JSON_H
 #define GQ_JSON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <yajl/yajl_tree.h>
@@ -33,6 +34,14 @@ int64_t gq_json_time_ms(yajl_val v, const char *const *path);
 /* Deep copy of v (NULL in, NULL out), node by node; the caller frees it
  * with yajl_tree_free. */
 yajl_val gq_json_clone(yajl_val v);
+
+/* Exact structural equality: the same types, arrays element by element,
+ * objects with the same keys in the same order (repeated keys included)
+ * and equal values, strings byte for byte and numbers by their text (so
+ * 1.0 and 1 differ). NULL equals only NULL. For trees without NULL
+ * members (parsed or built by a tree-mode writer) it is equality of their
+ * gq_json_dump texts. */
+bool gq_json_equal(yajl_val a, yajl_val b);
 
 /* v as compact JSON text (NULL writes "null"): a new heap string the caller
  * frees, or NULL when v nests deeper than GQ_JW_MAX_DEPTH (jsonw.h). */

@@ -348,7 +348,7 @@ static void gen_quota(struct gq_jw *w, const struct gq_status_in *in)
 	gq_jw_map_close(w);
 }
 
-char *gq_status_body(const struct gq_status_in *in)
+yajl_val gq_status_tree(const struct gq_status_in *in)
 {
 	struct gq_jw jw, *w = &jw;
 	size_t n_ready = 0;
@@ -359,7 +359,7 @@ char *gq_status_body(const struct gq_status_in *in)
 	for (size_t i = 0; i < in->n_ns; i++)
 		if (in->ns[i].plan->state == GQ_NS_READY)
 			n_ready++;
-	gq_jw_init(w);
+	gq_jw_init_tree(w);
 	gq_jw_map_open(w);
 	gq_jw_kv(w, "apiVersion", GQ_API_VERSION);
 	gq_jw_kv(w, "kind", GQ_KIND);
@@ -390,7 +390,16 @@ char *gq_status_body(const struct gq_status_in *in)
 	gen_quota(w, in);
 	gq_jw_map_close(w); /* status */
 	gq_jw_map_close(w);
-	return gq_jw_finish(w);
+	return gq_jw_finish_tree(w);
+}
+
+char *gq_status_body(const struct gq_status_in *in)
+{
+	yajl_val tree = gq_status_tree(in);
+	char *body = tree != NULL ? gq_json_dump(tree) : NULL;
+
+	yajl_tree_free(tree);
+	return body;
 }
 
 /* ---------------------------------------------------------------- compare */

@@ -87,11 +87,15 @@ struct gq_status_in {
 
 /*
  * The status apply body for the allocation (apiVersion, kind, metadata.name,
- * status). Conditions keep their lastTransitionTime from prev_status when
- * their status is unchanged, so a re-apply is a no-op. Returns a heap
- * string (caller frees), or NULL when a text in it (a condition message)
- * is not valid UTF-8.
+ * status) as a tree. Conditions keep their lastTransitionTime from
+ * prev_status when their status is unchanged, so a re-apply is a no-op.
+ * Returns a new tree (caller frees with yajl_tree_free), or NULL when a
+ * text in it (a condition message) is not valid UTF-8.
  */
+yajl_val gq_status_tree(const struct gq_status_in *in);
+
+/* gq_status_tree's document as JSON text: a heap string (caller frees), or
+ * NULL where gq_status_tree gives NULL. */
 char *gq_status_body(const struct gq_status_in *in);
 
 /*

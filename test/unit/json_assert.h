@@ -14,13 +14,17 @@
 #include <yajl/yajl_tree.h>
 
 #include "gq.h"
+#include "json.h"
 
 /* Structural equality of two trees; numbers compare by their text. With
- * ordered, object members must also come in the same order. */
+ * ordered, object members must also come in the same order (that is
+ * gq_json_equal, json.c). */
 static inline bool json_equal_as(yajl_val a, yajl_val b, bool ordered)
 {
 	size_t i, j;
 
+	if (ordered)
+		return gq_json_equal(a, b);
 	if (a == NULL || b == NULL)
 		return a == b;
 	if (a->type != b->type)
@@ -32,22 +36,18 @@ static inline bool json_equal_as(yajl_val a, yajl_val b, bool ordered)
 		if (a->u.array.len != b->u.array.len)
 			return false;
 		for (i = 0; i < a->u.array.len; i++)
-			if (!json_equal_as(a->u.array.values[i], b->u.array.values[i], ordered))
+			if (!json_equal_as(a->u.array.values[i], b->u.array.values[i], false))
 				return false;
 		return true;
 	case yajl_t_object:
 		if (a->u.object.len != b->u.object.len)
 			return false;
 		for (i = 0; i < a->u.object.len; i++) {
-			if (ordered)
-				j = i;
-			else
-				for (j = 0; j < b->u.object.len; j++)
-					if (strcmp(a->u.object.keys[i], b->u.object.keys[j]) == 0)
-						break;
+			for (j = 0; j < b->u.object.len; j++)
+				if (strcmp(a->u.object.keys[i], b->u.object.keys[j]) == 0)
+					break;
 			if (j == b->u.object.len ||
-			    strcmp(a->u.object.keys[i], b->u.object.keys[j]) != 0 ||
-			    !json_equal_as(a->u.object.values[i], b->u.object.values[j], ordered))
+			    !json_equal_as(a->u.object.values[i], b->u.object.values[j], false))
 				return false;
 		}
 		return true;

@@ -11,6 +11,7 @@
 
 #include "desired.h"
 #include "gq.h"
+#include "json.h"
 #include "spec.h"
 
 /* A small team as the apiserver would return it. requests.cpu is written
@@ -574,6 +575,63 @@ static void test_build_bad_namespace(void **state)
 	gq_team_free(&t);
 }
 
+/* Fails unless each object's tree is its body parsed, member for member
+ * in order, and written out is its body byte for byte. */
+static void check_trees(const struct gq_desired_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		yajl_val parsed = yajl_tree_parse(l->items[i].body, NULL, 0);
+		char *dump = gq_json_dump(l->items[i].tree);
+
+		assert_non_null(l->items[i].tree);
+		assert_non_null(parsed);
+		if (!gq_json_equal(l->items[i].tree, parsed))
+			fail_msg("tree of %s differs from its body %s", l->items[i].path,
+				 l->items[i].body);
+		assert_non_null(dump);
+		assert_string_equal(dump, l->items[i].body);
+		yajl_tree_free(parsed);
+		free(dump);
+	}
+}
+
+/* Every object of every build carries its body as a tree: the small team,
+ * the bare one, and a Deprioritize team clamped (over-budget class and
+ * budget quota). */
+static void test_build_trees(void **state)
+{
+	struct gq_desired_list l = {0};
+	struct gq_ns_usage u = {"dp-ns", {NULL, 0}};
+	struct gq_team t = {0};
+	struct gq_err err = {0};
+
+	(void)state;
+	build_small(&l);
+	check_trees(&l);
+	gq_desired_list_free(&l);
+
+	decode(&t, BARE_TEAM);
+	u.ns = "bare-ns";
+	assert_int_equal(gq_desired_build(&l, &t, &u, 1, NULL, 0, &err), GQ_OK);
+	check_trees(&l);
+	gq_desired_list_free(&l);
+	gq_team_free(&t);
+
+	decode(&t, "{\"metadata\":{\"name\":\"dp\",\"uid\":\"u-\\u00e9\"},\"spec\":{\"namespaces\":"
+		   "[\"dp-ns\"],\"quota\":{\"gpus\":2},\"priorities\":{\"tiers\":[{\"name\":"
+		   "\"hi\",\"value\":-5}],\"defaultTier\":\"hi\"},\"budget\":{\"gpuHours\":\"1\","
+		   "\"onExhausted\":\"Deprioritize\",\"exemptTiers\":[\"hi\"]}}}");
+	u.ns = "dp-ns";
+	assert_int_equal(gq_desired_build_clamped(&l, &t, &u, 1, SMALL_GPU_RES,
+						  GQ_ARRAY_LEN(SMALL_GPU_RES), &err),
+			 GQ_OK);
+	assert_int_equal(l.n, 6); /* 2 PriorityClasses, Namespace, 3 ResourceQuotas */
+	check_trees(&l);
+	gq_desired_list_free(&l);
+	assert_null(l.items);
+	gq_team_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +648,7 @@ int main(void)
 	    cmocka_unit_test(test_build_no_empty_collections),
 	    cmocka_unit_test(test_build_bare_team),
 	    cmocka_unit_test(test_build_bad_namespace),
+	    cmocka_unit_test(test_build_trees),
 	};
 	return cmocka_run_group_tests_name("desired", tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "json_assert.h"
 #include "json.h"
 #include "jsonw.h"
+#include "ledger.h"
 #include "plan.h"
 #include "quantity.h"
 #include "spec.h"
@@ -1314,6 +1315,191 @@ static void test_clone_deep_tree(void **state)
 	}
 }
 
+/* The status body of base commit c228de0 (before the status document was
+ * built as a tree) for status_rich_in's input: the text must not change. */
+static const char *const RICH_STATUS_BODY =
+    "{\"apiVersion\":\"gpuquota.io/"
+    "v1alpha1\",\"kind\":\"GPUTeamAllocation\",\"metadata\":{\"name\":\"vision\"},"
+    "\"status\":{\"observedGeneration\":9,\"state\":\"Conflict\",\"namespaceCount\":1,"
+    "\"gpus\":\"2/8\",\"gpuHours\":\"34293.552503/"
+    "500\",\"usage\":{\"usedGPUHours\":\"34293.552503\","
+    "\"budgetGPUHours\":\"500\",\"remainingGPUHours\":\"0\",\"periodStart\":\"2026-03-01T00:00:"
+    "00Z\","
+    "\"periodEnd\":\"2026-04-01T00:00:00Z\",\"accountedUntil\":\"2026-03-10T10:00:00.001Z\","
+    "\"usedMicroGPUSeconds\":123456789012345},\"history\":[{\"periodStart\":\"2026-02-01T00:00:"
+    "00Z\","
+    "\"periodEnd\":\"2026-03-01T00:00:00Z\",\"usedGPUHours\":\"7\",\"budgetGPUHours\":\"500\","
+    "\"usedMicroGPUSeconds\":25200000001},{\"periodStart\":\"2026-01-01T00:00:00Z\",\"periodEnd\":"
+    "\"2026-02-01T00:00:00Z\","
+    "\"usedGPUHours\":\"0\",\"budgetGPUHours\":\"0.5\",\"usedMicroGPUSeconds\":0}],\"conditions\":["
+    "{\"type\":\"Ready\","
+    "\"status\":\"True\",\"observedGeneration\":9,\"lastTransitionTime\":\"2020-01-01T00:00:00Z\","
+    "\"reason\":\"Reconciled\",\"message\":\"all \\\"good\\\"\\n\\ttabs\"},{\"type\":\"Degraded\","
+    "\"status\":\"False\",\"observedGeneration\":9,\"lastTransitionTime\":\"2026-03-10T10:00:00Z\","
+    "\"reason\":\"AllNamespacesReady\",\"message\":\"\"},{\"type\":\"Conflict\",\"status\":"
+    "\"True\","
+    "\"observedGeneration\":9,\"lastTransitionTime\":\"2026-03-10T10:00:00Z\",\"reason\":"
+    "\"Claimed\","
+    "\"message\":\"vb \xe2\x82\xac\"},{\"type\":\"BudgetExhausted\",\"status\":\"False\","
+    "\"observedGeneration\":9,\"lastTransitionTime\":\"2026-03-10T10:00:00Z\",\"reason\":"
+    "\"WithinBudget\","
+    "\"message\":\"\"}],\"namespaces\":[{\"name\":\"va\",\"state\":\"Ready\",\"hard\":{\"requests."
+    "nvidia.com/gpu\":\"4\","
+    "\"requests.cpu\":\"4\",\"weird\":\"?\"},\"used\":{\"requests.nvidia.com/gpu\":\"1\","
+    "\"requests.cpu\":\"1500m\"}},{\"name\":\"vb\",\"state\":\"Conflict\",\"message\":\"claimed by "
+    "\\\"x\\\" \xe2\x82\xac\"},"
+    "{\"name\":\"vc\",\"state\":\"Missing\",\"message\":\"namespace does not exist\","
+    "\"used\":{\"requests.nvidia.com/"
+    "gpu\":\"1\",\"requests.cpu\":\"1500m\"}}],\"quota\":{\"hard\":{\"requests.nvidia.com/"
+    "gpu\":\"8\","
+    "\"requests.nvidia.com/mig-1g.10gb\":\"4\",\"requests.nvidia.com/mig-2g.20gb\":\"0\","
+    "\"requests.nvidia.com/"
+    "mig-3g.40gb\":\"1\",\"requests.cpu\":\"64\",\"requests.memory\":\"512Gi\"},"
+    "\"used\":{\"requests.nvidia.com/gpu\":\"2\",\"requests.nvidia.com/mig-1g.10gb\":\"0\","
+    "\"requests.nvidia.com/mig-2g.20gb\":\"0\",\"requests.nvidia.com/mig-3g.40gb\":\"0\","
+    "\"requests.cpu\":\"3\",\"requests.memory\":\"0\"}}}}";
+
+static const char *const RICH_SPEC =
+    "{\"namespaces\":[\"va\",\"vb\"],\"quota\":{\"gpus\":8,\"migSlices\":{\"1g.10gb\":4,"
+    "\"3g.40gb\":1},\"resources\":{\"requests.memory\":\"512Gi\",\"requests.cpu\":\"64000m\"}},"
+    "\"priorities\":{\"tiers\":[{\"name\":\"inference\",\"value\":100000}],"
+    "\"defaultTier\":\"inference\"},\"budget\":{\"gpuHours\":\"500\",\"period\":\"Monthly\","
+    "\"onExhausted\":\"Deny\",\"warnAtPercent\":80,\"exemptTiers\":[\"inference\"]}}";
+
+/* Every part of the status document at once: budget usage and history,
+ * conditions old and new, namespaces with and without messages and quota
+ * readback, team totals. */
+static void test_status_tree_matches_body(void **state)
+{
+	struct gq_team t;
+	struct gq_res_list totals;
+	struct gq_plan_ns pns[] = {{"va", GQ_NS_READY, NULL},
+				   {"vb", GQ_NS_CONFLICT, "claimed by \"x\" \xe2\x82\xac"},
+				   {"vc", GQ_NS_MISSING, "namespace does not exist"}};
+	yajl_val hard = parse("{\"requests.nvidia.com/gpu\":\"4\",\"requests.cpu\":\"4000m\","
+			      "\"weird\":\"?\",\"n\":1}");
+	yajl_val used = parse("{\"requests.nvidia.com/gpu\":\"1\",\"requests.cpu\":\"1500m\"}");
+	yajl_val prev = parse("{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\","
+			      "\"lastTransitionTime\":\"2020-01-01T00:00:00Z\"},{\"type\":"
+			      "\"Degraded\",\"status\":\"True\",\"lastTransitionTime\":"
+			      "\"2020-02-02T00:00:00Z\"}]}");
+	struct gq_status_ns sns[] = {
+	    {&pns[0], hard, used}, {&pns[1], NULL, NULL}, {&pns[2], NULL, used}};
+	const struct gq_condition conds[] = {{"Ready", true, "Reconciled", "all \"good\"\n\ttabs"},
+					     {"Degraded", false, "AllNamespacesReady", NULL},
+					     {"Conflict", true, "Claimed", "vb \xe2\x82\xac"},
+					     {"BudgetExhausted", false, "WithinBudget", ""}};
+	const struct gq_condition cut = {"Ready", false, "ApplyFailed", "cut \xe2\x82"};
+	const int64_t H = 3600000000LL; /* a GPU-hour in micro GPU-seconds */
+	struct gq_ledger l = {.period_start_ms = 1772323200000LL,
+			      .period_end_ms = 1775001600000LL,
+			      .accounted_until_ms = 1773136800000LL,
+			      .used_micro = 123456789012345LL};
+	struct gq_status_budget sb = {&l, 500 * H, 1773136800001LL};
+	struct gq_status_in in;
+	yajl_val tree, parsed;
+	char *body, *dump;
+
+	(void)state;
+	make_team(&t, "vision", "2025-01-01T00:00:00Z", false, 9, RICH_SPEC);
+	make_totals(&totals,
+		    (const char *const[]){
+			"requests.nvidia.com/gpu", "8", "requests.nvidia.com/mig-1g.10gb", "4",
+			"requests.nvidia.com/mig-2g.20gb", "0", "requests.nvidia.com/mig-3g.40gb",
+			"1", "requests.cpu", "64", "requests.memory", "512Gi", NULL});
+	l.n_history = 2;
+	l.history[0] =
+	    (struct gq_ledger_period_rec){1769904000000LL, 1772323200000LL, 7 * H + 1, 500 * H};
+	l.history[1] = (struct gq_ledger_period_rec){1767225600000LL, 1769904000000LL, 0, H / 2};
+	in = (struct gq_status_in){&t,
+				   sns,
+				   GQ_ARRAY_LEN(sns),
+				   &totals,
+				   conds,
+				   GQ_ARRAY_LEN(conds),
+				   prev,
+				   "2026-03-10T10:00:00Z",
+				   &sb};
+
+	tree = gq_status_tree(&in);
+	body = gq_status_body(&in);
+	assert_non_null(tree);
+	assert_non_null(body);
+	assert_string_equal(body, RICH_STATUS_BODY);
+	dump = gq_json_dump(tree);
+	assert_string_equal(dump, body);
+	parsed = parse(body);
+	assert_true(gq_json_equal(tree, parsed));
+	yajl_tree_free(parsed);
+	yajl_tree_free(tree);
+	free(dump);
+	free(body);
+
+	/* A message that is not UTF-8: no tree, as no body. */
+	in.conds = &cut;
+	in.n_conds = 1;
+	assert_null(gq_status_tree(&in));
+	assert_null(gq_status_body(&in));
+
+	yajl_tree_free(hard);
+	yajl_tree_free(used);
+	yajl_tree_free(prev);
+	gq_res_list_free(&totals);
+	gq_team_free(&t);
+}
+
+/* Whether texts a and b parse to gq_json_equal trees (both must parse). */
+static bool equal_s(const char *a, const char *b)
+{
+	yajl_val va = parse(a), vb = parse(b);
+	bool eq = gq_json_equal(va, vb);
+
+	assert_true(gq_json_equal(vb, va) == eq);
+	yajl_tree_free(va);
+	yajl_tree_free(vb);
+	return eq;
+}
+
+/* Exact structural equality: types, member order, repeated keys, numbers
+ * by their text; NULL only equals NULL. */
+static void test_json_equal(void **state)
+{
+	static const char *const DOC =
+	    "{\"s\":\"x\\u00e9\",\"i\":1,\"d\":1.50,\"t\":true,\"f\":false,\"n\":null,\"eo\":{},"
+	    "\"ea\":[],\"nest\":{\"arr\":[1,\"two\",[3,{\"four\":4}],null,false]}}";
+	static const char *const DIFFERENT[][2] = {
+	    {"{\"a\":1,\"b\":2}", "{\"b\":2,\"a\":1}"},		/* member order */
+	    {"{\"a\":1,\"a\":1}", "{\"a\":1}"},			/* a repeated key */
+	    {"{\"a\":1}", "{\"b\":1}"},				/* key */
+	    {"1", "1.0"},					/* number text */
+	    {"1e2", "100"},					/* number text */
+	    {"1", "\"1\""},					/* number / string */
+	    {"true", "false"},					/* booleans */
+	    {"null", "false"},					/* null / false */
+	    {"{}", "[]"},					/* empty containers */
+	    {"[1,2]", "[1,2,3]"},				/* array length */
+	    {"[1,2]", "[2,1]"},					/* element order */
+	    {"\"a\"", "\"ab\""},				/* strings */
+	    {"{\"x\":[{\"y\":[1]}]}", "{\"x\":[{\"y\":[2]}]}"}, /* deep */
+	};
+	yajl_val v = parse(DOC), null_node = parse("null"), c;
+
+	(void)state;
+	c = gq_json_clone(v);
+	assert_true(gq_json_equal(v, v));
+	assert_true(gq_json_equal(v, c));
+	assert_true(equal_s(DOC, DOC));
+	for (size_t i = 0; i < GQ_ARRAY_LEN(DIFFERENT); i++)
+		if (equal_s(DIFFERENT[i][0], DIFFERENT[i][1]))
+			fail_msg("%s and %s compare equal", DIFFERENT[i][0], DIFFERENT[i][1]);
+	assert_true(gq_json_equal(NULL, NULL));
+	assert_false(gq_json_equal(NULL, null_node));
+	assert_false(gq_json_equal(null_node, NULL));
+	yajl_tree_free(v);
+	yajl_tree_free(c);
+	yajl_tree_free(null_node);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1333,6 +1519,7 @@ int main(void)
 	    cmocka_unit_test(test_status_bad_utf8_message),
 	    cmocka_unit_test(test_status_no_empty_map_from_non_string_values),
 	    cmocka_unit_test(test_status_gpu_sum_formats),
+	    cmocka_unit_test(test_status_tree_matches_body),
 	    cmocka_unit_test(test_covers_subset_top_and_metadata),
 	    cmocka_unit_test(test_covers_type_info_ignored),
 	    cmocka_unit_test(test_covers_strict_spec_status),
@@ -1345,6 +1532,7 @@ int main(void)
 	    cmocka_unit_test(test_json_str_obj),
 	    cmocka_unit_test(test_clone_dump_round_trip),
 	    cmocka_unit_test(test_clone_deep_tree),
+	    cmocka_unit_test(test_json_equal),
 	};
 
 	return cmocka_run_group_tests_name("plan", tests, NULL, NULL);

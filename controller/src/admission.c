@@ -21,6 +21,7 @@
 
 #include <openssl/evp.h>
 
+#include "jsonpatch.h"
 #include "jsonw.h"
 
 #define MAX_RES GQ_ADMISSION_MAX_RESOURCES
@@ -76,96 +77,6 @@ static void fmt_hours(char buf[32], int64_t micro_s)
 {
 	/* The same form as the allocation's status (up to 6 decimals). */
 	gq_ledger_format_hours(micro_s, buf);
-}
-
-/* ------------------------------------------------------------------ */
-/* JSON Patch                                                           */
-/* ------------------------------------------------------------------ */
-
-enum val_kind { VAL_NONE, VAL_STR, VAL_INT, VAL_GATE, VAL_GATE_LIST, VAL_FIN, VAL_FIN_LIST };
-
-/* One JSON Patch operation; strings are borrowed (the request or team). */
-struct op {
-	const char *op;
-	const char *path;
-	enum val_kind kind;
-	const char *s;
-	int64_t i;
-};
-
-struct patch {
-	struct op ops[8];
-	size_t n;
-};
-
-/* Sets the operation on path, replacing an earlier one on the same path
- * in place (a patch never names a path twice). */
-static void patch_set(struct patch *p, const char *op, const char *path, enum val_kind kind,
-		      const char *s, int64_t i)
-{
-	struct op o = {.op = op, .path = path, .kind = kind, .s = s, .i = i};
-	size_t k;
-
-	for (k = 0; k < p->n; k++) {
-		if (strcmp(p->ops[k].path, path) == 0) {
-			p->ops[k] = o;
-			return;
-		}
-	}
-	if (p->n < GQ_ARRAY_LEN(p->ops))
-		p->ops[p->n++] = o;
-}
-
-static void jw_gate(struct gq_jw *w)
-{
-	gq_jw_map_open(w);
-	gq_jw_str(w, "name");
-	gq_jw_str(w, GQ_BUDGET_GATE);
-	gq_jw_map_close(w);
-}
-
-/* The patch as JSON text (new heap string), NULL when it is empty or a
- * string was not valid UTF-8. */
-static char *patch_json(const struct patch *p)
-{
-	struct gq_jw w;
-	size_t k;
-
-	if (p->n == 0)
-		return NULL;
-	gq_jw_init(&w);
-	gq_jw_array_open(&w);
-	for (k = 0; k < p->n; k++) {
-		const struct op *o = &p->ops[k];
-
-		gq_jw_map_open(&w);
-		gq_jw_str(&w, "op");
-		gq_jw_str(&w, o->op);
-		gq_jw_str(&w, "path");
-		gq_jw_str(&w, o->path);
-		if (o->kind != VAL_NONE)
-			gq_jw_str(&w, "value");
-		switch (o->kind) {
-		case VAL_NONE: break;
-		case VAL_STR: gq_jw_str(&w, o->s); break;
-		case VAL_INT: gq_jw_int(&w, o->i); break;
-		case VAL_GATE: jw_gate(&w); break;
-		case VAL_GATE_LIST:
-			gq_jw_array_open(&w);
-			jw_gate(&w);
-			gq_jw_array_close(&w);
-			break;
-		case VAL_FIN: gq_jw_str(&w, GQ_ACCOUNTING_FINALIZER); break;
-		case VAL_FIN_LIST:
-			gq_jw_array_open(&w);
-			gq_jw_str(&w, GQ_ACCOUNTING_FINALIZER);
-			gq_jw_array_close(&w);
-			break;
-		}
-		gq_jw_map_close(&w);
-	}
-	gq_jw_array_close(&w);
-	return gq_jw_finish(&w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -244,20 +155,20 @@ static char *class_message(const char *cls, const struct gq_adm_team *team)
 /* Default-class patch (§3.4): the class with its value and policy, or,
  * when those are unknown, removal of the fields the Priority plugin set so
  * that it refills them from the new class. */
-static void patch_default_class(struct patch *p, const struct gq_adm_request *req,
+static void patch_default_class(struct gq_jpatch *p, const struct gq_adm_request *req,
 				const struct gq_adm_team *team)
 {
-	patch_set(p, "add", "/spec/priorityClassName", VAL_STR, team->default_class, 0);
+	gq_jpatch_set(p, "add", "/spec/priorityClassName", GQ_JPATCH_STR, team->default_class, 0);
 	if (team->default_preemption_policy != NULL) {
-		patch_set(p, "add", "/spec/priority", VAL_INT, NULL, team->default_value);
-		patch_set(p, "add", "/spec/preemptionPolicy", VAL_STR,
-			  team->default_preemption_policy, 0);
+		gq_jpatch_set(p, "add", "/spec/priority", GQ_JPATCH_INT, NULL, team->default_value);
+		gq_jpatch_set(p, "add", "/spec/preemptionPolicy", GQ_JPATCH_STR,
+			      team->default_preemption_policy, 0);
 		return;
 	}
 	if (req->has_priority)
-		patch_set(p, "remove", "/spec/priority", VAL_NONE, NULL, 0);
+		gq_jpatch_set(p, "remove", "/spec/priority", GQ_JPATCH_NONE, NULL, 0);
 	if (req->has_preemption_policy)
-		patch_set(p, "remove", "/spec/preemptionPolicy", VAL_NONE, NULL, 0);
+		gq_jpatch_set(p, "remove", "/spec/preemptionPolicy", GQ_JPATCH_NONE, NULL, 0);
 }
 
 /* Budget figures shared by the messages. */
@@ -319,7 +230,7 @@ static char *budget_warning(const struct gq_adm_team *team, const struct budget_
 }
 
 /* Applies the team's onExhausted policy to an over-budget pod. */
-static void apply_policy(struct gq_adm_response *out, struct patch *p,
+static void apply_policy(struct gq_adm_response *out, struct gq_jpatch *p,
 			 const struct gq_adm_request *req, const struct gq_adm_team *team,
 			 const struct budget_view *b)
 {
@@ -328,10 +239,11 @@ static void apply_policy(struct gq_adm_response *out, struct patch *p,
 	if (team->policy == GQ_EXHAUSTED_HOLD) {
 		if (!in_list(GQ_BUDGET_GATE, (const char *const *)req->gates, req->n_gates)) {
 			if (req->has_gates)
-				patch_set(p, "add", "/spec/schedulingGates/-", VAL_GATE, NULL, 0);
+				gq_jpatch_set(p, "add", "/spec/schedulingGates/-", GQ_JPATCH_GATE,
+					      NULL, 0);
 			else
-				patch_set(p, "add", "/spec/schedulingGates", VAL_GATE_LIST, NULL,
-					  0);
+				gq_jpatch_set(p, "add", "/spec/schedulingGates",
+					      GQ_JPATCH_GATE_LIST, NULL, 0);
 		}
 		if (b->reset != NULL)
 			what =
@@ -345,9 +257,11 @@ static void apply_policy(struct gq_adm_response *out, struct patch *p,
 		return;
 	}
 	if (team->policy == GQ_EXHAUSTED_DEPRIORITIZE && team->over_budget_class != NULL) {
-		patch_set(p, "add", "/spec/priorityClassName", VAL_STR, team->over_budget_class, 0);
-		patch_set(p, "add", "/spec/priority", VAL_INT, NULL, team->over_budget_value);
-		patch_set(p, "add", "/spec/preemptionPolicy", VAL_STR, "Never", 0);
+		gq_jpatch_set(p, "add", "/spec/priorityClassName", GQ_JPATCH_STR,
+			      team->over_budget_class, 0);
+		gq_jpatch_set(p, "add", "/spec/priority", GQ_JPATCH_INT, NULL,
+			      team->over_budget_value);
+		gq_jpatch_set(p, "add", "/spec/preemptionPolicy", GQ_JPATCH_STR, "Never", 0);
 		what = gq_asprintf("pod runs at low priority (%s), never preempting",
 				   team->over_budget_class);
 		add_warning(out, budget_warning(team, b, what));
@@ -364,7 +278,7 @@ static void apply_policy(struct gq_adm_response *out, struct patch *p,
  * when the budget is used up or the pod's expected cost exceeds what is
  * left, else adds the threshold warning.
  */
-static void check_budget(struct gq_adm_response *out, struct patch *p,
+static void check_budget(struct gq_adm_response *out, struct gq_jpatch *p,
 			 const struct gq_adm_request *req, const struct gq_adm_team *team)
 {
 	struct budget_view b = {.reset = team->reset_time};
@@ -409,7 +323,7 @@ static void check_budget(struct gq_adm_response *out, struct patch *p,
 int gq_admission_decide(struct gq_adm_response *out, const struct gq_adm_request *req,
 			const struct gq_adm_team *team)
 {
-	struct patch p = {.n = 0};
+	struct gq_jpatch p = {.n = 0};
 	const char *cls;
 	int64_t gpus;
 	char *label;
@@ -456,12 +370,14 @@ int gq_admission_decide(struct gq_adm_response *out, const struct gq_adm_request
 	 * usage is persisted). */
 	if (out->allowed && team->accounting && !req->has_accounting_finalizer) {
 		if (req->has_finalizers)
-			patch_set(&p, "add", "/metadata/finalizers/-", VAL_FIN, NULL, 0);
+			gq_jpatch_set(&p, "add", "/metadata/finalizers/-", GQ_JPATCH_STR,
+				      GQ_ACCOUNTING_FINALIZER, 0);
 		else
-			patch_set(&p, "add", "/metadata/finalizers", VAL_FIN_LIST, NULL, 0);
+			gq_jpatch_set(&p, "add", "/metadata/finalizers", GQ_JPATCH_STR_LIST,
+				      GQ_ACCOUNTING_FINALIZER, 0);
 	}
 	if (out->allowed)
-		out->patch = patch_json(&p);
+		out->patch = gq_jpatch_json(&p);
 	return GQ_OK;
 }
 

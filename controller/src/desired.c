@@ -240,7 +240,6 @@ void gq_desired_list_free(struct gq_desired_list *l)
 		free(l->items[i].name);
 		free(l->items[i].path);
 		yajl_tree_free(l->items[i].tree);
-		free(l->items[i].body);
 	}
 	free(l->items);
 	l->items = NULL;
@@ -249,18 +248,17 @@ void gq_desired_list_free(struct gq_desired_list *l)
 
 /*
  * Appends an object: kind/ns/name are copied, path and tree are taken in
- * every case; body is the tree's text. GQ_EINVAL (nothing appended) when
- * the tree cannot be written out.
+ * every case. GQ_EINVAL (nothing appended) when there is no tree (its
+ * writer failed). A tree-mode writer's tree can always be written out
+ * (jsonw.h), which the executor does once, for the request.
  */
 static int desired_push(struct gq_desired_list *l, size_t *cap, const char *kind, const char *ns,
 			const char *name, char *path, yajl_val tree, struct gq_err *err)
 {
 	struct gq_desired *d;
-	char *body = gq_json_dump(tree);
 
-	if (body == NULL) {
+	if (tree == NULL) {
 		free(path);
-		yajl_tree_free(tree);
 		return gq_err_set(err, GQ_EINVAL, "desired: JSON generation failed");
 	}
 	if (l->n == *cap) {
@@ -273,7 +271,6 @@ static int desired_push(struct gq_desired_list *l, size_t *cap, const char *kind
 	d->name = gq_strdup(name);
 	d->path = path;
 	d->tree = tree;
-	d->body = body;
 	return GQ_OK;
 }
 

@@ -47,9 +47,9 @@ struct gq_desired {
 	char *name;
 	char *path;    /* API path of the object, e.g.
 			* /api/v1/namespaces/NS/resourcequotas/NAME */
-	yajl_val tree; /* the canonical apply body as a tree (never NULL) */
-	char *body;    /* tree as JSON text (gq_json_dump). Going away: compare
-			* tree, and serialise it once for the request. */
+	yajl_val tree; /* the canonical apply body as a tree (never NULL):
+			* compared with the cache as a tree, written out
+			* once, for the request */
 };
 
 struct gq_desired_list {

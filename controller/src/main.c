@@ -757,25 +757,17 @@ static int cmd_render(int argc, char **argv)
 				break;
 			}
 			for (size_t j = 0; j < dl.n; j++) {
-				yajl_val v;
-
 				/* PriorityClasses once, with the first namespace. */
 				if (k > 0 && strcmp(dl.items[j].kind, "PriorityClass") == 0)
 					continue;
-				v = yajl_tree_parse(dl.items[j].body, NULL, 0);
-				gq_yamlout_write(stdout, v);
-				yajl_tree_free(v);
+				gq_yamlout_write(stdout, dl.items[j].tree);
 			}
 			gq_desired_list_free(&dl);
 		}
 		if (t.n_namespaces == 0 &&
 		    gq_desired_build(&dl, &t, NULL, 0, NULL, 0, &err) == GQ_OK) {
-			for (size_t j = 0; j < dl.n; j++) {
-				yajl_val v = yajl_tree_parse(dl.items[j].body, NULL, 0);
-
-				gq_yamlout_write(stdout, v);
-				yajl_tree_free(v);
-			}
+			for (size_t j = 0; j < dl.n; j++)
+				gq_yamlout_write(stdout, dl.items[j].tree);
 			gq_desired_list_free(&dl);
 		}
 		free(usage);

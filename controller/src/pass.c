@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "jsonpatch.h"
 #include "jsonw.h"
 #include "quantity.h"
 
@@ -92,28 +93,18 @@ static struct gq_write *plan_write(struct gq_pass *p, enum gq_write_kind kind, c
 	return push_write(&p->writes, &p->n_writes, kind, path, body);
 }
 
-/* The JSON patch adding finalizer name to metadata.finalizers, which already
- * exists (has_list) or not, as a tree (the caller's). */
+/* The JSON patch adding finalizer name (borrowed; a constant) to
+ * metadata.finalizers, which already exists (has_list) or not, as a tree
+ * (the caller's). */
 static yajl_val patch_add_finalizer(const char *name, bool has_list)
 {
-	struct gq_jw w;
+	struct gq_jpatch p = {.n = 0};
 
-	gq_jw_init_tree(&w);
-	gq_jw_array_open(&w);
-	gq_jw_map_open(&w);
-	gq_jw_kv(&w, "op", "add");
-	gq_jw_kv(&w, "path", has_list ? "/metadata/finalizers/-" : "/metadata/finalizers");
-	gq_jw_str(&w, "value");
-	if (has_list) {
-		gq_jw_str(&w, name);
-	} else {
-		gq_jw_array_open(&w);
-		gq_jw_str(&w, name);
-		gq_jw_array_close(&w);
-	}
-	gq_jw_map_close(&w);
-	gq_jw_array_close(&w);
-	return gq_jw_finish_tree(&w);
+	if (has_list)
+		gq_jpatch_add(&p, "add", "/metadata/finalizers/-", GQ_JPATCH_STR, name, 0);
+	else
+		gq_jpatch_add(&p, "add", "/metadata/finalizers", GQ_JPATCH_STR_LIST, name, 0);
+	return gq_jpatch_tree(&p);
 }
 
 /*
@@ -125,24 +116,14 @@ static yajl_val patch_add_finalizer(const char *name, bool has_list)
 static yajl_val patch_test_remove(const char *list, size_t index, const char *field,
 				  const char *value)
 {
-	char at[256], test_at[300];
-	struct gq_jw w;
+	char at[GQ_JPATCH_MAX_PATH], test_at[GQ_JPATCH_MAX_PATH];
+	struct gq_jpatch p = {.n = 0};
 
 	snprintf(at, sizeof(at), "%s/%zu", list, index);
 	snprintf(test_at, sizeof(test_at), "%s%s", at, field);
-	gq_jw_init_tree(&w);
-	gq_jw_array_open(&w);
-	gq_jw_map_open(&w);
-	gq_jw_kv(&w, "op", "test");
-	gq_jw_kv(&w, "path", test_at);
-	gq_jw_kv(&w, "value", value);
-	gq_jw_map_close(&w);
-	gq_jw_map_open(&w);
-	gq_jw_kv(&w, "op", "remove");
-	gq_jw_kv(&w, "path", at);
-	gq_jw_map_close(&w);
-	gq_jw_array_close(&w);
-	return gq_jw_finish_tree(&w);
+	gq_jpatch_add(&p, "test", test_at, GQ_JPATCH_STR, value, 0);
+	gq_jpatch_add(&p, "remove", at, GQ_JPATCH_NONE, NULL, 0);
+	return gq_jpatch_tree(&p);
 }
 
 /* The merge patch removing our team label from a namespace. */

@@ -363,9 +363,17 @@ if [ "$TEAMS" -gt 0 ]; then
 	ctl_start
 	ctl_wait_ready
 	put p2_ctl_ready_s "$(secs "$t0" "$T_READY")"
-	until_ok "$TMO" 1 "every P2 allocation Ready" all_ready bench%3Dp2c "$TEAMS"
+	# Also when the quotas it wrote are all enforced: what is left after
+	# that is the controller noticing it and writing the allocations' status.
+	P2C_ENFORCED=
+	p2c_progress() {
+		if [ -z "$P2C_ENFORCED" ] && enforced; then P2C_ENFORCED=$(now_ms); fi
+		all_ready bench%3Dp2c "$TEAMS"
+	}
+	until_ok "$TMO" 1 "every P2 allocation Ready" p2c_progress
 	t1=$(now_ms)
 	put p2_ctl_converge_s "$(secs "$t0" "$t1")"
+	put p2_ctl_enforced_s "$(secs "$t0" "${P2C_ENFORCED:-$t1}")"
 	put p2_ctl_cpu_s "$(proc_cpu "$CTL_PID")"
 	put p2_ctl_writes "$(metric_of gpuquota_api_writes_total)"
 	put p2_ctl_rss_kb "$(proc_kb "$CTL_PID" VmRSS)"

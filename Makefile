@@ -49,7 +49,7 @@ KUBECTL := .cluster/bin/kubectl --kubeconfig $(KUBECONFIG_LOCAL)
 .SECONDARY:
 
 .PHONY: help deps build libs-check unit e2e e2e-faults test binaries cluster-up cluster-down cluster-status \
-        run demo bench fmt fmt-check clean clean-cache fuzz fuzz-deps image image-deps
+        run demo bench bench-scale fmt fmt-check clean clean-cache fuzz fuzz-deps image image-deps
 
 help: ## List the targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -201,6 +201,9 @@ demo: deps ## Local GPU cluster + CRD + example teams + controller, then show th
 
 bench: deps ## Webhook throughput and latency vs nginx over TLS keep-alive (bench/results/webhook.json)
 	@bench/run.sh
+
+bench-scale: deps build ## Controller at scale on its own cluster (ports +700): catch-up, RSS, steady state, P2, ledger (bench/results/scale.json); N= pods (50000), TEAMS= (1000)
+	@$(if $(N),N=$(N)) $(if $(TEAMS),TEAMS=$(TEAMS)) bench/scale.sh
 
 fmt: ## Format the C sources with clang-format
 	clang-format -i controller/src/*.[ch] test/unit/*.c test/fuzz/*.c test/oracle/*.[ch] bench/*.c

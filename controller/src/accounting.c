@@ -394,16 +394,18 @@ out:
 	return rc;
 }
 
-/* gq_informer_foreach_ns callback: appends the decoded GPU pod to the
- * observation (arg). Returns 0. */
-static int observe_pod(void *arg, const char *key, yajl_val pod)
+/* gq_informer_foreach_ns_conv callback over the compact pod cache: appends
+ * a copy of a GPU pod to the observation (arg). Returns 0. */
+static int observe_pod(void *arg, const char *key, const void *conv)
 {
 	struct gq_acct_obs *o = arg;
+	const struct gq_pod *p = conv;
 
-	if (!gq_pod_is_gpu(pod))
+	(void)key;
+	if (!p->gpu)
 		return 0;
 	o->pods = gq_realloc(o->pods, (o->n_pods + 1) * sizeof(*o->pods));
-	gq_pod_decode(&o->pods[o->n_pods++], key, pod);
+	gq_pod_copy(&o->pods[o->n_pods++], p);
 	return 0;
 }
 
@@ -461,7 +463,7 @@ void gq_acct_observe(struct gq_acct_obs *o, struct gq_budget_registry *reg,
 	memset(o, 0, sizeof(*o));
 	gq_informer_rdlock(pods);
 	for (size_t i = 0; i < n_ns; i++)
-		gq_informer_foreach_ns(pods, namespaces[i], observe_pod, o);
+		gq_informer_foreach_ns_conv(pods, namespaces[i], observe_pod, o);
 	gq_informer_unlock(pods);
 	if (nodes)
 		observe_nodes(o, nodes);

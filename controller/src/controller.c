@@ -845,15 +845,15 @@ static int controller_caches(struct controller *c, const struct gq_controller_op
 			     struct gq_err *err)
 {
 	const struct gq_informer_def defs[] = {
-	    {"gputeamallocations", GQ_GTA_PATH, NULL, NULL, on_team, c},
-	    {"namespaces", "/api/v1/namespaces", NULL, keep_ns, on_any_team_change, c},
+	    {"gputeamallocations", GQ_GTA_PATH, NULL, NULL, NULL, NULL, on_team, c},
+	    {"namespaces", "/api/v1/namespaces", NULL, keep_ns, NULL, NULL, on_any_team_change, c},
 	    {"resourcequotas", "/api/v1/resourcequotas", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
-	     keep_rq, on_owned, c},
+	     keep_rq, NULL, NULL, on_owned, c},
 	    {"limitranges", "/api/v1/limitranges", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
-	     keep_lr, on_owned, c},
-	    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, on_owned, c},
-	    {"nodes", "/api/v1/nodes", NULL, gq_accounting_node_fields, on_node, c},
-	    {"pods", "/api/v1/pods", NULL, gq_pod_fields, on_pod, c},
+	     keep_lr, NULL, NULL, on_owned, c},
+	    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, NULL, NULL, on_owned, c},
+	    {"nodes", "/api/v1/nodes", NULL, gq_accounting_node_fields, NULL, NULL, on_node, c},
+	    {"pods", "/api/v1/pods", NULL, NULL, gq_pod_convert, gq_pod_release, on_pod, c},
 	};
 	struct gq_informer **slots[] = {&c->rec.teams,	&c->rec.namespaces, &c->rec.quotas,
 					&c->rec.limits, &c->rec.classes,    &c->rec.nodes,

@@ -65,8 +65,11 @@ struct entry {
 	struct entry *ns_prev, *ns_next; /* its namespace's list */
 	struct ns_list *nsl;		 /* that list; NULL: cluster-scoped, or not in a table */
 	char *key;			 /* "ns/name" or "name" */
-	yajl_val obj;			 /* trimmed object, owned */
-	const char *rv;			 /* metadata.resourceVersion inside obj, or NULL */
+	yajl_val obj;			 /* trimmed object, owned; NULL when converted */
+	void *conv;			 /* converted form, owned (released by release) */
+	void (*release)(void *conv);	 /* frees conv */
+	const char *rv; /* metadata.resourceVersion inside obj (or rv_own), or NULL */
+	char *rv_own;	/* a converted entry's own copy of it */
 };
 
 /* The entries of one namespace (a table's index). */
@@ -94,13 +97,15 @@ enum inf_state {
 };
 
 struct gq_informer {
-	struct gq_informers *set;    /* owning set */
-	char *name;		     /* for logs */
-	char *path;		     /* collection path */
-	char *selector;		     /* label selector or NULL */
-	struct keep_node *keep;	     /* compiled keep list, NULL = all */
-	gq_informer_handler handler; /* may be NULL */
-	void *payload;		     /* handler argument */
+	struct gq_informers *set;			 /* owning set */
+	char *name;					 /* for logs */
+	char *path;					 /* collection path */
+	char *selector;					 /* label selector or NULL */
+	struct keep_node *keep;				 /* compiled keep list, NULL = all */
+	gq_informer_handler handler;			 /* may be NULL */
+	void *payload;					 /* handler argument */
+	void *(*convert)(const char *key, yajl_val obj); /* NULL: trimmed trees */
+	void (*release)(void *conv);
 
 	pthread_rwlock_t lock; /* guards cache for readers */
 	struct table cache;    /* key -> entry */
@@ -182,6 +187,14 @@ static uint32_t rng_next(uint32_t *s)
 	*s = x;
 	return x;
 }
+
+/* Exchanges two pointer lvalues of the same type. */
+#define SWAP_PTR(a, b)                                                                             \
+	do {                                                                                       \
+		void *swap_tmp_ = (a);                                                             \
+		(a) = (b);                                                                         \
+		(b) = swap_tmp_;                                                                   \
+	} while (0)
 
 /* True when two resourceVersions are known and equal (RVs compare for
  * equality only). */
@@ -290,6 +303,9 @@ static void entry_free(struct entry *e)
 	if (e == NULL)
 		return;
 	yajl_tree_free(e->obj);
+	if (e->conv != NULL && e->release != NULL)
+		e->release(e->conv);
+	free(e->rv_own);
 	free(e->key);
 	free(e);
 }
@@ -673,7 +689,9 @@ static int make_entry(struct gq_informer *inf, yajl_val obj, struct entry **out)
 
 	*out = NULL;
 	rc = gq_informer_key(obj, &key, &err);
-	if (rc == GQ_OK)
+	if (rc == GQ_OK && inf->convert != NULL)
+		rc = check_unique(obj, &err);
+	else if (rc == GQ_OK)
 		rc = trim_compiled(inf->keep, obj, &t, &err);
 	if (rc != GQ_OK) {
 		inf_log(inf, "warning", "skipping object %s: %s", key != NULL ? key : "(unnamed)",
@@ -681,6 +699,16 @@ static int make_entry(struct gq_informer *inf, yajl_val obj, struct entry **out)
 		atomic_fetch_add(&inf->n_errors, 1);
 		free(key);
 		return rc;
+	}
+	if (inf->convert != NULL) {
+		const char *rv = obj_rv(obj);
+
+		*out = entry_new(key, NULL);
+		(*out)->conv = inf->convert(key, obj);
+		(*out)->release = inf->release;
+		(*out)->rv_own = rv ? gq_strdup(rv) : NULL;
+		(*out)->rv = (*out)->rv_own;
+		return GQ_OK;
 	}
 	*out = entry_new(key, t);
 	return GQ_OK;
@@ -725,19 +753,21 @@ static void cache_upsert(struct gq_informer *inf, yajl_val obj)
 		pthread_rwlock_wrlock(&inf->lock);
 		table_insert(&inf->cache, ne);
 		pthread_rwlock_unlock(&inf->lock);
-		call_handler(inf, GQ_INF_ADD, ne->key, NULL, ne->obj);
+		call_handler(inf, GQ_INF_ADD, ne->key, NULL, ne->conv ? obj : ne->obj);
 		return;
 	}
-	/* Swap the object into the existing entry; the old tree dies after the handler. */
+	/* Swap the object into the existing entry; the old one (in ne now)
+	 * dies after the handler. */
 	old = e->obj;
 	pthread_rwlock_wrlock(&inf->lock);
 	e->obj = ne->obj;
+	ne->obj = old;
+	SWAP_PTR(e->conv, ne->conv);
+	SWAP_PTR(e->rv_own, ne->rv_own);
 	e->rv = ne->rv;
 	pthread_rwlock_unlock(&inf->lock);
-	ne->obj = NULL;
+	call_handler(inf, GQ_INF_UPDATE, e->key, ne->obj, e->conv ? obj : e->obj);
 	entry_free(ne);
-	call_handler(inf, GQ_INF_UPDATE, e->key, old, e->obj);
-	yajl_tree_free(old);
 }
 
 /* Removes the cached object for raw obj's key; DELETE handler when it was cached. */
@@ -1314,6 +1344,8 @@ int gq_informers_add(struct gq_informers *m, const struct gq_informer_def *def,
 	inf->keep = keep;
 	inf->handler = def->handler;
 	inf->payload = def->payload;
+	inf->convert = def->convert;
+	inf->release = def->release;
 	/* Writer-preferring, so that busy readers cannot starve the watch thread. */
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -1479,6 +1511,39 @@ int gq_informer_foreach_ns(struct gq_informer *inf, const char *ns,
 
 	for (const struct entry *e = l ? l->head : NULL; e != NULL; e = e->ns_next)
 		if ((rc = fn(arg, e->key, e->obj)) != 0)
+			return rc;
+	return 0;
+}
+
+const void *gq_informer_get_conv(struct gq_informer *inf, const char *key)
+{
+	struct entry *e = key != NULL ? table_find(&inf->cache, key) : NULL;
+
+	return e != NULL ? e->conv : NULL;
+}
+
+int gq_informer_foreach_conv(struct gq_informer *inf,
+			     int (*fn)(void *arg, const char *key, const void *conv), void *arg)
+{
+	struct entry *e;
+	size_t i;
+	int rc;
+
+	for (e = table_first(&inf->cache, &i); e != NULL; e = table_next(&inf->cache, &i, e))
+		if (e->conv != NULL && (rc = fn(arg, e->key, e->conv)) != 0)
+			return rc;
+	return 0;
+}
+
+int gq_informer_foreach_ns_conv(struct gq_informer *inf, const char *ns,
+				int (*fn)(void *arg, const char *key, const void *conv), void *arg)
+{
+	const struct ns_list *l =
+	    (const struct ns_list *)gq_hmap_find(&inf->cache.ns, ns, strlen(ns), ns_match);
+	int rc;
+
+	for (const struct entry *e = l ? l->head : NULL; e != NULL; e = e->ns_next)
+		if (e->conv != NULL && (rc = fn(arg, e->key, e->conv)) != 0)
 			return rc;
 	return 0;
 }

@@ -92,6 +92,19 @@ struct gq_informer_def {
 	 * and the kubectl.kubernetes.io/last-applied-configuration annotation.
 	 */
 	const char *const *keep;
+	/*
+	 * Optional compact form: when set, each object is stored as what
+	 * convert returns for it (a heap object the informer owns and frees
+	 * with release) instead of a trimmed tree, and keep is not used
+	 * (convert reads what it needs from the object as received). Such a
+	 * cache is read with gq_informer_get_conv / gq_informer_foreach_conv /
+	 * gq_informer_foreach_ns_conv only; handlers get the object as
+	 * received as new_obj on watch events, and NULL otherwise (old_obj,
+	 * LIST results: no tree is kept). convert must not fail: it reads
+	 * absent or odd fields as their zero values.
+	 */
+	void *(*convert)(const char *key, yajl_val obj);
+	void (*release)(void *conv);
 	gq_informer_handler handler; /* may be NULL */
 	void *payload;		     /* handler's first argument */
 };
@@ -179,6 +192,16 @@ int gq_informer_foreach(struct gq_informer *inf,
  * namespace holds. */
 int gq_informer_foreach_ns(struct gq_informer *inf, const char *ns,
 			   int (*fn)(void *arg, const char *key, yajl_val obj), void *arg);
+
+/* The converted cache's object for key, or NULL (see gq_informer_def
+ * convert). Borrowed: valid while the caller holds the read lock. */
+const void *gq_informer_get_conv(struct gq_informer *inf, const char *key);
+
+/* gq_informer_foreach / gq_informer_foreach_ns over a converted cache. */
+int gq_informer_foreach_conv(struct gq_informer *inf,
+			     int (*fn)(void *arg, const char *key, const void *conv), void *arg);
+int gq_informer_foreach_ns_conv(struct gq_informer *inf, const char *ns,
+				int (*fn)(void *arg, const char *key, const void *conv), void *arg);
 
 /* Number of cached objects (takes the read lock itself). */
 size_t gq_informer_len(struct gq_informer *inf);

@@ -298,6 +298,43 @@ void gq_pod_free(struct gq_pod *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* A heap copy of s, or NULL. */
+static char *dup_or_null(const char *s)
+{
+	return s ? gq_strdup(s) : NULL;
+}
+
+/* See pod.h. */
+void gq_pod_copy(struct gq_pod *dst, const struct gq_pod *src)
+{
+	*dst = *src;
+	dst->key = dup_or_null(src->key);
+	dst->uid = dup_or_null(src->uid);
+	dst->node = dup_or_null(src->node);
+	dst->priority_class = dup_or_null(src->priority_class);
+	dst->res = src->n_res ? gq_calloc(src->n_res, sizeof(*dst->res)) : NULL;
+	for (size_t i = 0; i < src->n_res; i++) {
+		dst->res[i].name = gq_strdup(src->res[i].name);
+		dst->res[i].count = src->res[i].count;
+	}
+}
+
+/* See pod.h. */
+void *gq_pod_convert(const char *key, yajl_val pod)
+{
+	struct gq_pod *p = gq_malloc(sizeof(*p));
+
+	gq_pod_decode(p, key, pod);
+	return p;
+}
+
+/* See pod.h. */
+void gq_pod_release(void *pod)
+{
+	gq_pod_free(pod);
+	free(pod);
+}
+
 /* See pod.h. */
 int64_t gq_pod_end(const struct gq_pod *p, int64_t now_ms)
 {

@@ -64,6 +64,14 @@ void gq_pod_decode(struct gq_pod *out, const char *key, yajl_val pod);
 /* Frees what *p owns and zeroes it; safe on a zeroed struct. */
 void gq_pod_free(struct gq_pod *p);
 
+/* A deep copy of *src into *dst (the caller frees it with gq_pod_free). */
+void gq_pod_copy(struct gq_pod *dst, const struct gq_pod *src);
+
+/* The pod cache's compact form (gq_informer_def convert/release): a new
+ * heap struct gq_pod decoded from pod, and its release. */
+void *gq_pod_convert(const char *key, yajl_val pod);
+void gq_pod_release(void *pod);
+
 /* The fields a pod cache must keep for gq_pod_decode (informer keep
  * paths). NULL-terminated. */
 extern const char *const gq_pod_fields[];

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "pass.h"
 #include "plan.h"
+#include "pod.h"
 #include "rfc3339.h"
 #include "spec.h"
 
@@ -491,19 +492,19 @@ static bool ns_has_budget_team(struct gq_reconciler *r, const char *ns)
  * deleted, its budget removed, the namespace moved out): they are accounted
  * and held by no one. Returns 0.
  */
-static int orphan_cb(void *arg, const char *key, yajl_val pod)
+static int orphan_cb(void *arg, const char *key, const void *conv)
 {
 	struct orphan_ctx *c = arg;
+	const struct gq_pod *pod = conv;
 	const char *slash = strchr(key, '/');
-	long fin, gate;
 	char ns[256];
 
-	if (!slash || !gq_pod_marks(pod, &fin, &gate))
+	if (!slash || (pod->finalizer < 0 && pod->gate < 0))
 		return 0;
 	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - key), key);
 	if (ns_has_budget_team(c->r, ns))
 		return 0;
-	gq_pass_plan_orphan(&c->w, &c->n, key, fin, gate);
+	gq_pass_plan_orphan(&c->w, &c->n, key, pod->finalizer, pod->gate);
 	return 0;
 }
 
@@ -517,7 +518,7 @@ int gq_reconcile_orphans(struct gq_reconciler *r, struct gq_err *err)
 	if (r->pods == NULL || !leading(r))
 		return GQ_OK;
 	gq_informer_rdlock(r->pods);
-	gq_informer_foreach(r->pods, orphan_cb, &c);
+	gq_informer_foreach_conv(r->pods, orphan_cb, &c);
 	gq_informer_unlock(r->pods);
 	exec_writes(r, &res, c.w, c.n);
 	gq_writes_free(c.w, c.n);

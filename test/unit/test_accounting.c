@@ -101,7 +101,10 @@ struct caches {
 
 static void caches_new(struct caches *c)
 {
-	struct gq_informer_def pd = {.name = "pods", .path = "/api/v1/pods", .keep = gq_pod_fields};
+	struct gq_informer_def pd = {.name = "pods",
+				     .path = "/api/v1/pods",
+				     .convert = gq_pod_convert,
+				     .release = gq_pod_release};
 	struct gq_informer_def nd = {
 	    .name = "nodes", .path = "/api/v1/nodes", .keep = gq_accounting_node_fields};
 	struct gq_err err = {0};

@@ -676,6 +676,112 @@ static void test_namespace_index(void **state)
 	fx_free(f);
 }
 
+/* ---- converted caches ---------------------------------------------------- */
+
+/* A converted form for the tests: "key@resourceVersion". */
+static void *conv_rv(const char *key, yajl_val obj)
+{
+	const char *rv =
+	    yajl_tree_get(obj, (const char *[]){"metadata", "resourceVersion", NULL}, yajl_t_string)
+		? yajl_tree_get(obj, (const char *[]){"metadata", "resourceVersion", NULL},
+				yajl_t_string)
+		      ->u.string
+		: "";
+
+	return gq_asprintf("%s@%s", key, rv);
+}
+
+struct conv_seen {
+	char all[512];
+	int n;
+};
+
+static int conv_cb(void *arg, const char *key, const void *conv)
+{
+	struct conv_seen *s = arg;
+	size_t len = strlen(s->all);
+
+	(void)key;
+	snprintf(s->all + len, sizeof(s->all) - len, "%s%s", len ? " " : "", (const char *)conv);
+	s->n++;
+	return 0;
+}
+
+/* What namespace ns holds in the converted cache, as "key@rv ...". */
+static const char *conv_ns(struct gq_informer *inf, const char *ns, struct conv_seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	gq_informer_rdlock(inf);
+	gq_informer_foreach_ns_conv(inf, ns, conv_cb, s);
+	gq_informer_unlock(inf);
+	return s->all;
+}
+
+/* A converted cache (the compact pod cache's shape): LIST, events and a
+ * relist keep it and its namespace index exact; every replaced or deleted
+ * form is released (ASan checks); no tree is kept; handlers get the object
+ * as received on watch events and NULL otherwise. */
+static void test_converted_cache(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct gq_informer_def def = {.name = "pods",
+				      .path = "/api/v1/pods",
+				      .convert = conv_rv,
+				      .release = free,
+				      .handler = record};
+	struct gq_err err = {0};
+	struct conv_seen s;
+	const struct call *c;
+
+	(void)state;
+	pthread_mutex_init(&f->rec.mu, NULL);
+	def.payload = &f->rec;
+	assert_int_equal(gq_informers_new(&f->m, NULL), GQ_OK);
+	assert_int_equal(gq_informers_add(f->m, &def, &f->inf, &err), GQ_OK);
+	f->rec.inf = f->inf;
+	gq_informer_list_begin(f->inf);
+	list_add(f->inf, "a", "p1", "1");
+	list_add(f->inf, "a", "p2", "1");
+	list_add(f->inf, "b", "p1", "2");
+	gq_informer_list_end(f->inf, "10");
+	assert_string_equal(conv_ns(f->inf, "b", &s), "b/p1@2");
+	assert_int_equal(conv_ns(f->inf, "a", &s)[0] != '\0', 1);
+	assert_int_equal(s.n, 2);
+	c = rec_find(&f->rec, GQ_INF_ADD, "a/p1");
+	assert_non_null(c);
+	assert_string_equal(c->new_rv, ""); /* no tree after a LIST */
+	gq_informer_rdlock(f->inf);
+	assert_null(gq_informer_get(f->inf, "a/p1"));
+	assert_string_equal(gq_informer_get_conv(f->inf, "a/p1"), "a/p1@1");
+	gq_informer_unlock(f->inf);
+
+	assert_int_equal(apply_ev(f->inf, "MODIFIED", "a", "p1", "11"), GQ_INF_CONTINUE);
+	c = rec_find(&f->rec, GQ_INF_UPDATE, "a/p1");
+	assert_non_null(c);
+	assert_string_equal(c->new_rv, "11"); /* the object as received */
+	assert_string_equal(c->old_rv, "");
+	assert_int_equal(apply_ev(f->inf, "MODIFIED", "a", "p1", "11"), GQ_INF_CONTINUE);
+	assert_int_equal(apply_ev(f->inf, "ADDED", "c", "x", "12"), GQ_INF_CONTINUE);
+	assert_int_equal(apply_ev(f->inf, "DELETED", "a", "p2", "13"), GQ_INF_CONTINUE);
+	assert_string_equal(conv_ns(f->inf, "a", &s), "a/p1@11");
+	assert_string_equal(conv_ns(f->inf, "c", &s), "c/x@12");
+	/* a relist: p1 unchanged, b/p1 gone, c/x changed */
+	gq_informer_list_begin(f->inf);
+	list_add(f->inf, "a", "p1", "11");
+	list_add(f->inf, "c", "x", "14");
+	gq_informer_list_end(f->inf, "20");
+	assert_string_equal(conv_ns(f->inf, "a", &s), "a/p1@11");
+	assert_string_equal(conv_ns(f->inf, "b", &s), "");
+	assert_string_equal(conv_ns(f->inf, "c", &s), "c/x@14");
+	assert_int_equal(gq_informer_len(f->inf), 2);
+	memset(&s, 0, sizeof(s));
+	gq_informer_rdlock(f->inf);
+	gq_informer_foreach_conv(f->inf, conv_cb, &s);
+	gq_informer_unlock(f->inf);
+	assert_int_equal(s.n, 2);
+	fx_free(f);
+}
+
 /* Feeds text in pieces of `step` bytes; returns the first non-CONTINUE action. */
 static enum gq_informer_action feed_steps(struct gq_informer *inf, const char *text, size_t step)
 {
@@ -1143,6 +1249,7 @@ int main(void)
 	    cmocka_unit_test(test_list_bad_items_and_duplicates),
 	    cmocka_unit_test(test_apply_events),
 	    cmocka_unit_test(test_namespace_index),
+	    cmocka_unit_test(test_converted_cache),
 	    cmocka_unit_test(test_watch_feed),
 	    cmocka_unit_test(test_watch_feed_too_big),
 	    cmocka_unit_test(test_after_watch),

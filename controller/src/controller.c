@@ -864,6 +864,7 @@ static int controller_caches(struct controller *c, const struct gq_controller_op
 		return gq_err_set(err, rc, "cannot create the work queue");
 	gq_informers_new(&c->infs, c->kc);
 	gq_informers_set_watch_timeout(c->infs, opts->watch_timeout_s);
+	gq_informers_set_watch_list(c->infs, opts->watch_list);
 	for (size_t i = 0; i < GQ_ARRAY_LEN(defs); i++) {
 		rc = gq_informers_add(c->infs, &defs[i], slots[i], err);
 		if (rc != GQ_OK)

@@ -45,6 +45,7 @@ struct gq_controller_opts {
 	int64_t lease_ms, renew_deadline_ms, retry_ms; /* client-go's three durations */
 	int watch_timeout_s;		  /* timeoutSeconds of every watch; 0 = random 240..360 */
 	int64_t ledger_write_interval_ms; /* usage written at most this often (0: 60 s) */
+	bool watch_list;		  /* list by streaming (gq_informers_set_watch_list) */
 };
 
 /*

@@ -30,6 +30,9 @@
 #include "kclient.h"
 
 #include <pthread.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -114,6 +117,10 @@ struct gq_informer {
 	char *rv;			       /* last seen resourceVersion, "" before a LIST */
 	struct table pending;		       /* LIST in progress */
 	bool listed_once;		       /* a LIST has completed */
+	bool streaming;			       /* the watch is a streaming list, before
+						* its initial-events-end bookmark */
+	bool no_stream;			       /* the apiserver refused a streaming list */
+	int64_t stream_t0_ms;		       /* when the streaming list started (realtime) */
 	enum inf_state state;		       /* state machine */
 	enum inf_state after_wait;	       /* state after ST_WAIT */
 	int64_t due_ms;			       /* end of ST_WAIT (monotonic) */
@@ -149,6 +156,8 @@ struct gq_informers {
 	pthread_cond_t cv;	   /* signalled on sync and on stop; CLOCK_MONOTONIC */
 	uint32_t rng;		   /* xorshift32 state, watch thread only */
 	int watch_timeout_s;	   /* fixed watch timeoutSeconds, 0 = random range */
+	bool watch_list;	   /* list by streaming (sendInitialEvents) when the
+				    * apiserver allows it */
 };
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -862,6 +871,63 @@ void gq_informer_list_end(struct gq_informer *inf, const char *rv)
 
 /* ---- watch events --------------------------------------------------------- */
 
+/* Whether a BOOKMARK's object marks the end of a streaming list's initial
+ * events (annotation k8s.io/initial-events-end: "true"). */
+static bool initial_events_end(yajl_val obj)
+{
+	static const char *path[] = {"metadata", "annotations", "k8s.io/initial-events-end", NULL};
+	yajl_val v = yajl_tree_get(obj, path, yajl_t_string);
+
+	return v != NULL && strcmp(v->u.string, "true") == 0;
+}
+
+/*
+ * One event of a streaming list before its end: the objects go into the
+ * pending table as LIST items do, and the initial-events-end bookmark ends
+ * the list (gq_informer_list_end at its resourceVersion); from then on the
+ * same stream is an ordinary watch, live from now, and the cache complete
+ * up to the stream's start.
+ */
+static enum gq_informer_action stream_event(struct gq_informer *inf,
+					    const struct gq_watch_event *ev)
+{
+	char *key = NULL;
+	struct gq_err err = {0};
+	int64_t now;
+
+	switch (ev->type) {
+	case GQ_WATCH_ADDED:
+	case GQ_WATCH_MODIFIED: gq_informer_list_item(inf, ev->object); break;
+	case GQ_WATCH_DELETED:
+		if (gq_informer_key(ev->object, &key, &err) == GQ_OK)
+			entry_free(table_remove(&inf->pending, key));
+		free(key);
+		break;
+	default:
+		if (!initial_events_end(ev->object))
+			break;
+		inf->streaming = false;
+		gq_informer_list_end(inf, ev->resource_version);
+		now = gq_real_ms();
+		if (inf->stream_t0_ms > atomic_load(&inf->fresh_until_ms))
+			atomic_store(&inf->fresh_until_ms, inf->stream_t0_ms);
+		atomic_store(&inf->live_since_ms, now);
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+		break;
+	}
+	inf->progress = true;
+	return GQ_INF_CONTINUE;
+}
+
+void gq_informer_stream_begin(struct gq_informer *inf)
+{
+	gq_informer_list_begin(inf);
+	inf->streaming = true;
+	inf->stream_t0_ms = gq_real_ms();
+}
+
 /*
  * Applies one watch stream value (see informer.h). The resourceVersion
  * advances with every applied event, including skipped same-RV updates.
@@ -876,6 +942,8 @@ enum gq_informer_action gq_informer_apply_event(struct gq_informer *inf, yajl_va
 		atomic_fetch_add(&inf->n_errors, 1);
 		return GQ_INF_RELIST;
 	}
+	if (inf->streaming && ev.type != GQ_WATCH_ERROR)
+		return stream_event(inf, &ev);
 	switch (ev.type) {
 	case GQ_WATCH_ADDED:
 	case GQ_WATCH_MODIFIED:
@@ -990,7 +1058,10 @@ char *gq_informer_watch_path(const struct gq_informer *inf, int timeout_s)
 	gq_buf_init(&b, SIZE_MAX / 2);
 	gq_buf_puts(&b, inf->path);
 	gq_buf_printf(&b, "%cwatch=1", strchr(inf->path, '?') ? '&' : '?');
-	query_add(&b, "resourceVersion", inf->rv);
+	if (inf->streaming)
+		gq_buf_puts(&b, "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan");
+	else
+		query_add(&b, "resourceVersion", inf->rv);
 	gq_buf_puts(&b, "&allowWatchBookmarks=true");
 	gq_buf_printf(&b, "&timeoutSeconds=%d", timeout_s);
 	if (inf->selector != NULL)
@@ -1087,6 +1158,12 @@ static void do_list(struct gq_informer *inf)
 	free(path);
 	if (rc == GQ_OK) {
 		gq_informer_list_end(inf, rv);
+#ifdef __GLIBC__
+		/* The pages were parsed into trees and freed: give the pages
+		 * the allocator keeps back to the system (a LIST of tens of
+		 * thousands of objects otherwise stays in the RSS). */
+		malloc_trim(0);
+#endif
 		/* The LIST is a snapshot taken after t0 (with the whole-second
 		 * accounting, after the second of t0). */
 		if (t0 > atomic_load(&inf->fresh_until_ms))
@@ -1174,6 +1251,36 @@ static void log_http_failure(struct gq_informer *inf)
 	yajl_tree_free(doc);
 }
 
+/*
+ * A streaming list that ended before its initial events did: what it
+ * buffered is dropped and the informer lists again. An apiserver that
+ * refuses the request itself (HTTP 400, 403, 404, 422: an older server or
+ * the WatchList feature off), or whose stream ended cleanly without the
+ * end of the initial events (clean), is listed in pages from then on.
+ */
+static enum gq_informer_action stream_ended(struct gq_informer *inf, bool clean)
+{
+	long st = inf->http_status;
+
+	inf->streaming = false;
+	gq_informer_list_abort(inf);
+	if (st == 400 || st == 403 || st == 404 || st == 422) {
+		inf_log(inf, "warning",
+			"the apiserver refused a streaming list (HTTP %ld): listing in pages", st);
+		inf->no_stream = true;
+		inf->attempts = 0;
+	} else if (clean) {
+		/* A server that took the request as a plain watch never marks
+		 * the end of the initial events. */
+		inf_log(inf, "warning",
+			"a streaming list ended without its initial-events-end bookmark: listing "
+			"in pages");
+		inf->no_stream = true;
+		inf->attempts = 0;
+	}
+	return GQ_INF_RELIST;
+}
+
 /* Handles a finished watch transfer: logs, releases the handle, schedules. */
 static void finish_watch(struct gq_informer *inf, CURLcode res)
 {
@@ -1216,6 +1323,9 @@ static void finish_watch(struct gq_informer *inf, CURLcode res)
 	inf->easy = NULL;
 	if (inf->progress)
 		inf->attempts = 0;
+	if (inf->streaming)
+		a = stream_ended(inf, inf->stream_action == GQ_INF_CONTINUE && res == CURLE_OK &&
+					  inf->http_status == 200 && !truncated);
 	schedule(inf, a);
 }
 
@@ -1225,7 +1335,8 @@ static void mark_live(struct gq_informer *inf)
 {
 	long code = 0;
 
-	if (inf->state != ST_WATCHING || inf->easy == NULL || atomic_load(&inf->live_since_ms))
+	if (inf->state != ST_WATCHING || inf->easy == NULL || inf->streaming ||
+	    atomic_load(&inf->live_since_ms))
 		return;
 	if (curl_easy_getinfo(inf->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200)
 		atomic_store(&inf->live_since_ms, gq_real_ms());
@@ -1247,8 +1358,12 @@ static void *watch_thread(void *arg)
 			inf = m->infs[i];
 			if (inf->state == ST_WAIT && now >= inf->due_ms)
 				inf->state = inf->after_wait;
-			if (inf->state == ST_LIST)
+			if (inf->state == ST_LIST && m->watch_list && !inf->no_stream) {
+				gq_informer_stream_begin(inf);
+				inf->state = ST_WATCH_START;
+			} else if (inf->state == ST_LIST) {
 				do_list(inf);
+			}
 			if (inf->state == ST_WATCH_START && !atomic_load(&m->stop))
 				start_watch(inf);
 		}
@@ -1584,6 +1699,11 @@ int64_t gq_informer_fresh_until_ms(struct gq_informer *inf, int64_t now_ms)
 void gq_informers_set_watch_timeout(struct gq_informers *m, int seconds)
 {
 	m->watch_timeout_s = seconds > 0 ? seconds : 0;
+}
+
+void gq_informers_set_watch_list(struct gq_informers *m, bool on)
+{
+	m->watch_list = on;
 }
 
 bool gq_informer_synced(struct gq_informer *inf)

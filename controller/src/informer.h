@@ -152,6 +152,18 @@ bool gq_informers_wait_synced(struct gq_informers *m, int64_t timeout_ms);
 void gq_informers_set_watch_timeout(struct gq_informers *m, int seconds);
 
 /*
+ * List by streaming (on) instead of in pages: a watch with
+ * sendInitialEvents=true (the apiserver's WatchList) delivers the current
+ * objects as ADDED events and then a bookmark annotated
+ * k8s.io/initial-events-end; the same stream then carries the changes. The
+ * objects are processed as they arrive, all informers at once on the one
+ * watch thread, instead of page after page. An informer whose request the
+ * apiserver refuses (HTTP 400, 403, 404, 422) lists in pages from then on.
+ * Off by default. Call before gq_informers_start.
+ */
+void gq_informers_set_watch_list(struct gq_informers *m, bool on);
+
+/*
  * Until when (realtime ms, at most now_ms) the cache is known to hold every
  * change the apiserver had: now_ms while a watch has been live for
  * GQ_INFORMER_SETTLE_MS; otherwise the end of the last such watch or the
@@ -249,6 +261,15 @@ void gq_informer_list_begin(struct gq_informer *inf);
 int gq_informer_list_item(struct gq_informer *inf, yajl_val item);
 void gq_informer_list_end(struct gq_informer *inf, const char *rv);
 void gq_informer_list_abort(struct gq_informer *inf);
+
+/*
+ * Starts a streaming list (gq_informers_set_watch_list): begins a LIST and
+ * marks the informer's next watch as its stream. gq_informer_apply_event
+ * then buffers its events as LIST items until the initial-events-end
+ * bookmark, which ends the LIST at the bookmark's resourceVersion. The
+ * watch thread uses it; tests drive it without network.
+ */
+void gq_informer_stream_begin(struct gq_informer *inf);
 
 /* What the watch loop does after an event or when a watch ends. */
 enum gq_informer_action {

@@ -80,6 +80,10 @@ static void usage_run(FILE *f)
 	    "60s)\n"
 	    "  --watch-timeout DURATION     timeoutSeconds of every watch, whole seconds\n"
 	    "                               (default: random in 240s..360s per watch)\n"
+	    "  --watch-list[=true|false]    list by streaming (a watch with\n"
+	    "                               sendInitialEvents) instead of in pages; an\n"
+	    "                               apiserver that refuses it is listed in pages\n"
+	    "                               (default true)\n"
 	    "  --webhook-bind-address ADDR  HTTPS admission webhook (default :9443, \"\" off)\n"
 	    "  --webhook-service NAME       Service in the certificate (default gpuquota-webhook)\n"
 	    "  --webhook-secret NAME        Secret keeping the webhook CA and certificate\n"
@@ -234,6 +238,7 @@ static const struct option run_longopts[] = {
     {"ledger-interval", required_argument, NULL, 'L'},
     {"ledger-write-interval", required_argument, NULL, 1020},
     {"watch-timeout", required_argument, NULL, 1008},
+    {"watch-list", optional_argument, NULL, 1021},
     {"webhook-bind-address", required_argument, NULL, 'W'},
     {"webhook-service", required_argument, NULL, 'S'},
     {"webhook-secret", required_argument, NULL, 'T'},
@@ -270,7 +275,7 @@ struct run_args {
 	const char *ns, *metrics, *health, *wh_addr, *wh_svc, *wh_secret, *wh_config, *wh_hosts,
 	    *wh_dir, *lease_name, *identity;
 	long wh_days, workers;
-	bool elect;
+	bool elect, watch_list;
 	struct gq_webhook_opts wlim;
 	char host[256]; /* the identity when it is the hostname */
 };
@@ -299,6 +304,20 @@ static bool run_duration(int c, const char *arg, struct run_args *a)
 				 : &a->retry_ms;
 
 	return parse_duration_ms(arg, f) == GQ_OK;
+}
+
+/* An optional boolean flag's value: none or "true" sets *out true,
+ * "false" false; anything else leaves *out and returns msg. NULL when
+ * taken. */
+static const char *bool_flag(const char *arg, bool *out, const char *msg)
+{
+	if (arg == NULL || strcmp(arg, "true") == 0)
+		*out = true;
+	else if (strcmp(arg, "false") == 0)
+		*out = false;
+	else
+		return msg;
+	return NULL;
 }
 
 /*
@@ -383,14 +402,8 @@ static int run_flag(int c, const char *arg, struct run_args *a)
 			return EXIT_USAGE;
 		}
 		break;
-	case 1010:
-		if (arg == NULL || strcmp(arg, "true") == 0)
-			a->elect = true;
-		else if (strcmp(arg, "false") == 0)
-			a->elect = false;
-		else
-			bad = "--leader-elect takes true or false";
-		break;
+	case 1010: bad = bool_flag(arg, &a->elect, "--leader-elect takes true or false"); break;
+	case 1021: bad = bool_flag(arg, &a->watch_list, "--watch-list takes true or false"); break;
 	case 'h': usage_run(stdout); return 0;
 	default: usage_run(stderr); return EXIT_USAGE;
 	}
@@ -452,6 +465,7 @@ static int cmd_run(int argc, char **argv)
 	    .resync_ms = 600000,
 	    .ledger_ms = 10000,
 	    .write_ms = 60000,
+	    .watch_list = true,
 	    .grace_ms = 5000,
 	    .cert_check_ms = 3600000,
 	    .lease_ms = 15000,
@@ -501,7 +515,7 @@ static int cmd_run(int argc, char **argv)
 	    a.wh_dir,	(int)a.wh_days, (int)a.grace_ms, a.cert_check_ms,
 	    a.wlim,	a.elect,	a.lease_name,	 a.identity,
 	    a.lease_ms, a.renew_ms,	a.retry_ms,	 (int)(a.watch_timeout_ms / 1000),
-	    a.write_ms};
+	    a.write_ms, a.watch_list};
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);
 	curl_global_cleanup();

@@ -256,6 +256,8 @@ static void decode_res(struct gq_pod *p, yajl_val pod)
 	free(reqs);
 }
 
+static void pack(struct gq_pod *p);
+
 /* See pod.h. */
 void gq_pod_decode(struct gq_pod *out, const char *key, yajl_val pod)
 {
@@ -283,10 +285,64 @@ void gq_pod_decode(struct gq_pod *out, const char *key, yajl_val pod)
 	gq_pod_marks(pod, &out->finalizer, &out->gate);
 	out->has_finalizers = yajl_tree_get(pod, (const char *[]){"metadata", "finalizers", NULL},
 					    yajl_t_array) != NULL;
+	pack(out);
 }
 
-/* See pod.h. */
-void gq_pod_free(struct gq_pod *p)
+/* The bytes the strings and resources of p take when packed. */
+static size_t packed_len(const struct gq_pod *p)
+{
+	const char *strs[] = {p->key, p->uid, p->node, p->priority_class};
+	size_t len = p->n_res * sizeof(*p->res);
+
+	for (size_t i = 0; i < GQ_ARRAY_LEN(strs); i++)
+		len += strs[i] ? strlen(strs[i]) + 1 : 0;
+	for (size_t i = 0; i < p->n_res; i++)
+		len += strlen(p->res[i].name) + 1;
+	return len;
+}
+
+/* Copies s to *at (advanced) and returns the copy; NULL stays NULL. */
+static char *put_str(char **at, const char *s)
+{
+	char *r;
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	r = memcpy(*at, s, n);
+	*at += n;
+	return r;
+}
+
+/* Writes src's resources and strings into mem (packed_len(src) bytes,
+ * aligned for struct gq_pod_res) and points dst's fields at them; dst->mem
+ * is set to mem. src must not overlap mem. */
+static void pack_into(struct gq_pod *dst, const struct gq_pod *src, char *mem)
+{
+	struct gq_pod_res *res = (struct gq_pod_res *)(void *)mem;
+	char *at = mem + src->n_res * sizeof(*src->res);
+	const char *strs[] = {src->key, src->uid, src->node, src->priority_class};
+	char *out[GQ_ARRAY_LEN(strs)];
+
+	for (size_t i = 0; i < src->n_res; i++) {
+		res[i].count = src->res[i].count;
+		res[i].name = put_str(&at, src->res[i].name);
+	}
+	for (size_t i = 0; i < GQ_ARRAY_LEN(strs); i++)
+		out[i] = put_str(&at, strs[i]);
+	dst->key = out[0];
+	dst->uid = out[1];
+	dst->node = out[2];
+	dst->priority_class = out[3];
+	dst->res = src->n_res ? res : NULL;
+	dst->n_res = src->n_res;
+	dst->mem = mem;
+}
+
+/* Frees the separately allocated strings and resources of a pod being
+ * decoded (before it is packed). */
+static void free_loose(struct gq_pod *p)
 {
 	for (size_t i = 0; i < p->n_res; i++)
 		free(p->res[i].name);
@@ -295,43 +351,56 @@ void gq_pod_free(struct gq_pod *p)
 	free(p->uid);
 	free(p->node);
 	free(p->priority_class);
-	memset(p, 0, sizeof(*p));
 }
 
-/* A heap copy of s, or NULL. */
-static char *dup_or_null(const char *s)
+/* Moves p's loose strings and resources into one block (p->mem). */
+static void pack(struct gq_pod *p)
 {
-	return s ? gq_strdup(s) : NULL;
+	struct gq_pod loose = *p;
+	size_t len = packed_len(p);
+
+	pack_into(p, &loose, gq_malloc(len ? len : 1));
+	free_loose(&loose);
+}
+
+/* See pod.h. */
+void gq_pod_free(struct gq_pod *p)
+{
+	free(p->mem);
+	memset(p, 0, sizeof(*p));
 }
 
 /* See pod.h. */
 void gq_pod_copy(struct gq_pod *dst, const struct gq_pod *src)
 {
+	size_t len = packed_len(src);
+
 	*dst = *src;
-	dst->key = dup_or_null(src->key);
-	dst->uid = dup_or_null(src->uid);
-	dst->node = dup_or_null(src->node);
-	dst->priority_class = dup_or_null(src->priority_class);
-	dst->res = src->n_res ? gq_calloc(src->n_res, sizeof(*dst->res)) : NULL;
-	for (size_t i = 0; i < src->n_res; i++) {
-		dst->res[i].name = gq_strdup(src->res[i].name);
-		dst->res[i].count = src->res[i].count;
-	}
+	pack_into(dst, src, gq_malloc(len ? len : 1));
 }
 
-/* See pod.h. */
+/* See pod.h. One allocation: the struct, then its strings. */
 void *gq_pod_convert(const char *key, yajl_val pod)
 {
-	struct gq_pod *p = gq_malloc(sizeof(*p));
+	struct gq_pod p;
+	size_t len;
+	char *block;
+	struct gq_pod *out;
 
-	gq_pod_decode(p, key, pod);
-	return p;
+	gq_pod_decode(&p, key, pod);
+	len = packed_len(&p);
+	block = gq_malloc(sizeof(p) + len);
+	out = (struct gq_pod *)(void *)block;
+	*out = p;
+	pack_into(out, &p, block + sizeof(p));
+	out->mem = NULL; /* inside the block: freed with it */
+	gq_pod_free(&p);
+	return out;
 }
 
 /* See pod.h. */
 void gq_pod_release(void *pod)
 {
-	gq_pod_free(pod);
 	free(pod);
 }
 

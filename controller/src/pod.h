@@ -7,7 +7,8 @@
  * derived from it (the GPU weight on a node, the end of GPU use) is a pure
  * function of the struct.
  *
- * Ownership: a struct gq_pod owns its strings and arrays (gq_pod_free);
+ * Ownership: a struct gq_pod owns its strings and arrays, packed in one
+ * block (gq_pod_free);
  * every other pointer argument is borrowed for the call. No function keeps
  * a pointer or touches shared state.
  */
@@ -51,6 +52,8 @@ struct gq_pod {
 	long finalizer;	      /* index of the accounting finalizer, -1: absent */
 	bool has_finalizers;  /* metadata.finalizers exists */
 	long gate;	      /* index of the budget scheduling gate, -1: absent */
+	void *mem;	      /* the one block holding the strings and res
+			       * (gq_pod_free); NULL inside a cache object */
 };
 
 /*
@@ -68,7 +71,8 @@ void gq_pod_free(struct gq_pod *p);
 void gq_pod_copy(struct gq_pod *dst, const struct gq_pod *src);
 
 /* The pod cache's compact form (gq_informer_def convert/release): a new
- * heap struct gq_pod decoded from pod, and its release. */
+ * heap struct gq_pod decoded from pod, struct and strings in one
+ * allocation, and its release (never gq_pod_free on it). */
 void *gq_pod_convert(const char *key, yajl_val pod);
 void gq_pod_release(void *pod);
 

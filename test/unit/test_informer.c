@@ -782,6 +782,63 @@ static void test_converted_cache(void **state)
 	fx_free(f);
 }
 
+/* A streaming list (sendInitialEvents): the initial events are buffered as
+ * LIST items (a DELETED among them drops one), a plain bookmark changes
+ * nothing, the initial-events-end bookmark ends the LIST at its
+ * resourceVersion (synced, handlers, freshness from the stream's start);
+ * then the same stream is an ordinary watch. */
+static void test_streaming_list(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	char *path;
+	int64_t t0 = gq_real_ms();
+
+	(void)state;
+	gq_informer_stream_begin(f->inf);
+	path = gq_informer_watch_path(f->inf, 300);
+	assert_non_null(strstr(path, "watch=1&sendInitialEvents=true&resourceVersionMatch="
+				     "NotOlderThan&allowWatchBookmarks=true"));
+	assert_null(strstr(path, "resourceVersion="));
+	free(path);
+	assert_int_equal(apply_ev(f->inf, "ADDED", "a", "p1", "5"), GQ_INF_CONTINUE);
+	assert_int_equal(apply_ev(f->inf, "ADDED", "a", "p2", "6"), GQ_INF_CONTINUE);
+	assert_int_equal(apply_ev(f->inf, "ADDED", "b", "p3", "7"), GQ_INF_CONTINUE);
+	assert_int_equal(apply_ev(f->inf, "DELETED", "a", "p2", "8"), GQ_INF_CONTINUE);
+	assert_int_equal(apply(f->inf, "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{"
+				       "\"resourceVersion\":\"9\"}}}"),
+			 GQ_INF_CONTINUE);
+	/* nothing is in the cache yet, nor synced, nor fresh */
+	assert_int_equal(gq_informer_len(f->inf), 0);
+	assert_false(gq_informers_wait_synced(f->m, 0));
+	assert_int_equal(gq_informer_fresh_until_ms(f->inf, gq_real_ms()), 0);
+	assert_int_equal(f->rec.n, 0);
+	assert_int_equal(
+	    apply(f->inf, "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":"
+			  "\"10\",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}}}}"),
+	    GQ_INF_CONTINUE);
+	assert_true(gq_informers_wait_synced(f->m, 0));
+	assert_int_equal(gq_informer_len(f->inf), 2);
+	assert_string_equal(gq_informer_resource_version(f->inf), "10");
+	assert_int_equal(f->rec.n, 2);
+	assert_non_null(rec_find(&f->rec, GQ_INF_ADD, "a/p1"));
+	assert_non_null(rec_find(&f->rec, GQ_INF_ADD, "b/p3"));
+	assert_true(gq_informer_fresh_until_ms(f->inf, gq_real_ms()) >= t0);
+	/* an ordinary watch from here on */
+	path = gq_informer_watch_path(f->inf, 300);
+	assert_non_null(strstr(path, "resourceVersion=10"));
+	assert_null(strstr(path, "sendInitialEvents"));
+	free(path);
+	assert_int_equal(apply_ev(f->inf, "MODIFIED", "a", "p1", "11"), GQ_INF_CONTINUE);
+	assert_non_null(rec_find(&f->rec, GQ_INF_UPDATE, "a/p1"));
+	assert_string_equal(gq_informer_resource_version(f->inf), "11");
+	/* a relist by streaming that fails half-way keeps the cache */
+	gq_informer_stream_begin(f->inf);
+	assert_int_equal(apply_ev(f->inf, "ADDED", "c", "p9", "12"), GQ_INF_CONTINUE);
+	gq_informer_list_abort(f->inf);
+	assert_int_equal(gq_informer_len(f->inf), 2);
+	fx_free(f);
+}
+
 /* Feeds text in pieces of `step` bytes; returns the first non-CONTINUE action. */
 static enum gq_informer_action feed_steps(struct gq_informer *inf, const char *text, size_t step)
 {
@@ -1250,6 +1307,7 @@ int main(void)
 	    cmocka_unit_test(test_apply_events),
 	    cmocka_unit_test(test_namespace_index),
 	    cmocka_unit_test(test_converted_cache),
+	    cmocka_unit_test(test_streaming_list),
 	    cmocka_unit_test(test_watch_feed),
 	    cmocka_unit_test(test_watch_feed_too_big),
 	    cmocka_unit_test(test_after_watch),

@@ -183,26 +183,13 @@ static int obs_node_cb(void *arg, const char *key, yajl_val obj)
 
 /* ---------------------------------------------------------- observation */
 
-/*
- * gq_informer_foreach callback over the allocations (the caller holds the
- * teams read lock): decodes obj and appends it to o->teams. An undecodable
- * allocation is skipped; when it is the one observed, its decode error is
- * kept in o->self_error. Returns 0.
- */
-static int obs_team_cb(void *arg, const char *key, yajl_val obj)
+/* Appends decoded allocation t (moved) to o->teams; o->self is set once
+ * all are in (the array moves as it grows). */
+static void obs_push_team(struct gq_obs *o, struct gq_team *t)
 {
-	struct gq_obs *o = arg;
-	struct gq_team t = {0};
-	struct gq_err err = {0};
-
-	if (gq_team_decode(&t, obj, &err) != GQ_OK) {
-		if (strcmp(key, o->name) == 0)
-			o->self_error = gq_strdup(err.msg);
-		return 0;
-	}
 	o->teams = gq_realloc(o->teams, (o->n_teams + 1) * sizeof(*o->teams));
-	o->teams[o->n_teams++] = t;
-	return 0;
+	o->teams[o->n_teams++] = *t;
+	memset(t, 0, sizeof(*t));
 }
 
 /* The raw deletion state and finalizers of the observed allocation obj,
@@ -221,40 +208,148 @@ static void obs_raw(struct gq_obs *o, yajl_val obj)
 							    : "");
 }
 
-/* The allocations (teams read lock): every decodable one, and of o->name
- * its status, whether it exists, and what an undecodable one needs. */
-static void obs_teams(struct gq_reconciler *r, struct gq_obs *o)
+/* The observed allocation itself (teams read lock): whether it exists, its
+ * status, and decoded into *self (self_ok) or why it cannot be. */
+static void obs_self(struct gq_reconciler *r, struct gq_obs *o, struct gq_team *self, bool *self_ok)
 {
+	struct gq_err err = {0};
 	yajl_val obj;
 
 	gq_informer_rdlock(r->teams);
-	gq_informer_foreach(r->teams, obs_team_cb, o);
 	obj = gq_informer_get(r->teams, o->name);
 	o->exists = obj != NULL;
-	if (obj)
+	if (obj) {
 		o->prev_status = gq_json_clone(gq_json_obj(obj, GQ_PATH("status")));
-	if (obj && o->self_error)
-		obs_raw(o, obj);
+		*self_ok = gq_team_decode(self, obj, &err) == GQ_OK;
+		if (!*self_ok) {
+			o->self_error = gq_strdup(err.msg);
+			obs_raw(o, obj);
+		}
+	}
 	gq_informer_unlock(r->teams);
-	for (size_t i = 0; obj && !o->self_error && i < o->n_teams; i++)
-		if (strcmp(o->teams[i].name, o->name) == 0)
-			o->self = &o->teams[i];
 }
 
-/* gq_informer_foreach callback over the namespaces (read lock held):
- * appends the namespace's name, labels and whether it is terminating to
- * o->ns. Returns 0. */
+/* A label list borrowing the string members of a metadata.labels object
+ * (at most cap of them, into items). */
+static struct gq_label_list borrowed_labels(yajl_val obj, struct gq_label *items, size_t cap)
+{
+	struct gq_label_list l = {items, 0};
+
+	for (size_t i = 0; obj && YAJL_IS_OBJECT(obj) && i < obj->u.object.len && l.n < cap; i++)
+		if (YAJL_IS_STRING(obj->u.object.values[i]))
+			items[l.n++] = (struct gq_label){(char *)obj->u.object.keys[i],
+							 obj->u.object.values[i]->u.string};
+	return l;
+}
+
+struct obs_ns_ctx {
+	struct gq_obs *o;
+	const struct gq_team *self; /* NULL: only namespaces labelled for o->name */
+};
+
+/*
+ * gq_informer_foreach callback over the namespaces (read lock held): appends
+ * to o->ns the name, labels and terminating state of every namespace the
+ * pass can concern: labelled for the team, or claimed by it (listed, or
+ * matching its selector). Returns 0.
+ */
 static int obs_ns_cb(void *arg, const char *key, yajl_val obj)
 {
-	struct gq_obs *o = arg;
+	struct obs_ns_ctx *c = arg;
+	struct gq_obs *o = c->o;
+	yajl_val lv = gq_json_obj(obj, GQ_PATH("metadata", "labels"));
+	const char *team = gq_json_str(lv, GQ_PATH(GQ_LABEL_TEAM));
+	bool keep = team && strcmp(team, o->name) == 0;
 	struct gq_obs_ns *n;
 
+	for (size_t i = 0; !keep && c->self && i < c->self->n_namespaces; i++)
+		keep = strcmp(c->self->namespaces[i], key) == 0;
+	if (!keep && c->self && c->self->namespace_selector.present) {
+		struct gq_label items[64], *many = NULL;
+		size_t cap = lv && YAJL_IS_OBJECT(lv) ? lv->u.object.len : 0;
+		struct gq_label_list l;
+
+		if (cap > GQ_ARRAY_LEN(items))
+			many = gq_calloc(cap, sizeof(*many));
+		l = borrowed_labels(lv, many ? many : items, many ? cap : GQ_ARRAY_LEN(items));
+		keep = gq_selector_matches(&c->self->namespace_selector, &l);
+		free(many);
+	}
+	if (!keep)
+		return 0;
 	o->ns = gq_realloc(o->ns, (o->n_ns + 1) * sizeof(*o->ns));
 	n = &o->ns[o->n_ns++];
 	n->name = gq_strdup(key);
-	labels_copy(&n->labels, gq_json_obj(obj, GQ_PATH("metadata", "labels")));
+	labels_copy(&n->labels, lv);
 	n->terminating = gq_json_str(obj, GQ_PATH("metadata", "deletionTimestamp")) != NULL;
 	return 0;
+}
+
+/* Whether raw allocation obj may claim one of the observed namespaces: it
+ * has a namespace selector, or lists one of them. */
+static bool may_claim(const struct gq_obs *o, yajl_val obj)
+{
+	yajl_val spec = gq_json_get(obj, "spec");
+	yajl_val list = gq_json_get(spec, "namespaces");
+
+	if (gq_json_get(spec, "namespaceSelector") != NULL)
+		return true;
+	for (size_t i = 0; list && YAJL_IS_ARRAY(list) && i < list->u.array.len; i++) {
+		yajl_val v = list->u.array.values[i];
+
+		for (size_t j = 0; YAJL_IS_STRING(v) && j < o->n_ns; j++)
+			if (strcmp(v->u.string, o->ns[j].name) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* gq_informer_foreach callback over the allocations (teams read lock held):
+ * decodes, besides the observed one, those that may claim one of its
+ * namespaces (the namespace plan decides between them); the others cannot
+ * change its plan and are not decoded. An undecodable one is skipped.
+ * Returns 0. */
+static int obs_other_cb(void *arg, const char *key, yajl_val obj)
+{
+	struct gq_obs *o = arg;
+	struct gq_team t = {0};
+	struct gq_err err = {0};
+
+	if (strcmp(key, o->name) == 0 || !may_claim(o, obj))
+		return 0;
+	if (gq_team_decode(&t, obj, &err) == GQ_OK)
+		obs_push_team(o, &t);
+	else
+		gq_team_free(&t);
+	return 0;
+}
+
+/*
+ * The allocations and namespaces (one read lock at a time): the observed
+ * allocation, the namespaces it can concern, and the other allocations
+ * that may claim one of them. Without a decodable allocation, only the
+ * namespaces labelled for its name (to release them).
+ */
+static void obs_teams_namespaces(struct gq_reconciler *r, struct gq_obs *o)
+{
+	struct gq_team self = {0};
+	bool self_ok = false;
+	struct obs_ns_ctx c = {o, NULL};
+
+	obs_self(r, o, &self, &self_ok);
+	c.self = self_ok ? &self : NULL;
+	gq_informer_rdlock(r->namespaces);
+	gq_informer_foreach(r->namespaces, obs_ns_cb, &c);
+	gq_informer_unlock(r->namespaces);
+	if (!self_ok) {
+		gq_team_free(&self);
+		return;
+	}
+	gq_informer_rdlock(r->teams);
+	gq_informer_foreach(r->teams, obs_other_cb, o);
+	gq_informer_unlock(r->teams);
+	obs_push_team(o, &self);
+	o->self = &o->teams[o->n_teams - 1];
 }
 
 /* Appends a copy of cached object obj (kind, key) to o->objs. */
@@ -361,10 +456,7 @@ static void observe(struct gq_reconciler *r, const char *name, bool lead, struct
 	o->lead = lead;
 	o->write_interval_ms = r->ledger_write_interval_ms;
 	now_rfc3339(o->now);
-	obs_teams(r, o);
-	gq_informer_rdlock(r->namespaces);
-	gq_informer_foreach(r->namespaces, obs_ns_cb, o);
-	gq_informer_unlock(r->namespaces);
+	obs_teams_namespaces(r, o);
 	gq_informer_rdlock(r->nodes);
 	gq_informer_foreach(r->nodes, obs_node_cb, o);
 	gq_informer_unlock(r->nodes);

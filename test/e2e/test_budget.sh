@@ -56,6 +56,61 @@ test_budget_a_deny_with_message_and_clamp() {
 		BudgetExhausted "exhaustion event"
 }
 
+# deadline_pod NS NAME SECONDS: a 1-GPU pod with activeDeadlineSeconds.
+deadline_pod() {
+	cat <<Y
+apiVersion: v1
+kind: Pod
+metadata: {name: $2, namespace: $1}
+spec:
+  activeDeadlineSeconds: $3
+  containers:
+  - name: main
+    image: registry.example/train:1
+    resources: {limits: {nvidia.com/gpu: "1"}}
+Y
+}
+
+# Between status writes the usage is live where it is used: with a GPU pod
+# running and the default --ledger-write-interval (60 s), the allocation's
+# status is written at most twice in a minute, while /metrics and the
+# webhook's decisions follow the usage every ledger pass (1 s here).
+test_budget_i_live_usage_between_status_writes() {
+	local events=$CLUSTER_DIR/blive-watch.txt out m0 m1 writes wpid
+	controller_start
+	new_ns e2e-blive
+	# 180 GPU-s; the warning at 95 % (171 GPU-s): no threshold in the window.
+	budget_team blive e2e-blive Deny 0.05 Monthly 95
+	wait_for 30 team_ready blive
+	wait_for 30 webhook_serves e2e-blive blive-work
+	gpu_pod_yaml e2e-blive burner 1 | $KUBECTL apply -f - >/dev/null
+	wait_for 30 phase_is e2e-blive burner Running
+	sleep 3 # the status shows the pod's quota use
+	# 150 s at 1 GPU fits the budget now...
+	out=$(deadline_pod e2e-blive probe 150 | $KUBECTL apply --dry-run=server -f - 2>&1) ||
+		fail "a pod whose deadline fits the budget was refused: $out"
+	$KUBECTL get gta blive --watch-only -o jsonpath='{.metadata.resourceVersion}{"\n"}' \
+		>"$events" 2>/dev/null &
+	wpid=$!
+	m0=$(metric 'gpuquota_team_used_gpu_seconds{team="blive"}')
+	sleep 45
+	m1=$(metric 'gpuquota_team_used_gpu_seconds{team="blive"}')
+	# ...and no longer 45 s later: admission decides from the live figure.
+	out=$(deadline_pod e2e-blive probe 150 | $KUBECTL apply --dry-run=server -f - 2>&1) &&
+		fail "a pod whose deadline no longer fits was admitted: $out"
+	assert_contains "$out" "more than the" "expected-cost denial"
+	assert_contains "$out" "GPU-hours left of team blive's budget" "expected-cost denial names the team"
+	sleep 15
+	kill "$wpid" 2>/dev/null || true
+	wait "$wpid" 2>/dev/null || true
+	writes=$(grep -c . "$events" || true)
+	echo "    status writes in 60 s with a pod running: $writes; /metrics used $m0 -> $m1 GPU-s over 45 s"
+	[ "$writes" -le 2 ] || fail "the status was written $writes times in 60 s"
+	awk -v a="$m0" -v b="$m1" 'BEGIN { exit !(b - a >= 40 && b - a <= 50) }' ||
+		fail "/metrics did not follow the usage: $m0 -> $m1 GPU-s in 45 s"
+	$KUBECTL delete pod -n e2e-blive burner --wait=false >/dev/null
+}
+
 test_budget_b_deny_holds_without_webhook() {
 	controller_start
 	wait_for 30 exhausted bdeny

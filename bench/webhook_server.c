@@ -6,8 +6,8 @@
  * event_base (evthread_use_pthreads, as controller.c), the webhook module
  * (gq_webhook_*: evhttp over OpenSSL bufferevents, keep-alive) with a
  * serving certificate from the certs module, and the controller's handler
- * gq_budget_admit (decode -> team lookup by namespace -> decide -> encode)
- * over a budget registry holding fixed in-memory team snapshots. Nothing in
+ * gq_registry_admit (decode -> team lookup by namespace -> decide -> encode)
+ * over a team registry holding fixed in-memory team snapshots. Nothing in
  * the request path is stubbed or cached.
  *
  * The snapshot of team "ml-research" (namespace ml-research) is set so that
@@ -28,7 +28,7 @@
  * per request of the parts of the request path on the AdmissionReview in
  * file BODY: yajl tokenizing the body with no callbacks (the least any
  * yajl-based decoder pays), gq_admission_decode, and the whole handler
- * gq_budget_admit. It prints one line "PROFILE {json}" with microseconds.
+ * gq_registry_admit. It prints one line "PROFILE {json}" with microseconds.
  */
 #include <errno.h>
 #include <time.h>
@@ -45,7 +45,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "admission.h"
-#include "budget.h"
+#include "registry.h"
 #include "certs.h"
 #include "gq.h"
 #include "log.h"
@@ -112,7 +112,7 @@ out:
  * look-alikes with namespaces of their own. The registry deep-copies
  * everything.
  */
-static void fill_registry(struct gq_budget_registry *reg, int n_teams)
+static void fill_registry(struct gq_registry *reg, int n_teams)
 {
 	/* an override as a team may give (1g.10gb keeps its built-in 1/7) */
 	static struct gq_res weight_items[] = {
@@ -154,7 +154,7 @@ static void fill_registry(struct gq_budget_registry *reg, int n_teams)
 		    .weights = &weights,
 		};
 
-		gq_budget_set_admission(reg, team, namespaces, GQ_ARRAY_LEN(namespaces), &t);
+		gq_registry_set_admission(reg, team, namespaces, GQ_ARRAY_LEN(namespaces), &t);
 		free(team);
 		free(ns0);
 		free(ns1);
@@ -214,8 +214,7 @@ static int yajl_only(const char *body, size_t len)
 
 /* Mean CPU microseconds of one call of what (0: yajl alone, 1: decode,
  * 2: the whole handler) over body, from the best of 5 runs of n calls. */
-static double profile_one(int what, struct gq_budget_registry *reg, const char *body, size_t len,
-			  int n)
+static double profile_one(int what, struct gq_registry *reg, const char *body, size_t len, int n)
 {
 	double best = -1;
 
@@ -236,7 +235,7 @@ static double profile_one(int what, struct gq_budget_registry *reg, const char *
 				gq_adm_request_free(&req);
 			} else {
 				gq_buf_init(&out, GQ_WEBHOOK_MAX_RESPONSE);
-				if (gq_budget_admit(reg, body, len, &out) != 200) {
+				if (gq_registry_admit(reg, body, len, &out) != 200) {
 					gq_buf_free(&out);
 					return -1;
 				}
@@ -254,7 +253,7 @@ static double profile_one(int what, struct gq_budget_registry *reg, const char *
 static int profile(const char *path, int n_teams)
 {
 	static const char *const names[] = {"yajl_parse_us", "decode_us", "handler_us"};
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_err err = {0};
 	char *body = NULL;
 	size_t len = 0;
@@ -265,7 +264,7 @@ static int profile(const char *path, int n_teams)
 		fprintf(stderr, "webhook_server: %s\n", err.msg);
 		return 1;
 	}
-	gq_budget_registry_new(&reg);
+	gq_registry_new(&reg);
 	fill_registry(reg, n_teams);
 	printf("PROFILE {\"body_bytes\":%zu", len);
 	for (int what = 0; what < 3; what++) {
@@ -281,7 +280,7 @@ static int profile(const char *path, int n_teams)
 	}
 	if (rc == GQ_OK)
 		printf("}\n");
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	free(body);
 	return rc == GQ_OK ? 0 : 1;
 }
@@ -312,10 +311,10 @@ int main(int argc, char **argv)
 	const char *const dns[] = {"localhost"};
 	const char *const ips[] = {"127.0.0.1"};
 	char *ca_cert = NULL, *ca_key = NULL, *crt = NULL, *key = NULL, *port_txt = NULL;
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_webhook_opts opts = {0};
 	struct gq_webhook_stats ws;
-	struct gq_budget_stats bs;
+	struct gq_registry_stats bs;
 	struct event *ev_term = NULL, *ev_int = NULL;
 	struct gq_err err = {0};
 	struct bench b = {0};
@@ -370,14 +369,14 @@ int main(int argc, char **argv)
 	if (rc != GQ_OK)
 		goto out;
 
-	gq_budget_registry_new(&reg);
+	gq_registry_new(&reg);
 	fill_registry(reg, n_teams);
 
 	opts.addr = addr;
 	rc = gq_webhook_new(&b.w, b.base, &opts, &err);
 	if (rc != GQ_OK)
 		goto out;
-	rc = gq_webhook_route(b.w, ROUTE, gq_budget_admit, reg);
+	rc = gq_webhook_route(b.w, ROUTE, gq_registry_admit, reg);
 	if (rc != GQ_OK) {
 		gq_err_set(&err, rc, "cannot route %s", ROUTE);
 		goto out;
@@ -403,7 +402,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(b.base);
 
 	gq_webhook_get_stats(b.w, &ws);
-	gq_budget_get_stats(reg, &bs);
+	gq_registry_get_stats(reg, &bs);
 	fprintf(stderr,
 		"webhook_server: requests=%llu connections=%llu 4xx=%llu 5xx=%llu "
 		"reviews=%llu malformed=%llu denied=%llu\n",
@@ -421,7 +420,7 @@ out:
 	if (ev_int)
 		event_free(ev_int);
 	gq_webhook_free(b.w);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	event_base_free(b.base);
 	free(port_txt);
 	free(ca_cert);

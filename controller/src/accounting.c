@@ -454,8 +454,8 @@ static void observe_nodes(struct gq_acct_obs *o, struct gq_informer *nodes)
 }
 
 /* See accounting.h. */
-void gq_acct_observe(struct gq_acct_obs *o, struct gq_budget_registry *reg,
-		     struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
+void gq_acct_observe(struct gq_acct_obs *o, struct gq_registry *reg, struct gq_informer *pods,
+		     struct gq_informer *nodes, const struct gq_team *t,
 		     const char *const *namespaces, size_t n_ns)
 {
 	struct gq_acct_prior *p = &o->prior;
@@ -467,10 +467,10 @@ void gq_acct_observe(struct gq_acct_obs *o, struct gq_budget_registry *reg,
 	gq_informer_unlock(pods);
 	if (nodes)
 		observe_nodes(o, nodes);
-	if (reg && gq_budget_get_ledger(reg, t->name, t->uid, &p->ledger, &p->persisted)) {
+	if (reg && gq_registry_get_ledger(reg, t->name, t->uid, &p->ledger, &p->persisted)) {
 		p->have = true;
-		p->have_recs = gq_budget_get_charged(reg, t->name, t->uid, &p->recs, &p->n_recs);
-		p->have_last = gq_budget_get_persisted(reg, t->name, t->uid, &p->last);
+		p->have_recs = gq_registry_get_charged(reg, t->name, t->uid, &p->recs, &p->n_recs);
+		p->have_last = gq_registry_get_persisted(reg, t->name, t->uid, &p->last);
 	}
 }
 
@@ -488,10 +488,10 @@ void gq_acct_obs_free(struct gq_acct_obs *o)
 }
 
 /* See accounting.h. */
-int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
-		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
-		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
-		int64_t write_interval_ms, struct gq_err *err)
+int gq_acct_run(struct gq_acct_result *out, struct gq_registry *reg, struct gq_informer *pods,
+		struct gq_informer *nodes, const struct gq_team *t, const char *const *namespaces,
+		size_t n_ns, yajl_val prev_status, int64_t now_ms, int64_t write_interval_ms,
+		struct gq_err *err)
 {
 	struct gq_acct_obs o;
 	int rc;

@@ -14,7 +14,7 @@
 
 #include <yajl/yajl_tree.h>
 
-#include "budget.h"
+#include "registry.h"
 #include "cost.h"
 #include "gq.h"
 #include "informer.h"
@@ -116,8 +116,8 @@ struct gq_acct_in {
  * a follower) holds for team t. Takes and releases each lock itself: the
  * caller holds none. Everything passed is borrowed.
  */
-void gq_acct_observe(struct gq_acct_obs *o, struct gq_budget_registry *reg,
-		     struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
+void gq_acct_observe(struct gq_acct_obs *o, struct gq_registry *reg, struct gq_informer *pods,
+		     struct gq_informer *nodes, const struct gq_team *t,
 		     const char *const *namespaces, size_t n_ns);
 
 /* Frees what *o owns and zeroes it; safe on a zeroed observation. */
@@ -157,10 +157,10 @@ int gq_acct_compute(struct gq_acct_result *out, const struct gq_acct_in *in, str
  * namespaces from the caches and reg (NULL: from the status, a follower's
  * read-only pass), at now_ms. Ownership and codes as those two.
  */
-int gq_acct_run(struct gq_acct_result *out, struct gq_budget_registry *reg,
-		struct gq_informer *pods, struct gq_informer *nodes, const struct gq_team *t,
-		const char *const *namespaces, size_t n_ns, yajl_val prev_status, int64_t now_ms,
-		int64_t write_interval_ms, struct gq_err *err);
+int gq_acct_run(struct gq_acct_result *out, struct gq_registry *reg, struct gq_informer *pods,
+		struct gq_informer *nodes, const struct gq_team *t, const char *const *namespaces,
+		size_t n_ns, yajl_val prev_status, int64_t now_ms, int64_t write_interval_ms,
+		struct gq_err *err);
 
 /*
  * Reads a ledger from an allocation's status (usage + history) into *l,

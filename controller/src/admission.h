@@ -136,7 +136,7 @@ struct gq_adm_team {
 					* Deprioritize fails closed (denies) */
 	int32_t over_budget_value;     /* its value; its preemptionPolicy is Never */
 
-	/* Admitted GPU pods get GQ_ACCOUNTING_FINALIZER (the budget registry sets
+	/* Admitted GPU pods get GQ_ACCOUNTING_FINALIZER (the team registry sets
 	 * it for teams with a budget) */
 	bool accounting;
 

@@ -61,7 +61,7 @@ struct controller {
 	int n_started; /* workers running (joined by stop_workers) */
 	atomic_bool ready;
 	struct gq_informer *pods;
-	struct gq_budget_registry *budgets;
+	struct gq_registry *budgets;
 	struct gq_webhook *webhook;
 	struct gq_tls_material tls;
 	struct gq_tls_opts tls_opts;
@@ -89,7 +89,7 @@ static int64_t write_gate(void *arg)
 }
 
 struct seed_ctx {
-	struct gq_budget_registry *reg;
+	struct gq_registry *reg;
 	size_t n;
 };
 
@@ -107,7 +107,7 @@ static int seed_cb(void *arg, yajl_val item)
 
 	if (name && uid &&
 	    gq_acct_ledger_from_status(&l, gq_json_obj(item, GQ_PATH("status"))) == GQ_OK) {
-		gq_budget_put_ledger(s->reg, name, uid, &l, l.accounted_until_ms);
+		gq_registry_put_ledger(s->reg, name, uid, &l, l.accounted_until_ms);
 		s->n++;
 	}
 	return 0;
@@ -131,7 +131,7 @@ static int seed_ledgers(struct controller *c, struct gq_err *err)
 	/* What this replica kept from an earlier term is stale: the other
 	 * leader accounted meanwhile, so its per-pod charge records would
 	 * charge pods it never saw a second time. */
-	gq_budget_reset_ledgers(c->budgets);
+	gq_registry_reset_ledgers(c->budgets);
 	rc = gq_kclient_list(c->kc_lease, GQ_GTA_PATH, 0, seed_cb, NULL, &s, NULL, err);
 
 	if (rc == GQ_OK)
@@ -401,7 +401,7 @@ static void *worker_main(void *arg)
 
 /* ------------------------------------------------------- health, metrics */
 
-/* The controller's own families (the per-team ones come from budget.c),
+/* The controller's own families (the per-team ones come from registry.c),
  * declared in m. */
 static void metrics_declare(struct gq_metrics *m)
 {
@@ -474,13 +474,13 @@ static void metrics_informer(struct gq_metrics *m, struct gq_informer *inf)
 
 /*
  * Fills m (the caller's) with every family and sample. Every figure comes
- * from memory (caches, counters, the budget registry): a scrape never calls
+ * from memory (caches, counters, the team registry): a scrape never calls
  * the apiserver. Event loop thread.
  */
 static void metrics_collect(struct controller *c, struct gq_metrics *m)
 {
 	struct gq_workqueue_stats ws;
-	struct gq_budget_stats bs;
+	struct gq_registry_stats bs;
 	uint64_t requests = 0, writes = 0, rreq = 0, rwr = 0, lreq = 0;
 	struct gq_leader_stats ls = {0};
 	struct gq_informer *infs[] = {c->rec.teams,  c->rec.namespaces, c->rec.quotas,
@@ -497,7 +497,7 @@ static void metrics_collect(struct controller *c, struct gq_metrics *m)
 		gq_kclient_stats(c->kc_lease, &lreq, NULL);
 		gq_leader_get_stats(c->leader, &ls);
 	}
-	gq_budget_get_stats(c->budgets, &bs);
+	gq_registry_get_stats(c->budgets, &bs);
 	gq_metrics_add(m, "gpuquota_build_info", 1, "version", GQ_VERSION, NULL);
 	gq_metrics_add(m, "gpuquota_leader", c->leader ? (write_gate(c) > 0 ? 1 : 0) : 1, NULL);
 	gq_metrics_add(m, "gpuquota_leader_transitions_total", (double)ls.transitions, NULL);
@@ -525,7 +525,7 @@ static void metrics_collect(struct controller *c, struct gq_metrics *m)
 	gq_metrics_add(m, "gpuquota_admission_denied_total", (double)bs.denied, NULL);
 	gq_metrics_add(m, "gpuquota_admission_held_total", (double)bs.held, NULL);
 	gq_metrics_add(m, "gpuquota_admission_deprioritized_total", (double)bs.deprioritized, NULL);
-	gq_budget_metrics(c->budgets, m);
+	gq_registry_metrics(c->budgets, m);
 }
 
 /* Answers /metrics on req (event loop thread): the exposition, or a 500 when
@@ -840,7 +840,7 @@ static int controller_clients(struct controller *c, const struct gq_controller_o
 }
 
 /* The work queue, the informers (not started) and the reconciler's view of
- * them, the budget registry and the reconciler's settings. */
+ * them, the team registry and the reconciler's settings. */
 static int controller_caches(struct controller *c, const struct gq_controller_opts *opts,
 			     struct gq_err *err)
 {
@@ -870,7 +870,7 @@ static int controller_caches(struct controller *c, const struct gq_controller_op
 		if (rc != GQ_OK)
 			return rc;
 	}
-	gq_budget_registry_new(&c->budgets);
+	gq_registry_new(&c->budgets);
 	c->rec.pods = c->pods;
 	c->rec.budgets = c->budgets;
 	c->rec.ledger_interval_ms = opts->ledger_interval_ms > 0 ? opts->ledger_interval_ms : 10000;
@@ -909,7 +909,7 @@ static int controller_webhook(struct controller *c, const struct gq_controller_o
 	if (rc == GQ_OK)
 		rc = gq_webhook_new(&c->webhook, c->base, &wo, err);
 	if (rc == GQ_OK)
-		rc = gq_webhook_route(c->webhook, "/admit/pods", gq_budget_admit, c->budgets);
+		rc = gq_webhook_route(c->webhook, "/admit/pods", gq_registry_admit, c->budgets);
 	if (rc == GQ_OK)
 		rc = gq_webhook_set_cert(c->webhook, c->tls.cert_pem, c->tls.key_pem, err);
 	if (rc == GQ_OK)
@@ -973,7 +973,7 @@ static void controller_free(struct controller *c)
 	if (c->kc_lease)
 		gq_kclient_free(c->kc_lease);
 	pthread_mutex_destroy(&c->seed_mu);
-	gq_budget_registry_free(c->budgets);
+	gq_registry_free(c->budgets);
 	if (c->base != NULL) {
 		/* libevent finalizes closed connections on a later loop pass:
 		 * run one, without waiting, so that none is leaked. */

@@ -801,7 +801,7 @@ static void status_figures(struct gq_pass_status *s, const struct gq_pass *p)
 {
 	yajl_val hard = gq_json_obj(s->doc, GQ_PATH("status", "quota", "hard"));
 	yajl_val used = gq_json_obj(s->doc, GQ_PATH("status", "quota", "used"));
-	struct gq_budget_figures *f = &s->figures;
+	struct gq_registry_figures *f = &s->figures;
 	const struct gq_acct_result *acct = &p->acct;
 
 	s->res = gq_calloc(hard ? hard->u.object.len + 1 : 1, sizeof(*s->res));

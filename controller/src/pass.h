@@ -32,7 +32,7 @@
 
 #include "accounting.h"
 #include "admission.h"
-#include "budget.h"
+#include "registry.h"
 #include "conditions.h"
 #include "desired.h"
 #include "gq.h"
@@ -117,7 +117,7 @@ struct gq_pass_event {
 	char *message;
 };
 
-/* What admission decides from (gq_budget_set_admission), owned by the
+/* What admission decides from (gq_registry_set_admission), owned by the
  * pass: adm's strings point into the arrays below, the team and the
  * observation. */
 struct gq_pass_adm {
@@ -183,10 +183,10 @@ struct gq_pass_status {
 				 * pods' finalizers */
 	size_t n_after;
 	struct gq_cond_set cs;
-	struct gq_budget_figures figures; /* for the metrics; accounted_micro
-					   * counts only once persisted */
-	struct gq_budget_res *res;	  /* figures.res storage */
-	int64_t requeue_ms;		  /* > 0: the next pass in this long */
+	struct gq_registry_figures figures; /* for the metrics; accounted_micro
+					     * counts only once persisted */
+	struct gq_registry_res *res;	    /* figures.res storage */
+	int64_t requeue_ms;		    /* > 0: the next pass in this long */
 };
 
 /*

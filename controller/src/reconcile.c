@@ -658,14 +658,14 @@ static void exec_status(struct gq_reconciler *r, struct exec_result *res, struct
 	if (r->budgets && st->doc) {
 		if (!persisted)
 			st->figures.accounted_micro = 0; /* counts once persisted */
-		gq_budget_set_figures(r->budgets, o->name, &st->figures);
+		gq_registry_set_figures(r->budgets, o->name, &st->figures);
 	}
 	if (o->lead && p->has_acct && persisted) {
 		exec_writes(r, res, st->after, st->n_after);
-		gq_budget_put_ledger(r->budgets, o->name, o->self->uid, &acct->ledger,
-				     acct->persist_until_ms);
-		gq_budget_put_charged(r->budgets, o->name, o->self->uid, acct->charged,
-				      acct->n_charged);
+		gq_registry_put_ledger(r->budgets, o->name, o->self->uid, &acct->ledger,
+				       acct->persist_until_ms);
+		gq_registry_put_charged(r->budgets, o->name, o->self->uid, acct->charged,
+					acct->n_charged);
 		acct->charged = NULL;
 		acct->n_charged = 0;
 	}
@@ -687,9 +687,9 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 	observe(r, name, leading(r), &o);
 	rc = gq_pass_plan(&p, &o, err);
 	if (p.forget && r->budgets)
-		gq_budget_forget(r->budgets, name);
+		gq_registry_forget(r->budgets, name);
 	if (p.publish && r->budgets)
-		gq_budget_set_admission(r->budgets, name, p.adm.ns, p.adm.n_ns, &p.adm.team);
+		gq_registry_set_admission(r->budgets, name, p.adm.ns, p.adm.n_ns, &p.adm.team);
 	if (rc != GQ_OK)
 		goto out;
 	exec_writes(r, &res, p.writes, p.n_writes);

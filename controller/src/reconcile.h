@@ -10,31 +10,31 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "budget.h"
+#include "registry.h"
 #include "api.h"
 #include "gq.h"
 #include "informer.h"
 #include "kclient.h"
 
 struct gq_reconciler {
-	struct gq_kclient *kc;		    /* borrowed */
-	struct gq_informer *teams;	    /* GPUTeamAllocations */
-	struct gq_informer *namespaces;	    /* all namespaces */
-	struct gq_informer *quotas;	    /* ResourceQuotas managed by gpuquota */
-	struct gq_informer *limits;	    /* LimitRanges managed by gpuquota */
-	struct gq_informer *classes;	    /* all PriorityClasses */
-	struct gq_informer *nodes;	    /* all nodes */
-	struct gq_informer *pods;	    /* all pods (trimmed to accounting fields) */
-	struct gq_budget_registry *budgets; /* ledgers + admission snapshots */
-	int64_t ledger_interval_ms;	    /* how often a team with a budget is accounted */
-	int64_t ledger_write_interval_ms;   /* usage written at most this often (gq_acct_run) */
-	const char *instance;		    /* reporting instance for Events */
-	const char *event_namespace;	    /* namespace for Events of cluster-scoped objects */
-	atomic_ullong reconciles;	    /* reconciles run */
-	atomic_ullong failures;		    /* reconciles that returned an error */
-	atomic_ullong applies;		    /* objects applied (writes) */
-	atomic_ullong deletes;		    /* objects deleted (writes) */
-	atomic_ullong ledger_write_errors;  /* status writes carrying a ledger that failed */
+	struct gq_kclient *kc;		   /* borrowed */
+	struct gq_informer *teams;	   /* GPUTeamAllocations */
+	struct gq_informer *namespaces;	   /* all namespaces */
+	struct gq_informer *quotas;	   /* ResourceQuotas managed by gpuquota */
+	struct gq_informer *limits;	   /* LimitRanges managed by gpuquota */
+	struct gq_informer *classes;	   /* all PriorityClasses */
+	struct gq_informer *nodes;	   /* all nodes */
+	struct gq_informer *pods;	   /* all pods (trimmed to accounting fields) */
+	struct gq_registry *budgets;	   /* ledgers + admission snapshots */
+	int64_t ledger_interval_ms;	   /* how often a team with a budget is accounted */
+	int64_t ledger_write_interval_ms;  /* usage written at most this often (gq_acct_run) */
+	const char *instance;		   /* reporting instance for Events */
+	const char *event_namespace;	   /* namespace for Events of cluster-scoped objects */
+	atomic_ullong reconciles;	   /* reconciles run */
+	atomic_ullong failures;		   /* reconciles that returned an error */
+	atomic_ullong applies;		   /* objects applied (writes) */
+	atomic_ullong deletes;		   /* objects deleted (writes) */
+	atomic_ullong ledger_write_errors; /* status writes carrying a ledger that failed */
 	/*
 	 * Leader election (NULL: this replica always writes). When may_write
 	 * says no, a pass is read-only: it computes the plan and the ledger

@@ -19,7 +19,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "accounting.h"
-#include "budget.h"
+#include "registry.h"
 #include "gq.h"
 #include "informer.h"
 #include "ledger.h"
@@ -292,7 +292,7 @@ static void assert_pods(struct gq_acct_pod *list, size_t n, const char *const *k
 	}
 }
 
-static void run_ok(struct gq_acct_result *out, struct gq_budget_registry *reg, struct caches *c,
+static void run_ok(struct gq_acct_result *out, struct gq_registry *reg, struct caches *c,
 		   const struct gq_team *t, yajl_val prev, int64_t now)
 {
 	struct gq_err err = {0};
@@ -627,7 +627,7 @@ static void test_run_fixture(void **state)
 	static const char *const add_keys[] = {"ml-train/g-timesliced", "ml-train/k-pending-nofin"};
 	static const char *const rel_keys[] = {"ml-lab/j-held-old", "ml-train/i-held-new"};
 	static const size_t rel_idx[] = {0, 1};
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct caches c;
 	struct gq_team t;
@@ -637,7 +637,7 @@ static void test_run_fixture(void **state)
 	assert_int_equal(ALL_USED, 74700000000LL); /* 20.75 GPU-hours */
 	team_ml(&t, "100", 80);
 	caches_full(&c);
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	run_ok(&r, reg, &c, &t, NULL, now);
 
 	assert_int_equal(r.budget_micro, 100 * H);
@@ -667,13 +667,13 @@ static void test_run_fixture(void **state)
 		struct gq_ledger l;
 		int64_t p;
 
-		assert_false(gq_budget_get_ledger(reg, "ml", TEAM_UID, &l, &p));
+		assert_false(gq_registry_get_ledger(reg, "ml", TEAM_UID, &l, &p));
 	}
 	gq_acct_result_free(&r);
 	assert_null(r.finalize);
 	assert_int_equal(r.n_add, 0);
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -692,12 +692,12 @@ static void test_run_warn_and_exhausted(void **state)
 	    {"20.75", 80, true, true}, /* used == budget */
 	    {"20", 100, true, true},	  {"0", 80, true, true},
 	};
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct caches c;
 
 	(void)state;
 	caches_full(&c);
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	for (size_t i = 0; i < GQ_ARRAY_LEN(cases); i++) {
 		struct gq_acct_result r;
 		struct gq_team t;
@@ -719,21 +719,21 @@ static void test_run_warn_and_exhausted(void **state)
 		gq_team_free(&t);
 	}
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* spec.budget.weights replace the built-in weights, on time-sliced nodes
  * too. */
 static void test_run_weight_overrides(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct caches c;
 	struct gq_team t;
 
 	(void)state;
 	caches_full(&c);
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 
 	/* MIG 1g at 0.5: h = 7 h x 0.5 = 3.5 h instead of 1 h */
 	team_with_budget(&t,
@@ -752,7 +752,7 @@ static void test_run_weight_overrides(void **state)
 	gq_team_free(&t);
 
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* x: Succeeded 01:00 .. finishedAt `end`, 2 GPUs. */
@@ -773,7 +773,7 @@ static const char POD_Y[] =
  * both by the difference (the records of what it charged, by pod uid). */
 static void test_run_recharges_moved_and_late_pods(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r1, r2;
 	struct caches c;
 	struct gq_team t;
@@ -781,14 +781,14 @@ static void test_run_recharges_moved_and_late_pods(void **state)
 	(void)state;
 	team_ml(&t, "100", 80);
 	caches_new(&c);
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	load(c.pods, (const char *const[]){POD_X("2026-03-10T02:00:00Z")}, 1);
 	run_ok(&r1, reg, &c, &t, NULL, T("2026-03-10T04:00:00Z"));
 	assert_int_equal(r1.ledger.used_micro, 2 * H); /* 1 h x 2 GPUs */
 	assert_int_equal(r1.n_charged, 1);
 	assert_false(r1.recharged);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r1.ledger, r1.persist_until_ms);
-	gq_budget_put_charged(reg, "ml", TEAM_UID, r1.charged, r1.n_charged);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r1.ledger, r1.persist_until_ms);
+	gq_registry_put_charged(reg, "ml", TEAM_UID, r1.charged, r1.n_charged);
 	r1.charged = NULL;
 	r1.n_charged = 0;
 
@@ -805,8 +805,8 @@ static void test_run_recharges_moved_and_late_pods(void **state)
 	 * taken as charged for what they show: y's hour before 04:00 is what
 	 * the records saved. */
 	gq_acct_result_free(&r2);
-	gq_budget_forget(reg, "ml");
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r1.ledger, r1.persist_until_ms);
+	gq_registry_forget(reg, "ml");
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r1.ledger, r1.persist_until_ms);
 	run_ok(&r2, reg, &c, &t, NULL, T("2026-03-10T05:00:00Z"));
 	assert_false(r2.recharged);
 	assert_int_equal(r2.ledger.used_micro, 2 * H + H);
@@ -814,7 +814,7 @@ static void test_run_recharges_moved_and_late_pods(void **state)
 	gq_acct_result_free(&r1);
 	gq_acct_result_free(&r2);
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -822,7 +822,7 @@ static void test_run_recharges_moved_and_late_pods(void **state)
  * exactly to one run over the whole span. */
 static void test_run_split_is_exact(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r1, r2;
 	struct gq_ledger l;
 	struct caches c;
@@ -832,7 +832,7 @@ static void test_run_split_is_exact(void **state)
 	(void)state;
 	team_ml(&t, "100", 80);
 	caches_full(&c);
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	run_ok(&r1, reg, &c, &t, NULL, now1);
 	/* by 06:00:00.333: a 4 h 333 ms + b 7 h + c 1 h 333 ms + g (6 h 333 ms) / 4
 	 * + h (3 h 333 ms) / 7 (floored; 1 ms of 1 GPU = 1000 micro GPU-s) */
@@ -845,14 +845,14 @@ static void test_run_split_is_exact(void **state)
 					  "ml-train/n-failed-unstarted"},
 		    (const size_t[]){0, 1, 0}, 3, false);
 	assert_true(r1.persist);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r1.ledger, r1.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r1.ledger, r1.persist_until_ms);
 
 	run_ok(&r2, reg, &c, &t, NULL, T(NOW_S));
 	assert_int_equal(r2.ledger.used_micro, ALL_USED);
 	assert_true(r2.persist);
 	assert_int_equal(r2.persist_until_ms, T(NOW_S));
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r2.ledger, r2.persist_until_ms);
-	assert_true(gq_budget_get_ledger(reg, "ml", TEAM_UID, &l, &p));
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r2.ledger, r2.persist_until_ms);
+	assert_true(gq_registry_get_ledger(reg, "ml", TEAM_UID, &l, &p));
 	assert_int_equal(l.used_micro, ALL_USED);
 	assert_int_equal(p, T(NOW_S));
 
@@ -867,7 +867,7 @@ static void test_run_split_is_exact(void **state)
 	gq_acct_result_free(&r1);
 	gq_acct_result_free(&r2);
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -884,7 +884,7 @@ static void test_run_from_status(void **state)
 	/* [06:00, 10:00): a 4 h + c 0.25 h + g 4 h / 4 + m 1 h, and h's share
 	 * F(7 h) - F(3 h) = 3.6e9 - floor(10.8e9 / 7) = 2057142858 */
 	const int64_t want = 1000 + 4 * H + H / 4 + H + H + 2057142858LL;
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_ledger other = {0};
 	struct gq_acct_result r;
 	yajl_val st = parse(status);
@@ -895,13 +895,13 @@ static void test_run_from_status(void **state)
 	assert_int_equal(3600000000LL - 10800000000LL / 7, 2057142858LL);
 	team_ml(&t, "100", 80);
 	caches_full(&c);
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	/* a ledger of an earlier allocation of the same name: ignored */
 	other.period_start_ms = T("2026-03-01T00:00:00Z");
 	other.period_end_ms = T("2026-04-01T00:00:00Z");
 	other.accounted_until_ms = T("2026-03-10T09:00:00Z");
 	other.used_micro = 90 * H;
-	gq_budget_put_ledger(reg, "ml", "an-older-uid", &other, other.accounted_until_ms);
+	gq_registry_put_ledger(reg, "ml", "an-older-uid", &other, other.accounted_until_ms);
 
 	run_ok(&r, reg, &c, &t, st, T(NOW_S));
 	assert_int_equal(r.ledger.used_micro, want);
@@ -914,7 +914,7 @@ static void test_run_from_status(void **state)
 	gq_acct_result_free(&r);
 
 	/* the registry's ledger for this uid wins over the status */
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &other, other.accounted_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &other, other.accounted_until_ms);
 	run_ok(&r, reg, &c, &t, st, T(NOW_S));
 	/* [09:00, 10:00): a 1 + g 0.25 + h 1/7 + m 1 */
 	assert_int_equal(r.ledger.used_micro, 90 * H + H + H / 4 + (7 * H / 7 - 6 * H / 7) + H);
@@ -924,7 +924,7 @@ static void test_run_from_status(void **state)
 
 	yajl_tree_free(st);
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -938,7 +938,7 @@ static void test_run_period_rollover(void **state)
 	    "\"history\":[{\"periodStart\":\"2026-01-01T00:00:00Z\","
 	    "\"periodEnd\":\"2026-02-01T00:00:00Z\",\"usedMicroGPUSeconds\":7,"
 	    "\"budgetGPUHours\":\"50\"}]}";
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	yajl_val st = parse(status);
 	struct caches c;
@@ -947,7 +947,7 @@ static void test_run_period_rollover(void **state)
 	(void)state;
 	team_ml(&t, "100", 80);
 	caches_full(&c);
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	run_ok(&r, reg, &c, &t, st, T(NOW_S));
 	/* February kept its 5 h (no pod ran in its last hour) */
 	assert_int_equal(r.ledger.n_history, 2);
@@ -968,7 +968,7 @@ static void test_run_period_rollover(void **state)
 	gq_acct_result_free(&r);
 	yajl_tree_free(st);
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -990,7 +990,7 @@ static void test_run_counts_deprioritized(void **state)
 		"\"containers\":[" GPU_CT("nvidia.com/gpu", "1") "]}",
 		RUNNING("2026-03-10T09:00:00Z")),
 	};
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct caches c;
 	struct gq_team t;
@@ -1001,14 +1001,14 @@ static void test_run_counts_deprioritized(void **state)
 	caches_new(&c);
 	load(c.pods, pods, GQ_ARRAY_LEN(pods));
 	load(c.nodes, NODES, GQ_ARRAY_LEN(NODES));
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	run_ok(&r, reg, &c, &t, NULL, T(NOW_S));
 	assert_int_equal(r.deprioritized_gpu_pods, 2);
 	assert_int_equal(r.running_gpu_pods, 2);
 	assert_int_equal(r.held_gpu_pods, 0);
 	gq_acct_result_free(&r);
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -1018,7 +1018,7 @@ static void test_run_persist(void **state)
 {
 	static const char *const only_ignored[] = {POD_E, POD_F, POD_O};
 	static const char *const only_b[] = {POD_B};
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct caches c;
 	struct gq_team t;
@@ -1029,7 +1029,7 @@ static void test_run_persist(void **state)
 	caches_new(&c);
 	load(c.pods, only_ignored, GQ_ARRAY_LEN(only_ignored));
 	load(c.nodes, NODES, GQ_ARRAY_LEN(NODES));
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 
 	/* fresh: nothing used, but the ledger must be written once */
 	run_ok(&r, reg, &c, &t, NULL, t1);
@@ -1038,7 +1038,7 @@ static void test_run_persist(void **state)
 	assert_int_equal(r.persist_until_ms, t1);
 	assert_int_equal(r.running_gpu_pods, 0);
 	assert_int_equal(r.n_finalize + r.n_add + r.n_release, 0);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	/* nothing changed: no write, the persisted accountedUntil stays */
@@ -1047,7 +1047,7 @@ static void test_run_persist(void **state)
 	assert_int_equal(r.persist_until_ms, t1);
 	assert_int_equal(r.ledger.accounted_until_ms, t2);
 	assert_int_equal(r.ledger.used_micro, 0);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	/* a new period: write, even with nothing used */
@@ -1060,11 +1060,11 @@ static void test_run_persist(void **state)
 
 	/* b ended long ago and was counted (fresh run from the creation
 	 * time): its release needs a write although the usage is unchanged */
-	gq_budget_forget(reg, "ml");
+	gq_registry_forget(reg, "ml");
 	load(c.pods, only_b, 1);
 	run_ok(&r, reg, &c, &t, NULL, t1);
 	assert_int_equal(r.ledger.used_micro, 7 * H);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 	run_ok(&r, reg, &c, &t, NULL, t2);
 	assert_int_equal(r.ledger.used_micro, 7 * H);
@@ -1076,12 +1076,12 @@ static void test_run_persist(void **state)
 	gq_acct_result_free(&r);
 
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
 /* As run_ok with a write interval. */
-static void run_w(struct gq_acct_result *out, struct gq_budget_registry *reg, struct caches *c,
+static void run_w(struct gq_acct_result *out, struct gq_registry *reg, struct caches *c,
 		  const struct gq_team *t, int64_t now, int64_t write_interval_ms)
 {
 	struct gq_err err = {0};
@@ -1107,7 +1107,7 @@ static void test_run_bounded_writes(void **state)
 		SUCCEEDED("2026-03-10T09:00:00Z", "2026-03-10T10:00:10Z"))};
 	const int64_t hour = INT64_C(3600000), iv = hour; /* a long interval */
 	const int64_t t0 = T("2026-03-10T09:40:00Z");
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct caches c;
 	struct gq_team t;
@@ -1117,14 +1117,14 @@ static void test_run_bounded_writes(void **state)
 	caches_new(&c);
 	load(c.pods, running, 1);
 	load(c.nodes, NODES, GQ_ARRAY_LEN(NODES));
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 
 	/* fresh: written */
 	run_w(&r, reg, &c, &t, t0, iv);
 	assert_true(r.persist);
 	assert_int_equal(r.ledger.used_micro, 2400 * INT64_C(1000000));
 	assert_int_equal(r.status_ledger.used_micro, r.ledger.used_micro);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	/* 30 s on: moved, not due, no threshold: the status keeps 09:40 */
@@ -1134,7 +1134,7 @@ static void test_run_bounded_writes(void **state)
 	assert_int_equal(r.status_ledger.used_micro, 2400 * INT64_C(1000000));
 	assert_int_equal(r.status_ledger.accounted_until_ms, t0);
 	assert_int_equal(r.persist_until_ms, t0);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	/* 09:48:01: past the warning (2881 s > 2880 s): written at once */
@@ -1142,27 +1142,27 @@ static void test_run_bounded_writes(void **state)
 	assert_true(r.warn);
 	assert_true(r.persist);
 	assert_int_equal(r.status_ledger.used_micro, 2881 * INT64_C(1000000));
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	/* 09:50: moved only */
 	run_w(&r, reg, &c, &t, T("2026-03-10T09:50:00Z"), iv);
 	assert_false(r.persist);
 	assert_int_equal(r.status_ledger.used_micro, 2881 * INT64_C(1000000));
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	/* the same with interval 0: every move is written */
 	run_w(&r, reg, &c, &t, T("2026-03-10T09:51:00Z"), 0);
 	assert_true(r.persist);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	/* 10:00:01: exhausted: written at once */
 	run_w(&r, reg, &c, &t, T("2026-03-10T10:00:01Z"), iv);
 	assert_true(r.exhausted);
 	assert_true(r.persist);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	/* the pod ended at 10:00:10; 10:00:10.5 is 9.5 s after the last write:
@@ -1172,11 +1172,11 @@ static void test_run_bounded_writes(void **state)
 	assert_true(r.persist);
 	assert_int_equal(r.n_finalize, 1);
 	assert_int_equal(r.retry_after_ms, 0);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -1188,7 +1188,7 @@ static void test_run_release_once_a_second(void **state)
 		GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "1")),
 		SUCCEEDED("2026-03-10T09:00:00Z", "2026-03-10T09:30:00Z"))};
 	const int64_t t0 = T("2026-03-10T09:30:00Z");
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct caches c;
 	struct gq_team t;
@@ -1197,11 +1197,11 @@ static void test_run_release_once_a_second(void **state)
 	team_ml(&t, "100", 80);
 	caches_new(&c);
 	load(c.nodes, NODES, GQ_ARRAY_LEN(NODES));
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	/* persisted at 09:30:00 with no pod */
 	run_w(&r, reg, &c, &t, t0, 60000);
 	assert_true(r.persist);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 	/* 400 ms later the ended pod shows up: its release waits 600 ms */
 	load(c.pods, ended, 1);
@@ -1209,7 +1209,7 @@ static void test_run_release_once_a_second(void **state)
 	assert_false(r.persist);
 	assert_int_equal(r.n_finalize, 0);
 	assert_int_equal(r.retry_after_ms, 600);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 	/* at 09:30:01 it goes */
 	run_w(&r, reg, &c, &t, t0 + 1000, 60000);
@@ -1218,7 +1218,7 @@ static void test_run_release_once_a_second(void **state)
 	gq_acct_result_free(&r);
 
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -1231,7 +1231,7 @@ static void test_run_end_after_now(void **state)
 	    POD("ml-lab", "p-skewed", "2026-03-10T09:00:00Z", FIN_OURS,
 		GPU_SPEC("plain-1", GPU_CT("nvidia.com/gpu", "2")),
 		SUCCEEDED("2026-03-10T09:30:00Z", "2026-03-10T10:00:05Z"))};
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct caches c;
 	struct gq_team t;
@@ -1241,12 +1241,12 @@ static void test_run_end_after_now(void **state)
 	caches_new(&c);
 	load(c.pods, pods, 1);
 	load(c.nodes, NODES, GQ_ARRAY_LEN(NODES));
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	run_ok(&r, reg, &c, &t, NULL, T(NOW_S));
 	assert_int_equal(r.ledger.used_micro, 2 * H / 2); /* 2 GPUs x 0.5 h */
 	assert_int_equal(r.n_finalize, 0);
 	assert_int_equal(r.n_add, 0);
-	gq_budget_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
+	gq_registry_put_ledger(reg, "ml", TEAM_UID, &r.ledger, r.persist_until_ms);
 	gq_acct_result_free(&r);
 
 	run_ok(&r, reg, &c, &t, NULL, T("2026-03-10T10:01:00Z"));
@@ -1257,7 +1257,7 @@ static void test_run_end_after_now(void **state)
 	assert_int_equal(r.finalize[0].index, 0);
 	gq_acct_result_free(&r);
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 
@@ -1265,7 +1265,7 @@ static void test_run_end_after_now(void **state)
 static void test_run_namespaces(void **state)
 {
 	static const char *const lab[] = {"ml-lab"};
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_acct_result r;
 	struct gq_err err = {0};
 	struct caches c;
@@ -1274,7 +1274,7 @@ static void test_run_namespaces(void **state)
 	(void)state;
 	team_ml(&t, "100", 80);
 	caches_full(&c);
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	/* ml-lab: c 1.25 h + h 1 h */
 	assert_int_equal(gq_acct_run(&r, reg, c.pods, c.nodes, &t, lab, 1, NULL, T(NOW_S), 0, &err),
 			 GQ_OK);
@@ -1292,7 +1292,7 @@ static void test_run_namespaces(void **state)
 	assert_int_equal(r.running_gpu_pods, 0);
 	gq_acct_result_free(&r);
 	caches_free(&c);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	gq_team_free(&t);
 }
 

@@ -1,5 +1,5 @@
 /* Unit tests for metrics.c (the Prometheus text exposition: grouping,
- * escaping, values, histograms) and for the per-team series of budget.c
+ * escaping, values, histograms) and for the per-team series of registry.c
  * (figures, a GPU-second counter that never goes down across a period
  * rollover, ledger.c's gq_ledger_accounted_since). */
 #include <math.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "budget.h"
+#include "registry.h"
 #include "buf.h"
 #include "gq.h"
 #include "ledger.h"
@@ -202,34 +202,35 @@ static void test_accounted_across_rollover(void **state)
  * resource, decisions pre-set to 0 for every decision. */
 static void test_team_series(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	static const char *const ns[] = {"ml-train"};
 	struct gq_adm_team adm = {.name = "ml"};
-	struct gq_budget_res res[] = {{"nvidia.com/gpu", 8, 3}, {"nvidia.com/mig-1g.10gb", 14, 0}};
-	struct gq_budget_figures f = {.has_budget = true,
-				      .budget_micro = 10 * H,
-				      .used_micro = 9 * H,
-				      .period_end_ms = 1775001600000,
-				      .warn = true,
-				      .pods_running = 2,
-				      .pods_held = 1,
-				      .accounted_micro = 5000000,
-				      .res = res,
-				      .n_res = 2};
+	struct gq_registry_res res[] = {{"nvidia.com/gpu", 8, 3},
+					{"nvidia.com/mig-1g.10gb", 14, 0}};
+	struct gq_registry_figures f = {.has_budget = true,
+					.budget_micro = 10 * H,
+					.used_micro = 9 * H,
+					.period_end_ms = 1775001600000,
+					.warn = true,
+					.pods_running = 2,
+					.pods_held = 1,
+					.accounted_micro = 5000000,
+					.res = res,
+					.n_res = 2};
 	struct gq_metrics *m;
 	char *t;
 
 	(void)state;
-	gq_budget_registry_new(&reg);
-	gq_budget_set_admission(reg, "ml", ns, 1, &adm);
-	gq_budget_set_figures(reg, "ml", &f);
+	gq_registry_new(&reg);
+	gq_registry_set_admission(reg, "ml", ns, 1, &adm);
+	gq_registry_set_figures(reg, "ml", &f);
 	/* the next period: used restarts, the counter goes on */
 	f.used_micro = H / 2;
 	f.accounted_micro = 2500000;
 	f.exhausted = true;
-	gq_budget_set_figures(reg, "ml", &f);
+	gq_registry_set_figures(reg, "ml", &f);
 	m = gq_metrics_new();
-	gq_budget_metrics(reg, m);
+	gq_registry_metrics(reg, m);
 	t = render(m);
 	assert_true(sample(t, "gpuquota_team_gpu_seconds_total{team=\"ml\"}") == 7.5);
 	assert_true(sample(t, "gpuquota_team_used_gpu_seconds{team=\"ml\"}") == 1800);
@@ -258,46 +259,46 @@ static void test_team_series(void **state)
 	/* Re-published without new accounting (a failed status write): the
 	 * counter stays; a negative figure never lowers it. */
 	f.accounted_micro = -7;
-	gq_budget_set_figures(reg, "ml", &f);
+	gq_registry_set_figures(reg, "ml", &f);
 	m = gq_metrics_new();
-	gq_budget_metrics(reg, m);
+	gq_registry_metrics(reg, m);
 	t = render(m);
 	assert_true(sample(t, "gpuquota_team_gpu_seconds_total{team=\"ml\"}") == 7.5);
 	free(t);
 	gq_metrics_free(m);
 
 	/* A forgotten team has no series left. */
-	gq_budget_forget(reg, "ml");
+	gq_registry_forget(reg, "ml");
 	m = gq_metrics_new();
-	gq_budget_metrics(reg, m);
+	gq_registry_metrics(reg, m);
 	t = render(m);
 	assert_null(strstr(t, "team=\"ml\""));
 	free(t);
 	gq_metrics_free(m);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* A team without a budget has its quota series only. */
 static void test_team_without_budget(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
-	struct gq_budget_res res[] = {{"nvidia.com/gpu", 4, 4}};
-	struct gq_budget_figures f = {.res = res, .n_res = 1};
+	struct gq_registry *reg = NULL;
+	struct gq_registry_res res[] = {{"nvidia.com/gpu", 4, 4}};
+	struct gq_registry_figures f = {.res = res, .n_res = 1};
 	struct gq_metrics *m;
 	char *t;
 
 	(void)state;
-	gq_budget_registry_new(&reg);
-	gq_budget_set_figures(reg, "cv", &f);
+	gq_registry_new(&reg);
+	gq_registry_set_figures(reg, "cv", &f);
 	m = gq_metrics_new();
-	gq_budget_metrics(reg, m);
+	gq_registry_metrics(reg, m);
 	t = render(m);
 	assert_true(sample(t, "gpuquota_team_used{team=\"cv\",resource=\"nvidia.com/gpu\"}") == 4);
 	assert_null(strstr(t, "gpuquota_team_used_gpu_seconds{"));
 	assert_null(strstr(t, "gpuquota_team_pods{"));
 	free(t);
 	gq_metrics_free(m);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 int main(void)

@@ -1,9 +1,9 @@
 /*
- * budget.c - the registry of per-team ledgers and admission snapshots, and
+ * registry.c - the team registry: per-team ledgers and admission snapshots, and
  * the webhook handler that decides from it. One mutex guards the registry;
  * the handler holds it only while deciding (microseconds).
  */
-#include "budget.h"
+#include "registry.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,13 +43,13 @@ struct entry {
 	char *default_class, *default_pp, *reset_time, *over_budget_class;
 
 	bool has_figures;
-	struct gq_budget_figures fig; /* fig.res points at res below */
-	struct gq_budget_res *res;    /* resource names owned */
-	uint64_t gpu_micro_total;     /* accounted micro GPU-seconds, never decreases */
+	struct gq_registry_figures fig; /* fig.res points at res below */
+	struct gq_registry_res *res;	/* resource names owned */
+	uint64_t gpu_micro_total;	/* accounted micro GPU-seconds, never decreases */
 	uint64_t decisions[N_DECISIONS];
 };
 
-struct gq_budget_registry {
+struct gq_registry {
 	pthread_mutex_t mu;
 	struct entry *e;
 	size_t n;
@@ -57,9 +57,9 @@ struct gq_budget_registry {
 	struct gq_metrics_histogram admit_seconds; /* time to answer a review */
 };
 
-int gq_budget_registry_new(struct gq_budget_registry **out)
+int gq_registry_new(struct gq_registry **out)
 {
-	struct gq_budget_registry *r = gq_calloc(1, sizeof(*r));
+	struct gq_registry *r = gq_calloc(1, sizeof(*r));
 
 	pthread_mutex_init(&r->mu, NULL);
 	gq_metrics_histogram_init(&r->admit_seconds, gq_metrics_latency_buckets,
@@ -137,7 +137,7 @@ static void entry_free(struct entry *e)
 	free(e->uid);
 }
 
-void gq_budget_registry_free(struct gq_budget_registry *r)
+void gq_registry_free(struct gq_registry *r)
 {
 	if (r == NULL)
 		return;
@@ -149,7 +149,7 @@ void gq_budget_registry_free(struct gq_budget_registry *r)
 }
 
 /* The entry of team, created when missing. Caller holds the mutex. */
-static struct entry *entry_get(struct gq_budget_registry *r, const char *team, bool create)
+static struct entry *entry_get(struct gq_registry *r, const char *team, bool create)
 {
 	for (size_t i = 0; i < r->n; i++)
 		if (strcmp(r->e[i].team, team) == 0)
@@ -162,8 +162,8 @@ static struct entry *entry_get(struct gq_budget_registry *r, const char *team, b
 	return &r->e[r->n++];
 }
 
-bool gq_budget_get_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
-			  struct gq_ledger *out, int64_t *persisted_until_ms)
+bool gq_registry_get_ledger(struct gq_registry *r, const char *team, const char *uid,
+			    struct gq_ledger *out, int64_t *persisted_until_ms)
 {
 	struct entry *e;
 	bool found = false;
@@ -179,8 +179,8 @@ bool gq_budget_get_ledger(struct gq_budget_registry *r, const char *team, const 
 	return found;
 }
 
-void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const char *uid,
-			  const struct gq_ledger *l, int64_t persisted_until_ms)
+void gq_registry_put_ledger(struct gq_registry *r, const char *team, const char *uid,
+			    const struct gq_ledger *l, int64_t persisted_until_ms)
 {
 	struct entry *e;
 
@@ -200,7 +200,7 @@ void gq_budget_put_ledger(struct gq_budget_registry *r, const char *team, const 
 	pthread_mutex_unlock(&r->mu);
 }
 
-void gq_budget_reset_ledgers(struct gq_budget_registry *r)
+void gq_registry_reset_ledgers(struct gq_registry *r)
 {
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n; i++) {
@@ -216,8 +216,8 @@ void gq_budget_reset_ledgers(struct gq_budget_registry *r)
 	pthread_mutex_unlock(&r->mu);
 }
 
-bool gq_budget_get_persisted(struct gq_budget_registry *r, const char *team, const char *uid,
-			     struct gq_ledger *out)
+bool gq_registry_get_persisted(struct gq_registry *r, const char *team, const char *uid,
+			       struct gq_ledger *out)
 {
 	struct entry *e;
 	bool found = false;
@@ -238,8 +238,8 @@ static int charged_cmp(const void *a, const void *b)
 		      ((const struct gq_charged_pod *)b)->uid);
 }
 
-bool gq_budget_get_charged(struct gq_budget_registry *r, const char *team, const char *uid,
-			   struct gq_charged_pod **out, size_t *n)
+bool gq_registry_get_charged(struct gq_registry *r, const char *team, const char *uid,
+			     struct gq_charged_pod **out, size_t *n)
 {
 	struct entry *e;
 	bool found = false;
@@ -261,8 +261,8 @@ bool gq_budget_get_charged(struct gq_budget_registry *r, const char *team, const
 	return found;
 }
 
-void gq_budget_put_charged(struct gq_budget_registry *r, const char *team, const char *uid,
-			   struct gq_charged_pod *c, size_t n)
+void gq_registry_put_charged(struct gq_registry *r, const char *team, const char *uid,
+			     struct gq_charged_pod *c, size_t n)
 {
 	struct entry *e;
 
@@ -279,9 +279,9 @@ void gq_budget_put_charged(struct gq_budget_registry *r, const char *team, const
 	pthread_mutex_unlock(&r->mu);
 }
 
-void gq_budget_set_admission(struct gq_budget_registry *r, const char *team,
-			     const char *const *namespaces, size_t n_ns,
-			     const struct gq_adm_team *s)
+void gq_registry_set_admission(struct gq_registry *r, const char *team,
+			       const char *const *namespaces, size_t n_ns,
+			       const struct gq_adm_team *s)
 {
 	struct entry *e;
 
@@ -309,7 +309,7 @@ void gq_budget_set_admission(struct gq_budget_registry *r, const char *team,
 	pthread_mutex_unlock(&r->mu);
 }
 
-void gq_budget_forget(struct gq_budget_registry *r, const char *team)
+void gq_registry_forget(struct gq_registry *r, const char *team)
 {
 	pthread_mutex_lock(&r->mu);
 	for (size_t i = 0; i < r->n; i++) {
@@ -323,7 +323,7 @@ void gq_budget_forget(struct gq_budget_registry *r, const char *team)
 	pthread_mutex_unlock(&r->mu);
 }
 
-void gq_budget_get_stats(struct gq_budget_registry *r, struct gq_budget_stats *out)
+void gq_registry_get_stats(struct gq_registry *r, struct gq_registry_stats *out)
 {
 	out->reviews = atomic_load(&r->reviews);
 	out->malformed = atomic_load(&r->malformed);
@@ -363,9 +363,9 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-int gq_budget_admit(void *registry, const char *body, size_t len, struct gq_buf *out)
+int gq_registry_admit(void *registry, const char *body, size_t len, struct gq_buf *out)
 {
-	struct gq_budget_registry *r = registry;
+	struct gq_registry *r = registry;
 	struct gq_adm_request req = {0};
 	struct gq_adm_response resp = {0};
 	struct gq_err err = {0};
@@ -425,8 +425,8 @@ answer:
 	return 200;
 }
 
-void gq_budget_set_figures(struct gq_budget_registry *r, const char *team,
-			   const struct gq_budget_figures *f)
+void gq_registry_set_figures(struct gq_registry *r, const char *team,
+			     const struct gq_registry_figures *f)
 {
 	struct entry *e;
 
@@ -497,7 +497,7 @@ static void declare_team_families(struct gq_metrics *m)
 /* Adds the samples of one team. Caller holds the mutex. */
 static void team_samples(struct gq_metrics *m, const struct entry *e)
 {
-	const struct gq_budget_figures *f = &e->fig;
+	const struct gq_registry_figures *f = &e->fig;
 	const char *t = e->team;
 
 	if (f->has_budget) {
@@ -532,7 +532,7 @@ static void team_samples(struct gq_metrics *m, const struct entry *e)
 	}
 }
 
-void gq_budget_metrics(struct gq_budget_registry *r, struct gq_metrics *m)
+void gq_registry_metrics(struct gq_registry *r, struct gq_metrics *m)
 {
 	declare_team_families(m);
 	pthread_mutex_lock(&r->mu);

@@ -1,7 +1,7 @@
 /*
- * Unit tests for budget.c: the registry (ledgers keyed by team and
+ * Unit tests for registry.c: the registry (ledgers keyed by team and
  * allocation uid, admission snapshots deep-copied, forget) and the webhook
- * handler gq_budget_admit on realistic AdmissionReviews: the default-class
+ * handler gq_registry_admit on realistic AdmissionReviews: the default-class
  * ops plus the accounting finalizer op in the (base64-decoded) patch, pods
  * outside any team, non-GPU pods, malformed bodies, budget denials and the
  * stats counters.
@@ -19,7 +19,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "admission.h"
-#include "budget.h"
+#include "registry.h"
 #include "buf.h"
 #include "gq.h"
 #include "json_assert.h"
@@ -85,7 +85,7 @@ static const char *const CPU_SPEC =
     "{\"containers\":[{\"name\":\"web\",\"image\":\"nginx\",\"resources\":{\"requests\":"
     "{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}}],\"priority\":0}";
 
-/* What gq_budget_admit answered, decoded. Strings owned. */
+/* What gq_registry_admit answered, decoded. Strings owned. */
 struct reply {
 	int http;
 	char *body; /* raw output */
@@ -104,9 +104,9 @@ static void reply_free(struct reply *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Calls gq_budget_admit on body; for HTTP 200 checks the review envelope
+/* Calls gq_registry_admit on body; for HTTP 200 checks the review envelope
  * and the echoed uid and decodes the response. */
-static void admit(struct gq_budget_registry *reg, const char *body, size_t len, struct reply *out)
+static void admit(struct gq_registry *reg, const char *body, size_t len, struct reply *out)
 {
 	struct gq_buf b;
 	yajl_val doc, r, v;
@@ -114,7 +114,7 @@ static void admit(struct gq_budget_registry *reg, const char *body, size_t len, 
 
 	memset(out, 0, sizeof(*out));
 	gq_buf_init(&b, 1 << 20);
-	out->http = gq_budget_admit(reg, body, len, &b);
+	out->http = gq_registry_admit(reg, body, len, &b);
 	out->body = gq_buf_steal(&b);
 	gq_buf_free(&b);
 	if (out->http != 200)
@@ -157,8 +157,8 @@ static void admit(struct gq_budget_registry *reg, const char *body, size_t len, 
 }
 
 /* Builds a review from its parts and admits it. */
-static void admit_pod(struct gq_budget_registry *reg, const char *op, const char *ns,
-		      const char *meta, const char *spec, struct reply *out)
+static void admit_pod(struct gq_registry *reg, const char *op, const char *ns, const char *meta,
+		      const char *spec, struct reply *out)
 {
 	char *body = review(op, ns, meta, spec);
 
@@ -197,14 +197,14 @@ static struct gq_adm_team ml_team(int64_t used)
 }
 
 /* A registry with team ml published on ml-train and ml-lab. */
-static struct gq_budget_registry *ml_registry(int64_t used)
+static struct gq_registry *ml_registry(int64_t used)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_adm_team t = ml_team(used);
 
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	assert_non_null(reg);
-	gq_budget_set_admission(reg, "ml", NS_ML, 2, &t);
+	gq_registry_set_admission(reg, "ml", NS_ML, 2, &t);
 	return reg;
 }
 
@@ -246,42 +246,42 @@ static void assert_ledger_eq(const struct gq_ledger *a, const struct gq_ledger *
 /* A ledger is found only under the (team, uid) it was stored with. */
 static void test_ledger_get_put(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_ledger in = sample_ledger(42 * H + 7), got, in2 = sample_ledger(5);
 	int64_t persisted = -77;
 
 	(void)state;
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	/* empty registry */
-	assert_false(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_false(gq_registry_get_ledger(reg, "ml", "uid-1", &got, &persisted));
 	assert_int_equal(persisted, -77);
 
-	gq_budget_put_ledger(reg, "ml", "uid-1", &in, 1773000000000);
+	gq_registry_put_ledger(reg, "ml", "uid-1", &in, 1773000000000);
 	memset(&got, 0xab, sizeof(got));
-	assert_true(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_true(gq_registry_get_ledger(reg, "ml", "uid-1", &got, &persisted));
 	assert_ledger_eq(&got, &in);
 	assert_int_equal(persisted, 1773000000000);
 
 	/* same team, another allocation uid (re-created): not found */
 	persisted = -77;
-	assert_false(gq_budget_get_ledger(reg, "ml", "uid-2", &got, &persisted));
+	assert_false(gq_registry_get_ledger(reg, "ml", "uid-2", &got, &persisted));
 	assert_int_equal(persisted, -77);
-	assert_false(gq_budget_get_ledger(reg, "ml", NULL, &got, &persisted));
+	assert_false(gq_registry_get_ledger(reg, "ml", NULL, &got, &persisted));
 	/* another team with the same uid: not found */
-	assert_false(gq_budget_get_ledger(reg, "cv", "uid-1", &got, &persisted));
+	assert_false(gq_registry_get_ledger(reg, "cv", "uid-1", &got, &persisted));
 
 	/* a second team does not disturb the first */
-	gq_budget_put_ledger(reg, "cv", "uid-9", &in2, 5);
-	assert_true(gq_budget_get_ledger(reg, "cv", "uid-9", &got, &persisted));
+	gq_registry_put_ledger(reg, "cv", "uid-9", &in2, 5);
+	assert_true(gq_registry_get_ledger(reg, "cv", "uid-9", &got, &persisted));
 	assert_ledger_eq(&got, &in2);
 	assert_int_equal(persisted, 5);
-	assert_true(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_true(gq_registry_get_ledger(reg, "ml", "uid-1", &got, &persisted));
 	assert_ledger_eq(&got, &in);
 
 	/* put with the new uid replaces: the old uid is gone */
-	gq_budget_put_ledger(reg, "ml", "uid-2", &in2, 99);
-	assert_false(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
-	assert_true(gq_budget_get_ledger(reg, "ml", "uid-2", &got, &persisted));
+	gq_registry_put_ledger(reg, "ml", "uid-2", &in2, 99);
+	assert_false(gq_registry_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	assert_true(gq_registry_get_ledger(reg, "ml", "uid-2", &got, &persisted));
 	assert_ledger_eq(&got, &in2);
 	assert_int_equal(persisted, 99);
 
@@ -290,15 +290,15 @@ static void test_ledger_get_put(void **state)
 		struct gq_adm_team t = ml_team(0);
 
 		t.name = "nlp";
-		gq_budget_set_admission(reg, "nlp", NS_ML, 1, &t);
-		assert_false(gq_budget_get_ledger(reg, "nlp", "", &got, &persisted));
+		gq_registry_set_admission(reg, "nlp", NS_ML, 1, &t);
+		assert_false(gq_registry_get_ledger(reg, "nlp", "", &got, &persisted));
 		/* ... and setting it keeps the team's ledger */
-		gq_budget_set_admission(reg, "ml", NS_ML, 2, &t);
-		assert_true(gq_budget_get_ledger(reg, "ml", "uid-2", &got, &persisted));
+		gq_registry_set_admission(reg, "ml", NS_ML, 2, &t);
+		assert_true(gq_registry_get_ledger(reg, "ml", "uid-2", &got, &persisted));
 		assert_ledger_eq(&got, &in2);
 	}
-	gq_budget_registry_free(reg);
-	gq_budget_registry_free(NULL);
+	gq_registry_free(reg);
+	gq_registry_free(NULL);
 }
 
 /* The ledger last persisted: kept when the live one is stored at the
@@ -306,48 +306,48 @@ static void test_ledger_get_put(void **state)
  * records alike (a new leadership term). */
 static void test_persisted_and_reset(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_ledger a = sample_ledger(10 * H), b = sample_ledger(11 * H), got;
 	struct gq_charged_pod *recs = gq_calloc(1, sizeof(*recs)), *out = NULL;
 	int64_t persisted;
 	size_t n = 0;
 
 	(void)state;
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
-	assert_false(gq_budget_get_persisted(reg, "ml", "uid-1", &got));
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
+	assert_false(gq_registry_get_persisted(reg, "ml", "uid-1", &got));
 	/* a: written (the status carries its accountedUntil) */
-	gq_budget_put_ledger(reg, "ml", "uid-1", &a, a.accounted_until_ms);
-	assert_true(gq_budget_get_persisted(reg, "ml", "uid-1", &got));
+	gq_registry_put_ledger(reg, "ml", "uid-1", &a, a.accounted_until_ms);
+	assert_true(gq_registry_get_persisted(reg, "ml", "uid-1", &got));
 	assert_ledger_eq(&got, &a);
 	/* b: live only (the status still carries a's) */
 	b.accounted_until_ms = a.accounted_until_ms + 30000;
-	gq_budget_put_ledger(reg, "ml", "uid-1", &b, a.accounted_until_ms);
-	assert_true(gq_budget_get_ledger(reg, "ml", "uid-1", &got, &persisted));
+	gq_registry_put_ledger(reg, "ml", "uid-1", &b, a.accounted_until_ms);
+	assert_true(gq_registry_get_ledger(reg, "ml", "uid-1", &got, &persisted));
 	assert_ledger_eq(&got, &b);
-	assert_true(gq_budget_get_persisted(reg, "ml", "uid-1", &got));
+	assert_true(gq_registry_get_persisted(reg, "ml", "uid-1", &got));
 	assert_ledger_eq(&got, &a);
-	assert_false(gq_budget_get_persisted(reg, "ml", "uid-2", &got));
+	assert_false(gq_registry_get_persisted(reg, "ml", "uid-2", &got));
 	/* another allocation of that name: nothing persisted for it yet */
-	gq_budget_put_ledger(reg, "ml", "uid-2", &b, a.accounted_until_ms);
-	assert_false(gq_budget_get_persisted(reg, "ml", "uid-2", &got));
+	gq_registry_put_ledger(reg, "ml", "uid-2", &b, a.accounted_until_ms);
+	assert_false(gq_registry_get_persisted(reg, "ml", "uid-2", &got));
 
 	recs[0].uid = gq_strdup("pod-uid");
-	gq_budget_put_charged(reg, "ml", "uid-2", recs, 1);
-	assert_true(gq_budget_get_charged(reg, "ml", "uid-2", &out, &n));
+	gq_registry_put_charged(reg, "ml", "uid-2", recs, 1);
+	assert_true(gq_registry_get_charged(reg, "ml", "uid-2", &out, &n));
 	gq_charged_free(out, n);
-	gq_budget_reset_ledgers(reg);
-	assert_false(gq_budget_get_ledger(reg, "ml", "uid-2", &got, &persisted));
-	assert_false(gq_budget_get_persisted(reg, "ml", "uid-2", &got));
-	assert_false(gq_budget_get_charged(reg, "ml", "uid-2", &out, &n));
+	gq_registry_reset_ledgers(reg);
+	assert_false(gq_registry_get_ledger(reg, "ml", "uid-2", &got, &persisted));
+	assert_false(gq_registry_get_persisted(reg, "ml", "uid-2", &got));
+	assert_false(gq_registry_get_charged(reg, "ml", "uid-2", &out, &n));
 	assert_null(out);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* set_admission copies every string and array: the caller may change and
  * free them right after the call. */
 static void test_set_admission_deep_copy(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	char **ns = gq_calloc(2, sizeof(char *)), **tiers = gq_calloc(2, sizeof(char *));
 	char **exempt = gq_calloc(1, sizeof(char *));
 	struct gq_res_list w = {gq_calloc(1, sizeof(struct gq_res)), 1};
@@ -385,8 +385,8 @@ static void test_set_admission_deep_copy(void **state)
 	t.over_budget_value = 10;
 	t.weights = &w;
 
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
-	gq_budget_set_admission(reg, "ml", (const char *const *)ns, 2, &t);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
+	gq_registry_set_admission(reg, "ml", (const char *const *)ns, 2, &t);
 
 	/* scribble over everything, then free it */
 	for (size_t i = 0; i < 2; i++) {
@@ -481,13 +481,13 @@ static void test_set_admission_deep_copy(void **state)
 	assert_non_null(strstr(r.message, "team ml"));
 	reply_free(&r);
 
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* The over-budget class of a Deprioritize team is copied too. */
 static void test_set_admission_copies_over_budget_class(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_adm_team t = ml_team(10 * H);
 	char *over = gq_strdup("ml-over-budget"), *nsname = gq_strdup("ml-train");
 	const char *nsv[1] = {nsname};
@@ -498,8 +498,8 @@ static void test_set_admission_copies_over_budget_class(void **state)
 	t.policy = GQ_EXHAUSTED_DEPRIORITIZE;
 	t.over_budget_class = over;
 	t.over_budget_value = 7;
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
-	gq_budget_set_admission(reg, "ml", nsv, 1, &t);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
+	gq_registry_set_admission(reg, "ml", nsv, 1, &t);
 	memset(over, 'X', strlen(over));
 	free(over);
 	memset(nsname, 'X', strlen(nsname));
@@ -518,20 +518,20 @@ static void test_set_admission_copies_over_budget_class(void **state)
 	    "{\"op\":\"add\",\"path\":\"/spec/"
 	    "preemptionPolicy\",\"value\":\"Never\"}," FIN_OP_APPEND "]");
 	reply_free(&r);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* A second set_admission replaces the first (namespaces included). */
 static void test_set_admission_replaces(void **state)
 {
-	struct gq_budget_registry *reg = ml_registry(0);
+	struct gq_registry *reg = ml_registry(0);
 	struct gq_adm_team t = ml_team(0);
 	const char *const only_lab[] = {"ml-lab"};
 	struct reply r;
 	char *spec = gpu_spec(1, "");
 
 	(void)state;
-	gq_budget_set_admission(reg, "ml", only_lab, 1, &t);
+	gq_registry_set_admission(reg, "ml", only_lab, 1, &t);
 	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
 	assert_true(r.allowed);
 	assert_null(r.patch);
@@ -541,13 +541,13 @@ static void test_set_admission_replaces(void **state)
 	assert_json_eq(r.patch, "[" DEFAULT_OPS "," FIN_OP_NEW "]");
 	reply_free(&r);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* forget drops the ledger and the snapshot of one team, no other. */
 static void test_forget(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_adm_team a = ml_team(0), b = ml_team(0), c = ml_team(0);
 	const char *const ns_a[] = {"a-ns"}, *const ns_b[] = {"b-ns"}, *const ns_c[] = {"c-ns"};
 	struct gq_ledger l = sample_ledger(11), got;
@@ -559,20 +559,20 @@ static void test_forget(void **state)
 	a.name = "a";
 	b.name = "b";
 	c.name = "c";
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
-	gq_budget_set_admission(reg, "a", ns_a, 1, &a);
-	gq_budget_set_admission(reg, "b", ns_b, 1, &b);
-	gq_budget_set_admission(reg, "c", ns_c, 1, &c);
-	gq_budget_put_ledger(reg, "a", "ua", &l, 1);
-	gq_budget_put_ledger(reg, "b", "ub", &l, 2);
-	gq_budget_put_ledger(reg, "c", "uc", &l, 3);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
+	gq_registry_set_admission(reg, "a", ns_a, 1, &a);
+	gq_registry_set_admission(reg, "b", ns_b, 1, &b);
+	gq_registry_set_admission(reg, "c", ns_c, 1, &c);
+	gq_registry_put_ledger(reg, "a", "ua", &l, 1);
+	gq_registry_put_ledger(reg, "b", "ub", &l, 2);
+	gq_registry_put_ledger(reg, "c", "uc", &l, 3);
 
-	gq_budget_forget(reg, "b");
-	gq_budget_forget(reg, "nobody"); /* no-op */
-	assert_false(gq_budget_get_ledger(reg, "b", "ub", &got, &persisted));
-	assert_true(gq_budget_get_ledger(reg, "a", "ua", &got, &persisted));
+	gq_registry_forget(reg, "b");
+	gq_registry_forget(reg, "nobody"); /* no-op */
+	assert_false(gq_registry_get_ledger(reg, "b", "ub", &got, &persisted));
+	assert_true(gq_registry_get_ledger(reg, "a", "ua", &got, &persisted));
 	assert_int_equal(persisted, 1);
-	assert_true(gq_budget_get_ledger(reg, "c", "uc", &got, &persisted));
+	assert_true(gq_registry_get_ledger(reg, "c", "uc", &got, &persisted));
 	assert_int_equal(persisted, 3);
 	assert_ledger_eq(&got, &l);
 
@@ -588,25 +588,25 @@ static void test_forget(void **state)
 	assert_json_eq(r.patch, "[" FIN_OP_NEW "]");
 	reply_free(&r);
 
-	gq_budget_forget(reg, "a");
-	gq_budget_forget(reg, "c");
-	assert_false(gq_budget_get_ledger(reg, "c", "uc", &got, &persisted));
+	gq_registry_forget(reg, "a");
+	gq_registry_forget(reg, "c");
+	assert_false(gq_registry_get_ledger(reg, "c", "uc", &got, &persisted));
 	admit_pod(reg, "CREATE", "c-ns", "", spec, &r);
 	assert_null(r.patch);
 	reply_free(&r);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* ------------------------------------------------------------------ */
-/* gq_budget_admit                                                      */
+/* gq_registry_admit                                                      */
 /* ------------------------------------------------------------------ */
 
 /* A GPU pod naming no class in a team namespace: the default-class ops,
  * then the finalizer op creating metadata.finalizers. */
 static void test_admit_gpu_pod_default_class_and_finalizer(void **state)
 {
-	struct gq_budget_registry *reg = ml_registry(0);
+	struct gq_registry *reg = ml_registry(0);
 	char *spec = gpu_spec(2, "");
 	struct reply r;
 
@@ -620,13 +620,13 @@ static void test_admit_gpu_pod_default_class_and_finalizer(void **state)
 	assert_json_eq(r.patch, "[" DEFAULT_OPS "," FIN_OP_NEW "]");
 	reply_free(&r);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* Other finalizers: ours is appended; ours already there: nothing added. */
 static void test_admit_finalizer_variants(void **state)
 {
-	struct gq_budget_registry *reg = ml_registry(0);
+	struct gq_registry *reg = ml_registry(0);
 	char *spec = gpu_spec(1, "");
 	char *spec_cls = gpu_spec(1, "\"priorityClassName\":\"ml-low\",");
 	struct reply r;
@@ -666,13 +666,13 @@ static void test_admit_finalizer_variants(void **state)
 
 	free(spec);
 	free(spec_cls);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* A namespace of no team: allowed untouched. */
 static void test_admit_no_team(void **state)
 {
-	struct gq_budget_registry *reg = ml_registry(10 * H); /* exhausted, Deny */
+	struct gq_registry *reg = ml_registry(10 * H); /* exhausted, Deny */
 	char *spec = gpu_spec(2, "");
 	struct reply r;
 
@@ -685,23 +685,23 @@ static void test_admit_no_team(void **state)
 	assert_int_equal(r.n_warnings, 0);
 	reply_free(&r);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 
 	/* an empty registry answers the same */
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	spec = gpu_spec(1, "");
 	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
 	assert_true(r.allowed);
 	assert_null(r.patch);
 	reply_free(&r);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* Pods without GPUs, and operations other than CREATE, are untouched. */
 static void test_admit_non_gpu_and_update(void **state)
 {
-	struct gq_budget_registry *reg = ml_registry(10 * H); /* exhausted, Deny */
+	struct gq_registry *reg = ml_registry(10 * H); /* exhausted, Deny */
 	char *spec = gpu_spec(1, "");
 	char *zero = gpu_spec(0, "");
 	struct reply r;
@@ -727,13 +727,13 @@ static void test_admit_non_gpu_and_update(void **state)
 	reply_free(&r);
 	free(spec);
 	free(zero);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* Malformed reviews: HTTP 400 and a plain message. */
 static void test_admit_malformed(void **state)
 {
-	struct gq_budget_registry *reg = ml_registry(0);
+	struct gq_registry *reg = ml_registry(0);
 	static const char *const bodies[] = {
 	    "this is not JSON",
 	    "",
@@ -743,7 +743,7 @@ static void test_admit_malformed(void **state)
 	    "\"request\":{}}",
 	    "[1,2,3]",
 	};
-	struct gq_budget_stats st;
+	struct gq_registry_stats st;
 	struct reply r;
 
 	(void)state;
@@ -765,11 +765,11 @@ static void test_admit_malformed(void **state)
 		free(body);
 		free(spec);
 	}
-	gq_budget_get_stats(reg, &st);
+	gq_registry_get_stats(reg, &st);
 	assert_int_equal(st.reviews, GQ_ARRAY_LEN(bodies) + 1);
 	assert_int_equal(st.malformed, GQ_ARRAY_LEN(bodies) + 1);
 	assert_int_equal(st.denied, 0);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* A GPU pod the decoder refuses (here 65 distinct nvidia.com resources) is
@@ -778,8 +778,8 @@ static void test_admit_malformed(void **state)
  * GPUs over a bound keeps the 400. */
 static void test_admit_refused_gpu_pod(void **state)
 {
-	struct gq_budget_registry *reg = ml_registry(0);
-	struct gq_budget_stats st;
+	struct gq_registry *reg = ml_registry(0);
+	struct gq_registry_stats st;
 	struct gq_buf res;
 	struct reply r;
 	char *spec;
@@ -822,17 +822,17 @@ static void test_admit_refused_gpu_pod(void **state)
 	free(spec);
 	gq_buf_free(&res);
 
-	gq_budget_get_stats(reg, &st);
+	gq_registry_get_stats(reg, &st);
 	assert_int_equal(st.reviews, 3);
 	assert_int_equal(st.denied, 2);
 	assert_int_equal(st.malformed, 1);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* Budget used up with policy Deny: denied, no patch, no finalizer. */
 static void test_admit_budget_exhausted_deny(void **state)
 {
-	struct gq_budget_registry *reg = ml_registry(10 * H);
+	struct gq_registry *reg = ml_registry(10 * H);
 	char *spec = gpu_spec(1, "");
 	struct reply r;
 
@@ -855,21 +855,21 @@ static void test_admit_budget_exhausted_deny(void **state)
 	assert_json_eq(r.patch, "[" FIN_OP_NEW "]");
 	reply_free(&r);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* Policy Hold: the gate op and the finalizer op, and a warning. */
 static void test_admit_hold(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_adm_team t = ml_team(10 * H);
 	char *spec = gpu_spec(1, "\"priorityClassName\":\"ml-low\",");
 	struct reply r;
 
 	(void)state;
 	t.policy = GQ_EXHAUSTED_HOLD;
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
-	gq_budget_set_admission(reg, "ml", NS_ML, 2, &t);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
+	gq_registry_set_admission(reg, "ml", NS_ML, 2, &t);
 	admit_pod(reg, "CREATE", "ml-lab", "", spec, &r);
 	assert_true(r.allowed);
 	assert_int_equal(r.n_warnings, 1);
@@ -877,7 +877,7 @@ static void test_admit_hold(void **state)
 				"\"value\":[{\"name\":\"gpuquota.io/budget\"}]}," FIN_OP_NEW "]");
 	reply_free(&r);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /*
@@ -888,7 +888,7 @@ static void test_admit_hold(void **state)
  */
 static void test_admit_no_budget_no_finalizer(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_adm_team t = ml_team(0);
 	char *spec = gpu_spec(1, "");
 	struct reply r;
@@ -900,11 +900,11 @@ static void test_admit_no_budget_no_finalizer(void **state)
 	t.budget_micro = 0;
 	t.reset_time = NULL;
 	t.over_budget_class = NULL;
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
-	gq_budget_set_admission(reg, "ml", NS_ML, 2, &t);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
+	gq_registry_set_admission(reg, "ml", NS_ML, 2, &t);
 	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 	allowed = r.allowed;
 	/* the default class is still given, without the finalizer */
 	eq = r.patch && json_eq(r.patch, "[" DEFAULT_OPS "]");
@@ -918,31 +918,31 @@ static void test_admit_no_budget_no_finalizer(void **state)
 /* The counters follow the outcomes. */
 static void test_stats(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_adm_team deny = ml_team(10 * H), hold = ml_team(10 * H), depr = ml_team(10 * H);
 	struct gq_adm_team ok = ml_team(0);
 	const char *const ns_deny[] = {"d"}, *const ns_hold[] = {"h"}, *const ns_depr[] = {"p"};
 	const char *const ns_ok[] = {"o"};
-	struct gq_budget_stats st;
+	struct gq_registry_stats st;
 	struct reply r;
 	char *spec = gpu_spec(1, "");
 
 	(void)state;
 	hold.policy = GQ_EXHAUSTED_HOLD;
 	depr.policy = GQ_EXHAUSTED_DEPRIORITIZE;
-	assert_int_equal(gq_budget_registry_new(&reg), GQ_OK);
+	assert_int_equal(gq_registry_new(&reg), GQ_OK);
 	memset(&st, 0xff, sizeof(st));
-	gq_budget_get_stats(reg, &st);
+	gq_registry_get_stats(reg, &st);
 	assert_int_equal(st.reviews, 0);
 	assert_int_equal(st.malformed, 0);
 	assert_int_equal(st.denied, 0);
 	assert_int_equal(st.held, 0);
 	assert_int_equal(st.deprioritized, 0);
 
-	gq_budget_set_admission(reg, "deny", ns_deny, 1, &deny);
-	gq_budget_set_admission(reg, "hold", ns_hold, 1, &hold);
-	gq_budget_set_admission(reg, "depr", ns_depr, 1, &depr);
-	gq_budget_set_admission(reg, "ok", ns_ok, 1, &ok);
+	gq_registry_set_admission(reg, "deny", ns_deny, 1, &deny);
+	gq_registry_set_admission(reg, "hold", ns_hold, 1, &hold);
+	gq_registry_set_admission(reg, "depr", ns_depr, 1, &depr);
+	gq_registry_set_admission(reg, "ok", ns_ok, 1, &ok);
 
 	admit_pod(reg, "CREATE", "o", "", spec, &r); /* allowed */
 	assert_true(r.allowed);
@@ -964,14 +964,14 @@ static void test_stats(void **state)
 	assert_int_equal(r.http, 400);
 	reply_free(&r);
 
-	gq_budget_get_stats(reg, &st);
+	gq_registry_get_stats(reg, &st);
 	assert_int_equal(st.reviews, 7);
 	assert_int_equal(st.malformed, 1);
 	assert_int_equal(st.denied, 2);
 	assert_int_equal(st.held, 1);
 	assert_int_equal(st.deprioritized, 1);
 	free(spec);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 /* The value of the sample line that starts with `series ` in text, or -1. */
@@ -990,7 +990,7 @@ static double sample_of(const char *text, const char *series)
  * ours are not counted; every answer is timed. */
 static void test_decisions_per_team(void **state)
 {
-	struct gq_budget_registry *reg = NULL;
+	struct gq_registry *reg = NULL;
 	struct gq_adm_team deny = ml_team(10 * H), hold = ml_team(10 * H), depr = ml_team(10 * H);
 	struct gq_adm_team ok = ml_team(0), warm = ml_team(9 * H);
 	const char *const ns_deny[] = {"d"}, *const ns_hold[] = {"h"}, *const ns_depr[] = {"p"};
@@ -1006,12 +1006,12 @@ static void test_decisions_per_team(void **state)
 	depr.policy = GQ_EXHAUSTED_DEPRIORITIZE;
 	deny.name = "deny", hold.name = "hold", depr.name = "depr", ok.name = "ok";
 	warm.name = "warm";
-	gq_budget_registry_new(&reg);
-	gq_budget_set_admission(reg, "deny", ns_deny, 1, &deny);
-	gq_budget_set_admission(reg, "hold", ns_hold, 1, &hold);
-	gq_budget_set_admission(reg, "depr", ns_depr, 1, &depr);
-	gq_budget_set_admission(reg, "ok", ns_ok, 1, &ok);
-	gq_budget_set_admission(reg, "warm", ns_warm, 1, &warm);
+	gq_registry_new(&reg);
+	gq_registry_set_admission(reg, "deny", ns_deny, 1, &deny);
+	gq_registry_set_admission(reg, "hold", ns_hold, 1, &hold);
+	gq_registry_set_admission(reg, "depr", ns_depr, 1, &depr);
+	gq_registry_set_admission(reg, "ok", ns_ok, 1, &ok);
+	gq_registry_set_admission(reg, "warm", ns_warm, 1, &warm);
 
 	admit_pod(reg, "CREATE", "o", "", spec, &r); /* allow + default_tier */
 	reply_free(&r);
@@ -1039,7 +1039,7 @@ static void test_decisions_per_team(void **state)
 	reply_free(&r);
 	free(body);
 
-	gq_budget_metrics(reg, m);
+	gq_registry_metrics(reg, m);
 	gq_buf_init(&b, 1 << 20);
 	assert_int_equal(gq_metrics_render(m, &b), GQ_OK);
 #define D(team, d)                                                                                 \
@@ -1063,7 +1063,7 @@ static void test_decisions_per_team(void **state)
 	gq_metrics_free(m);
 	free(spec);
 	free(classed);
-	gq_budget_registry_free(reg);
+	gq_registry_free(reg);
 }
 
 int main(void)

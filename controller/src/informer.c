@@ -921,6 +921,7 @@ static enum gq_informer_action stream_event(struct gq_informer *inf,
 	return GQ_INF_CONTINUE;
 }
 
+/* See informer.h. */
 void gq_informer_stream_begin(struct gq_informer *inf)
 {
 	gq_informer_list_begin(inf);
@@ -1630,6 +1631,7 @@ int gq_informer_foreach_ns(struct gq_informer *inf, const char *ns,
 	return 0;
 }
 
+/* See informer.h. */
 const void *gq_informer_get_conv(struct gq_informer *inf, const char *key)
 {
 	struct entry *e = key != NULL ? table_find(&inf->cache, key) : NULL;
@@ -1637,6 +1639,7 @@ const void *gq_informer_get_conv(struct gq_informer *inf, const char *key)
 	return e != NULL ? e->conv : NULL;
 }
 
+/* See informer.h. */
 int gq_informer_foreach_conv(struct gq_informer *inf,
 			     int (*fn)(void *arg, const char *key, const void *conv), void *arg)
 {
@@ -1650,6 +1653,7 @@ int gq_informer_foreach_conv(struct gq_informer *inf,
 	return 0;
 }
 
+/* See informer.h. */
 int gq_informer_foreach_ns_conv(struct gq_informer *inf, const char *ns,
 				int (*fn)(void *arg, const char *key, const void *conv), void *arg)
 {
@@ -1701,6 +1705,7 @@ void gq_informers_set_watch_timeout(struct gq_informers *m, int seconds)
 	m->watch_timeout_s = seconds > 0 ? seconds : 0;
 }
 
+/* See informer.h. */
 void gq_informers_set_watch_list(struct gq_informers *m, bool on)
 {
 	m->watch_list = on;

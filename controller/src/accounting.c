@@ -454,6 +454,59 @@ static void observe_nodes(struct gq_acct_obs *o, struct gq_informer *nodes)
 }
 
 /* See accounting.h. */
+void gq_acct_prior_load(struct gq_acct_prior *p, struct gq_registry *reg, const struct gq_team *t)
+{
+	memset(p, 0, sizeof(*p));
+	if (reg && gq_registry_get_ledger(reg, t->name, t->uid, &p->ledger, &p->persisted)) {
+		p->have = true;
+		p->have_recs = gq_registry_get_charged(reg, t->name, t->uid, &p->recs, &p->n_recs);
+		p->have_last = gq_registry_get_persisted(reg, t->name, t->uid, &p->last);
+	}
+}
+
+/* See accounting.h. */
+bool gq_acct_quiet(struct gq_ledger *out, const struct gq_team *t, const struct gq_acct_prior *p,
+		   int64_t now_ms, int64_t write_interval_ms)
+{
+	struct gq_ledger l;
+	struct gq_ledger_pod *pods;
+	int64_t budget = 0, anchor = 0, ps;
+	int pct = t->budget.warn_at_percent;
+	bool ok;
+
+	if (!p->have || !p->have_recs || !p->have_last || p->persisted < 0 ||
+	    gq_ledger_budget_micro(&t->budget, &budget) != GQ_OK)
+		return false;
+	if (t->creation_timestamp)
+		gq_rfc3339_parse(t->creation_timestamp, &anchor);
+	if (anchor == 0)
+		return false;
+	pods = gq_calloc(p->n_recs + 1, sizeof(*pods));
+	ok = true;
+	for (size_t i = 0; i < p->n_recs && ok; i++) {
+		pods[i] = p->recs[i].pod;
+		ok = pods[i].end_ms == 0 &&
+		     pods[i].start_ms != 0; /* ended or not started: a full pass */
+	}
+	l = p->ledger;
+	ps = l.period_start_ms;
+	ok = ok &&
+	     gq_ledger_advance(&l, &t->budget, anchor, budget, pods, p->n_recs, now_ms) == GQ_OK;
+	free(pods);
+	if (!ok || l.period_start_ms != ps)
+		return false;
+	if (gq_ledger_exhausted(&l, budget) != gq_ledger_exhausted(&p->last, budget) ||
+	    (pct > 0 && gq_cost_warn_reached(l.used_micro, budget, pct) !=
+			    gq_cost_warn_reached(p->last.used_micro, budget, pct)))
+		return false; /* a threshold crossed: written at once */
+	if (l.used_micro != p->last.used_micro &&
+	    (write_interval_ms <= 0 || now_ms - p->persisted >= write_interval_ms))
+		return false; /* a usage write is due */
+	*out = l;
+	return true;
+}
+
+/* See accounting.h. */
 void gq_acct_observe(struct gq_acct_obs *o, struct gq_registry *reg, struct gq_informer *pods,
 		     struct gq_informer *nodes, const struct gq_team *t,
 		     const char *const *namespaces, size_t n_ns)
@@ -467,11 +520,7 @@ void gq_acct_observe(struct gq_acct_obs *o, struct gq_registry *reg, struct gq_i
 	gq_informer_unlock(pods);
 	if (nodes)
 		observe_nodes(o, nodes);
-	if (reg && gq_registry_get_ledger(reg, t->name, t->uid, &p->ledger, &p->persisted)) {
-		p->have = true;
-		p->have_recs = gq_registry_get_charged(reg, t->name, t->uid, &p->recs, &p->n_recs);
-		p->have_last = gq_registry_get_persisted(reg, t->name, t->uid, &p->last);
-	}
+	gq_acct_prior_load(p, reg, t);
 }
 
 /* See accounting.h. */

@@ -123,6 +123,23 @@ void gq_acct_observe(struct gq_acct_obs *o, struct gq_registry *reg, struct gq_i
 /* Frees what *o owns and zeroes it; safe on a zeroed observation. */
 void gq_acct_obs_free(struct gq_acct_obs *o);
 
+/* Fills *p (zeroed first) with what reg (may be NULL) holds for team t:
+ * the live ledger, the charge records (the caller frees p->recs with
+ * gq_charged_free) and the ledger last persisted. Locks reg itself. */
+void gq_acct_prior_load(struct gq_acct_prior *p, struct gq_registry *reg, const struct gq_team *t);
+
+/*
+ * A quiet pass (no event for the team since its last full pass, which
+ * found nothing to do): the ledger p->ledger advanced to now_ms over the
+ * pods it charged (p->recs), into *out, when that is all a full pass would
+ * do -- every charged pod running, no rollover, no threshold (exhausted,
+ * warning) crossed against the ledger last persisted, and no usage write
+ * due (write_interval_ms since p->persisted). Pure; borrows t and p.
+ * Returns whether *out was set; false: a full pass is needed.
+ */
+bool gq_acct_quiet(struct gq_ledger *out, const struct gq_team *t, const struct gq_acct_prior *p,
+		   int64_t now_ms, int64_t write_interval_ms);
+
 /*
  * The accounting of team in->t at in->now_ms over its observed pods. Pure:
  * reads only *in, writes only *out. The ledger is in->prior's (the

@@ -377,7 +377,8 @@ static void *worker_main(void *arg)
 		if (strcmp(key, GQ_ORPHANS_KEY) == 0)
 			rc = gq_reconcile_orphans(&c->rec, &err);
 		else
-			rc = gq_reconcile_team(&c->rec, key, &after, &err);
+			rc = gq_reconcile_team(&c->rec, key, gq_workqueue_touched(c->queue, key),
+					       &after, &err);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		gq_metrics_histogram_observe(&c->reconcile_seconds,
 					     (double)(t1.tv_sec - t0.tv_sec) +
@@ -426,6 +427,10 @@ static void metrics_declare(struct gq_metrics *m)
 	     "Writes the lease gate refused (never sent): attempted while not the leader."},
 	    {"gpuquota_reconcile_total", GQ_METRIC_COUNTER, "Team reconciles run."},
 	    {"gpuquota_reconcile_errors_total", GQ_METRIC_COUNTER, "Team reconciles that failed."},
+	    {"gpuquota_reconcile_quiet_total", GQ_METRIC_COUNTER,
+	     "Periodic team passes that were arithmetic only: the running pods accrued on the "
+	     "in-memory ledger, nothing read from the caches or written (counted in "
+	     "gpuquota_reconcile_total too)."},
 	    {"gpuquota_reconcile_duration_seconds", GQ_METRIC_HISTOGRAM,
 	     "Time one reconcile (a team, or the orphan sweep) took."},
 	    {"gpuquota_ledger_write_errors_total", GQ_METRIC_COUNTER,
@@ -509,6 +514,8 @@ static void metrics_collect(struct controller *c, struct gq_metrics *m)
 		       NULL);
 	gq_metrics_add(m, "gpuquota_reconcile_errors_total", (double)atomic_load(&c->rec.failures),
 		       NULL);
+	gq_metrics_add(m, "gpuquota_reconcile_quiet_total",
+		       (double)atomic_load(&c->rec.quiet_passes), NULL);
 	gq_metrics_add_histogram(m, "gpuquota_reconcile_duration_seconds", &c->reconcile_seconds,
 				 NULL);
 	gq_metrics_add(m, "gpuquota_ledger_write_errors_total",

@@ -412,6 +412,8 @@ static void obs_objects(struct gq_reconciler *r, struct gq_obs *o, const struct 
 	}
 }
 
+static int64_t acct_now_ms(struct gq_reconciler *r);
+
 /*
  * The accounting observation of a team with a budget (a pod cache needed):
  * the GPU pods of its READY and TERMINATING namespaces (terminating ones
@@ -426,7 +428,6 @@ static void obs_acct(struct gq_reconciler *r, struct gq_obs *o, const struct gq_
 {
 	const char **ns;
 	size_t n = 0;
-	struct timespec ts;
 
 	if (!o->self->budget.present || r->pods == NULL)
 		return;
@@ -437,10 +438,7 @@ static void obs_acct(struct gq_reconciler *r, struct gq_obs *o, const struct gq_
 	gq_acct_observe(&o->acct, o->lead ? r->budgets : NULL, r->pods, r->nodes, o->self, ns, n);
 	free(ns);
 	o->has_acct_obs = true;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	o->acct_now_ms =
-	    gq_informer_fresh_until_ms(r->pods, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	o->acct_now_ms -= o->acct_now_ms % 1000;
+	o->acct_now_ms = acct_now_ms(r);
 }
 
 /*
@@ -671,19 +669,82 @@ static void exec_status(struct gq_reconciler *r, struct exec_result *res, struct
 	}
 }
 
+/* Accounting's now (see obs_acct): what the pod cache is complete for, in
+ * whole seconds. */
+static int64_t acct_now_ms(struct gq_reconciler *r)
+{
+	struct timespec ts;
+	int64_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = gq_informer_fresh_until_ms(r->pods, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return now - now % 1000;
+}
+
+/*
+ * The leader's periodic pass of a settled team with a budget (its last full
+ * pass planned and wrote nothing, and no event has come for it since):
+ * arithmetic only. The running pods accrue on the ledger in memory
+ * (gq_acct_quiet), which the webhook and the metrics read; nothing is
+ * copied from the caches but the allocation, nothing is written. Returns
+ * whether that was all the pass had to do; false: a full pass follows.
+ */
+static bool quiet_pass(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms)
+{
+	struct gq_team t = {0};
+	struct gq_acct_prior pr = {0};
+	struct gq_err err = {0};
+	struct gq_ledger l;
+	yajl_val obj;
+	bool ok;
+
+	if (r->budgets == NULL || r->pods == NULL)
+		return false;
+	gq_informer_rdlock(r->teams);
+	obj = gq_informer_get(r->teams, name);
+	ok = obj != NULL && gq_team_decode(&t, obj, &err) == GQ_OK;
+	gq_informer_unlock(r->teams);
+	ok = ok && t.budget.present && !t.deleting &&
+	     gq_registry_get_settled(r->budgets, name, t.uid);
+	if (ok) {
+		gq_acct_prior_load(&pr, r->budgets, &t);
+		ok = gq_acct_quiet(&l, &t, &pr, acct_now_ms(r), r->ledger_write_interval_ms) &&
+		     gq_registry_advance(r->budgets, name, t.uid, &l);
+	}
+	if (ok) {
+		*requeue_after_ms = r->ledger_interval_ms;
+		atomic_fetch_add(&r->quiet_passes, 1);
+	}
+	gq_charged_free(pr.recs, pr.n_recs);
+	gq_team_free(&t);
+	return ok;
+}
+
+/* Whether a full pass of the leader left the team settled: nothing planned,
+ * written or due, for a team with a budget (see quiet_pass). */
+static bool pass_settled(const struct gq_obs *o, const struct gq_pass *p,
+			 const struct gq_pass_status *st, const struct exec_result *res)
+{
+	return o->lead && p->has_acct && !p->early && p->n_writes == 0 && !st->write &&
+	       st->n_after == 0 && res->errors == 0 && res->writes == 0;
+}
+
 /* See reconcile.h. Runs on a worker thread; r is shared by all workers and
  * only its atomic counters are written. */
-int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
-		      struct gq_err *err)
+int gq_reconcile_team(struct gq_reconciler *r, const char *name, bool touched,
+		      int64_t *requeue_after_ms, struct gq_err *err)
 {
 	struct gq_obs o = {0};
 	struct gq_pass p = {0};
 	struct gq_pass_status st = {0};
 	struct exec_result res = {0};
+	bool settled = false;
 	int rc;
 
 	*requeue_after_ms = 0;
 	atomic_fetch_add(&r->reconciles, 1);
+	if (!touched && leading(r) && quiet_pass(r, name, requeue_after_ms))
+		return GQ_OK;
 	observe(r, name, leading(r), &o);
 	rc = gq_pass_plan(&p, &o, err);
 	if (p.forget && r->budgets)
@@ -704,6 +765,7 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 			       r->ledger_interval_ms);
 		exec_status(r, &res, &p, &o, &st);
 		*requeue_after_ms = st.requeue_ms;
+		settled = pass_settled(&o, &p, &st, &res);
 	}
 	if (res.errors)
 		rc = gq_err_set(err, GQ_EIO, "%s", res.first_error);
@@ -711,6 +773,8 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeu
 out:
 	if (rc != GQ_OK)
 		atomic_fetch_add(&r->failures, 1);
+	if (r->budgets && o.self)
+		gq_registry_set_settled(r->budgets, name, o.self->uid, settled && rc == GQ_OK);
 	gq_pass_status_free(&st);
 	gq_pass_free(&p);
 	gq_obs_free(&o);

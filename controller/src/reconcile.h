@@ -8,6 +8,7 @@
 #define GQ_RECONCILE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "registry.h"
@@ -35,6 +36,7 @@ struct gq_reconciler {
 	atomic_ullong applies;		   /* objects applied (writes) */
 	atomic_ullong deletes;		   /* objects deleted (writes) */
 	atomic_ullong ledger_write_errors; /* status writes carrying a ledger that failed */
+	atomic_ullong quiet_passes;	   /* periodic passes that were arithmetic only */
 	/*
 	 * Leader election (NULL: this replica always writes). When may_write
 	 * says no, a pass is read-only: it computes the plan and the ledger
@@ -47,7 +49,12 @@ struct gq_reconciler {
 };
 
 /*
- * Reconciles the team `name`. Returns GQ_OK when converged (or when the
+ * Reconciles the team `name`. touched: an event or a retry brought it (the
+ * work queue's gq_workqueue_touched); otherwise it is a periodic pass, and
+ * the leader's pass of a settled team with a budget is arithmetic only: its
+ * running pods accrue on the in-memory ledger the webhook and metrics read,
+ * and nothing is copied or written until a write is due, a threshold is
+ * crossed or an event comes. Returns GQ_OK when converged (or when the
  * allocation no longer exists); *requeue_after_ms > 0 asks for another pass
  * later (e.g. waiting for the quota controller to sync). Any error return
  * means "retry with backoff"; err says why.
@@ -58,8 +65,8 @@ struct gq_reconciler {
  * queue guarantees. It takes the caches' read locks itself: the caller
  * holds none.
  */
-int gq_reconcile_team(struct gq_reconciler *r, const char *name, int64_t *requeue_after_ms,
-		      struct gq_err *err);
+int gq_reconcile_team(struct gq_reconciler *r, const char *name, bool touched,
+		      int64_t *requeue_after_ms, struct gq_err *err);
 
 /* Work-queue key of the sweep that frees pods from our accounting finalizer
  * when their namespace belongs to no team (allocation deleted, namespace

@@ -28,6 +28,8 @@ struct entry {
 	bool has_persisted;	    /* persisted below is set (same uid) */
 	struct gq_ledger persisted; /* the ledger as last persisted */
 
+	bool settled; /* the last full pass wrote nothing and found nothing to do */
+
 	bool has_charged;
 	char *charged_uid;
 	struct gq_charged_pod *charged; /* sorted by uid */
@@ -162,6 +164,49 @@ static struct entry *entry_get(struct gq_registry *r, const char *team, bool cre
 	return &r->e[r->n++];
 }
 
+void gq_registry_set_settled(struct gq_registry *r, const char *team, const char *uid, bool settled)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, false);
+	if (e)
+		e->settled = settled && e->uid && uid && strcmp(e->uid, uid) == 0;
+	pthread_mutex_unlock(&r->mu);
+}
+
+bool gq_registry_advance(struct gq_registry *r, const char *team, const char *uid,
+			 const struct gq_ledger *l)
+{
+	struct entry *e;
+	bool ok = false;
+
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, false);
+	if (e && e->settled && e->has_ledger && e->has_adm && e->has_figures && e->uid && uid &&
+	    strcmp(e->uid, uid) == 0) {
+		e->ledger = *l;
+		e->adm.used_micro = l->used_micro;
+		e->fig.used_micro = l->used_micro;
+		ok = true;
+	}
+	pthread_mutex_unlock(&r->mu);
+	return ok;
+}
+
+bool gq_registry_get_settled(struct gq_registry *r, const char *team, const char *uid)
+{
+	struct entry *e;
+	bool s = false;
+
+	pthread_mutex_lock(&r->mu);
+	e = entry_get(r, team, false);
+	if (e && e->settled && e->uid && uid && strcmp(e->uid, uid) == 0)
+		s = true;
+	pthread_mutex_unlock(&r->mu);
+	return s;
+}
+
 bool gq_registry_get_ledger(struct gq_registry *r, const char *team, const char *uid,
 			    struct gq_ledger *out, int64_t *persisted_until_ms)
 {
@@ -208,6 +253,7 @@ void gq_registry_reset_ledgers(struct gq_registry *r)
 
 		e->has_ledger = false;
 		e->has_persisted = false;
+		e->settled = false;
 		gq_charged_free(e->charged, e->n_charged);
 		e->charged = NULL;
 		e->n_charged = 0;

@@ -53,6 +53,20 @@ void gq_registry_free(struct gq_registry *r);
 bool gq_registry_get_ledger(struct gq_registry *r, const char *team, const char *uid,
 			    struct gq_ledger *out, int64_t *persisted_until_ms);
 
+/*
+ * A pass with nothing to do (quiet passes, reconcile.c): set_settled marks
+ * whether the last full pass of allocation uid planned and wrote nothing
+ * (any other uid, or false, clears it); get_settled reads it. advance, only
+ * while settled, stores *l as the live ledger (what was persisted stays as
+ * it is) and moves the admission view's and the figures' usage to it;
+ * false, nothing changed, otherwise.
+ */
+void gq_registry_set_settled(struct gq_registry *r, const char *team, const char *uid,
+			     bool settled);
+bool gq_registry_get_settled(struct gq_registry *r, const char *team, const char *uid);
+bool gq_registry_advance(struct gq_registry *r, const char *team, const char *uid,
+			 const struct gq_ledger *l);
+
 /* Stores a copy of *l as team's ledger for allocation uid (NULL stored as
  * ""), persisted up to persisted_until_ms; creates the team's entry when
  * missing. The charged records are left as they are.

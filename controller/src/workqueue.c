@@ -40,6 +40,8 @@ struct wq_item {
 	bool queued;		  /* in the ready ring */
 	bool processing;	  /* handed out by get, not yet done */
 	bool dirty;		  /* added while processing: re-queue on done */
+	bool touched;		  /* added (not only after a delay) since last handed out */
+	bool was_touched;	  /* touched when last handed out */
 	size_t len;		  /* strlen(key) */
 	char key[];		  /* NUL-terminated key */
 };
@@ -441,8 +443,12 @@ int gq_workqueue_add(struct gq_workqueue *q, const char *key)
 	if ((rc = key_check(key, &len)) != GQ_OK)
 		return rc;
 	pthread_mutex_lock(&q->mu);
-	if (!q->shutdown)
-		enqueue_locked(q, item_get(q, key, len), clock_now(q));
+	if (!q->shutdown) {
+		struct wq_item *it = item_get(q, key, len);
+
+		it->touched = true;
+		enqueue_locked(q, it, clock_now(q));
+	}
 	pthread_mutex_unlock(&q->mu);
 	return GQ_OK;
 }
@@ -490,6 +496,7 @@ int gq_workqueue_add_rate_limited(struct gq_workqueue *q, const char *key, int64
 		goto out_unlock;
 	now = clock_now(q);
 	it = item_get(q, key, len);
+	it->touched = true; /* a failed pass is retried in full */
 	delay = backoff_ms(q, it->failures);
 	if (it->failures < UINT_MAX)
 		it->failures++;
@@ -562,6 +569,8 @@ static char *take_locked(struct gq_workqueue *q, int64_t now)
 
 	it->queued = false;
 	it->processing = true;
+	it->was_touched = it->touched;
+	it->touched = false;
 	q->processing++;
 	q->gets_total++;
 	if (now > it->added_ms)
@@ -616,6 +625,23 @@ int gq_workqueue_get(struct gq_workqueue *q, char **key_out, int64_t timeout_ms)
 	}
 	pthread_mutex_unlock(&q->mu);
 	return rc;
+}
+
+/* See workqueue.h. */
+bool gq_workqueue_touched(struct gq_workqueue *q, const char *key)
+{
+	struct wq_item *it;
+	bool t = false;
+	size_t len;
+
+	if (key_check(key, &len) != GQ_OK)
+		return false;
+	pthread_mutex_lock(&q->mu);
+	it = item_find(q, key, len);
+	if (it != NULL && it->processing)
+		t = it->was_touched;
+	pthread_mutex_unlock(&q->mu);
+	return t;
 }
 
 /* Ends processing of key, re-queueing it when it was added meanwhile. */

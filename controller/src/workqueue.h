@@ -26,6 +26,7 @@
 #ifndef GQ_WORKQUEUE_H
 #define GQ_WORKQUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -125,6 +126,14 @@ unsigned gq_workqueue_num_requeues(struct gq_workqueue *q, const char *key);
  * NULL unless GQ_OK. The caller must call gq_workqueue_done(key) later.
  */
 int gq_workqueue_get(struct gq_workqueue *q, char **key_out, int64_t timeout_ms);
+
+/*
+ * Whether key, being processed, had been added with gq_workqueue_add or
+ * gq_workqueue_add_rate_limited (an event, a retry) since it was last handed
+ * out, rather than only coming due after gq_workqueue_add_after (a periodic
+ * pass). false for a key not being processed.
+ */
+bool gq_workqueue_touched(struct gq_workqueue *q, const char *key);
 
 /*
  * Ends processing of key; re-queues it if it was added meanwhile (even

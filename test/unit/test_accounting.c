@@ -1296,10 +1296,84 @@ static void test_run_namespaces(void **state)
 	gq_team_free(&t);
 }
 
+/* A prior as the registry would hold it: the ledger of team t advanced
+ * over pod rec to until_ms, persisted there. */
+static void quiet_prior(struct gq_acct_prior *p, const struct gq_team *t,
+			struct gq_charged_pod *rec, int64_t until_ms)
+{
+	int64_t anchor = T("2026-03-10T00:00:00Z"), budget = 0;
+
+	memset(p, 0, sizeof(*p));
+	assert_int_equal(gq_ledger_budget_micro(&t->budget, &budget), GQ_OK);
+	assert_int_equal(gq_ledger_init(&p->ledger, &t->budget, anchor, anchor), GQ_OK);
+	assert_int_equal(
+	    gq_ledger_advance(&p->ledger, &t->budget, anchor, budget, &rec->pod, 1, until_ms),
+	    GQ_OK);
+	p->have = p->have_recs = p->have_last = true;
+	p->recs = rec;
+	p->n_recs = 1;
+	p->last = p->ledger;
+	p->persisted = p->ledger.accounted_until_ms;
+}
+
+/* gq_acct_quiet: running pods accrue exactly as a full advance would,
+ * until a write is due, a threshold is crossed, the period rolls over, or
+ * a pod has ended; without records nothing is quiet. */
+static void test_quiet_pass(void **state)
+{
+	struct gq_charged_pod rec = {"u1", {T("2026-03-15T11:00:00Z"), 0, {2, 1}}};
+	const int64_t t0 = T("2026-03-15T12:00:00Z");
+	struct gq_acct_prior p;
+	struct gq_ledger out, full;
+	struct gq_team t;
+	int64_t budget = 0;
+
+	(void)state;
+	team_ml(&t, "1000", 80);
+	quiet_prior(&p, &t, &rec, t0);
+	assert_int_equal(p.ledger.used_micro, 2 * H);
+	/* 10 s later, a 60 s write interval: quiet, 20 GPU-s more, exact */
+	assert_true(gq_acct_quiet(&out, &t, &p, t0 + 10000, 60000));
+	assert_int_equal(out.used_micro, 2 * H + 20 * 1000000);
+	assert_int_equal(out.accounted_until_ms, t0 + 10000);
+	full = p.ledger;
+	assert_int_equal(gq_ledger_budget_micro(&t.budget, &budget), GQ_OK);
+	assert_int_equal(gq_ledger_advance(&full, &t.budget, T("2026-03-10T00:00:00Z"), budget,
+					   &rec.pod, 1, t0 + 10000),
+			 GQ_OK);
+	assert_memory_equal(&out, &full, sizeof(out));
+	/* the write is due 60 s after the last one */
+	assert_false(gq_acct_quiet(&out, &t, &p, t0 + 60000, 60000));
+	assert_false(gq_acct_quiet(&out, &t, &p, t0 + 1000, 0));
+	/* a pod that ended, or one that never started: a full pass */
+	rec.pod.end_ms = t0 + 5000;
+	assert_false(gq_acct_quiet(&out, &t, &p, t0 + 10000, 60000));
+	rec.pod.end_ms = 0;
+	/* the period rolls over on April 1st */
+	assert_false(gq_acct_quiet(&out, &t, &p, T("2026-04-01T00:00:05Z"), 1000000000));
+	/* no charge records (a ledger read back from status): a full pass */
+	p.have_recs = false;
+	assert_false(gq_acct_quiet(&out, &t, &p, t0 + 10000, 60000));
+	gq_team_free(&t);
+
+	/* 2.2 GPU-hours, warning at 80 % (1.76 h): crossing it is written */
+	team_ml(&t, "2.2", 80);
+	quiet_prior(&p, &t, &rec, t0 - 15 * 60000); /* 1.5 GPU-hours */
+	assert_true(gq_acct_quiet(&out, &t, &p, t0 - 15 * 60000 + 10000, 3600000));
+	assert_false(gq_acct_quiet(&out, &t, &p, t0 - 7 * 60000, 3600000)); /* 1.77 h */
+	gq_team_free(&t);
+	/* and the budget spent */
+	team_ml(&t, "1.6", 0);
+	quiet_prior(&p, &t, &rec, t0 - 15 * 60000);
+	assert_false(gq_acct_quiet(&out, &t, &p, t0 - 12 * 60000, 3600000)); /* 1.6 h */
+	gq_team_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_is_gpu_pod),
+	    cmocka_unit_test(test_quiet_pass),
 	    cmocka_unit_test(test_marks),
 	    cmocka_unit_test(test_ledger_status_round_trip),
 	    cmocka_unit_test(test_ledger_status_hand_written),

@@ -1066,10 +1066,66 @@ static void test_decisions_per_team(void **state)
 	gq_registry_free(reg);
 }
 
+/* A quiet pass's advance: only while settled for the same allocation uid,
+ * with an admission view and figures published; it moves the live ledger
+ * (what was persisted stays), the admission view (a spent budget is denied
+ * at once) and the figures' usage. A new leadership term clears it. */
+static void test_settled_and_advance(void **state)
+{
+	struct gq_registry *reg = ml_registry(9 * H);
+	struct gq_registry_figures f = {.has_budget = true, .budget_micro = 10 * H};
+	struct gq_ledger l = sample_ledger(9 * H), got;
+	struct gq_metrics *m = gq_metrics_new();
+	char *spec = gpu_spec(1, "");
+	struct gq_buf b;
+	int64_t pu = 0;
+	struct reply r;
+
+	(void)state;
+	gq_registry_put_ledger(reg, "ml", "u1", &l, l.accounted_until_ms);
+	assert_false(gq_registry_get_settled(reg, "ml", "u1"));
+	l.used_micro = 10 * H;
+	assert_false(gq_registry_advance(reg, "ml", "u1", &l)); /* not settled */
+	gq_registry_set_settled(reg, "ml", "u1", true);
+	assert_true(gq_registry_get_settled(reg, "ml", "u1"));
+	assert_false(gq_registry_get_settled(reg, "ml", "u2"));
+	assert_false(gq_registry_advance(reg, "ml", "u1", &l)); /* no figures yet */
+	f.used_micro = 9 * H;
+	gq_registry_set_figures(reg, "ml", &f);
+	assert_false(gq_registry_advance(reg, "ml", "u2", &l)); /* another allocation */
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_true(r.allowed);
+	reply_free(&r);
+	l.accounted_until_ms += 10000;
+	assert_true(gq_registry_advance(reg, "ml", "u1", &l));
+	assert_true(gq_registry_get_ledger(reg, "ml", "u1", &got, &pu));
+	assert_int_equal(got.used_micro, 10 * H);
+	assert_int_equal(got.accounted_until_ms, l.accounted_until_ms);
+	assert_int_equal(pu, l.accounted_until_ms - 10000); /* persisted as it was */
+	admit_pod(reg, "CREATE", "ml-train", "", spec, &r);
+	assert_false(r.allowed); /* the live figure spent the budget */
+	reply_free(&r);
+	gq_buf_init(&b, 1 << 20);
+	gq_registry_metrics(reg, m);
+	assert_int_equal(gq_metrics_render(m, &b), GQ_OK);
+	assert_true(sample_of(gq_buf_str(&b), "gpuquota_team_used_gpu_seconds{team=\"ml\"}") ==
+		    36000.0);
+	gq_buf_free(&b);
+	gq_registry_set_settled(reg, "ml", "u1", false);
+	assert_false(gq_registry_advance(reg, "ml", "u1", &l));
+	gq_registry_set_settled(reg, "ml", "u1", true);
+	gq_registry_reset_ledgers(reg);
+	assert_false(gq_registry_get_settled(reg, "ml", "u1"));
+	gq_metrics_free(m);
+	free(spec);
+	gq_registry_free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ledger_get_put),
+	    cmocka_unit_test(test_settled_and_advance),
 	    cmocka_unit_test(test_persisted_and_reset),
 	    cmocka_unit_test(test_set_admission_deep_copy),
 	    cmocka_unit_test(test_set_admission_copies_over_budget_class),

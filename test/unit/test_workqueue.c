@@ -82,6 +82,17 @@ static void expect_key(struct gq_workqueue *q, const char *want)
 	free(k);
 }
 
+/* Gets key want and leaves it processing (no done). */
+static void take_key(struct gq_workqueue *q, const char *want)
+{
+	char *k = NULL;
+
+	assert_int_equal(gq_workqueue_get(q, &k, 0), GQ_OK);
+	assert_non_null(k);
+	assert_string_equal(k, want);
+	free(k);
+}
+
 static void expect_empty(struct gq_workqueue *q)
 {
 	char *k = (char *)1;
@@ -110,6 +121,41 @@ static void test_dedupe(void **state)
 	expect_key(q, "a");
 	expect_key(q, "ns/b");
 	expect_empty(q);
+	gq_workqueue_free(q);
+}
+
+/* An add (an event) or a rate-limited add (a retry) touches the key; a key
+ * that only came due after add_after (a periodic pass) is not touched; the
+ * mark is what the key had when it was handed out. */
+static void test_touched(void **state)
+{
+	struct fake_clock c = {1000};
+	struct gq_workqueue *q = new_fake(&c, 0, 0, 0, 0);
+
+	(void)state;
+	assert_false(gq_workqueue_touched(q, "a")); /* not processing */
+	assert_int_equal(gq_workqueue_add(q, "a"), GQ_OK);
+	take_key(q, "a");
+	assert_true(gq_workqueue_touched(q, "a"));
+	assert_int_equal(gq_workqueue_add_after(q, "a", 10), GQ_OK);
+	assert_int_equal(gq_workqueue_done(q, "a"), GQ_OK);
+	c.now += 10;
+	take_key(q, "a");
+	assert_false(gq_workqueue_touched(q, "a")); /* came due: periodic */
+	/* an event while it is processed: the re-queued pass is touched */
+	assert_int_equal(gq_workqueue_add(q, "a"), GQ_OK);
+	assert_false(gq_workqueue_touched(q, "a"));
+	assert_int_equal(gq_workqueue_done(q, "a"), GQ_OK);
+	take_key(q, "a");
+	assert_true(gq_workqueue_touched(q, "a"));
+	/* a retry is touched */
+	assert_int_equal(gq_workqueue_add_rate_limited(q, "a", NULL), GQ_OK);
+	assert_int_equal(gq_workqueue_done(q, "a"), GQ_OK);
+	c.now += 1000;
+	take_key(q, "a");
+	assert_true(gq_workqueue_touched(q, "a"));
+	assert_int_equal(gq_workqueue_done(q, "a"), GQ_OK);
+	assert_false(gq_workqueue_touched(q, "a"));
 	gq_workqueue_free(q);
 }
 
@@ -863,6 +909,7 @@ int main(void)
 	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dedupe),
+		cmocka_unit_test(test_touched),
 		cmocka_unit_test(test_dirty_requeues_once),
 		cmocka_unit_test(test_fifo_order),
 		cmocka_unit_test(test_many_keys),

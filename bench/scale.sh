@@ -548,6 +548,7 @@ c0=$(proc_cpu "$CTL_PID")
 r0=$(metric_of gpuquota_api_requests_total)
 w0=$(metric_of gpuquota_api_writes_total)
 rc0=$(metric_of gpuquota_reconcile_total)
+rq0=$(metric_of gpuquota_reconcile_quiet_total)
 lr0=$(metric_of gpuquota_leader_lease_requests_total)
 ts0=$(now_ms)
 sleep "$STEADY"
@@ -556,6 +557,7 @@ c1=$(proc_cpu "$CTL_PID")
 r1=$(metric_of gpuquota_api_requests_total)
 w1=$(metric_of gpuquota_api_writes_total)
 rc1=$(metric_of gpuquota_reconcile_total)
+rq1=$(metric_of gpuquota_reconcile_quiet_total)
 lr1=$(metric_of gpuquota_leader_lease_requests_total)
 permin() { awk -v a="$1" -v b="$2" -v t="$(((ts1 - ts0)))" 'BEGIN{printf "%.1f", (b - a) * 60000 / t}'; }
 put steady_window_s "$(secs "$ts0" "$ts1")"
@@ -563,6 +565,7 @@ put steady_cpu_s "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b - a}')"
 put steady_requests_per_min "$(permin "$r0" "$r1")"
 put steady_writes_per_min "$(permin "$w0" "$w1")"
 put steady_reconciles_per_min "$(permin "$rc0" "$rc1")"
+put steady_quiet_per_min "$(permin "${rq0:-0}" "${rq1:-0}")"
 put steady_lease_requests_per_min "$(permin "$lr0" "$lr1")"
 put rss_kb "$(proc_kb "$CTL_PID" VmRSS)"
 put hwm_kb "$(proc_kb "$CTL_PID" VmHWM)"

@@ -78,6 +78,7 @@ def main():
          f"{r['steady_requests_per_min']} / {r['steady_writes_per_min']}", "", ""),
         ("  lease requests / reconciles per minute",
          f"{r['steady_lease_requests_per_min']} / {r['steady_reconciles_per_min']}", "", ""),
+        ("  of them quiet (arithmetic only)", f"{r.get('steady_quiet_per_min', '-')}", "", ""),
         ("ledger exact (teams)", f"{ledger['exact']} / {ledger['teams']}", "all", yn(exact)),
         ("  max |ledger - truth|", f"{ledger['max_abs_diff_micro']} uGPU-s", "", ""),
     ]
@@ -126,7 +127,8 @@ def main():
                    "api_requests_per_min": r["steady_requests_per_min"],
                    "api_writes_per_min": r["steady_writes_per_min"],
                    "lease_requests_per_min": r["steady_lease_requests_per_min"],
-                   "reconciles_per_min": r["steady_reconciles_per_min"]},
+                   "reconciles_per_min": r["steady_reconciles_per_min"],
+                   "quiet_per_min": r.get("steady_quiet_per_min")},
         "ledger": ledger,
         "targets": targets,
         "all_met": all_met,

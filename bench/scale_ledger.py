@@ -18,48 +18,14 @@ truth to the micro GPU-second), max_abs_diff_micro, sum_truth_micro,
 sum_ledger_micro, worst (the team with the largest difference), missing
 (budget teams without a usage status).
 """
-import datetime
 import glob
 import json
 import os
 import sys
 
-
-def ts(s):
-    """RFC 3339 UTC time (whole or fractional seconds) to milliseconds."""
-    if not s:
-        return None
-    s = s.rstrip("Z")
-    frac = 0
-    if "." in s:
-        s, f = s.split(".", 1)
-        frac = int((f + "000")[:3])
-    t = datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return int(t.timestamp()) * 1000 + frac
-
-
-def gpus(pod):
-    n = 0
-    for c in pod["spec"].get("containers", []):
-        r = c.get("resources", {})
-        q = r.get("requests", {}).get("nvidia.com/gpu") or r.get("limits", {}).get("nvidia.com/gpu")
-        n += int(q or 0)
-    return n
-
-
-def span(pod):
-    st = pod.get("status", {})
-    start = ts(st.get("startTime"))
-    if start is None:
-        return None
-    end = None
-    for cs in st.get("containerStatuses", []) or []:
-        f = ts(cs.get("state", {}).get("terminated", {}).get("finishedAt"))
-        if f is not None and (end is None or f > end):
-            end = f
-    if end is None:
-        end = ts(pod["metadata"].get("deletionTimestamp"))
-    return start, end
+# The pod helpers of the e2e ledger check: one reading of a pod's GPU use.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "e2e"))
+from ledger_truth import gpus, span, ts  # noqa: E402
 
 
 def main():

@@ -22,12 +22,19 @@ import sys
 
 
 def ts(s):
+    """RFC 3339 UTC time (whole or fractional seconds) to milliseconds."""
     if not s:
         return None
-    return int(datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
-               .replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+    s = s.rstrip("Z")
+    frac = 0
+    if "." in s:
+        s, f = s.split(".", 1)
+        frac = int((f + "000")[:3])
+    t = datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp()) * 1000 + frac
 
 
+# ts, gpus and span are also the scale benchmark's (bench/scale_ledger.py).
 def gpus(pod):
     n = 0
     for c in pod["spec"].get("containers", []):

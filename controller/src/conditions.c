@@ -38,8 +38,10 @@ static void build_core(struct gq_cond_set *out, const struct gq_cond_in *in)
 		n_missing += st == GQ_NS_MISSING || st == GQ_NS_TERMINATING;
 		n_conflict += st == GQ_NS_CONFLICT;
 	}
-	if (n_conflict || in->n_class_conflicts) {
+	if (n_conflict || in->n_class_conflicts || (in->share && in->share->conflict_msg)) {
 		ns_messages(&buf, in->plan, GQ_NS_CONFLICT, GQ_NS_CONFLICT);
+		if (in->share && in->share->conflict_msg)
+			gq_buf_printf(&buf, "%s%s", buf.len ? "; " : "", in->share->conflict_msg);
 		for (size_t i = 0; i < in->n_class_conflicts; i++)
 			gq_buf_printf(&buf,
 				      "%sPriorityClass %s exists and is not managed by gpuquota "
@@ -47,11 +49,13 @@ static void build_core(struct gq_cond_set *out, const struct gq_cond_in *in)
 				      buf.len ? "; " : "", in->class_conflicts[i]);
 		conflict = gq_buf_steal(&buf);
 	}
-	if (n_missing || in->n_errors) {
+	if (n_missing || in->n_errors || (in->share && in->share->degraded_msg)) {
 		ns_messages(&buf, in->plan, GQ_NS_MISSING, GQ_NS_TERMINATING);
 		if (in->n_errors)
 			gq_buf_printf(&buf, "%s%s", buf.len ? "; " : "",
 				      in->first_error ? in->first_error : "");
+		if (in->share && in->share->degraded_msg)
+			gq_buf_printf(&buf, "%s%s", buf.len ? "; " : "", in->share->degraded_msg);
 		degraded = gq_buf_steal(&buf);
 	}
 	if (out->n_pending)
@@ -81,7 +85,8 @@ static void build_core(struct gq_cond_set *out, const struct gq_cond_in *in)
 	out->c[2] = (struct gq_condition){"Degraded", degraded != NULL,
 					  !degraded	 ? "AllNamespacesReady"
 					  : in->n_errors ? "ApplyFailed"
-							 : "NamespaceMissing",
+					  : n_missing	 ? "NamespaceMissing"
+							 : "MigProfileUnavailable",
 					  degraded ? degraded : ""};
 }
 
@@ -120,6 +125,11 @@ void gq_cond_build(struct gq_cond_set *out, const struct gq_cond_in *in)
 	if (in->budget != NULL) {
 		build_budget(out, in->budget);
 		out->n = 5;
+	}
+	if (in->share != NULL && in->share->active) {
+		out->msgs[5] = gq_strdup(in->share->message ? in->share->message : "");
+		out->c[out->n++] = (struct gq_condition){"SharingReady", in->share->ready,
+							 in->share->reason, out->msgs[5]};
 	}
 }
 

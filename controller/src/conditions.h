@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "plan.h"
+#include "sharing.h"
 #include "spec.h"
 
 /* The budget figures of the pass (accounting's result). */
@@ -34,14 +35,15 @@ struct gq_cond_in {
 	const char *const *class_conflicts; /* PriorityClasses left untouched */
 	size_t n_class_conflicts;
 	const struct gq_cond_budget *budget; /* NULL: the team has no budget */
+	const struct gq_share_plan *share;   /* NULL: the team has no sharing */
 };
 
 /* The conditions, in status order; c[i] point at msgs the set owns. */
 struct gq_cond_set {
-	struct gq_condition c[5];
-	size_t n;	  /* 3, or 5 with a budget */
+	struct gq_condition c[6];
+	size_t n;	  /* 3, 5 with a budget, one more with sharing */
 	size_t n_pending; /* namespaces whose quotas are not enforced yet */
-	char *msgs[5];	  /* owned messages */
+	char *msgs[6];	  /* owned messages */
 };
 
 /* Fills *out (the caller frees it with gq_cond_set_free). Never fails. */

@@ -335,7 +335,15 @@ static bool node_gpu_keys_equal(yajl_val a, yajl_val b)
 	for (size_t i = 0; y && i < y->u.object.len; i++)
 		if (strncmp(y->u.object.keys[i], GQ_NVIDIA_PREFIX, strlen(GQ_NVIDIA_PREFIX)) == 0)
 			ny++;
-	return nx == ny;
+	if (nx != ny)
+		return false;
+	/* The pool's state lives in labels, annotations and the cordon. */
+	return gq_json_equal(gq_json_obj(a, GQ_PATH("metadata", "labels")),
+			     gq_json_obj(b, GQ_PATH("metadata", "labels"))) &&
+	       gq_json_equal(gq_json_obj(a, GQ_PATH("metadata", "annotations")),
+			     gq_json_obj(b, GQ_PATH("metadata", "annotations"))) &&
+	       YAJL_IS_TRUE(gq_json_get(gq_json_get(a, "spec"), "unschedulable")) ==
+		   YAJL_IS_TRUE(gq_json_get(gq_json_get(b, "spec"), "unschedulable"));
 }
 
 /* Node handler (watch thread): enqueues every team, except for an update that
@@ -817,6 +825,10 @@ static void on_sync_check(evutil_socket_t fd, short what, void *arg)
 static const char *const keep_ns[] = {"metadata.labels", "metadata.deletionTimestamp", NULL};
 static const char *const keep_rq[] = {"metadata.labels", "metadata.ownerReferences", "spec",
 				      "status", NULL};
+/* Nodes: what the accounting reads (labels, allocatable) and the pool's
+ * reconfiguration (annotations, cordon). */
+static const char *const keep_node[] = {"metadata.labels", "metadata.annotations",
+					"status.allocatable", "spec.unschedulable", NULL};
 static const char *const keep_lr[] = {"metadata.labels", "metadata.ownerReferences", "spec", NULL};
 static const char *const keep_pc[] = {"metadata.labels",
 				      "metadata.ownerReferences",
@@ -859,7 +871,7 @@ static int controller_caches(struct controller *c, const struct gq_controller_op
 	    {"limitranges", "/api/v1/limitranges", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
 	     keep_lr, NULL, NULL, on_owned, c},
 	    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, NULL, NULL, on_owned, c},
-	    {"nodes", "/api/v1/nodes", NULL, gq_accounting_node_fields, NULL, NULL, on_node, c},
+	    {"nodes", "/api/v1/nodes", NULL, keep_node, NULL, NULL, on_node, c},
 	    {"pods", "/api/v1/pods", NULL, NULL, gq_pod_convert, gq_pod_release, on_pod, c},
 	};
 	struct gq_informer **slots[] = {&c->rec.teams,	&c->rec.namespaces, &c->rec.quotas,

@@ -45,6 +45,9 @@ void gq_obs_free(struct gq_obs *o)
 	}
 	free(o->objs);
 	gq_acct_obs_free(&o->acct);
+	for (size_t i = 0; i < o->n_share_nodes; i++)
+		gq_share_node_free(&o->share_nodes[i]);
+	free(o->share_nodes);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -65,6 +68,7 @@ void gq_writes_free(struct gq_write *w, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(w[i].path);
 		free(w[i].note);
+		free(w[i].event_reason);
 		yajl_tree_free(w[i].body);
 	}
 	free(w);
@@ -287,6 +291,64 @@ static void plan_invalid(struct gq_pass *p, const struct gq_obs *o, const char *
 		plan_write(p, GQ_WRITE_APPLY, gq_asprintf(GQ_GTA_PATH "/%s/status", o->name), body);
 }
 
+/* The Eviction of pod key ("ns/name"), as a tree (the caller's). */
+static yajl_val eviction_body(const char *key)
+{
+	const char *slash = strchr(key, '/');
+	char *ns = gq_strdup(key);
+	struct gq_jw jw, *w = &jw;
+
+	ns[slash ? (size_t)(slash - key) : 0] = '\0';
+	gq_jw_init_tree(w);
+	gq_jw_map_open(w);
+	gq_jw_kv(w, "apiVersion", "policy/v1");
+	gq_jw_kv(w, "kind", "Eviction");
+	gq_jw_str(w, "metadata");
+	gq_jw_map_open(w);
+	gq_jw_kv(w, "name", slash ? slash + 1 : key);
+	gq_jw_kv(w, "namespace", ns);
+	gq_jw_map_close(w);
+	gq_jw_map_close(w);
+	free(ns);
+	return gq_jw_finish_tree(w);
+}
+
+/*
+ * The node pool of spec.sharing s (NULL: none, every node of the team's
+ * pool is released) into p->share, and, for the leader, its node patches
+ * and evictions as writes (the patches' bodies move into them).
+ */
+static void plan_sharing(struct gq_pass *p, const struct gq_obs *o, const struct gq_sharing *s)
+{
+	struct gq_share_plan *sp = &p->share;
+
+	gq_share_plan(sp, &(struct gq_share_in){o->name, s, o->self ? &o->self->mig_slices : NULL,
+						o->teams, o->n_teams, o->share_nodes,
+						o->n_share_nodes, o->now_ms,
+						o->share_pending_timeout_ms});
+	if (!o->lead)
+		return;
+	for (size_t i = 0; i < sp->n_patches; i++) {
+		struct gq_share_patch *sh = &sp->patches[i];
+		/* A node name is a DNS subdomain: safe in a path as it is. */
+		struct gq_write *w =
+		    plan_write(p, GQ_WRITE_MERGE, gq_asprintf("/api/v1/nodes/%s", sh->node), sh->body);
+
+		sh->body = NULL;
+		w->note = gq_strdup(sh->message);
+		w->event_reason = sh->reason ? gq_strdup(sh->reason) : NULL;
+		w->event_warning = sh->warning;
+	}
+	for (size_t i = 0; i < sp->n_evict; i++) {
+		char *pp = pod_path(sp->evict[i]);
+
+		plan_write(p, GQ_WRITE_EVICT, gq_asprintf("%s/eviction", pp),
+			   eviction_body(sp->evict[i]))
+		    ->note = gq_asprintf("node drain: eviction of pod %s requested", sp->evict[i]);
+		free(pp);
+	}
+}
+
 /*
  * An allocation being deleted with finalizers fins: every namespace
  * labelled for it is released and, once that all succeeded, our finalizer
@@ -299,6 +361,7 @@ static void plan_deleting(struct gq_pass *p, const struct gq_obs *o, char *const
 	if (!find_finalizer(fins, n, &i))
 		return;
 	plan_release_namespaces(p, o, o->name, NULL);
+	plan_sharing(p, o, NULL);
 	plan_finalizer(p, o->name, fins, n, false, true);
 	p->writes[p->n_writes - 1].note =
 	    gq_asprintf("allocation deleted: namespaces released | team=%s", o->name);
@@ -314,8 +377,10 @@ static bool plan_early(struct gq_pass *p, const struct gq_obs *o, const char *no
 			plan_invalid(p, o, now);
 	} else if (o->self == NULL) {
 		if (!o->exists) {
-			if (o->lead)
+			if (o->lead) {
 				plan_release_namespaces(p, o, o->name, NULL);
+				plan_sharing(p, o, NULL);
+			}
 			p->forget = true;
 		}
 	} else if (o->self->deleting) {
@@ -630,6 +695,7 @@ int gq_pass_plan(struct gq_pass *p, const struct gq_obs *o, struct gq_err *err)
 		return rc;
 	if (o->lead)
 		plan_converge(p, o);
+	plan_sharing(p, o, &o->self->sharing);
 	return GQ_OK;
 }
 
@@ -661,6 +727,7 @@ void gq_pass_free(struct gq_pass *p)
 		free(p->class_conflicts[i]);
 	free(p->class_conflicts);
 	gq_acct_result_free(&p->acct);
+	gq_share_plan_free(&p->share);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -709,7 +776,8 @@ static void status_conditions(struct gq_pass_status *s, struct gq_pass *p, const
 	gq_cond_build(&s->cs,
 		      &(struct gq_cond_in){&p->plan, p->n_usage, (size_t)oc->errors,
 					   oc->first_error, (const char *const *)p->class_conflicts,
-					   p->n_class_conflicts, p->has_acct ? &cb : NULL});
+					   p->n_class_conflicts, p->has_acct ? &cb : NULL,
+					   p->share.active ? &p->share : NULL});
 }
 
 /* The status document of the pass (gq_status_tree), with the ledger the
@@ -722,7 +790,8 @@ static yajl_val status_doc(const struct gq_pass_status *s, const struct gq_pass 
 				      p->acct.persist_until_ms};
 	struct gq_status_in in = {o->self,	  p->sns,  p->plan.n,
 				  &p->totals,	  s->cs.c, s->cs.n,
-				  o->prev_status, o->now,  p->has_acct ? &sb : NULL};
+				  o->prev_status, o->now,  p->has_acct ? &sb : NULL,
+				  p->share.active ? &p->share : NULL};
 
 	return gq_status_tree(&in);
 }
@@ -843,6 +912,8 @@ static int64_t status_requeue(const struct gq_pass_status *s, const struct gq_pa
 		ms = ledger_interval_ms;
 	if (p->has_acct && p->acct.retry_after_ms > 0 && p->acct.retry_after_ms < ms)
 		ms = p->acct.retry_after_ms;
+	if (p->share.requeue_ms > 0 && (ms == 0 || p->share.requeue_ms < ms))
+		ms = p->share.requeue_ms;
 	return ms;
 }
 

@@ -38,6 +38,7 @@
 #include "gq.h"
 #include "plan.h"
 #include "rfc3339.h"
+#include "sharing.h"
 #include "spec.h"
 
 /* One namespace as observed. */
@@ -84,6 +85,11 @@ struct gq_obs {
 	int64_t acct_now_ms; /* accounting's now: what the pod cache is
 			      * complete for, whole seconds */
 	int64_t write_interval_ms;
+	int64_t now_ms;			  /* the wall clock, ms */
+	struct gq_share_node *share_nodes; /* nodes selected by the team's sharing
+					    * or labelled for its pool, by name */
+	size_t n_share_nodes;
+	int64_t share_pending_timeout_ms; /* a stuck mig.config.state pending */
 };
 
 /* Frees what *o owns and zeroes it. */
@@ -99,6 +105,8 @@ enum gq_write_kind {
 	GQ_WRITE_JSON_PATCH, /* JSON patch; a 404 is no error */
 	GQ_WRITE_DELETE,     /* delete; a 404 counts as deleted */
 	GQ_WRITE_RECREATE,   /* delete, then apply body once the delete succeeded */
+	GQ_WRITE_EVICT,	     /* POST an Eviction; a 404 is no error, a 429 (a
+			      * PodDisruptionBudget) is retried by a later pass */
 };
 
 /* One write of a plan. */
@@ -108,6 +116,9 @@ struct gq_write {
 	yajl_val body; /* owned tree; NULL for a delete */
 	bool after_ok; /* only when every earlier write of the plan succeeded */
 	char *note;    /* logged once it succeeded, or NULL; owned */
+	char *event_reason; /* an Event of the allocation once it succeeded
+			     * (message: note), or NULL; owned */
+	bool event_warning;
 };
 
 /* An Event to post about the allocation. Strings owned. */
@@ -152,6 +163,7 @@ struct gq_pass {
 	struct gq_desired_list dl;
 	char **class_conflicts; /* classes we do not manage, left alone */
 	size_t n_class_conflicts;
+	struct gq_share_plan share; /* the node pool (spec.sharing) */
 };
 
 /*

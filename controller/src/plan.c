@@ -319,6 +319,34 @@ static void gen_namespaces(struct gq_jw *w, const struct gq_status_in *in)
 	gq_jw_array_close(w);
 }
 
+/* status.nodes: the pool's nodes, their layouts and reconfiguration. */
+static void gen_nodes(struct gq_jw *w, const struct gq_status_in *in)
+{
+	if (in->share == NULL || !in->share->active || in->share->n_nodes == 0)
+		return;
+	gq_jw_str(w, "nodes");
+	gq_jw_array_open(w);
+	for (size_t i = 0; i < in->share->n_nodes; i++) {
+		const struct gq_share_status *s = &in->share->nodes[i];
+
+		gq_jw_map_open(w);
+		gq_jw_kv(w, "name", s->name);
+		if (s->desired)
+			gq_jw_kv(w, "desiredConfig", s->desired);
+		if (s->observed)
+			gq_jw_kv(w, "observedConfig", s->observed);
+		if (s->state)
+			gq_jw_kv(w, "configState", s->state);
+		gq_jw_kv(w, "phase", gq_share_phase_name(s->phase));
+		if (s->message)
+			gq_jw_kv(w, "message", s->message);
+		if (s->dra)
+			gq_jw_kv(w, "unmanaged", "DRA");
+		gq_jw_map_close(w);
+	}
+	gq_jw_array_close(w);
+}
+
 /* status.quota: the team-wide hard totals and what the namespaces use. */
 static void gen_quota(struct gq_jw *w, const struct gq_status_in *in)
 {
@@ -387,6 +415,7 @@ yajl_val gq_status_tree(const struct gq_status_in *in)
 		gen_budget(w, in->budget);
 	gen_conditions(w, in);
 	gen_namespaces(w, in);
+	gen_nodes(w, in);
 	gen_quota(w, in);
 	gq_jw_map_close(w); /* status */
 	gq_jw_map_close(w);

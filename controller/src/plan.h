@@ -14,6 +14,7 @@
 
 #include "gq.h"
 #include "ledger.h"
+#include "sharing.h"
 #include "spec.h"
 
 /* A namespace as the controller sees it. */
@@ -83,6 +84,7 @@ struct gq_status_in {
 	yajl_val prev_status;		       /* the allocation's current status, or NULL */
 	const char *now;		       /* RFC 3339 timestamp for new transitions */
 	const struct gq_status_budget *budget; /* NULL: no budget */
+	const struct gq_share_plan *share;     /* NULL: no sharing (status.nodes) */
 };
 
 /*

@@ -27,7 +27,9 @@
 
 /* How the writes of a pass went. */
 struct exec_result {
-	int writes;
+	const struct gq_team *team; /* Events of the writes go to it (NULL: none) */
+	int writes;		    /* evictions not counted: they are retried */
+	int evictions;
 	int errors;
 	char first_error[1024];
 };
@@ -47,6 +49,15 @@ static void now_rfc3339(char buf[32])
 
 	gmtime_r(&t, &tm);
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The wall clock in ms since the epoch. */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -286,13 +297,17 @@ static int obs_ns_cb(void *arg, const char *key, yajl_val obj)
 }
 
 /* Whether raw allocation obj may claim one of the observed namespaces: it
- * has a namespace selector, or lists one of them. */
-static bool may_claim(const struct gq_obs *o, yajl_val obj)
+ * has a namespace selector, or lists one of them; or one of the nodes of
+ * the observed team's pool (self_sharing: the observed team has sharing):
+ * it has sharing too. */
+static bool may_claim(const struct gq_obs *o, yajl_val obj, bool self_sharing)
 {
 	yajl_val spec = gq_json_get(obj, "spec");
 	yajl_val list = gq_json_get(spec, "namespaces");
 
 	if (gq_json_get(spec, "namespaceSelector") != NULL)
+		return true;
+	if (self_sharing && gq_json_get(spec, "sharing") != NULL)
 		return true;
 	for (size_t i = 0; list && YAJL_IS_ARRAY(list) && i < list->u.array.len; i++) {
 		yajl_val v = list->u.array.values[i];
@@ -311,11 +326,12 @@ static bool may_claim(const struct gq_obs *o, yajl_val obj)
  * Returns 0. */
 static int obs_other_cb(void *arg, const char *key, yajl_val obj)
 {
-	struct gq_obs *o = arg;
+	struct obs_ns_ctx *c = arg;
+	struct gq_obs *o = c->o;
 	struct gq_team t = {0};
 	struct gq_err err = {0};
 
-	if (strcmp(key, o->name) == 0 || !may_claim(o, obj))
+	if (strcmp(key, o->name) == 0 || !may_claim(o, obj, c->self->sharing.present))
 		return 0;
 	if (gq_team_decode(&t, obj, &err) == GQ_OK)
 		obs_push_team(o, &t);
@@ -346,7 +362,7 @@ static void obs_teams_namespaces(struct gq_reconciler *r, struct gq_obs *o)
 		return;
 	}
 	gq_informer_rdlock(r->teams);
-	gq_informer_foreach(r->teams, obs_other_cb, o);
+	gq_informer_foreach(r->teams, obs_other_cb, &c);
 	gq_informer_unlock(r->teams);
 	obs_push_team(o, &self);
 	o->self = &o->teams[o->n_teams - 1];
@@ -441,6 +457,123 @@ static void obs_acct(struct gq_reconciler *r, struct gq_obs *o, const struct gq_
 	o->acct_now_ms = acct_now_ms(r);
 }
 
+/* The nodes one pass of the pool reads: collected under the nodes' read
+ * lock. */
+struct share_collect {
+	struct gq_obs *o;
+	const struct gq_sharing *s; /* the team's, or NULL */
+};
+
+/* The MIG profiles allocatable a offers (a non-zero nvidia.com/mig-<p>)
+ * into n. */
+static void share_node_profiles(struct gq_share_node *n, yajl_val a)
+{
+	size_t plen = strlen(GQ_NVIDIA_MIG_PREFIX);
+
+	for (size_t i = 0; a && YAJL_IS_OBJECT(a) && i < a->u.object.len; i++) {
+		yajl_val v = a->u.object.values[i];
+
+		if (strncmp(a->u.object.keys[i], GQ_NVIDIA_MIG_PREFIX, plen) != 0 ||
+		    !YAJL_IS_STRING(v) || strcmp(v->u.string, "0") == 0)
+			continue;
+		n->mig_profiles =
+		    gq_realloc(n->mig_profiles, (n->n_mig_profiles + 1) * sizeof(char *));
+		n->mig_profiles[n->n_mig_profiles++] = gq_strdup(a->u.object.keys[i] + plen);
+	}
+}
+
+/* Copies node obj into a struct gq_share_node. */
+static void share_node_copy(struct gq_share_node *n, const char *key, yajl_val obj)
+{
+	yajl_val ann = gq_json_obj(obj, GQ_PATH("metadata", "annotations"));
+	const char *v;
+
+	memset(n, 0, sizeof(*n));
+	n->name = gq_strdup(key);
+	labels_copy(&n->labels, gq_json_obj(obj, GQ_PATH("metadata", "labels")));
+	if ((v = gq_json_str(ann, GQ_PATH(GQ_ANN_SHARE_STEP))) != NULL)
+		n->step = gq_strdup(v);
+	if ((v = gq_json_str(ann, GQ_PATH(GQ_ANN_SHARE_SINCE))) != NULL &&
+	    gq_rfc3339_parse(v, &n->since_ms) != GQ_OK)
+		n->since_ms = 0;
+	n->we_cordoned = gq_json_str(ann, GQ_PATH(GQ_ANN_SHARE_CORDONED)) != NULL;
+	n->dp_ours = gq_json_str(ann, GQ_PATH(GQ_ANN_SHARE_DP)) != NULL;
+	if ((v = gq_json_str(ann, GQ_PATH(GQ_ANN_SHARE_ATTEMPTS))) != NULL)
+		n->attempts = atoi(v) < 0 ? 0 : atoi(v) > 100 ? 100 : atoi(v);
+	n->unschedulable = YAJL_IS_TRUE(gq_json_get(gq_json_get(obj, "spec"), "unschedulable"));
+	share_node_profiles(n, gq_json_obj(obj, GQ_PATH("status", "allocatable")));
+}
+
+/* gq_informer_foreach callback over the nodes (read lock held): keeps the
+ * nodes the team's sharing selects or that carry its pool label. */
+static int share_node_cb(void *arg, const char *key, yajl_val obj)
+{
+	struct share_collect *c = arg;
+	struct gq_obs *o = c->o;
+	struct gq_share_node n;
+
+	share_node_copy(&n, key, obj);
+	if (!gq_share_selects(c->s, &n) &&
+	    !(gq_share_label(&n, GQ_LABEL_POOL) &&
+	      strcmp(gq_share_label(&n, GQ_LABEL_POOL), o->name) == 0)) {
+		gq_share_node_free(&n);
+		return 0;
+	}
+	o->share_nodes = gq_realloc(o->share_nodes, (o->n_share_nodes + 1) * sizeof(n));
+	o->share_nodes[o->n_share_nodes++] = n;
+	return 0;
+}
+
+/* gq_informer_foreach_conv callback over the pods (read lock held): adds
+ * each GPU pod that has not ended to its draining node's list. */
+static int share_pod_cb(void *arg, const char *key, const void *conv)
+{
+	const struct gq_pod *pod = conv;
+	struct gq_obs *o = arg;
+
+	(void)key;
+	if (pod->node == NULL || !pod->gpu || pod->terminal)
+		return 0;
+	for (size_t i = 0; i < o->n_share_nodes; i++) {
+		struct gq_share_node *n = &o->share_nodes[i];
+
+		if (gq_share_needs_pods(n) && strcmp(n->name, pod->node) == 0) {
+			n->gpu_pods = gq_realloc(n->gpu_pods, (n->n_gpu_pods + 1) * sizeof(char *));
+			n->gpu_pods[n->n_gpu_pods++] = gq_strdup(pod->key);
+		}
+	}
+	return 0;
+}
+
+static int share_node_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct gq_share_node *)a)->name,
+		      ((const struct gq_share_node *)b)->name);
+}
+
+/* The pool's nodes into o (o->self may be NULL: then only the nodes still
+ * labelled for the team, to release), and the GPU pods of those draining. */
+static void obs_share(struct gq_reconciler *r, struct gq_obs *o)
+{
+	struct share_collect c = {o, o->self && !o->self->deleting ? &o->self->sharing : NULL};
+	bool draining = false;
+
+	gq_informer_rdlock(r->nodes);
+	gq_informer_foreach(r->nodes, share_node_cb, &c);
+	gq_informer_unlock(r->nodes);
+	if (o->n_share_nodes > 1)
+		qsort(o->share_nodes, o->n_share_nodes, sizeof(*o->share_nodes), share_node_cmp);
+	for (size_t i = 0; i < o->n_share_nodes; i++)
+		draining |= gq_share_needs_pods(&o->share_nodes[i]);
+	if (draining && r->pods) {
+		gq_informer_rdlock(r->pods);
+		gq_informer_foreach_conv(r->pods, share_pod_cb, o);
+		gq_informer_unlock(r->pods);
+	}
+	o->share_pending_timeout_ms = r->share_pending_timeout_ms > 0 ? r->share_pending_timeout_ms
+								      : 600000;
+}
+
 /*
  * Fills the zeroed *o for allocation name (copied) from the caches and the
  * registry, one read lock at a time; the caller frees it with gq_obs_free.
@@ -460,6 +593,8 @@ static void observe(struct gq_reconciler *r, const char *name, bool lead, struct
 	gq_informer_unlock(r->nodes);
 	if (o->n_gpu_res > 1)
 		qsort(o->gpu_res, o->n_gpu_res, sizeof(char *), str_cmp);
+	o->now_ms = wall_ms();
+	obs_share(r, o);
 	if (o->self && !o->self->deleting) {
 		struct gq_ns_info *infos = gq_calloc(o->n_ns + 1, sizeof(*infos));
 		struct gq_plan plan = {0};
@@ -499,6 +634,19 @@ static int exec_one(struct gq_reconciler *r, struct exec_result *res, const stru
 			rc = gq_kclient_apply(r->kc, w->path, GQ_FIELD_MANAGER, body, NULL, &err);
 			atomic_fetch_add(&r->applies, 1);
 		}
+	} else if (w->kind == GQ_WRITE_EVICT) {
+		rc = gq_kclient_create(r->kc, w->path, body, NULL, &err);
+		res->evictions++;
+		if (rc == GQ_ENOTFOUND) {
+			rc = GQ_OK;
+		} else if (rc != GQ_OK && err.code == 429) {
+			gq_info("eviction refused (a PodDisruptionBudget); asked again later | "
+				"path=%s",
+				w->path);
+			rc = GQ_OK;
+			free(body);
+			return rc;
+		}
 	} else if (w->kind == GQ_WRITE_APPLY) {
 		rc = gq_kclient_apply(r->kc, w->path, GQ_FIELD_MANAGER, body, NULL, &err);
 		atomic_fetch_add(&r->applies, 1);
@@ -511,13 +659,17 @@ static int exec_one(struct gq_reconciler *r, struct exec_result *res, const stru
 		if (rc == GQ_ENOTFOUND)
 			rc = GQ_OK;
 	}
-	res->writes++;
+	if (w->kind != GQ_WRITE_EVICT)
+		res->writes++; /* an eviction is retried, not awaited */
 	if (rc != GQ_OK)
 		pass_error(res, w->path, &err);
 	else if (w->note)
 		gq_info("%s", w->note);
 	else
 		gq_debug("written | path=%s", w->path);
+	if (rc == GQ_OK && w->event_reason && res->team)
+		emit_event(r, res->team, w->event_warning, w->event_reason,
+			   w->note ? w->note : w->event_reason);
 	free(body);
 	return rc;
 }
@@ -639,7 +791,7 @@ static void exec_status(struct gq_reconciler *r, struct exec_result *res, struct
 	} else if (!o->lead) {
 		persisted = false; /* a follower writes nothing */
 	} else if (st->write) {
-		struct gq_write w = {GQ_WRITE_APPLY, NULL, st->doc, false, NULL};
+		struct gq_write w = {GQ_WRITE_APPLY, NULL, st->doc, false, NULL, NULL, false};
 		char *path = gq_asprintf(GQ_GTA_PATH "/%s/status", o->name);
 
 		for (size_t i = 0; i < st->n_events; i++)
@@ -726,6 +878,7 @@ static bool pass_settled(const struct gq_obs *o, const struct gq_pass *p,
 			 const struct gq_pass_status *st, const struct exec_result *res)
 {
 	return o->lead && p->has_acct && !p->early && p->n_writes == 0 && !st->write &&
+	       p->share.requeue_ms == 0 &&
 	       st->n_after == 0 && res->errors == 0 && res->writes == 0;
 }
 
@@ -753,6 +906,7 @@ int gq_reconcile_team(struct gq_reconciler *r, const char *name, bool touched,
 		gq_registry_set_admission(r->budgets, name, p.adm.ns, p.adm.n_ns, &p.adm.team);
 	if (rc != GQ_OK)
 		goto out;
+	res.team = o.self;
 	exec_writes(r, &res, p.writes, p.n_writes);
 	if (!p.early && res.writes > 0 && res.errors == 0) {
 		/* Let the watches bring the new state in, then report it. */

@@ -37,6 +37,7 @@ struct gq_reconciler {
 	atomic_ullong deletes;		   /* objects deleted (writes) */
 	atomic_ullong ledger_write_errors; /* status writes carrying a ledger that failed */
 	atomic_ullong quiet_passes;	   /* periodic passes that were arithmetic only */
+	int64_t share_pending_timeout_ms;  /* a MIG change stuck pending (0: 10 min) */
 	/*
 	 * Leader election (NULL: this replica always writes). When may_write
 	 * says no, a pass is read-only: it computes the plan and the ledger

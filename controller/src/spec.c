@@ -1049,27 +1049,20 @@ static int dec_priorities(struct gq_team *t, yajl_val pr, struct gq_err *err)
  * must be whole seconds and >= 60 s. Returns GQ_OK, GQ_EPARSE (not one of
  * those) or GQ_EINVAL (not whole seconds, under a minute, out of range).
  */
-static int parse_period(struct gq_budget *b, const char *s, struct gq_err *err)
+static int parse_duration_ms(const char *s, int64_t *out)
 {
-	static const char *const path = "spec.budget.period";
 	const char *p = s;
 	int64_t total_ms = 0;
 
-	if (strcmp(s, "Monthly") == 0 || strcmp(s, "Weekly") == 0 || strcmp(s, "Daily") == 0) {
-		b->period = s[0] == 'M'	  ? GQ_PERIOD_MONTHLY
-			    : s[0] == 'W' ? GQ_PERIOD_WEEKLY
-					  : GQ_PERIOD_DAILY;
-		return GQ_OK;
-	}
 	if (*p == '\0' || strlen(s) > 64)
-		goto bad;
+		return GQ_EPARSE;
 	while (*p != '\0') {
 		int64_t whole = 0, frac = 0, scale = 1, unit, part;
 		int nd = 0, nf = 0;
 
 		for (; *p >= '0' && *p <= '9'; p++, nd++) {
 			if (nd >= 12)
-				goto range;
+				return GQ_ERANGE;
 			whole = whole * 10 + (*p - '0');
 		}
 		if (*p == '.') {
@@ -1081,7 +1074,7 @@ static int parse_period(struct gq_budget *b, const char *s, struct gq_err *err)
 			}
 		}
 		if (nd == 0 && nf == 0)
-			goto bad;
+			return GQ_EPARSE;
 		if (p[0] == 'h')
 			unit = 3600000;
 		else if (p[0] == 'm' && p[1] != 's')
@@ -1089,12 +1082,33 @@ static int parse_period(struct gq_budget *b, const char *s, struct gq_err *err)
 		else if (p[0] == 's')
 			unit = 1000;
 		else
-			goto bad;
+			return GQ_EPARSE;
 		p++;
 		part = whole * unit + frac * unit / scale;
 		if (__builtin_add_overflow(total_ms, part, &total_ms))
-			goto range;
+			return GQ_ERANGE;
 	}
+	*out = total_ms;
+	return GQ_OK;
+}
+
+static int parse_period(struct gq_budget *b, const char *s, struct gq_err *err)
+{
+	static const char *const path = "spec.budget.period";
+	int64_t total_ms = 0;
+	int rc;
+
+	if (strcmp(s, "Monthly") == 0 || strcmp(s, "Weekly") == 0 || strcmp(s, "Daily") == 0) {
+		b->period = s[0] == 'M'	  ? GQ_PERIOD_MONTHLY
+			    : s[0] == 'W' ? GQ_PERIOD_WEEKLY
+					  : GQ_PERIOD_DAILY;
+		return GQ_OK;
+	}
+	rc = parse_duration_ms(s, &total_ms);
+	if (rc == GQ_EPARSE)
+		goto bad;
+	if (rc != GQ_OK)
+		goto range;
 	if (total_ms % 1000 != 0)
 		return gq_err_set(err, GQ_EINVAL, "%s: \"%s\" must be a whole number of seconds",
 				  path, s);
@@ -1219,6 +1233,38 @@ static int dec_budget(struct gq_team *t, yajl_val bv, struct gq_err *err)
 	return GQ_OK;
 }
 
+/* spec.sharing's drainTimeout (default 10m, at least 1s, whole seconds, at
+ * most a week), evict and maxUnavailable (default 1, 1..1000). */
+static int dec_sharing_drain(struct gq_sharing *s, yajl_val sv, struct gq_err *err)
+{
+	yajl_val v;
+	int64_t ms = 600000;
+
+	s->max_unavailable = 1;
+	if ((v = gq_json_get(sv, "drainTimeout")) != NULL) {
+		int rc = YAJL_IS_STRING(v) ? parse_duration_ms(v->u.string, &ms) : GQ_EPARSE;
+
+		if (rc != GQ_OK || ms < 1000 || ms % 1000 != 0 || ms > 7 * 86400000LL)
+			return gq_err_set(err, GQ_EINVAL,
+					  "spec.sharing.drainTimeout: must be a duration of whole "
+					  "seconds from 1s to 168h, such as \"30s\" or \"10m\"");
+	}
+	s->drain_timeout_ms = ms;
+	if ((v = gq_json_get(sv, "evict")) != NULL) {
+		if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+			return gq_err_set(err, GQ_EINVAL, "spec.sharing.evict: must be a boolean");
+		s->evict = YAJL_IS_TRUE(v);
+	}
+	if ((v = gq_json_get(sv, "maxUnavailable")) != NULL) {
+		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 1 || YAJL_GET_INTEGER(v) > 1000)
+			return gq_err_set(err, GQ_EINVAL,
+					  "spec.sharing.maxUnavailable: must be an integer from 1 "
+					  "to 1000");
+		s->max_unavailable = (int)YAJL_GET_INTEGER(v);
+	}
+	return GQ_OK;
+}
+
 /* spec.sharing, into t->sharing (owned by t, also after a failure). */
 static int dec_sharing(struct gq_team *t, yajl_val sv, struct gq_err *err)
 {
@@ -1244,6 +1290,9 @@ static int dec_sharing(struct gq_team *t, yajl_val sv, struct gq_err *err)
 			    "spec.sharing.migConfig: \"%s\" is not a valid label value",
 			    s->mig_config);
 	}
+	rc = dec_sharing_drain(s, sv, err);
+	if (rc != GQ_OK)
+		return rc;
 	if ((v = gq_json_get(sv, "devicePluginConfig")) != NULL) {
 		rc = dec_string(&s->device_plugin_config, v, "spec.sharing.devicePluginConfig", 63,
 				err);

@@ -90,6 +90,9 @@ struct gq_sharing {
 	struct gq_selector node_selector;
 	char *mig_config;	    /* NULL = unset */
 	char *device_plugin_config; /* NULL = unset; "" = remove our label */
+	int64_t drain_timeout_ms;   /* drainTimeout (default 10m) */
+	bool evict;		    /* evict GPU pods after drainTimeout */
+	int max_unavailable;	    /* nodes reconfiguring at once (default 1) */
 };
 
 struct gq_team {

@@ -105,7 +105,11 @@ test_policy_c_controller_touches_only_managed_quotas_classes_and_its_ca_bundle()
 
 test_policy_d_rbac_grants_nothing_unused() {
 	controller_install
-	assert_eq "$($KUBECTL auth can-i patch nodes --as $POL_SA 2>/dev/null)" no "no node writes until sharing ships"
+	assert_eq "$($KUBECTL auth can-i patch nodes --as $POL_SA 2>/dev/null)" yes "nodes: patch (spec.sharing)"
+	assert_eq "$($KUBECTL auth can-i delete nodes --as $POL_SA 2>/dev/null)" no "no node deletion"
+	assert_eq "$($KUBECTL auth can-i create pods --subresource=eviction -n default --as $POL_SA 2>/dev/null)" yes "evictions"
+	assert_eq "$($KUBECTL auth can-i delete pods -n default --as $POL_SA 2>/dev/null)" no "no pod deletion (evictions only)"
+	assert_eq "$($KUBECTL auth can-i list resourceslices.resource.k8s.io --as $POL_SA 2>/dev/null)" no "no ResourceSlices (DRA detection not shipped)"
 	assert_eq "$($KUBECTL auth can-i create events.events.k8s.io -n default --as $POL_SA 2>/dev/null)" no "no events.k8s.io"
 	assert_eq "$($KUBECTL auth can-i get validatingwebhookconfigurations/gpuquota --as $POL_SA 2>/dev/null)" no "no validating webhooks"
 	assert_eq "$($KUBECTL auth can-i get mutatingwebhookconfigurations/other --as $POL_SA 2>/dev/null)" no "only its own webhook"

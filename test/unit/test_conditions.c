@@ -181,7 +181,8 @@ static void run_case(const struct cond_case *k)
 				k->n_errors ? "quota: 500" : NULL,
 				classes,
 				k->class_conflict ? 1 : 0,
-				k->budget ? &k->b : NULL};
+				k->budget ? &k->b : NULL,
+				NULL};
 	struct gq_cond_set cs;
 
 	for (int i = 0; i < 3; i++)

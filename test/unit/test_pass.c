@@ -437,6 +437,127 @@ static void test_deleting(void **state)
 	gq_obs_free(&o);
 }
 
+/* Adds node name to the pool observation, with labels (key, value pairs,
+ * NULL-terminated) and optionally our cordon and step. */
+static struct gq_share_node *add_node(struct gq_obs *o, const char *name, const char *const *kv)
+{
+	struct gq_share_node *n;
+
+	o->share_nodes = gq_realloc(o->share_nodes, (o->n_share_nodes + 1) * sizeof(*n));
+	n = &o->share_nodes[o->n_share_nodes++];
+	memset(n, 0, sizeof(*n));
+	n->name = gq_strdup(name);
+	for (size_t i = 0; kv[i]; i += 2) {
+		n->labels.items =
+		    gq_realloc(n->labels.items, (n->labels.n + 1) * sizeof(*n->labels.items));
+		n->labels.items[n->labels.n++] =
+		    (struct gq_label){gq_strdup(kv[i]), gq_strdup(kv[i + 1])};
+	}
+	return n;
+}
+
+/* The pool in a pass: a node to reconfigure is cordoned (a merge patch of
+ * the node, with its Event), the status lists it and SharingReady says
+ * why; a follower plans the same status and writes nothing; an allocation
+ * being deleted releases the node before its finalizer goes. */
+static void test_sharing_in_pass(void **state)
+{
+	const char *const kv[] = {"pool", "a", GQ_LABEL_MIG_CONFIG, "all-disabled",
+				  GQ_LABEL_MIG_STATE, "success", NULL};
+	struct gq_obs o;
+	struct gq_pass p;
+	struct gq_pass_status st;
+	char *t = team_json(NULL, true, NULL);
+	char *sharing = strstr(t, "\"quota\"");
+	char *json;
+	size_t i;
+
+	(void)state;
+	assert_non_null(sharing);
+	json = gq_asprintf("%.*s\"sharing\":{\"nodeSelector\":{\"matchLabels\":{\"pool\":\"a\"}},"
+			   "\"migConfig\":\"all-3g.40gb\"},%s",
+			   (int)(sharing - t), t, sharing);
+	obs_std(&o, NULL);
+	gq_team_free(&o.teams[0]);
+	o.n_teams = 0;
+	add_team(&o, json);
+	o.self = &o.teams[0];
+	add_node(&o, "node-a", kv);
+	gq_rfc3339_parse(NOW, &o.now_ms);
+	o.share_pending_timeout_ms = 600000;
+	plan_ok(&p, &o);
+	for (i = 0; i < p.n_writes; i++)
+		if (strcmp(p.writes[i].path, "/api/v1/nodes/node-a") == 0)
+			break;
+	assert_true(i < p.n_writes);
+	assert_int_equal(p.writes[i].kind, GQ_WRITE_MERGE);
+	assert_string_equal(p.writes[i].event_reason, "Draining");
+	assert_true(YAJL_IS_TRUE(gq_json_get(gq_json_get(p.writes[i].body, "spec"), "unschedulable")));
+	assert_string_equal(gq_json_str(p.writes[i].body, GQ_PATH("metadata", "labels", GQ_LABEL_POOL)),
+			    "ml");
+	gq_pass_status(&st, &p, &o, &(struct gq_pass_outcome){0, 0, ""}, LEDGER_INTERVAL);
+	assert_non_null(st.doc);
+	{
+		yajl_val nodes = gq_json_get(gq_json_get(st.doc, "status"), "nodes");
+		yajl_val conds = gq_json_get(gq_json_get(st.doc, "status"), "conditions");
+		bool found = false;
+
+		assert_true(nodes && YAJL_IS_ARRAY(nodes) && nodes->u.array.len == 1);
+		assert_string_equal(gq_json_str(nodes->u.array.values[0], GQ_PATH("phase")),
+				    "Draining");
+		for (size_t k = 0; conds && k < conds->u.array.len; k++)
+			if (strcmp(gq_json_str(conds->u.array.values[k], GQ_PATH("type")),
+				   "SharingReady") == 0) {
+				found = true;
+				assert_string_equal(
+				    gq_json_str(conds->u.array.values[k], GQ_PATH("reason")),
+				    "Reconfiguring");
+			}
+		assert_true(found);
+	}
+	assert_true(st.requeue_ms > 0);
+	gq_pass_status_free(&st);
+	gq_pass_free(&p);
+	o.lead = false;
+	plan_ok(&p, &o);
+	assert_int_equal(p.n_writes, 0);
+	assert_int_equal(p.share.n_nodes, 1);
+	gq_pass_free(&p);
+	gq_obs_free(&o);
+
+	/* Being deleted: the pool node is released first. */
+	free(json);
+	json = team_json(NULL, true, ",\"deletionTimestamp\":\"2026-03-15T11:00:00Z\"");
+	obs_std(&o, NULL);
+	gq_team_free(&o.teams[0]);
+	o.n_teams = 0;
+	add_team(&o, json);
+	o.self = &o.teams[0];
+	add_node(&o, "node-a", (const char *const[]){"pool", "a", GQ_LABEL_POOL, "ml", NULL})
+	    ->we_cordoned = true;
+	plan_ok(&p, &o);
+	assert_true(p.early);
+	assert_true(p.n_writes >= 2);
+	assert_string_equal(p.writes[p.n_writes - 2].path, "/api/v1/nodes/node-a");
+	{
+		yajl_val l = gq_json_obj(p.writes[p.n_writes - 2].body,
+					 GQ_PATH("metadata", "labels"));
+		yajl_val s = gq_json_obj(p.writes[p.n_writes - 2].body, GQ_PATH("spec"));
+
+		assert_non_null(l);
+		assert_string_equal(l->u.object.keys[0], GQ_LABEL_POOL);
+		assert_true(YAJL_IS_NULL(l->u.object.values[0])); /* removed */
+		assert_non_null(s);
+		assert_string_equal(s->u.object.keys[0], "unschedulable");
+		assert_true(YAJL_IS_NULL(s->u.object.values[0])); /* uncordoned */
+	}
+	assert_true(p.writes[p.n_writes - 1].after_ok);
+	gq_pass_free(&p);
+	gq_obs_free(&o);
+	free(json);
+	free(t);
+}
+
 /* Gone from the cache: its namespaces are released and the registry
  * forgets it; undecodable: an InvalidSpec status, once. */
 static void test_gone_and_invalid(void **state)
@@ -596,6 +717,7 @@ int main(void)
 	    cmocka_unit_test(test_priority_class_conflict_and_recreate),
 	    cmocka_unit_test(test_stale_and_released),
 	    cmocka_unit_test(test_deleting),
+	    cmocka_unit_test(test_sharing_in_pass),
 	    cmocka_unit_test(test_gone_and_invalid),
 	    cmocka_unit_test(test_held_release_and_deny_guard),
 	    cmocka_unit_test(test_finalizer_release_after_status),

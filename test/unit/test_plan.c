@@ -621,7 +621,7 @@ static void test_status_full(void **state)
 		  "{\"namespaces\":[\"ns-a\",\"ns-b\",\"ns-c\",\"ns-d\"]}");
 	make_totals(&totals, (const char *const[]){"requests.nvidia.com/gpu", "8", "requests.cpu",
 						   "8", "requests.memory", "2048Mi", NULL});
-	in = (struct gq_status_in){&t, sns, GQ_ARRAY_LEN(sns), &totals, conds, 3, NULL, NOW, NULL};
+	in = (struct gq_status_in){&t, sns, GQ_ARRAY_LEN(sns), &totals, conds, 3, NULL, NOW, NULL, NULL};
 	b = status_tree(&in);
 
 	assert_string_equal(str_at(b, GQ_PATH("apiVersion")), "gpuquota.io/v1alpha1");
@@ -703,7 +703,7 @@ static void test_status_full(void **state)
 /* The state for a list of conditions. */
 static char *state_for(const struct gq_team *t, const struct gq_condition *conds, size_t n)
 {
-	struct gq_status_in in = {t, NULL, 0, NULL, conds, n, NULL, NOW, NULL};
+	struct gq_status_in in = {t, NULL, 0, NULL, conds, n, NULL, NOW, NULL, NULL};
 	yajl_val b = status_tree(&in);
 	char *s = gq_strdup(str_at(b, GQ_PATH("status", "state")));
 
@@ -782,7 +782,7 @@ static void test_status_transition_times(void **state)
 
 	(void)state;
 	make_team(&t, "vision", NULL, false, 2, "{\"namespaces\":[\"a\"]}");
-	in = (struct gq_status_in){&t, NULL, 0, NULL, conds, 3, prev, NOW, NULL};
+	in = (struct gq_status_in){&t, NULL, 0, NULL, conds, 3, prev, NOW, NULL, NULL};
 	b = status_tree(&in);
 	assert_string_equal(str_at(cond_of(b, "Ready"), GQ_PATH("lastTransitionTime")), OLD_READY);
 	assert_string_equal(str_at(cond_of(b, "Conflict"), GQ_PATH("lastTransitionTime")), NOW);
@@ -792,7 +792,7 @@ static void test_status_transition_times(void **state)
 	/* Degraded staying False keeps its old time. */
 	{
 		const struct gq_condition same[] = {{"Degraded", false, "AllNamespacesReady", ""}};
-		struct gq_status_in in2 = {&t, NULL, 0, NULL, same, 1, prev, NOW, NULL};
+		struct gq_status_in in2 = {&t, NULL, 0, NULL, same, 1, prev, NOW, NULL, NULL};
 
 		b2 = status_tree(&in2);
 		assert_string_equal(str_at(cond_of(b2, "Degraded"), GQ_PATH("lastTransitionTime")),
@@ -842,7 +842,7 @@ static void test_status_minimal_no_empty(void **state)
 
 	(void)state;
 	make_team(&t, "vision", NULL, false, 0, "{\"namespaces\":[\"a\"]}");
-	in = (struct gq_status_in){&t, NULL, 0, &empty, NULL, 0, NULL, NOW, NULL};
+	in = (struct gq_status_in){&t, NULL, 0, &empty, NULL, 0, NULL, NOW, NULL, NULL};
 	b = status_tree(&in);
 	st = gq_json_obj(b, GQ_PATH("status"));
 	assert_non_null(st);
@@ -877,7 +877,7 @@ static void test_status_bad_utf8_message(void **state)
 
 	(void)state;
 	make_team(&t, "vision", NULL, false, 0, "{\"namespaces\":[\"a\"]}");
-	in = (struct gq_status_in){&t, NULL, 0, &empty, &bad, 1, NULL, NOW, NULL};
+	in = (struct gq_status_in){&t, NULL, 0, &empty, &bad, 1, NULL, NOW, NULL, NULL};
 	assert_null(gq_status_body(&in));
 	in.conds = &good;
 	body = gq_status_body(&in);
@@ -902,7 +902,7 @@ static void test_status_no_empty_map_from_non_string_values(void **state)
 
 	(void)state;
 	make_team(&t, "vision", NULL, false, 1, "{\"namespaces\":[\"ns-a\"]}");
-	in = (struct gq_status_in){&t, &sns, 1, NULL, NULL, 0, NULL, NOW, NULL};
+	in = (struct gq_status_in){&t, &sns, 1, NULL, NULL, 0, NULL, NOW, NULL, NULL};
 	b = status_tree(&in);
 	empty = has_empty(b);
 	yajl_tree_free(b);
@@ -930,7 +930,7 @@ static void test_status_gpu_sum_formats(void **state)
 	(void)state;
 	make_team(&t, "vision", NULL, false, 1, "{\"namespaces\":[\"a\"]}");
 	make_totals(&totals, (const char *const[]){"requests.nvidia.com/gpu", "16", NULL});
-	in = (struct gq_status_in){&t, sns, 3, &totals, NULL, 0, NULL, NOW, NULL};
+	in = (struct gq_status_in){&t, sns, 3, &totals, NULL, 0, NULL, NOW, NULL, NULL};
 	b = status_tree(&in);
 	/* Unparsable values are skipped; "3000m" counts as 3. */
 	assert_string_equal(str_at(b, GQ_PATH("status", "gpus")), "5/16");
@@ -1419,7 +1419,8 @@ static void test_status_tree_matches_body(void **state)
 				   GQ_ARRAY_LEN(conds),
 				   prev,
 				   "2026-03-10T10:00:00Z",
-				   &sb};
+				   &sb,
+				   NULL};
 
 	tree = gq_status_tree(&in);
 	body = gq_status_body(&in);

@@ -1,0 +1,293 @@
+# e2e: spec.sharing applied to a team's node pool -- the controller labels
+# the pool's nodes with nvidia.com/mig.config, cordons a node and waits for
+# (or evicts, through the Eviction API and its PodDisruptionBudgets) its GPU
+# pods before reconfiguring it, and uncordons it once the fake mig-manager
+# (test/cluster/fake-mig-manager.sh) reports nvidia.com/mig.config.state
+# success. Every test brings its own simulated node (share-<x>-0, test pool
+# share-<x>) and deletes it at the end; the nodes are tainted so that only
+# this file's pods land there.
+
+# share_node NAME POOL: a kwok node like gpu-node-0 (8 whole H100s, MIG
+# capable, all-disabled and settled) in test pool POOL, tainted
+# gpuquota.io/test-pool=POOL:NoSchedule. A node of that name left by an
+# earlier run is replaced.
+share_node() {
+	$KUBECTL delete node "$1" --ignore-not-found --wait=true >/dev/null
+	$KUBECTL apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Node
+metadata:
+  name: $1
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels:
+    type: kwok
+    kubernetes.io/hostname: $1
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    gpuquota.io/test-pool: $2
+    nvidia.com/gpu.present: "true"
+    nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3
+    nvidia.com/gpu.memory: "81559"
+    nvidia.com/gpu.family: hopper
+    nvidia.com/gpu.machine: PowerEdge-XE9680
+    nvidia.com/cuda.driver.major: "570"
+    nvidia.com/mig.capable: "true"
+    nvidia.com/gpu.count: "8"
+    nvidia.com/gpu.replicas: "1"
+    nvidia.com/gpu.sharing-strategy: none
+    nvidia.com/mig.config: all-disabled
+    nvidia.com/mig.config.state: success
+spec:
+  taints: [{key: gpuquota.io/test-pool, value: $2, effect: NoSchedule}]
+status:
+  allocatable:
+    cpu: "96"
+    memory: 1Ti
+    pods: "110"
+    nvidia.com/gpu: "8"
+  capacity:
+    cpu: "96"
+    memory: 1Ti
+    pods: "110"
+    nvidia.com/gpu: "8"
+Y
+	wait_for 60 sh -c "$KUBECTL get node $1 --no-headers | grep -q ' Ready'"
+}
+
+# share_pod NS NAME RESOURCE POOL [LABELS]: a pod asking for one RESOURCE
+# (nvidia.com/gpu, nvidia.com/mig-<profile>) on test pool POOL, running
+# until deleted. LABELS: a flow-style map body, e.g. "app: x".
+share_pod() {
+	$KUBECTL apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $2
+  namespace: $1
+  labels: {${5-}}
+spec:
+  nodeSelector: {gpuquota.io/test-pool: $4}
+  tolerations: [{key: gpuquota.io/test-pool, operator: Equal, value: $4, effect: NoSchedule}]
+  containers:
+  - name: main
+    image: registry.example/train:1
+    resources: {limits: {$3: "1"}}
+Y
+}
+
+# share_team NAME NS POOL MIGCONFIG [EXTRA]: an allocation whose sharing
+# selects test pool POOL; EXTRA: more lines under spec.sharing.
+share_team() {
+	apply_team "$1" "  namespaces: [$2]
+  quota: {gpus: 8, migSlices: {\"3g.40gb\": 16}}
+  sharing:
+    nodeSelector: {matchLabels: {gpuquota.io/test-pool: $3}}
+    migConfig: $4${5:+
+$5}"
+}
+
+# share_field TEAM FIELD: a field of the team's first (here: only) pool node
+# in status.nodes.
+share_field() { jp "gta/$1" "{.status.nodes[0].$2}"; }
+
+share_field_is() { [ "$(share_field "$1" "$2")" = "$3" ]; }
+
+# node_label NODE KEY
+node_label() { jp "node/$1" "{.metadata.labels.${2//./\\.}}"; }
+
+node_label_is() { [ "$(node_label "$1" "$2")" = "$3" ]; }
+
+cordoned() { [ "$(jp "node/$1" '{.spec.unschedulable}')" = true ]; }
+
+uncordoned() { [ "$(jp "node/$1" '{.spec.unschedulable}')" != true ]; }
+
+# sharing_is TEAM STATUS REASON: the SharingReady condition.
+sharing_is() {
+	cond_is "$1" SharingReady "$2" &&
+		[ "$(jp "gta/$1" '{.status.conditions[?(@.type=="SharingReady")].reason}')" = "$3" ]
+}
+
+# share_settled NODE CONFIG: the MIG manager applied CONFIG and the node is
+# schedulable again.
+share_settled() {
+	node_label_is "$1" nvidia.com/mig.config "$2" && node_label_is "$1" nvidia.com/mig.config.state success &&
+		uncordoned "$1"
+}
+
+# share_untouched NODE: none of our marks on a node of the initial layout.
+share_untouched() {
+	node_label_is "$1" nvidia.com/mig.config all-disabled && node_label_is "$1" gpuquota.io/pool "" &&
+		uncordoned "$1"
+}
+
+# share_observed TEAM: the controller has seen the team's current spec.
+share_observed() {
+	[ "$(jp "gta/$1" '{.status.observedGeneration}')" = "$(jp "gta/$1" '{.metadata.generation}')" ]
+}
+
+# share_holds SECONDS CMD...: CMD keeps succeeding, checked every 0.5 s.
+share_holds() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 2; i++)); do
+		if ! "$@" >/dev/null 2>&1; then
+			fail "stopped holding after $((i / 2))s: $*"
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+test_sharing_reconfigure_waits_for_running_pod() {
+	local ns=e2e-share-a node=share-a-0
+	controller_start
+	share_node $node share-a
+	new_ns $ns
+	share_team share-a $ns share-a all-disabled
+	wait_for 30 share_field_is share-a phase Ready
+	wait_for 30 node_label_is $node gpuquota.io/pool share-a
+	assert_eq "$(share_field share-a name) $(share_field share-a desiredConfig)" "$node all-disabled" \
+		"pool node in status"
+	wait_for 30 rq_hard_is $ns gpuquota-share-a requests.nvidia.com/gpu 8
+	share_pod $ns job nvidia.com/gpu share-a
+	wait_for 30 phase_is $ns job Running
+	assert_eq "$(jp pod/job '{.spec.nodeName}' $ns)" $node "GPU pod on the pool node"
+
+	$KUBECTL patch gta share-a --type merge -p '{"spec":{"sharing":{"migConfig":"all-3g.40gb"}}}' >/dev/null
+	wait_for 30 cordoned $node
+	wait_for 30 share_field_is share-a phase Draining
+	# The pass after the cordon counts the node's GPU pods.
+	wait_for 30 sh -c "$KUBECTL get gta share-a -o jsonpath='{.status.nodes[0].message}' | grep -q '1 GPU pod'"
+	wait_for 30 sharing_is share-a False Reconfiguring
+	# Not reconfigured under a running pod.
+	share_holds 5 node_label_is $node nvidia.com/mig.config all-disabled
+	assert_eq "$(pod_phase $ns job)" Running "GPU pod keeps running while the node drains"
+	assert_eq "$(share_field share-a phase)" Draining "phase while the pod runs"
+
+	$KUBECTL -n $ns delete pod job --wait=true >/dev/null
+	wait_for 60 share_settled $node all-3g.40gb
+	wait_for 60 share_field_is share-a phase Ready
+	wait_for 60 cond_is share-a SharingReady True
+	assert_eq "$(share_field share-a observedConfig) $(share_field share-a configState)" "all-3g.40gb success" \
+		"observed layout in status"
+	assert_eq "$(jp node/$node '{.status.allocatable.nvidia\.com/mig-3g\.40gb}')" 16 "3g.40gb slices"
+
+	share_pod $ns slice nvidia.com/mig-3g.40gb share-a
+	wait_for 30 phase_is $ns slice Running
+	assert_eq "$(jp pod/slice '{.spec.nodeName}' $ns)" $node "MIG pod on the reconfigured node"
+
+	$KUBECTL -n $ns delete pod --all --wait=true >/dev/null
+	$KUBECTL delete gta share-a --wait=true --timeout=60s >/dev/null
+	$KUBECTL delete node $node --wait=true >/dev/null
+}
+
+test_sharing_evict_honours_pdb() {
+	local ns=e2e-share-b node=share-b-0
+	controller_start
+	share_node $node share-b
+	new_ns $ns
+	share_team share-b $ns share-b all-disabled "    evict: true
+    drainTimeout: 3s"
+	wait_for 30 share_field_is share-b phase Ready
+	wait_for 30 rq_hard_is $ns gpuquota-share-b requests.nvidia.com/gpu 8
+	share_pod $ns job nvidia.com/gpu share-b "app: share-b-job"
+	wait_for 30 phase_is $ns job Running
+	$KUBECTL apply -f - >/dev/null <<Y
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: share-b-job, namespace: $ns}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: share-b-job}}
+Y
+	# Evictions are decided on the budget's status, once the disruption
+	# controller has computed it.
+	wait_for 30 sh -c "[ \"\$($KUBECTL -n $ns get pdb share-b-job -o jsonpath='{.status.observedGeneration}')\" = 1 ]"
+
+	$KUBECTL patch gta share-b --type merge -p '{"spec":{"sharing":{"migConfig":"all-2g.20gb"}}}' >/dev/null
+	wait_for 30 cordoned $node
+	wait_for 30 share_field_is share-b phase Evicting
+	# The PodDisruptionBudget refuses the eviction (429), retried.
+	sleep 8
+	assert_eq "$(pod_phase $ns job)" Running "pod protected by its PodDisruptionBudget"
+	assert_eq "$(jp pod/job '{.metadata.deletionTimestamp}' $ns)" "" "pod not deleted"
+	assert_eq "$(share_field share-b phase)" Evicting "phase while the eviction is refused"
+	assert_eq "$(node_label $node nvidia.com/mig.config)" all-disabled "layout while the pod runs"
+
+	$KUBECTL -n $ns delete pdb share-b-job >/dev/null
+	wait_for 60 sh -c "! $KUBECTL -n $ns get pod job >/dev/null 2>&1"
+	wait_for 60 share_settled $node all-2g.20gb
+	wait_for 60 share_field_is share-b phase Ready
+	assert_eq "$(jp node/$node '{.status.allocatable.nvidia\.com/mig-2g\.20gb}')" 24 "2g.20gb slices"
+
+	$KUBECTL -n $ns delete pod --all --wait=true >/dev/null
+	$KUBECTL delete gta share-b --wait=true --timeout=60s >/dev/null
+	$KUBECTL delete node $node --wait=true >/dev/null
+}
+
+test_sharing_conflict_two_teams() {
+	local node=share-c-0 t
+	controller_start
+	new_ns e2e-share-c1
+	new_ns e2e-share-c2
+	# Both teams exist before their node does: no window in which one of
+	# them alone selects it.
+	share_team share-c1 e2e-share-c1 share-c all-1g.10gb
+	share_team share-c2 e2e-share-c2 share-c all-7g.80gb
+	wait_for 30 share_observed share-c1
+	wait_for 30 share_observed share-c2
+	share_node $node share-c
+	for t in share-c1 share-c2; do
+		wait_for 30 sharing_is $t False Conflict
+		wait_for 30 share_field_is $t phase Conflict
+		assert_eq "$(share_field $t name)" $node "$t lists the node"
+	done
+	share_holds 10 share_untouched $node
+	assert_eq "$(node_label $node gpuquota.io/pool)" "" "no pool label on a contested node"
+
+	$KUBECTL delete gta share-c1 share-c2 --wait=true --timeout=60s >/dev/null
+	$KUBECTL delete node $node --wait=true >/dev/null
+}
+
+test_sharing_unknown_config_fails() {
+	local ns=e2e-share-d node=share-d-0
+	controller_start
+	share_node $node share-d
+	new_ns $ns
+	share_team share-d $ns share-d no-such-layout
+	wait_for 60 share_field_is share-d phase Failed
+	assert_eq "$(share_field share-d configState)" failed "configState"
+	assert_eq "$(node_label $node nvidia.com/mig.config.state)" failed "MIG manager state"
+	wait_for 30 sharing_is share-d False ReconfigureFailed
+	# A failed node stays cordoned until the layout changes or sharing goes.
+	assert_eq "$(jp node/$node '{.spec.unschedulable}')" true "failed node stays cordoned"
+	# Removing the allocation uncordons it and removes our label.
+	$KUBECTL delete gta share-d --wait=true --timeout=60s >/dev/null
+	wait_for 30 uncordoned $node
+	wait_for 30 node_label_is $node gpuquota.io/pool ""
+
+	$KUBECTL delete node $node --wait=true >/dev/null
+}
+
+test_sharing_removal_restores_node() {
+	local ns=e2e-share-e node=share-e-0
+	controller_start
+	share_node $node share-e
+	new_ns $ns
+	share_team share-e $ns share-e all-3g.40gb
+	wait_for 60 share_settled $node all-3g.40gb
+	wait_for 60 share_field_is share-e phase Ready
+	wait_for 30 node_label_is $node gpuquota.io/pool share-e
+
+	$KUBECTL patch gta share-e --type=json -p '[{"op":"remove","path":"/spec/sharing"}]' >/dev/null
+	wait_for 30 node_label_is $node gpuquota.io/pool ""
+	wait_for 30 sh -c "! $KUBECTL get node $node -o jsonpath='{.metadata.annotations}' | grep -q gpuquota.io/sharing-"
+	assert_not_contains "$(jp node/$node '{.metadata.labels}')" gpuquota.io/pool "our label removed"
+	uncordoned $node || fail "node still cordoned after sharing was removed"
+	# The layout is left as it is.
+	share_holds 5 node_label_is $node nvidia.com/mig.config all-3g.40gb
+	assert_eq "$(node_label $node nvidia.com/mig.config.state)" success "layout state"
+
+	$KUBECTL delete gta share-e --wait=true --timeout=60s >/dev/null
+	$KUBECTL delete node $node --wait=true >/dev/null
+}

@@ -318,6 +318,36 @@ static void check_budget(struct gq_adm_response *out, struct gq_jpatch *p,
 				     b.reset != NULL ? b.reset : ""));
 }
 
+/* Whether req is a pod that team's pool serves (rule 7). */
+static bool pinned(const struct gq_adm_request *req, const struct gq_adm_team *team)
+{
+	size_t n = strlen(GQ_NVIDIA_MIG_PREFIX);
+
+	if (team->pool == NULL)
+		return false;
+	if (!team->pool_mig_only)
+		return true;
+	for (size_t i = 0; i < req->n_gpus; i++)
+		if (req->gpus[i].count > 0 && strncmp(req->gpus[i].resource, GQ_NVIDIA_MIG_PREFIX, n) == 0)
+			return true;
+	return false;
+}
+
+/* Pins the pod to pool (rule 7): its nodeSelector member and the toleration
+ * of the pool's taint. */
+static void patch_pool(struct gq_jpatch *p, const struct gq_adm_request *req, const char *pool)
+{
+	if (req->has_node_selector)
+		gq_jpatch_set(p, "add", "/spec/nodeSelector/gpuquota.io~1pool", GQ_JPATCH_STR, pool,
+			      0);
+	else
+		gq_jpatch_set(p, "add", "/spec/nodeSelector", GQ_JPATCH_POOL_SEL, pool, 0);
+	if (req->has_tolerations)
+		gq_jpatch_set(p, "add", "/spec/tolerations/-", GQ_JPATCH_POOL_TOL, pool, 0);
+	else
+		gq_jpatch_set(p, "add", "/spec/tolerations", GQ_JPATCH_POOL_TOL_LIST, pool, 0);
+}
+
 /* Ownership: req and team are borrowed for the call; the caller owns *out
  * afterwards (gq_adm_response_free), whatever the result. */
 int gq_admission_decide(struct gq_adm_response *out, const struct gq_adm_request *req,
@@ -361,6 +391,19 @@ int gq_admission_decide(struct gq_adm_response *out, const struct gq_adm_request
 		return GQ_OK;
 	}
 
+	if (!pinned(req, team) && team->pools_exist && req->tolerates_pool) {
+		label = pod_label(req);
+		deny(out, GQ_ADM_DENY_POOL,
+		     gq_asprintf("%s tolerates the taint %s of the teams' GPU pools "
+				 "(spec.tolerations: that key, or no key with operator Exists); "
+				 "%s, so it may not",
+				 label, GQ_JPATCH_POOL_KEY,
+				 team->pool ? "its team's pool serves only pods asking for MIG slices"
+					    : "its team has no pool (spec.sharing)"));
+		free(label);
+		return GQ_OK;
+	}
+
 	if (cls != NULL && in_list(cls, team->exempt_classes, team->n_exempt))
 		out->action = GQ_ADM_EXEMPT;
 	else
@@ -376,6 +419,8 @@ int gq_admission_decide(struct gq_adm_response *out, const struct gq_adm_request
 			gq_jpatch_set(&p, "add", "/metadata/finalizers", GQ_JPATCH_STR_LIST,
 				      GQ_ACCOUNTING_FINALIZER, 0);
 	}
+	if (out->allowed && pinned(req, team))
+		patch_pool(&p, req, team->pool);
 	if (out->allowed)
 		out->patch = gq_jpatch_json(&p);
 	return GQ_OK;
@@ -410,6 +455,7 @@ const char *gq_admission_action_name(enum gq_adm_action a)
 	case GQ_ADM_HOLD: return "hold";
 	case GQ_ADM_DEPRIORITIZE: return "deprioritize";
 	case GQ_ADM_DENY_REFUSED: return "deny-refused";
+	case GQ_ADM_DENY_POOL: return "deny-pool";
 	}
 	return "unknown";
 }

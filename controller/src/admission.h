@@ -19,6 +19,14 @@
  *     gate gpuquota.io/budget + warning) or Deprioritize (the over-budget
  *     class, its value and preemptionPolicy Never + warning).
  *  6. Otherwise allowed, with a warning past the team's warn threshold.
+ *  7. Pinning (spec.sharing): an allowed pod of a team with a pool that the
+ *     pool serves -- one asking for a MIG slice when the pool has a MIG
+ *     layout, every GPU pod otherwise -- gets the nodeSelector
+ *     gpuquota.io/pool=<pool> and the toleration of the pool's taint
+ *     (gpuquota.io/pool=<pool>:NoSchedule), replacing any gpuquota.io/pool
+ *     selector it names. A pod not pinned that tolerates a pool taint,
+ *     while some team has a pool, is denied (403) before the budget is
+ *     looked at: it could land on a pool not its own.
  * Before these: a GPU pod CREATE the decoder refuses (over a bound below) is
  * denied (403, gq_admission_refuse), whatever its namespace.
  *
@@ -96,6 +104,11 @@ struct gq_adm_request {
 	bool has_gates;		    /* spec.schedulingGates is an array (maybe empty) */
 	char **gates;		    /* names of spec.schedulingGates[] */
 	size_t n_gates;
+	bool has_node_selector;	 /* spec.nodeSelector is an object (maybe empty) */
+	bool has_tolerations;	 /* spec.tolerations is an array (maybe empty) */
+	bool tolerates_pool;	 /* one of them tolerates a gpuquota.io/pool taint: its
+				  * key is gpuquota.io/pool, or it has no key and
+				  * operator Exists; effect NoSchedule or none */
 	struct gq_adm_gpu *gpus; /* effective nvidia.com/... requests, sorted by name */
 	size_t n_gpus;
 
@@ -142,6 +155,14 @@ struct gq_adm_team {
 
 	/* spec.budget.weights (cost.h: gq_cost_resource_weight); NULL = none */
 	const struct gq_res_list *weights;
+
+	/* spec.sharing: the pool the team's GPU pods are pinned to (its nodes
+	 * carry label and taint gpuquota.io/pool=<pool>); NULL = none */
+	const char *pool;
+	bool pool_mig_only; /* the pool has a MIG layout: only pods asking for a
+			     * MIG slice are pinned (whole GPUs are elsewhere) */
+	/* some team has a pool (the registry sets it at each review) */
+	bool pools_exist;
 };
 
 /* What gq_admission_decide chose (for logs and metrics). */
@@ -155,6 +176,7 @@ enum gq_adm_action {
 	GQ_ADM_HOLD,	     /* allowed with the budget scheduling gate */
 	GQ_ADM_DEPRIORITIZE, /* allowed in the over-budget class */
 	GQ_ADM_DENY_REFUSED, /* denied: a GPU pod the decoder refused (gq_admission_refuse) */
+	GQ_ADM_DENY_POOL,    /* denied: tolerates another team's pool taint */
 };
 
 /* The decision, ready for gq_admission_encode. Owns its strings

@@ -326,6 +326,8 @@ enum sax_node {
 	N_SPEC,	    /* request.object.spec */
 	N_GATES,    /* spec.schedulingGates */
 	N_GATE,	    /* spec.schedulingGates[i] */
+	N_TOLS,	    /* spec.tolerations */
+	N_TOL,	    /* spec.tolerations[i] */
 	N_LIST,	    /* spec.containers (aux 0) or spec.initContainers (aux 1) */
 	N_CONT,	    /* a container of list aux & AUX_LIST */
 	N_RES,	    /* its resources */
@@ -360,13 +362,16 @@ static const struct sax_key pod_keys[] = {KEY("metadata"), KEY("spec"), {NULL, 0
 enum { MK_GEN, MK_NAME, MK_NS, MK_FINS };
 static const struct sax_key meta_keys[] = {
     KEY("generateName"), KEY("name"), KEY("namespace"), KEY("finalizers"), {NULL, 0}};
-enum { SK_PCN, SK_PRIO, SK_PP, SK_ADS, SK_GATES, SK_CONTAINERS, SK_INIT };
+enum { SK_PCN, SK_PRIO, SK_PP, SK_ADS, SK_GATES, SK_CONTAINERS, SK_INIT, SK_NSEL, SK_TOLS };
 static const struct sax_key spec_keys[] = {KEY("priorityClassName"), KEY("priority"),
 					   KEY("preemptionPolicy"),  KEY("activeDeadlineSeconds"),
 					   KEY("schedulingGates"),   KEY("containers"),
-					   KEY("initContainers"),    {NULL, 0}};
+					   KEY("initContainers"),    KEY("nodeSelector"),
+					   KEY("tolerations"),	     {NULL, 0}};
 enum { GK_NAME };
 static const struct sax_key gate_keys[] = {KEY("name"), {NULL, 0}};
+enum { TK_KEY, TK_OP, TK_EFFECT };
+static const struct sax_key tol_keys[] = {KEY("key"), KEY("operator"), KEY("effect"), {NULL, 0}};
 enum { CK_RESTART, CK_RES };
 static const struct sax_key cont_keys[] = {KEY("restartPolicy"), KEY("resources"), {NULL, 0}};
 enum { EK_REQUESTS, EK_LIMITS };
@@ -377,6 +382,7 @@ static const struct sax_key *const node_keys[] = {
     [N_ROOT] = root_keys, [N_REQ] = req_keys,	[N_KIND] = kind_keys,
     [N_POD] = pod_keys,	  [N_META] = meta_keys, [N_SPEC] = spec_keys,
     [N_GATE] = gate_keys, [N_CONT] = cont_keys, [N_RES] = res_keys,
+    [N_TOL] = tol_keys,
 };
 
 /* A container (an element of containers or initContainers). */
@@ -426,6 +432,14 @@ struct sax_spec {
 	uint8_t list[2]; /* types of containers, initContainers */
 	size_t count[2]; /* their elements (records kept for the first MAX_CONTAINERS) */
 	bool xgpu[2];	 /* one past those carries GPU resources (cont_has_gpu) */
+	uint8_t nsel;	 /* type of nodeSelector */
+	uint8_t tols;	 /* type of tolerations */
+	bool tol_pool;	 /* one of them tolerates a pool taint (gq_adm_tolerates_pool) */
+	struct {
+		int key;	/* GQ_ADM_TOL_KEY_* of the element being read */
+		bool exists;	/* its operator is "Exists" */
+		bool no_sched;	/* its effect is absent, "" or "NoSchedule" */
+	} tol;
 };
 
 /* request */
@@ -676,7 +690,7 @@ static void reset_req(struct sax *s, int t)
 /* Whether node is read as an array (else as an object). */
 static bool node_is_array(int node)
 {
-	return node == N_FINS || node == N_GATES || node == N_LIST;
+	return node == N_FINS || node == N_GATES || node == N_LIST || node == N_TOLS;
 }
 
 /* A member value of spec (key k) of type t. Returns the node to open when
@@ -701,7 +715,36 @@ static int sax_spec_value(struct sax *s, int k, int t, const char *txt, size_t l
 		s->spec.xgpu[*aux] = false;
 		s->conts[*aux].n = 0;
 		return N_LIST;
+	case SK_NSEL: s->spec.nsel = (uint8_t)t; break;
+	case SK_TOLS:
+		s->spec.tols = (uint8_t)t;
+		s->spec.tol_pool = false;
+		return N_TOLS;
 	}
+	return N_SKIP;
+}
+
+/* A value inside spec.tolerations (N_TOLS: an element; N_TOL: a member k
+ * of one). Returns the node to open. */
+static int sax_tol_value(struct sax *s, int node, int k, int t, const char *txt, size_t len)
+{
+	if (node == N_TOLS) {
+		if (t != SV_OBJ)
+			return N_SKIP; /* not a toleration: tolerates nothing */
+		s->spec.tol.key = GQ_ADM_TOL_KEY_ANY;
+		s->spec.tol.exists = false;
+		s->spec.tol.no_sched = true;
+		return N_TOL;
+	}
+	if (k == TK_KEY)
+		s->spec.tol.key = value_is(t, txt, len, "")		  ? GQ_ADM_TOL_KEY_ANY
+				  : value_is(t, txt, len, GQ_ADM_POOL_KEY) ? GQ_ADM_TOL_KEY_POOL
+									   : GQ_ADM_TOL_KEY_OTHER;
+	else if (k == TK_OP)
+		s->spec.tol.exists = value_is(t, txt, len, "Exists");
+	else if (k == TK_EFFECT)
+		s->spec.tol.no_sched =
+		    value_is(t, txt, len, "") || value_is(t, txt, len, "NoSchedule");
 	return N_SKIP;
 }
 
@@ -862,6 +905,8 @@ static int sax_value(struct sax *s, int t, const char *txt, size_t len)
 		s->meta.n_fins++;
 		break;
 	case N_SPEC: push = sax_spec_value(s, k, t, txt, len, &aux); break;
+	case N_TOLS:
+	case N_TOL: push = sax_tol_value(s, node, k, t, txt, len); break;
 	case N_GATES:
 		if (s->spec.n_gates++ >= MAX_GATES)
 			break; /* refused by count; not kept */
@@ -929,6 +974,9 @@ static int sax_end(void *ctx)
 
 	if (s->stack[s->depth].node == N_CONT && (aux & AUX_UNKEPT) && cont_has_gpu(&s->xcont))
 		s->spec.xgpu[aux & AUX_LIST] = true;
+	if (s->stack[s->depth].node == N_TOL &&
+	    gq_adm_tolerates_pool(s->spec.tol.key, s->spec.tol.exists, s->spec.tol.no_sched))
+		s->spec.tol_pool = true;
 	s->depth--;
 	return 1;
 }
@@ -1248,6 +1296,9 @@ static int sax_pod(struct gq_adm_request *out, const struct sax *s, struct gq_er
 	rc = sax_gates(out, s, err);
 	if (rc != GQ_OK)
 		return rc;
+	out->has_node_selector = sp->nsel == SV_OBJ;
+	out->has_tolerations = sp->tols == SV_ARR;
+	out->tolerates_pool = out->has_tolerations && sp->tol_pool;
 	acc.n = 0;
 	rc = sax_fold_list(&acc, s, 0, err);
 	if (rc == GQ_OK)

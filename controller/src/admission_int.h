@@ -75,6 +75,33 @@ void gq_adm_first_line(char *s);
 void gq_adm_keep_refusal(struct gq_adm_request *out, bool gpu);
 
 /* ------------------------------------------------------------------ */
+/* Tolerations                                                          */
+/* ------------------------------------------------------------------ */
+
+/* The taint key of the teams' GPU pools (sharing.h's GQ_TAINT_POOL). */
+#define GQ_ADM_POOL_KEY "gpuquota.io/pool"
+
+/* What a toleration's key is, for gq_adm_tolerates_pool. */
+enum { GQ_ADM_TOL_KEY_ANY, GQ_ADM_TOL_KEY_POOL, GQ_ADM_TOL_KEY_OTHER };
+
+/*
+ * Whether a toleration (an object element of spec.tolerations) tolerates a
+ * pool taint (GQ_ADM_POOL_KEY, any value, effect NoSchedule): its key is
+ * the pool key (any operator or value), or it has no key ("" or absent)
+ * and operator Exists (which tolerates every taint); and its effect is
+ * absent, "" or NoSchedule. key: GQ_ADM_TOL_KEY_ANY for an absent, null or
+ * "" key, GQ_ADM_TOL_KEY_POOL for the pool key, else GQ_ADM_TOL_KEY_OTHER
+ * (another key, or a key that is not a string). exists: operator is the
+ * string "Exists". no_sched: effect is absent, null, "" or "NoSchedule".
+ * Over-approximates on purpose: a pool toleration for another value still
+ * counts (it tolerates some team's pool).
+ */
+static inline bool gq_adm_tolerates_pool(int key, bool exists, bool no_sched)
+{
+	return no_sched && (key == GQ_ADM_TOL_KEY_POOL || (key == GQ_ADM_TOL_KEY_ANY && exists));
+}
+
+/* ------------------------------------------------------------------ */
 /* Pod resources                                                        */
 /* ------------------------------------------------------------------ */
 

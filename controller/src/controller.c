@@ -337,13 +337,16 @@ static bool node_gpu_keys_equal(yajl_val a, yajl_val b)
 			ny++;
 	if (nx != ny)
 		return false;
-	/* The pool's state lives in labels, annotations and the cordon. */
+	/* The pool's state lives in labels, annotations, the cordon and the
+	 * pool taint. */
 	return gq_json_equal(gq_json_obj(a, GQ_PATH("metadata", "labels")),
 			     gq_json_obj(b, GQ_PATH("metadata", "labels"))) &&
 	       gq_json_equal(gq_json_obj(a, GQ_PATH("metadata", "annotations")),
 			     gq_json_obj(b, GQ_PATH("metadata", "annotations"))) &&
 	       YAJL_IS_TRUE(gq_json_get(gq_json_get(a, "spec"), "unschedulable")) ==
-		   YAJL_IS_TRUE(gq_json_get(gq_json_get(b, "spec"), "unschedulable"));
+		   YAJL_IS_TRUE(gq_json_get(gq_json_get(b, "spec"), "unschedulable")) &&
+	       gq_json_equal(gq_json_get(gq_json_get(a, "spec"), "taints"),
+			     gq_json_get(gq_json_get(b, "spec"), "taints"));
 }
 
 /* Node handler (watch thread): enqueues every team, except for an update that
@@ -828,7 +831,8 @@ static const char *const keep_rq[] = {"metadata.labels", "metadata.ownerReferenc
 /* Nodes: what the accounting reads (labels, allocatable) and the pool's
  * reconfiguration (annotations, cordon). */
 static const char *const keep_node[] = {"metadata.labels", "metadata.annotations",
-					"status.allocatable", "spec.unschedulable", NULL};
+					"status.allocatable", "spec.unschedulable", "spec.taints",
+					NULL};
 static const char *const keep_lr[] = {"metadata.labels", "metadata.ownerReferences", "spec", NULL};
 static const char *const keep_pc[] = {"metadata.labels",
 				      "metadata.ownerReferences",

@@ -16,6 +16,7 @@
 
 #include "json.h"
 #include "jsonw.h"
+#include "sharing.h"
 
 #define RQ_GPU	    "requests.nvidia.com/gpu"
 #define RQ_NVIDIA   "requests.nvidia.com/"
@@ -344,7 +345,9 @@ static int body_over_budget_class(yajl_val *body, const struct gq_team *t, const
 	return jw_finish(&w, body, err);
 }
 
-/* Namespace NS carrying only the team label (we do not own namespaces). */
+/* Namespace NS carrying only our labels (we do not own namespaces): the
+ * team's, and the MIG layout of the team's pool (spec.sharing.migConfig),
+ * null -- removed -- when the team has none. */
 static int body_namespace(yajl_val *body, const struct gq_team *t, const char *ns,
 			  struct gq_err *err)
 {
@@ -360,6 +363,11 @@ static int body_namespace(yajl_val *body, const struct gq_team *t, const char *n
 	gq_jw_str(&w, "labels");
 	gq_jw_map_open(&w);
 	gq_jw_kv(&w, GQ_LABEL_TEAM, t->name);
+	gq_jw_str(&w, GQ_LABEL_NS_MIG_CONFIG);
+	if (t->sharing.present && t->sharing.mig_config)
+		gq_jw_str(&w, t->sharing.mig_config);
+	else
+		gq_jw_null(&w);
 	gq_jw_map_close(&w);
 	gq_jw_map_close(&w);
 	gq_jw_map_close(&w);

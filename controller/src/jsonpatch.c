@@ -50,6 +50,17 @@ static void write_gate(struct gq_jw *w)
 	gq_jw_map_close(w);
 }
 
+/* Writes the toleration of pool s's taint. */
+static void write_pool_tol(struct gq_jw *w, const char *s)
+{
+	gq_jw_map_open(w);
+	gq_jw_kv(w, "key", GQ_JPATCH_POOL_KEY);
+	gq_jw_kv(w, "operator", "Equal");
+	gq_jw_kv(w, "value", s);
+	gq_jw_kv(w, "effect", "NoSchedule");
+	gq_jw_map_close(w);
+}
+
 /* Writes the operations of p as an array into w. */
 static void write_ops(const struct gq_jpatch *p, struct gq_jw *w)
 {
@@ -75,6 +86,17 @@ static void write_ops(const struct gq_jpatch *p, struct gq_jw *w)
 		case GQ_JPATCH_GATE_LIST:
 			gq_jw_array_open(w);
 			write_gate(w);
+			gq_jw_array_close(w);
+			break;
+		case GQ_JPATCH_POOL_SEL:
+			gq_jw_map_open(w);
+			gq_jw_kv(w, GQ_JPATCH_POOL_KEY, o->s);
+			gq_jw_map_close(w);
+			break;
+		case GQ_JPATCH_POOL_TOL: write_pool_tol(w, o->s); break;
+		case GQ_JPATCH_POOL_TOL_LIST:
+			gq_jw_array_open(w);
+			write_pool_tol(w, o->s);
 			gq_jw_array_close(w);
 			break;
 		}

@@ -30,8 +30,15 @@ enum gq_jpatch_val {
 	GQ_JPATCH_STR_LIST, /* [s] */
 	GQ_JPATCH_INT,	    /* i */
 	GQ_JPATCH_GATE,	    /* {"name": the budget gate} */
-	GQ_JPATCH_GATE_LIST /* [{"name": the budget gate}] */
+	GQ_JPATCH_GATE_LIST, /* [{"name": the budget gate}] */
+	GQ_JPATCH_POOL_SEL,  /* {"gpuquota.io/pool": s} (a nodeSelector) */
+	GQ_JPATCH_POOL_TOL,  /* {"key": "gpuquota.io/pool", "operator": "Equal",
+			      *  "value": s, "effect": "NoSchedule"} */
+	GQ_JPATCH_POOL_TOL_LIST /* [that toleration] */
 };
+
+/* The key of the teams' pool label and taint (sharing.h). */
+#define GQ_JPATCH_POOL_KEY "gpuquota.io/pool"
 
 struct gq_jpatch_op {
 	const char *op; /* "add", "remove", "test", ... (borrowed) */

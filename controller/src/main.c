@@ -629,8 +629,11 @@ static void usage_render(FILE *f)
 	fprintf(f, "Usage: gpuquota-controller render -f FILE\n"
 		   "\n"
 		   "Prints, as YAML, the objects the GPUTeamAllocations in FILE would produce\n"
-		   "(PriorityClasses, and per listed namespace: its team label, the\n"
-		   "ResourceQuotas and the LimitRange), for review in pull requests. No\n"
+		   "(PriorityClasses, and per listed namespace: its labels, the\n"
+		   "ResourceQuotas and the LimitRange), for review in pull requests; a\n"
+		   "team with spec.sharing also gets comment lines saying what its pool's\n"
+		   "nodes and its GPU pods get in-cluster (node labels and taint, the\n"
+		   "webhook's nodeSelector and toleration). No\n"
 		   "cluster is needed: namespaceSelector matches and node GPU resources are\n"
 		   "only known in-cluster, and each namespace is shown with the full team\n"
 		   "quota (in-cluster it is split by usage across the team's namespaces).\n"
@@ -724,6 +727,83 @@ static int cmd_validate(int argc, char **argv)
 	return bad ? EXIT_INVALID : 0;
 }
 
+/* Drops the null members of tree's metadata.labels (in place): a label the
+ * controller removes when present, not one that the object carries. */
+static void drop_null_labels(yajl_val tree)
+{
+	yajl_val l = gq_json_obj(tree, GQ_PATH("metadata", "labels"));
+	size_t k = 0;
+
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->u.object.len; i++) {
+		if (YAJL_IS_NULL(l->u.object.values[i])) {
+			free((char *)l->u.object.keys[i]);
+			yajl_tree_free(l->u.object.values[i]);
+			continue;
+		}
+		l->u.object.keys[k] = l->u.object.keys[i];
+		l->u.object.values[k++] = l->u.object.values[i];
+	}
+	l->u.object.len = k;
+}
+
+/* Prints selector sel as "k=v, k in (a,b), k" (Kubernetes' text form). */
+static void print_selector(FILE *f, const struct gq_selector *sel)
+{
+	static const char *const ops[] = {" in ", " notin ", "", "!"};
+	const char *sep = "";
+
+	for (size_t i = 0; i < sel->match_labels.n; i++, sep = ", ")
+		fprintf(f, "%s%s=%s", sep, sel->match_labels.items[i].key,
+			sel->match_labels.items[i].value);
+	for (size_t i = 0; i < sel->n_exprs; i++, sep = ", ") {
+		const struct gq_sel_req *r = &sel->exprs[i];
+		bool list = r->op == GQ_SEL_IN || r->op == GQ_SEL_NOT_IN;
+
+		if (r->op == GQ_SEL_DOES_NOT_EXIST)
+			fprintf(f, "%s!%s", sep, r->key);
+		else
+			fprintf(f, "%s%s%s", sep, r->key, list ? ops[r->op] : "");
+		for (size_t k = 0; list && k < r->n_values; k++)
+			fprintf(f, "%s%s%s", k ? "," : "(", r->values[k],
+				k + 1 == r->n_values ? ")" : "");
+	}
+	if (*sep == '\0')
+		fprintf(f, "(every node)");
+}
+
+/*
+ * What spec.sharing of t does in-cluster, as YAML comments (nodes are only
+ * known there): the pool's selector, the labels and taint its nodes get,
+ * and the pinning of the team's GPU pods by the webhook.
+ */
+static void render_sharing(FILE *f, const struct gq_team *t)
+{
+	const struct gq_sharing *s = &t->sharing;
+
+	if (!s->present)
+		return;
+	fprintf(f, "# team %s: node pool (spec.sharing), applied in-cluster to the nodes "
+		   "matching: ",
+		t->name);
+	print_selector(f, &s->node_selector);
+	fprintf(f, "\n#   node labels: gpuquota.io/pool=%s", t->name);
+	if (s->mig_config)
+		fprintf(f, ", nvidia.com/mig.config=%s (at most %d node(s) at a time "
+			   "cordoned and drained, drainTimeout %llds, evict %s)",
+			s->mig_config, s->max_unavailable, (long long)(s->drain_timeout_ms / 1000),
+			s->evict ? "true" : "false");
+	if (s->device_plugin_config && s->device_plugin_config[0])
+		fprintf(f, ", nvidia.com/device-plugin.config=%s", s->device_plugin_config);
+	fprintf(f, "\n#   node taint: gpuquota.io/pool=%s:NoSchedule (other teams' pods stay "
+		   "off)\n",
+		t->name);
+	fprintf(f, "#   %s of the team's namespaces get (webhook): nodeSelector "
+		   "gpuquota.io/pool=%s, toleration gpuquota.io/pool=%s:NoSchedule\n",
+		s->mig_config ? "pods asking for MIG slices" : "GPU pods", t->name, t->name);
+}
+
 /*
  * The render command: prints as YAML the objects each GPUTeamAllocation of
  * the file produces, each listed namespace with the team's full quota and the
@@ -760,6 +840,7 @@ static int cmd_render(int argc, char **argv)
 				"%s: note: team %s: namespaceSelector is resolved in-cluster; only "
 				"listed namespaces are rendered\n",
 				file, t.name);
+		render_sharing(stdout, &t);
 		usage = gq_calloc(t.n_namespaces ? t.n_namespaces : 1, sizeof(*usage));
 		for (size_t k = 0; k < t.n_namespaces; k++)
 			usage[k].ns = t.namespaces[k];
@@ -774,6 +855,7 @@ static int cmd_render(int argc, char **argv)
 				/* PriorityClasses once, with the first namespace. */
 				if (k > 0 && strcmp(dl.items[j].kind, "PriorityClass") == 0)
 					continue;
+				drop_null_labels(dl.items[j].tree);
 				gq_yamlout_write(stdout, dl.items[j].tree);
 			}
 			gq_desired_list_free(&dl);

@@ -130,7 +130,7 @@ static yajl_val patch_test_remove(const char *list, size_t index, const char *fi
 	return gq_jpatch_tree(&p);
 }
 
-/* The merge patch removing our team label from a namespace. */
+/* The merge patch removing our labels (team, MIG layout) from a namespace. */
 static yajl_val patch_unlabel(void)
 {
 	struct gq_jw w;
@@ -142,6 +142,8 @@ static yajl_val patch_unlabel(void)
 	gq_jw_str(&w, "labels");
 	gq_jw_map_open(&w);
 	gq_jw_str(&w, GQ_LABEL_TEAM);
+	gq_jw_null(&w);
+	gq_jw_str(&w, GQ_LABEL_NS_MIG_CONFIG);
 	gq_jw_null(&w);
 	gq_jw_map_close(&w);
 	gq_jw_map_close(&w);
@@ -511,6 +513,10 @@ static void plan_admission(struct gq_pass *p, const struct gq_team *t)
 		a->team.over_budget_value = gq_team_over_budget_value(t);
 	}
 	a->team.weights = &t->budget.weights;
+	if (t->sharing.present) {
+		a->team.pool = t->name;
+		a->team.pool_mig_only = t->sharing.mig_config != NULL;
+	}
 	p->publish = true;
 }
 

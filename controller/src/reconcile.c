@@ -482,6 +482,30 @@ static void share_node_profiles(struct gq_share_node *n, yajl_val a)
 	}
 }
 
+static char *opt_str(yajl_val o, const char *k)
+{
+	yajl_val v = gq_json_get(o, k);
+
+	return YAJL_IS_STRING(v) ? gq_strdup(v->u.string) : NULL;
+}
+
+/* spec.taints (array t, maybe NULL) into n. */
+static void share_node_taints(struct gq_share_node *n, yajl_val t)
+{
+	if (!YAJL_IS_ARRAY(t) || t->u.array.len == 0)
+		return;
+	n->taints = gq_calloc(t->u.array.len, sizeof(*n->taints));
+	for (size_t i = 0; i < t->u.array.len; i++) {
+		yajl_val e = t->u.array.values[i];
+
+		if (!YAJL_IS_OBJECT(e))
+			continue;
+		n->taints[n->n_taints++] = (struct gq_share_taint){
+		    opt_str(e, "key"), opt_str(e, "value"), opt_str(e, "effect"),
+		    opt_str(e, "timeAdded")};
+	}
+}
+
 /* Copies node obj into a struct gq_share_node. */
 static void share_node_copy(struct gq_share_node *n, const char *key, yajl_val obj)
 {
@@ -501,6 +525,8 @@ static void share_node_copy(struct gq_share_node *n, const char *key, yajl_val o
 	if ((v = gq_json_str(ann, GQ_PATH(GQ_ANN_SHARE_ATTEMPTS))) != NULL)
 		n->attempts = atoi(v) < 0 ? 0 : atoi(v) > 100 ? 100 : atoi(v);
 	n->unschedulable = YAJL_IS_TRUE(gq_json_get(gq_json_get(obj, "spec"), "unschedulable"));
+	share_node_taints(n, gq_json_get(gq_json_get(obj, "spec"), "taints"));
+	n->resource_version = opt_str(gq_json_get(obj, "metadata"), "resourceVersion");
 	share_node_profiles(n, gq_json_obj(obj, GQ_PATH("status", "allocatable")));
 }
 

@@ -42,7 +42,7 @@ struct entry {
 	char **tier_classes;
 	char **exempt_classes;
 	struct gq_res_list *weights; /* owned; adm.weights (entries move: on the heap) */
-	char *default_class, *default_pp, *reset_time, *over_budget_class;
+	char *default_class, *default_pp, *reset_time, *over_budget_class, *pool;
 
 	bool has_figures;
 	struct gq_registry_figures fig; /* fig.res points at res below */
@@ -104,9 +104,11 @@ static void entry_clear_adm(struct entry *e)
 	free(e->default_pp);
 	free(e->reset_time);
 	free(e->over_budget_class);
+	free(e->pool);
 	free((char *)e->adm.name);
 	e->namespaces = e->tier_classes = e->exempt_classes = NULL;
 	e->default_class = e->default_pp = e->reset_time = e->over_budget_class = NULL;
+	e->pool = NULL;
 	e->n_ns = 0;
 	memset(&e->adm, 0, sizeof(e->adm));
 	e->has_adm = false;
@@ -351,6 +353,8 @@ void gq_registry_set_admission(struct gq_registry *r, const char *team,
 	e->adm.default_preemption_policy = e->default_pp = opt_dup(s->default_preemption_policy);
 	e->adm.reset_time = e->reset_time = opt_dup(s->reset_time);
 	e->adm.over_budget_class = e->over_budget_class = opt_dup(s->over_budget_class);
+	e->adm.pool = e->pool = opt_dup(s->pool);
+	e->adm.pools_exist = false; /* set per review (gq_registry_admit) */
 	e->has_adm = true;
 	pthread_mutex_unlock(&r->mu);
 }
@@ -401,6 +405,15 @@ static void count_decision(struct entry *e, const struct gq_adm_request *req,
 		e->decisions[D_WARN]++;
 }
 
+/* Whether some team has a pool (spec.sharing). Caller holds the mutex. */
+static bool any_pool(const struct gq_registry *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->e[i].has_adm && r->e[i].adm.pool != NULL)
+			return true;
+	return false;
+}
+
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -445,6 +458,8 @@ int gq_registry_admit(void *registry, const char *body, size_t len, struct gq_bu
 				break;
 			}
 	}
+	if (e && req.tolerates_pool)
+		e->adm.pools_exist = any_pool(r);
 	rc = gq_admission_decide(&resp, &req, e ? &e->adm : NULL);
 	if (rc == GQ_OK && e)
 		count_decision(e, &req, &resp);

@@ -22,6 +22,14 @@ void gq_share_node_free(struct gq_share_node *n)
 	}
 	free(n->labels.items);
 	free(n->step);
+	for (size_t i = 0; i < n->n_taints; i++) {
+		free(n->taints[i].key);
+		free(n->taints[i].value);
+		free(n->taints[i].effect);
+		free(n->taints[i].time_added);
+	}
+	free(n->taints);
+	free(n->resource_version);
 	for (size_t i = 0; i < n->n_gpu_pods; i++)
 		free(n->gpu_pods[i]);
 	free(n->gpu_pods);
@@ -37,6 +45,19 @@ const char *gq_share_label(const struct gq_share_node *n, const char *key)
 	for (size_t i = 0; i < n->labels.n; i++)
 		if (strcmp(n->labels.items[i].key, key) == 0)
 			return n->labels.items[i].value;
+	return NULL;
+}
+
+/* See sharing.h. */
+const char *gq_share_pool_taint(const struct gq_share_node *n)
+{
+	for (size_t i = 0; i < n->n_taints; i++) {
+		const struct gq_share_taint *t = &n->taints[i];
+
+		if (t->key && strcmp(t->key, GQ_TAINT_POOL) == 0 && t->effect &&
+		    strcmp(t->effect, "NoSchedule") == 0)
+			return t->value ? t->value : "";
+	}
 	return NULL;
 }
 
@@ -75,6 +96,8 @@ struct patch_build {
 	const char *ak[8], *av[8];
 	size_t na;
 	int unschedulable; /* -1: leave, 0: clear, 1: set */
+	const char *taint; /* the pool taint's value to set; NULL: see untaint */
+	bool untaint;	   /* remove the pool taint */
 };
 
 static void pb_label(struct patch_build *b, const char *k, const char *v)
@@ -111,15 +134,52 @@ static void pb_map(struct gq_jw *w, const char *name, const char *const *k, cons
 	gq_jw_map_close(w);
 }
 
-/* Appends b as a merge patch of node to out, with its Event (reason may be
- * NULL; message is taken). Nothing when b changes nothing. */
-static void pb_emit(struct gq_share_plan *out, const char *node, const struct patch_build *b,
-		    const char *reason, bool warning, char *message)
+/* An optional string member of a taint. */
+static void pb_taint_kv(struct gq_jw *w, const char *k, const char *v)
+{
+	if (v != NULL)
+		gq_jw_kv(w, k, v);
+}
+
+/* spec.taints of node n with b's change to the pool taint: every other
+ * taint kept as observed, in order, ours last. A merge patch replaces the
+ * whole list, so the patch also carries n's resourceVersion (pb_emit). */
+static void pb_taints(struct gq_jw *w, const struct gq_share_node *n, const struct patch_build *b)
+{
+	gq_jw_str(w, "taints");
+	gq_jw_array_open(w);
+	for (size_t i = 0; i < n->n_taints; i++) {
+		const struct gq_share_taint *t = &n->taints[i];
+
+		if (t->key && strcmp(t->key, GQ_TAINT_POOL) == 0)
+			continue;
+		gq_jw_map_open(w);
+		pb_taint_kv(w, "key", t->key);
+		pb_taint_kv(w, "value", t->value);
+		pb_taint_kv(w, "effect", t->effect);
+		pb_taint_kv(w, "timeAdded", t->time_added);
+		gq_jw_map_close(w);
+	}
+	if (b->taint) {
+		gq_jw_map_open(w);
+		gq_jw_kv(w, "key", GQ_TAINT_POOL);
+		gq_jw_kv(w, "value", b->taint);
+		gq_jw_kv(w, "effect", "NoSchedule");
+		gq_jw_map_close(w);
+	}
+	gq_jw_array_close(w);
+}
+
+/* Appends b as a merge patch of node n to out, with its Event (reason may
+ * be NULL; message is taken). Nothing when b changes nothing. */
+static void pb_emit(struct gq_share_plan *out, const struct gq_share_node *n,
+		    const struct patch_build *b, const char *reason, bool warning, char *message)
 {
 	struct gq_jw jw, *w = &jw;
 	struct gq_share_patch *p;
+	bool taints = b->taint != NULL || b->untaint;
 
-	if (b->nl == 0 && b->na == 0 && b->unschedulable < 0) {
+	if (b->nl == 0 && b->na == 0 && b->unschedulable < 0 && !taints) {
 		free(message);
 		return;
 	}
@@ -127,23 +187,29 @@ static void pb_emit(struct gq_share_plan *out, const char *node, const struct pa
 	gq_jw_map_open(w);
 	gq_jw_str(w, "metadata");
 	gq_jw_map_open(w);
+	if (taints && n->resource_version)
+		gq_jw_kv(w, "resourceVersion", n->resource_version);
 	pb_map(w, "labels", b->lk, b->lv, b->nl);
 	pb_map(w, "annotations", b->ak, b->av, b->na);
 	gq_jw_map_close(w);
-	if (b->unschedulable >= 0) {
+	if (b->unschedulable >= 0 || taints) {
 		gq_jw_str(w, "spec");
 		gq_jw_map_open(w);
-		gq_jw_str(w, "unschedulable");
-		if (b->unschedulable)
-			gq_jw_bool(w, true);
-		else
-			gq_jw_null(w);
+		if (b->unschedulable >= 0) {
+			gq_jw_str(w, "unschedulable");
+			if (b->unschedulable)
+				gq_jw_bool(w, true);
+			else
+				gq_jw_null(w);
+		}
+		if (taints)
+			pb_taints(w, n, b);
 		gq_jw_map_close(w);
 	}
 	gq_jw_map_close(w);
 	out->patches = gq_realloc(out->patches, (out->n_patches + 1) * sizeof(*out->patches));
 	p = &out->patches[out->n_patches++];
-	*p = (struct gq_share_patch){gq_strdup(node), gq_jw_finish_tree(w),
+	*p = (struct gq_share_patch){gq_strdup(n->name), gq_jw_finish_tree(w),
 				     reason ? gq_strdup(reason) : NULL, message, warning};
 }
 
@@ -380,6 +446,8 @@ static void node_selected(struct node_ctx *c, int *slots)
 
 	if (!str_eq(gq_share_label(n, GQ_LABEL_POOL), c->in->team))
 		pb_label(&c->b, GQ_LABEL_POOL, c->in->team);
+	if (!str_eq(gq_share_pool_taint(n), c->in->team))
+		c->b.taint = c->in->team;
 	if (s->device_plugin_config && s->device_plugin_config[0] &&
 	    !str_eq(dp, s->device_plugin_config)) {
 		pb_label(&c->b, GQ_LABEL_DP_CONFIG, s->device_plugin_config);
@@ -395,7 +463,7 @@ static void node_selected(struct node_ctx *c, int *slots)
 		pb_idle(&c->b, n);
 	if (c->event == NULL)
 		c->event = gq_asprintf("node %s: pool labels of %s updated", n->name, c->in->team);
-	pb_emit(c->out, n->name, &c->b, c->reason, c->warning, c->event);
+	pb_emit(c->out, n, &c->b, c->reason, c->warning, c->event);
 	c->event = NULL;
 }
 
@@ -407,12 +475,13 @@ static void node_release(struct gq_share_plan *out, const struct gq_share_node *
 	struct patch_build b = {.unschedulable = -1};
 
 	pb_label(&b, GQ_LABEL_POOL, NULL);
+	b.untaint = gq_share_pool_taint(n) != NULL;
 	if (n->dp_ours) {
 		pb_label(&b, GQ_LABEL_DP_CONFIG, NULL);
 		pb_ann(&b, GQ_ANN_SHARE_DP, NULL);
 	}
 	pb_idle(&b, n);
-	pb_emit(out, n->name, &b, "PoolReleased", false,
+	pb_emit(out, n, &b, "PoolReleased", false,
 		gq_asprintf("node %s left the pool%s", n->name,
 			    n->we_cordoned ? "; uncordoned" : ""));
 }

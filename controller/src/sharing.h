@@ -38,6 +38,7 @@
 #include "spec.h"
 
 #define GQ_LABEL_POOL		 "gpuquota.io/pool"
+#define GQ_TAINT_POOL		 "gpuquota.io/pool" /* value: the team; effect NoSchedule */
 #define GQ_LABEL_NS_MIG_CONFIG	 "gpuquota.io/mig-config"
 #define GQ_ANN_SHARE_STEP	 "gpuquota.io/sharing-step"
 #define GQ_ANN_SHARE_SINCE	 "gpuquota.io/sharing-since"
@@ -50,6 +51,11 @@
 #define GQ_SHARE_MAX_STATUS_NODES 256
 #define GQ_SHARE_MAX_ATTEMPTS	 3
 
+/* One taint of a node (every string owned; NULL: absent). */
+struct gq_share_taint {
+	char *key, *value, *effect, *time_added;
+};
+
 /* One node as observed (every string owned). */
 struct gq_share_node {
 	char *name;
@@ -60,6 +66,11 @@ struct gq_share_node {
 	bool dp_ours;	    /* GQ_ANN_SHARE_DP: we set the device plugin label */
 	int attempts;	    /* GQ_ANN_SHARE_ATTEMPTS */
 	bool unschedulable; /* spec.unschedulable */
+	struct gq_share_taint *taints; /* spec.taints, in order */
+	size_t n_taints;
+	char *resource_version; /* metadata.resourceVersion: a patch of spec.taints
+				 * carries it, so that a concurrent change of the
+				 * list fails (409) rather than being lost */
 	bool dra;	    /* a ResourceSlice publishes its GPUs */
 	char **gpu_pods;    /* keys of the GPU pods on it that have not ended */
 	size_t n_gpu_pods;
@@ -71,6 +82,10 @@ void gq_share_node_free(struct gq_share_node *n);
 
 /* The value of label key of n, or NULL. Borrowed. */
 const char *gq_share_label(const struct gq_share_node *n, const char *key);
+
+/* The value of node n's pool taint (GQ_TAINT_POOL, effect NoSchedule), or
+ * NULL. Borrowed. */
+const char *gq_share_pool_taint(const struct gq_share_node *n);
 
 /* Whether the pods on node n must be read for the plan: it is draining. */
 bool gq_share_needs_pods(const struct gq_share_node *n);

@@ -315,5 +315,14 @@ Y
 	out=$("$bin" render -f "$ROOT/examples/vision.yaml")
 	assert_contains "$out" "name: gpuquota-vision" "render quota"
 	assert_contains "$out" "kind: PriorityClass" "render classes"
+	# vision's node pool: the namespace label, the node labels and taint, and
+	# the pinning of its GPU pods.
+	assert_contains "$out" "gpuquota.io/mig-config: all-1g.10gb" "render namespace layout label"
+	assert_contains "$out" "node labels: gpuquota.io/pool=vision, nvidia.com/mig.config=all-1g.10gb" \
+		"render pool node labels"
+	assert_contains "$out" "node taint: gpuquota.io/pool=vision:NoSchedule" "render pool taint"
+	assert_contains "$out" "nodeSelector gpuquota.io/pool=vision, toleration gpuquota.io/pool=vision:NoSchedule" \
+		"render pod pinning"
+	assert_not_contains "$out" "null" "render shows no removed labels"
 	rm -f "$tmp"
 }

@@ -24,10 +24,11 @@ test_policy_a_controller_may_change_only_its_own_fields_of_pods_and_namespaces()
 	new_ns $ns
 	# Namespaces: the team label only.
 	out=$($KUBECTL --as $POL_SA label namespace $ns owner=someone 2>&1) && fail "other label set: $out"
-	assert_contains "$out" "may change only the gpuquota.io/team label of a namespace" "namespace label refused"
-	$KUBECTL --as $POL_SA label namespace $ns gpuquota.io/team=pol >/dev/null
+	assert_contains "$out" "may change only the gpuquota.io/team and gpuquota.io/mig-config labels of a namespace" \
+		"namespace label refused"
+	$KUBECTL --as $POL_SA label namespace $ns gpuquota.io/team=pol gpuquota.io/mig-config=all-1g.10gb >/dev/null
 	assert_eq "$(jp namespace/$ns '{.metadata.labels.gpuquota\.io/team}')" pol "team label set"
-	$KUBECTL --as $POL_SA label namespace $ns gpuquota.io/team- >/dev/null
+	$KUBECTL --as $POL_SA label namespace $ns gpuquota.io/team- gpuquota.io/mig-config- >/dev/null
 	# Pods: its finalizer and nothing else.
 	pol_plain_pod $ns app
 	out=$($KUBECTL --as $POL_SA -n $ns set image pod/app main=registry.example/other:1 2>&1) &&
@@ -122,4 +123,40 @@ test_policy_d_rbac_grants_nothing_unused() {
 	assert_eq "$($KUBECTL auth can-i patch secrets/gpuquota-webhook-tls -n gpuquota-system --as $POL_SA 2>/dev/null)" no "secret: get and update only"
 	assert_eq "$($KUBECTL auth can-i patch pods -n default --as $POL_SA 2>/dev/null)" yes "pods: patch"
 	assert_eq "$($KUBECTL auth can-i create events -n default --as $POL_SA 2>/dev/null)" yes "core events"
+}
+
+# Nodes (spec.sharing): the controller may set its pool labels and
+# annotations, cordon, and add or remove the gpuquota.io/pool taint; any
+# other label, annotation or taint is refused.
+test_policy_e_controller_touches_only_its_pool_fields_of_nodes() {
+	local node=e2e-pol-node out
+	controller_install
+	$KUBECTL delete node $node --ignore-not-found >/dev/null
+	$KUBECTL apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Node
+metadata:
+  name: $node
+  annotations: {kwok.x-k8s.io/node: fake}
+  labels: {gpuquota.io/test-pool: pol}
+spec:
+  taints: [{key: gpuquota.io/test-pool, value: pol, effect: NoSchedule}]
+Y
+	out=$($KUBECTL --as $POL_SA label node $node owner=someone 2>&1) && fail "other node label set: $out"
+	assert_contains "$out" "may change only its pool labels" "node label refused"
+	out=$($KUBECTL --as $POL_SA annotate node $node example.com/x=y 2>&1) && fail "node annotation set: $out"
+	out=$($KUBECTL --as $POL_SA taint node $node gpuquota.io/test-pool- 2>&1) && fail "foreign taint removed: $out"
+	out=$($KUBECTL --as $POL_SA taint node $node example.com/t=x:NoSchedule 2>&1) && fail "foreign taint added: $out"
+	$KUBECTL --as $POL_SA label node $node gpuquota.io/pool=pol nvidia.com/mig.config=all-1g.10gb >/dev/null ||
+		fail "pool labels refused"
+	$KUBECTL --as $POL_SA annotate node $node gpuquota.io/sharing-step=draining >/dev/null ||
+		fail "sharing annotation refused"
+	$KUBECTL --as $POL_SA cordon $node >/dev/null || fail "cordon refused"
+	$KUBECTL --as $POL_SA taint node $node gpuquota.io/pool=pol:NoSchedule >/dev/null || fail "pool taint refused"
+	out=$(jp node/$node '{.spec.taints[*].key}')
+	assert_contains "$out" "gpuquota.io/test-pool" "foreign taint kept"
+	assert_contains "$out" "gpuquota.io/pool" "pool taint set"
+	$KUBECTL --as $POL_SA taint node $node gpuquota.io/pool- >/dev/null || fail "pool taint removal refused"
+	$KUBECTL --as $POL_SA uncordon $node >/dev/null || fail "uncordon refused"
+	$KUBECTL delete node $node --wait=false >/dev/null
 }

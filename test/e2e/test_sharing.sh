@@ -114,10 +114,38 @@ share_settled() {
 		uncordoned "$1"
 }
 
+# node_pool_taint NODE: the value of the node's gpuquota.io/pool taint.
+node_pool_taint() { jp "node/$1" '{.spec.taints[?(@.key=="gpuquota.io/pool")].value}'; }
+
+node_pool_taint_is() { [ "$(node_pool_taint "$1")" = "$2" ]; }
+
+# ns_mig_label_is NS VALUE: the namespace's gpuquota.io/mig-config label.
+ns_mig_label_is() { [ "$(jp "ns/$1" '{.metadata.labels.gpuquota\.io/mig-config}')" = "$2" ]; }
+
 # share_untouched NODE: none of our marks on a node of the initial layout.
 share_untouched() {
 	node_label_is "$1" nvidia.com/mig.config all-disabled && node_label_is "$1" gpuquota.io/pool "" &&
-		uncordoned "$1"
+		node_pool_taint_is "$1" "" && uncordoned "$1"
+}
+
+# pin_pod NS NAME RESOURCE TOLERATIONS [RUN_FOR]: a pod asking for one
+# RESOURCE with no node selector of its own and the given tolerations (a
+# flow-style list).
+pin_pod() {
+	$KUBECTL apply -f - <<Y
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $2
+  namespace: $1
+  annotations: {${5:+test.gpuquota.io/run-for: "$5"}}
+spec:
+  tolerations: $4
+  containers:
+  - name: main
+    image: registry.example/train:1
+    resources: {limits: {$3: "1"}}
+Y
 }
 
 # share_observed TEAM: the controller has seen the team's current spec.
@@ -289,5 +317,95 @@ test_sharing_removal_restores_node() {
 	assert_eq "$(node_label $node nvidia.com/mig.config.state)" success "layout state"
 
 	$KUBECTL delete gta share-e --wait=true --timeout=60s >/dev/null
+	$KUBECTL delete node $node --wait=true >/dev/null
+}
+
+# The namespace is pinned to its pool: the webhook gives the team's GPU pods
+# the pool's nodeSelector and the toleration of its taint; the pool's taint
+# keeps another team's GPU pods off it, and a pod of a team without a pool
+# that tolerates pool taints is denied. A MIG pool pins the pods asking for
+# MIG slices; a MIG pod on the pool is charged the MIG weight (3g = 3/7 GPU).
+test_sharing_pool_pinning() {
+	local ns=e2e-share-p other=e2e-share-q node=share-p-0 testtol out s f truth used diff
+	testtol='[{key: gpuquota.io/test-pool, operator: Exists, effect: NoSchedule}]'
+	controller_start
+	share_node $node share-p
+	new_ns $ns
+	new_ns $other
+	apply_team share-p "  namespaces: [$ns]
+  quota: {gpus: 8, migSlices: {\"3g.40gb\": 16}}
+  budget: {gpuHours: \"100\", period: Monthly, onExhausted: Deny}
+  sharing:
+    nodeSelector: {matchLabels: {gpuquota.io/test-pool: share-p}}
+    migConfig: all-3g.40gb"
+	apply_team share-q "  namespaces: [$other]
+  quota: {gpus: 8, migSlices: {\"3g.40gb\": 16}}"
+	wait_for 60 share_settled $node all-3g.40gb
+	wait_for 30 node_pool_taint_is $node share-p
+	assert_eq "$(jp node/$node '{.spec.taints[?(@.key=="gpuquota.io/pool")].effect}')" NoSchedule "pool taint effect"
+	assert_eq "$(node_pool_taint $node | wc -w)" 1 "one pool taint"
+	assert_contains "$(jp node/$node '{.spec.taints[*].key}')" gpuquota.io/test-pool "the node's other taint kept"
+	wait_for 30 ns_mig_label_is $ns all-3g.40gb
+	ns_mig_label_is $other "" || fail "a team without sharing got a mig-config label"
+	wait_for 30 team_ready share-q
+
+	# The team's MIG pod names no node: pinned to the pool and charged 3/7.
+	pin_pod $ns slice nvidia.com/mig-3g.40gb "$testtol" 20s >/dev/null || fail "pool team's pod not created"
+	assert_eq "$(jp pod/slice '{.spec.nodeSelector.gpuquota\.io/pool}' $ns)" share-p "pool nodeSelector injected"
+	assert_eq "$(jp pod/slice '{.spec.tolerations[?(@.key=="gpuquota.io/pool")].value}' $ns)" share-p \
+		"pool toleration injected"
+	wait_for 30 phase_is $ns slice Running
+	assert_eq "$(jp pod/slice '{.spec.nodeName}' $ns)" $node "pinned pod on the pool node"
+	# A MIG pool serves MIG pods: the team's whole-GPU pod is not pinned
+	# (the pool has no whole GPU left) and runs on another node.
+	pin_pod $ns whole nvidia.com/gpu "$testtol" >/dev/null || fail "pool team's whole-GPU pod not created"
+	assert_eq "$(jp pod/whole '{.spec.nodeSelector}' $ns)" "" "whole-GPU pod not pinned to a MIG pool"
+	wait_for 30 phase_is $ns whole Running
+	[ "$(jp pod/whole '{.spec.nodeName}' $ns)" != $node ] || fail "whole-GPU pod on the MIG pool"
+
+	# Another team's pod that would fit the node (it tolerates the test
+	# taint and selects the test pool) is kept off by the pool taint.
+	$KUBECTL apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Pod
+metadata: {name: intruder, namespace: $other}
+spec:
+  nodeSelector: {gpuquota.io/test-pool: share-p}
+  tolerations: $testtol
+  containers:
+  - name: main
+    image: registry.example/train:1
+    resources: {limits: {nvidia.com/mig-3g.40gb: "1"}}
+Y
+	share_holds 5 phase_is $other intruder Pending
+	wait_for 30 sh -c "$KUBECTL -n $other get pod intruder -o jsonpath='{.status.conditions[?(@.type==\"PodScheduled\")].message}' | grep -q 'gpuquota.io/pool'"
+	# ... and one tolerating every taint is denied at admission.
+	if out=$(pin_pod $other wildcard nvidia.com/mig-3g.40gb '[{operator: Exists}]' 2>&1); then
+		fail "a pod tolerating pool taints was admitted in a team without a pool"
+	fi
+	assert_contains "$out" "tolerates the taint gpuquota.io/pool" "denial names the taint"
+	assert_contains "$out" "its team has no pool" "denial says why"
+
+	# The MIG weight: ground truth from the pod's own timestamps x 3/7.
+	wait_for 60 phase_is $ns slice Succeeded
+	s=$(jp pod/slice '{.status.startTime}' $ns)
+	f=$(jp pod/slice '{.status.containerStatuses[0].state.terminated.finishedAt}' $ns)
+	truth=$((($(date -d "$f" +%s) - $(date -d "$s" +%s)) * 1000000 * 3 / 7))
+	wait_for 30 sh -c "[ \"\$($KUBECTL get gta share-p -o jsonpath='{.status.usage.usedMicroGPUSeconds}')\" -ge $((truth - 1000000)) ]"
+	sleep 3
+	used=$(jp gta/share-p '{.status.usage.usedMicroGPUSeconds}')
+	diff=$((used - truth))
+	echo "    MIG weight: 3g.40gb pod ran $(($(date -d "$f" +%s) - $(date -d "$s" +%s)))s; truth at 3/7 $truth uGPU-s, ledger $used uGPU-s"
+	[ "${diff#-}" -le 1000000 ] || fail "ledger off by ${diff} micro GPU-seconds at weight 3/7"
+
+	# Removing sharing removes the taint and the namespace label.
+	$KUBECTL -n $ns delete pod --all --wait=true >/dev/null
+	$KUBECTL -n $other delete pod --all --wait=true >/dev/null
+	$KUBECTL patch gta share-p --type=json -p '[{"op":"remove","path":"/spec/sharing"}]' >/dev/null
+	wait_for 30 node_pool_taint_is $node ""
+	wait_for 30 ns_mig_label_is $ns ""
+	assert_contains "$(jp node/$node '{.spec.taints[*].key}')" gpuquota.io/test-pool "the other taint kept"
+
+	$KUBECTL delete gta share-p share-q --wait=true --timeout=60s >/dev/null
 	$KUBECTL delete node $node --wait=true >/dev/null
 }

@@ -77,6 +77,9 @@ static void same_request(const struct gq_adm_request *a, const struct gq_adm_req
 	same_int("has_priority", a->has_priority, b->has_priority);
 	same_int("has_preemption_policy", a->has_preemption_policy, b->has_preemption_policy);
 	same_int("active_deadline", a->active_deadline, b->active_deadline);
+	same_int("has_node_selector", a->has_node_selector, b->has_node_selector);
+	same_int("has_tolerations", a->has_tolerations, b->has_tolerations);
+	same_int("tolerates_pool", a->tolerates_pool, b->tolerates_pool);
 	same_int("has_gates", a->has_gates, b->has_gates);
 	same_ptr("gates", a->gates, b->gates);
 	same_int("n_gates", (long long)a->n_gates, (long long)b->n_gates);

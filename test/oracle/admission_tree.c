@@ -262,6 +262,30 @@ static int dec_finalizers(struct gq_adm_request *out, yajl_val meta, struct gq_e
 }
 
 /* Reads the pod fields of request.object for a Pod CREATE. */
+/* spec.nodeSelector and spec.tolerations: whether they are there, and
+ * whether a toleration tolerates a pool taint (admission_int.h). */
+static void dec_placement(struct gq_adm_request *out, yajl_val spec)
+{
+	yajl_val tols = gq_json_get(spec, "tolerations");
+
+	out->has_node_selector = YAJL_IS_OBJECT(gq_json_get(spec, "nodeSelector"));
+	out->has_tolerations = YAJL_IS_ARRAY(tols);
+	for (size_t i = 0; out->has_tolerations && i < tols->u.array.len; i++) {
+		yajl_val t = tols->u.array.values[i];
+		int key = GQ_ADM_TOL_KEY_OTHER;
+
+		if (!YAJL_IS_OBJECT(t))
+			continue;
+		if (str_is(t, "key", ""))
+			key = GQ_ADM_TOL_KEY_ANY;
+		else if (str_is(t, "key", GQ_ADM_POOL_KEY))
+			key = GQ_ADM_TOL_KEY_POOL;
+		if (gq_adm_tolerates_pool(key, str_is(t, "operator", "Exists"),
+					  str_is(t, "effect", "") || str_is(t, "effect", "NoSchedule")))
+			out->tolerates_pool = true;
+	}
+}
+
 static int dec_pod(struct gq_adm_request *out, yajl_val pod, struct gq_err *err)
 {
 	yajl_val meta, spec, v;
@@ -320,6 +344,7 @@ static int dec_pod(struct gq_adm_request *out, yajl_val pod, struct gq_err *err)
 	rc = dec_gates(out, spec, err);
 	if (rc != GQ_OK)
 		return rc;
+	dec_placement(out, spec);
 	return dec_pod_gpus(out, spec, err);
 }
 

@@ -92,6 +92,9 @@ static void assert_same_request(const struct gq_adm_request *a, const struct gq_
 	assert_int_equal(a->has_priority, b->has_priority);
 	assert_int_equal(a->has_preemption_policy, b->has_preemption_policy);
 	assert_int_equal(a->active_deadline, b->active_deadline);
+	assert_int_equal(a->has_node_selector, b->has_node_selector);
+	assert_int_equal(a->has_tolerations, b->has_tolerations);
+	assert_int_equal(a->tolerates_pool, b->tolerates_pool);
 	assert_int_equal(a->has_gates, b->has_gates);
 	assert_int_equal(a->gates == NULL, b->gates == NULL);
 	assert_int_equal(a->n_gates, b->n_gates);
@@ -1091,6 +1094,124 @@ static void test_decide_hold(void **state)
 	gq_adm_request_free(&r);
 }
 
+/* Pinning: a team with a pool gets its nodeSelector and toleration, added
+ * to what the pod has; a pod of a team without a pool that tolerates a pool
+ * taint is denied while some team has a pool. */
+static void test_decide_pool(void **state)
+{
+	struct gq_adm_team team = base_team();
+	struct gq_adm_request r;
+	struct gq_adm_response resp;
+
+	(void)state;
+	team.pool = "vision";
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"vision-low\",");
+	assert_false(r.has_node_selector);
+	assert_false(r.has_tolerations);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_int_equal(resp.action, GQ_ADM_ALLOW);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/nodeSelector\","
+			    "\"value\":{\"gpuquota.io/pool\":\"vision\"}},"
+			    "{\"op\":\"add\",\"path\":\"/spec/tolerations\",\"value\":[{"
+			    "\"key\":\"gpuquota.io/pool\",\"operator\":\"Equal\","
+			    "\"value\":\"vision\",\"effect\":\"NoSchedule\"}]}]");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* its own selector and tolerations: members added, another pool's
+	 * selector replaced (add on a member replaces it) */
+	decode_gpu_pod(&r, 1,
+		       "\"priorityClassName\":\"vision-low\",\"nodeSelector\":{\"gpuquota.io/"
+		       "pool\":\"nlp\"},\"tolerations\":[{\"operator\":\"Exists\"}],");
+	assert_true(r.has_node_selector);
+	assert_true(r.has_tolerations);
+	assert_true(r.tolerates_pool);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	assert_patch(&resp, "[{\"op\":\"add\",\"path\":\"/spec/nodeSelector/gpuquota.io~1pool\","
+			    "\"value\":\"vision\"},"
+			    "{\"op\":\"add\",\"path\":\"/spec/tolerations/-\",\"value\":{"
+			    "\"key\":\"gpuquota.io/pool\",\"operator\":\"Equal\","
+			    "\"value\":\"vision\",\"effect\":\"NoSchedule\"}}]");
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* no pool: a pool toleration is denied while another team has one */
+	team.pool = NULL;
+	team.pools_exist = true;
+	decode_gpu_pod(&r, 1,
+		       "\"priorityClassName\":\"vision-low\",\"tolerations\":[{\"key\":"
+		       "\"gpuquota.io/pool\",\"operator\":\"Equal\",\"value\":\"nlp\"}],");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_int_equal(resp.code, 403);
+	assert_int_equal(resp.action, GQ_ADM_DENY_POOL);
+	assert_non_null(strstr(resp.message, "tolerates the taint gpuquota.io/pool"));
+	assert_non_null(strstr(resp.message, "its team has no pool"));
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+
+	/* a pool with a MIG layout pins only pods asking for MIG slices: a
+	 * whole-GPU pod is left as it is, and may not tolerate pool taints */
+	team.pool = "vision";
+	team.pool_mig_only = true;
+	decode_gpu_pod(&r, 1, "\"priorityClassName\":\"vision-low\",");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	assert_null(resp.patch);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+	decode_gpu_pod(&r, 1,
+		       "\"priorityClassName\":\"vision-low\",\"tolerations\":[{\"operator\":"
+		       "\"Exists\"}],");
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_false(resp.allowed);
+	assert_non_null(strstr(resp.message, "serves only pods asking for MIG slices"));
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+	{
+		char *spec = gpu_spec("nvidia.com/mig-1g.10gb", 2, "\"priorityClassName\":\"vision-low\",");
+		char *json = pod_review("CREATE", spec);
+
+		decode_ok(&r, json);
+		free(json);
+		free(spec);
+	}
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	assert_non_null(resp.patch);
+	assert_non_null(strstr(resp.patch, "/spec/nodeSelector"));
+	assert_non_null(strstr(resp.patch, "\"value\":\"vision\",\"effect\":\"NoSchedule\""));
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+	team.pool = NULL;
+	team.pool_mig_only = false;
+
+	/* ... not when no team has a pool, nor for tolerations that do not
+	 * tolerate it (other key, other effect, a keyed Exists) */
+	team.pools_exist = false;
+	decode_gpu_pod(&r, 1,
+		       "\"priorityClassName\":\"vision-low\",\"tolerations\":[{\"operator\":"
+		       "\"Exists\"}],");
+	assert_true(r.tolerates_pool);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	assert_null(resp.patch);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+	team.pools_exist = true;
+	decode_gpu_pod(&r, 1,
+		       "\"priorityClassName\":\"vision-low\",\"tolerations\":[{\"key\":\"a\","
+		       "\"operator\":\"Exists\"},{\"operator\":\"Exists\",\"effect\":\"NoExecute\"},"
+		       "{\"key\":\"gpuquota.io/pool\",\"effect\":\"PreferNoSchedule\"}],");
+	assert_true(r.has_tolerations);
+	assert_false(r.tolerates_pool);
+	assert_int_equal(gq_admission_decide(&resp, &r, &team), GQ_OK);
+	assert_true(resp.allowed);
+	gq_adm_response_free(&resp);
+	gq_adm_request_free(&r);
+}
+
 /* Hold combined with the default class; hold on expected cost. */
 static void test_decide_hold_combined(void **state)
 {
@@ -1922,6 +2043,18 @@ static void test_diff_pod_fields(void **state)
 	    {"", "{\"spec\":{\"containers\":[{\"resources\":{\"requests\":null,\"limits\":7}}]}}",
 	     GQ_EINVAL},
 	    {"", "[]", GQ_EINVAL},
+	    {"", "{\"spec\":{\"nodeSelector\":[],\"tolerations\":{}}}", GQ_OK},
+	    {"", "{\"spec\":{\"tolerations\":[7,{\"key\":7,\"operator\":\"Exists\"},"
+		 "{\"key\":{\"a\":1},\"effect\":[]}]}}",
+	     GQ_OK},
+	    {"", "{\"spec\":{\"tolerations\":[{\"key\":\"gpuquota.io/pool\",\"key\":null,"
+		 "\"operator\":\"Exists\",\"effect\":null}],\"nodeSelector\":null}}",
+	     GQ_OK},
+	    {"", "{\"spec\":{\"tolerations\":[{\"operator\":\"Exists\"}],\"tolerations\":[]}}",
+	     GQ_OK},
+	    {"", "{\"spec\":{\"tolerations\":[{\"key\":\"gpuquota.io/pool\\u0000x\","
+		 "\"effect\":\"NoExecute\"},{\"key\":\"gpuquota.io/pool\"}]}}",
+	     GQ_OK},
 	};
 	char *json;
 	size_t i;
@@ -2210,6 +2343,7 @@ int main(void)
 	    cmocka_unit_test(test_decide_accounting_finalizer),
 	    cmocka_unit_test(test_decide_hold),
 	    cmocka_unit_test(test_decide_hold_combined),
+	    cmocka_unit_test(test_decide_pool),
 	    cmocka_unit_test(test_decide_deprioritize),
 	    cmocka_unit_test(test_decide_warning),
 	    cmocka_unit_test(test_encode_shape),

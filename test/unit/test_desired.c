@@ -353,7 +353,7 @@ static const struct {
 			"\"description\":\"gpuquota: tier high of team ml\"}"},
     {"Namespace", "", "ml-a", "/api/v1/namespaces/ml-a",
      "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"ml-a\","
-     "\"labels\":{\"gpuquota.io/team\":\"ml\"}}}"},
+     "\"labels\":{\"gpuquota.io/team\":\"ml\",\"gpuquota.io/mig-config\":null}}}"},
     {"ResourceQuota", "ml-a", "gpuquota-ml", "/api/v1/namespaces/ml-a/resourcequotas/gpuquota-ml",
      "{\"apiVersion\":\"v1\",\"kind\":\"ResourceQuota\"," META(
 	 "gpuquota-ml", "\"namespace\":\"ml-a\",") ",\"spec\":{\"hard\":{"
@@ -382,7 +382,7 @@ static const struct {
 						   "{\"cpu\":\"250m\",\"memory\":\"1Gi\"}}]}}"},
     {"Namespace", "", "ml-b", "/api/v1/namespaces/ml-b",
      "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"ml-b\","
-     "\"labels\":{\"gpuquota.io/team\":\"ml\"}}}"},
+     "\"labels\":{\"gpuquota.io/team\":\"ml\",\"gpuquota.io/mig-config\":null}}}"},
     {"ResourceQuota", "ml-b", "gpuquota-ml", "/api/v1/namespaces/ml-b/resourcequotas/gpuquota-ml",
      "{\"apiVersion\":\"v1\",\"kind\":\"ResourceQuota\"," META(
 	 "gpuquota-ml", "\"namespace\":\"ml-b\",") ",\"spec\":{\"hard\":{"

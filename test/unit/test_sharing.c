@@ -52,6 +52,7 @@ static void node_init(struct gq_share_node *n, const char *name, const char *poo
 	set_label(n, "pool", pool);
 	set_label(n, GQ_LABEL_MIG_CONFIG, mig);
 	set_label(n, GQ_LABEL_MIG_STATE, "success");
+	n->resource_version = gq_strdup("100");
 }
 
 static void set_pods(struct gq_share_node *n, size_t count)
@@ -88,6 +89,48 @@ static void sim_ann(struct gq_share_node *n, const char *k, yajl_val v)
 	}
 }
 
+static char *opt_dup(yajl_val v)
+{
+	return YAJL_IS_STRING(v) ? gq_strdup(v->u.string) : NULL;
+}
+
+static void taints_free(struct gq_share_node *n)
+{
+	for (size_t i = 0; i < n->n_taints; i++) {
+		free(n->taints[i].key);
+		free(n->taints[i].value);
+		free(n->taints[i].effect);
+		free(n->taints[i].time_added);
+	}
+	free(n->taints);
+	n->taints = NULL;
+	n->n_taints = 0;
+}
+
+/* Replaces n's taints with the list t of a patch, which must carry n's
+ * resourceVersion (the optimistic lock of a list replaced whole); the
+ * node then gets a new one. */
+static void sim_taints(struct gq_share_node *n, yajl_val t, const char *rv)
+{
+	char *next;
+
+	assert_non_null(rv);
+	assert_string_equal(rv, n->resource_version);
+	assert_true(YAJL_IS_ARRAY(t));
+	taints_free(n);
+	n->taints = gq_calloc(t->u.array.len + 1, sizeof(*n->taints));
+	for (size_t i = 0; i < t->u.array.len; i++) {
+		yajl_val e = t->u.array.values[i];
+
+		n->taints[n->n_taints++] = (struct gq_share_taint){
+		    opt_dup(gq_json_get(e, "key")), opt_dup(gq_json_get(e, "value")),
+		    opt_dup(gq_json_get(e, "effect")), opt_dup(gq_json_get(e, "timeAdded"))};
+	}
+	next = gq_asprintf("%d", atoi(n->resource_version) + 1);
+	free(n->resource_version);
+	n->resource_version = next;
+}
+
 /* The simulated apiserver: carries every patch of p into nodes. */
 static void sim_patch(struct gq_share_node *nodes, size_t n, const struct gq_share_plan *p)
 {
@@ -112,6 +155,10 @@ static void sim_patch(struct gq_share_node *nodes, size_t n, const struct gq_sha
 		for (size_t k = 0; u && k < u->u.object.len; k++) /* null: cleared */
 			if (strcmp(u->u.object.keys[k], "unschedulable") == 0)
 				nd->unschedulable = YAJL_IS_TRUE(u->u.object.values[k]);
+			else if (strcmp(u->u.object.keys[k], "taints") == 0)
+				sim_taints(nd, u->u.object.values[k],
+					   gq_json_str(p->patches[i].body,
+						       GQ_PATH("metadata", "resourceVersion")));
 	}
 }
 
@@ -197,6 +244,8 @@ static void test_wait_then_apply_then_uncordon(void **state)
 	assert_true(n->unschedulable);
 	assert_true(n->we_cordoned);
 	assert_string_equal(gq_share_label(n, GQ_LABEL_POOL), "ml");
+	assert_string_equal(gq_share_pool_taint(n), "ml");
+	assert_int_equal(n->n_taints, 1);
 	assert_string_equal(gq_share_label(n, GQ_LABEL_MIG_CONFIG), "all-disabled");
 	assert_false(p->ready);
 	assert_string_equal(p->reason, "Reconfiguring");
@@ -385,8 +434,23 @@ static void test_release_restores(void **state)
 	const struct gq_share_plan *p;
 
 	f->teams[0].sharing.device_plugin_config = gq_strdup("ts-4");
+	/* someone else's taints: kept, in order, with their fields */
+	n->taints = gq_calloc(2, sizeof(*n->taints));
+	n->taints[0] = (struct gq_share_taint){gq_strdup("nvidia.com/gpu"), NULL,
+					       gq_strdup("NoSchedule"), NULL};
+	n->taints[1] = (struct gq_share_taint){gq_strdup("node.kubernetes.io/unschedulable"), NULL,
+					       gq_strdup("NoSchedule"),
+					       gq_strdup("2026-03-15T11:00:00Z")};
+	n->n_taints = 2;
 	set_pods(n, 1);
 	pass(f, 0);
+	assert_int_equal(n->n_taints, 3);
+	assert_string_equal(n->taints[0].key, "nvidia.com/gpu");
+	assert_null(n->taints[0].value);
+	assert_string_equal(n->taints[1].time_added, "2026-03-15T11:00:00Z");
+	assert_string_equal(n->taints[2].key, GQ_TAINT_POOL);
+	assert_string_equal(n->taints[2].value, "ml");
+	assert_string_equal(n->taints[2].effect, "NoSchedule");
 	assert_string_equal(gq_share_label(n, GQ_LABEL_DP_CONFIG), "ts-4");
 	assert_true(n->dp_ours);
 	f->teams[0].sharing.present = false;
@@ -394,6 +458,9 @@ static void test_release_restores(void **state)
 	assert_false(p->active);
 	assert_int_equal(p->n_nodes, 0);
 	assert_null(gq_share_label(n, GQ_LABEL_POOL));
+	assert_null(gq_share_pool_taint(n));
+	assert_int_equal(n->n_taints, 2);
+	assert_string_equal(n->taints[1].key, "node.kubernetes.io/unschedulable");
 	assert_null(gq_share_label(n, GQ_LABEL_DP_CONFIG));
 	assert_false(n->unschedulable);
 	assert_null(n->step);
@@ -409,7 +476,8 @@ static void test_layout_already_there(void **state)
 
 	set_label(&f->nodes[0], GQ_LABEL_MIG_CONFIG, "all-3g.40gb");
 	p = pass(f, 0);
-	assert_int_equal(p->n_patches, 1); /* the pool label only */
+	assert_int_equal(p->n_patches, 1); /* the pool label and taint only */
+	assert_string_equal(gq_share_pool_taint(&f->nodes[0]), "ml");
 	assert_false(f->nodes[0].unschedulable);
 	assert_true(p->ready);
 	p = pass(f, 1000);

@@ -196,7 +196,7 @@ run: build cluster-up ## Run the controller in the foreground against .cluster/k
 	  --metrics-bind-address 127.0.0.1:18080 --health-probe-bind-address 127.0.0.1:18081 \
 	  --webhook-bind-address 127.0.0.1:19443 --webhook-hosts 127.0.0.1
 
-demo: deps ## Local GPU cluster + CRD + example teams + controller, then show the result
+demo: deps ## Local GPU cluster + CRD + example teams + controller, then show the result (quotas, budgets, a MIG pool re-partitioned live)
 	@examples/demo.sh
 
 bench: deps ## Webhook throughput and latency vs nginx over TLS keep-alive (bench/results/webhook.json)

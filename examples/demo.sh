@@ -83,6 +83,47 @@ tier_pod vision-lab eval-1gpu 1 vision-experiment | $KUBECTL apply -f -
 wait_for 30 phase_is vision-lab eval-1gpu Running
 show $KUBECTL -n vision-lab get pod eval-1gpu
 
+step "vision's MIG pool: its slice pods are pinned to mig-node-1 (nodeSelector and toleration from the webhook)"
+mig_pod() { # NS NAME PROFILE RUN_FOR
+	cat <<Y
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $2
+  namespace: $1
+  annotations: {test.gpuquota.io/run-for: "$4"}
+spec:
+  containers:
+  - name: main
+    image: registry.example/vision:1
+    resources: {limits: {nvidia.com/mig-$3: "1"}}
+Y
+}
+pool_nodes() {
+	$KUBECTL get gta vision -o jsonpath='{range .status.nodes[*]}  {.name}: {.phase}, layout {.observedConfig} -> {.desiredConfig} ({.configState}) {.message}{"\n"}{end}'
+}
+mig_pod vision-lab slice-eval 1g.10gb 20s | $KUBECTL apply -f -
+wait_for 30 phase_is vision-lab slice-eval Running
+show $KUBECTL -n vision-lab get pod slice-eval -o custom-columns='NAME:.metadata.name,NODE:.spec.nodeName,SELECTOR:.spec.nodeSelector,TOLERATES:.spec.tolerations[?(@.key=="gpuquota.io/pool")].value'
+show $KUBECTL get node mig-node-1 -L gpuquota.io/pool,nvidia.com/mig.config,nvidia.com/mig.config.state
+show $KUBECTL get namespaces -L gpuquota.io/mig-config -l gpuquota.io/team=vision
+
+step "Re-partitioning vision's pool live: all-1g.10gb -> all-3g.40gb while a slice pod runs there"
+show $KUBECTL patch gta vision --type merge -p '{"spec":{"quota":{"migSlices":{"1g.10gb":null,"3g.40gb":4}},"sharing":{"migConfig":"all-3g.40gb"}}}'
+wait_for 30 sh -c "$KUBECTL get gta vision -o jsonpath='{.status.nodes[0].message}' | grep -q 'waiting for 1 GPU pod'"
+echo "mig-node-1 is cordoned and waits for the running pod (no job is killed):"
+pool_nodes
+show $KUBECTL get node mig-node-1 -o custom-columns='NAME:.metadata.name,UNSCHEDULABLE:.spec.unschedulable,MIG-CONFIG:.metadata.labels.nvidia\.com/mig\.config'
+wait_for 60 phase_is vision-lab slice-eval Succeeded
+echo "The pod ended; the layout is requested from the MIG manager, then the node is uncordoned:"
+wait_for 60 sh -c "[ \"\$($KUBECTL get gta vision -o jsonpath='{.status.nodes[0].phase}')\" = Ready ]"
+pool_nodes
+show $KUBECTL get node mig-node-1 -o custom-columns='NAME:.metadata.name,UNSCHEDULABLE:.spec.unschedulable,MIG-3G.40GB:.status.allocatable.nvidia\.com/mig-3g\.40gb,STATE:.metadata.labels.nvidia\.com/mig\.config\.state'
+show $KUBECTL get events -n default --field-selector involvedObject.name=vision -o custom-columns='REASON:.reason,MESSAGE:.message' --sort-by=.metadata.creationTimestamp
+mig_pod vision-lab slice-big 3g.40gb 1h | $KUBECTL apply -f -
+wait_for 30 phase_is vision-lab slice-big Running
+show $KUBECTL -n vision-lab get pod slice-big -o wide
+
 cat <<MSG
 
 The cluster and the controller keep running. Try:

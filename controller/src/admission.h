@@ -159,8 +159,9 @@ struct gq_adm_team {
 	/* spec.sharing: the pool the team's GPU pods are pinned to (its nodes
 	 * carry label and taint gpuquota.io/pool=<pool>); NULL = none */
 	const char *pool;
-	bool pool_mig_only; /* the pool has a MIG layout: only pods asking for a
-			     * MIG slice are pinned (whole GPUs are elsewhere) */
+	bool pool_mig_only; /* the pool has a MIG layout and no settled node with
+			     * whole GPUs: only pods asking for a MIG slice are
+			     * pinned (whole GPUs are elsewhere) */
 	/* some team has a pool (the registry sets it at each review) */
 	bool pools_exist;
 };

@@ -38,5 +38,7 @@
 
 /* The PriorityClass API the tiers are made of. */
 #define GQ_PRIORITY_CLASS_PATH "/apis/scheduling.k8s.io/v1/priorityclasses"
+/* The DRA ResourceSlices (spec.sharing leaves the nodes they publish alone). */
+#define GQ_RESOURCE_SLICE_PATH "/apis/resource.k8s.io/v1/resourceslices"
 
 #endif /* GQ_API_H */

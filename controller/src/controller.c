@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "json.h"
 #include "reconcile.h"
+#include "sharing.h"
 #include "spec.h"
 #include "tls.h"
 #include "listen.h"
@@ -356,6 +357,22 @@ static void on_node(void *payload, const struct gq_informer *inf, enum gq_inform
 {
 	(void)inf, (void)key;
 	if (ev == GQ_INF_UPDATE && node_gpu_keys_equal(old_obj, new_obj))
+		return;
+	enqueue_all(payload);
+}
+
+/* ResourceSlice handler (watch thread): enqueues every team when a slice
+ * publishing a node's GPUs appears, goes or moves (the pools' DRA nodes). */
+static void on_slice(void *payload, const struct gq_informer *inf, enum gq_informer_event ev,
+		     const char *key, yajl_val old_obj, yajl_val new_obj)
+{
+	const char *a = old_obj ? gq_share_slice_node(old_obj) : NULL;
+	const char *b = new_obj ? gq_share_slice_node(new_obj) : NULL;
+
+	(void)inf, (void)key, (void)ev;
+	if (a == NULL && b == NULL)
+		return;
+	if (a != NULL && b != NULL && strcmp(a, b) == 0)
 		return;
 	enqueue_all(payload);
 }
@@ -833,6 +850,8 @@ static const char *const keep_rq[] = {"metadata.labels", "metadata.ownerReferenc
 static const char *const keep_node[] = {"metadata.labels", "metadata.annotations",
 					"status.allocatable", "spec.unschedulable", "spec.taints",
 					NULL};
+/* ResourceSlices: which node's GPUs a DRA driver publishes. */
+static const char *const keep_slice[] = {"spec.nodeName", "spec.driver", NULL};
 static const char *const keep_lr[] = {"metadata.labels", "metadata.ownerReferences", "spec", NULL};
 static const char *const keep_pc[] = {"metadata.labels",
 				      "metadata.ownerReferences",
@@ -868,19 +887,23 @@ static int controller_caches(struct controller *c, const struct gq_controller_op
 			     struct gq_err *err)
 {
 	const struct gq_informer_def defs[] = {
-	    {"gputeamallocations", GQ_GTA_PATH, NULL, NULL, NULL, NULL, on_team, c},
-	    {"namespaces", "/api/v1/namespaces", NULL, keep_ns, NULL, NULL, on_any_team_change, c},
+	    {"gputeamallocations", GQ_GTA_PATH, NULL, NULL, NULL, NULL, on_team, c, false},
+	    {"namespaces", "/api/v1/namespaces", NULL, keep_ns, NULL, NULL, on_any_team_change, c,
+	     false},
 	    {"resourcequotas", "/api/v1/resourcequotas", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
-	     keep_rq, NULL, NULL, on_owned, c},
+	     keep_rq, NULL, NULL, on_owned, c, false},
 	    {"limitranges", "/api/v1/limitranges", GQ_LABEL_MANAGED_BY "=" GQ_FIELD_MANAGER,
-	     keep_lr, NULL, NULL, on_owned, c},
-	    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, NULL, NULL, on_owned, c},
-	    {"nodes", "/api/v1/nodes", NULL, keep_node, NULL, NULL, on_node, c},
-	    {"pods", "/api/v1/pods", NULL, NULL, gq_pod_convert, gq_pod_release, on_pod, c},
+	     keep_lr, NULL, NULL, on_owned, c, false},
+	    {"priorityclasses", GQ_PRIORITY_CLASS_PATH, NULL, keep_pc, NULL, NULL, on_owned, c,
+	     false},
+	    {"nodes", "/api/v1/nodes", NULL, keep_node, NULL, NULL, on_node, c, false},
+	    {"resourceslices", GQ_RESOURCE_SLICE_PATH, NULL, keep_slice, NULL, NULL, on_slice, c,
+	     true},
+	    {"pods", "/api/v1/pods", NULL, NULL, gq_pod_convert, gq_pod_release, on_pod, c, false},
 	};
 	struct gq_informer **slots[] = {&c->rec.teams,	&c->rec.namespaces, &c->rec.quotas,
 					&c->rec.limits, &c->rec.classes,    &c->rec.nodes,
-					&c->pods};
+					&c->rec.slices, &c->pods};
 	int rc = gq_workqueue_new(&c->queue, NULL);
 
 	if (rc != GQ_OK)

@@ -120,6 +120,8 @@ struct gq_informer {
 	bool streaming;			       /* the watch is a streaming list, before
 						* its initial-events-end bookmark */
 	bool no_stream;			       /* the apiserver refused a streaming list */
+	bool optional;			       /* gq_informer_def.optional */
+	bool absent;			       /* optional, and its LIST got a 404 */
 	int64_t stream_t0_ms;		       /* when the streaming list started (realtime) */
 	enum inf_state state;		       /* state machine */
 	enum inf_state after_wait;	       /* state after ST_WAIT */
@@ -1144,6 +1146,25 @@ static void list_reset_cb(void *payload)
 	gq_informer_list_begin(payload);
 }
 
+/* An optional informer whose LIST got a 404: empty and synced (what it
+ * held is deleted through the handler), listed again after
+ * GQ_INFORMER_ABSENT_RETRY_MS. */
+static void not_served(struct gq_informer *inf)
+{
+	if (!inf->absent)
+		inf_log(inf, "info",
+			"%s is not served by the apiserver: treated as empty, listed again every "
+			"%ds",
+			inf->path, GQ_INFORMER_ABSENT_RETRY_MS / 1000);
+	inf->absent = true;
+	gq_informer_list_begin(inf);
+	gq_informer_list_end(inf, "");
+	inf->attempts = 0;
+	inf->state = ST_WAIT;
+	inf->after_wait = ST_LIST;
+	inf->due_ms = gq_mono_ms() + GQ_INFORMER_ABSENT_RETRY_MS;
+}
+
 /* Runs a LIST synchronously and schedules what follows. */
 static void do_list(struct gq_informer *inf)
 {
@@ -1170,12 +1191,19 @@ static void do_list(struct gq_informer *inf)
 		if (t0 > atomic_load(&inf->fresh_until_ms))
 			atomic_store(&inf->fresh_until_ms, t0);
 		free(rv);
+		if (inf->absent)
+			inf_log(inf, "info", "%s is served now", inf->path);
+		inf->absent = false;
 		inf->state = ST_WATCH_START;
 		return;
 	}
 	gq_informer_list_abort(inf);
 	if (atomic_load(&inf->set->stop))
 		return;
+	if (rc == GQ_ENOTFOUND && inf->optional) {
+		not_served(inf);
+		return;
+	}
 	inf_log(inf, "warning", "LIST %s failed: %s: %s", inf->path, gq_strerror(rc), err.msg);
 	atomic_fetch_add(&inf->n_errors, 1);
 	inf->attempts++;
@@ -1462,6 +1490,7 @@ int gq_informers_add(struct gq_informers *m, const struct gq_informer_def *def,
 	inf->payload = def->payload;
 	inf->convert = def->convert;
 	inf->release = def->release;
+	inf->optional = def->optional;
 	/* Writer-preferring, so that busy readers cannot starve the watch thread. */
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

@@ -51,6 +51,8 @@
 #define GQ_INFORMER_SETTLE_MS	   2000
 #define GQ_INFORMER_BACKOFF_MIN_MS 200
 #define GQ_INFORMER_BACKOFF_MAX_MS 30000
+/* An optional informer whose API is not served lists again after this. */
+#define GQ_INFORMER_ABSENT_RETRY_MS 60000
 /* Longest key accepted ("namespace/name"); longer objects are skipped. */
 #define GQ_INFORMER_MAX_KEY 512
 
@@ -107,6 +109,14 @@ struct gq_informer_def {
 	void (*release)(void *conv);
 	gq_informer_handler handler; /* may be NULL */
 	void *payload;		     /* handler's first argument */
+	/*
+	 * An API the apiserver may not serve (an older server, a group turned
+	 * off): a LIST answered 404 makes the cache empty and synced (objects
+	 * it held are deleted, the handler told), and it is listed again every
+	 * GQ_INFORMER_ABSENT_RETRY_MS. Otherwise a 404 is retried with backoff
+	 * and the informer stays unsynced.
+	 */
+	bool optional;
 };
 
 /* Counters for metrics. */

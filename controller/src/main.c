@@ -801,7 +801,10 @@ static void render_sharing(FILE *f, const struct gq_team *t)
 		t->name);
 	fprintf(f, "#   %s of the team's namespaces get (webhook): nodeSelector "
 		   "gpuquota.io/pool=%s, toleration gpuquota.io/pool=%s:NoSchedule\n",
-		s->mig_config ? "pods asking for MIG slices" : "GPU pods", t->name, t->name);
+		s->mig_config ? "pods asking for MIG slices (whole-GPU pods too while a pool "
+				"node offers whole GPUs)"
+			      : "GPU pods",
+		t->name, t->name);
 }
 
 /*

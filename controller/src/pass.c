@@ -513,10 +513,8 @@ static void plan_admission(struct gq_pass *p, const struct gq_team *t)
 		a->team.over_budget_value = gq_team_over_budget_value(t);
 	}
 	a->team.weights = &t->budget.weights;
-	if (t->sharing.present) {
+	if (t->sharing.present)
 		a->team.pool = t->name;
-		a->team.pool_mig_only = t->sharing.mig_config != NULL;
-	}
 	p->publish = true;
 }
 
@@ -702,6 +700,10 @@ int gq_pass_plan(struct gq_pass *p, const struct gq_obs *o, struct gq_err *err)
 	if (o->lead)
 		plan_converge(p, o);
 	plan_sharing(p, o, &o->self->sharing);
+	/* A pool with a MIG layout and no whole GPU left serves only the
+	 * team's MIG pods; its whole-GPU pods run elsewhere. */
+	p->adm.team.pool_mig_only = o->self->sharing.present &&
+				    o->self->sharing.mig_config != NULL && !p->share.whole_gpus;
 	return GQ_OK;
 }
 

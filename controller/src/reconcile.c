@@ -473,6 +473,8 @@ static void share_node_profiles(struct gq_share_node *n, yajl_val a)
 	for (size_t i = 0; a && YAJL_IS_OBJECT(a) && i < a->u.object.len; i++) {
 		yajl_val v = a->u.object.values[i];
 
+		if (strcmp(a->u.object.keys[i], GQ_NVIDIA_GPU) == 0)
+			n->whole_gpus = YAJL_IS_STRING(v) && strcmp(v->u.string, "0") != 0;
 		if (strncmp(a->u.object.keys[i], GQ_NVIDIA_MIG_PREFIX, plen) != 0 ||
 		    !YAJL_IS_STRING(v) || strcmp(v->u.string, "0") == 0)
 			continue;
@@ -577,8 +579,28 @@ static int share_node_cmp(const void *a, const void *b)
 		      ((const struct gq_share_node *)b)->name);
 }
 
+/* gq_informer_foreach callback over the ResourceSlices (read lock held):
+ * marks the pool node whose GPUs the slice publishes as DRA-managed. The
+ * pool's nodes are sorted by name. */
+static int share_slice_cb(void *arg, const char *key, yajl_val obj)
+{
+	struct gq_obs *o = arg;
+	const char *node = gq_share_slice_node(obj);
+	struct gq_share_node probe = {.name = (char *)node}, *n;
+
+	(void)key;
+	if (node == NULL)
+		return 0;
+	n = bsearch(&probe, o->share_nodes, o->n_share_nodes, sizeof(*o->share_nodes),
+		    share_node_cmp);
+	if (n != NULL)
+		n->dra = true;
+	return 0;
+}
+
 /* The pool's nodes into o (o->self may be NULL: then only the nodes still
- * labelled for the team, to release), and the GPU pods of those draining. */
+ * labelled for the team, to release), which of them DRA manages, and the
+ * GPU pods of those draining. */
 static void obs_share(struct gq_reconciler *r, struct gq_obs *o)
 {
 	struct share_collect c = {o, o->self && !o->self->deleting ? &o->self->sharing : NULL};
@@ -589,6 +611,11 @@ static void obs_share(struct gq_reconciler *r, struct gq_obs *o)
 	gq_informer_unlock(r->nodes);
 	if (o->n_share_nodes > 1)
 		qsort(o->share_nodes, o->n_share_nodes, sizeof(*o->share_nodes), share_node_cmp);
+	if (o->n_share_nodes > 0 && r->slices) {
+		gq_informer_rdlock(r->slices);
+		gq_informer_foreach(r->slices, share_slice_cb, o);
+		gq_informer_unlock(r->slices);
+	}
 	for (size_t i = 0; i < o->n_share_nodes; i++)
 		draining |= gq_share_needs_pods(&o->share_nodes[i]);
 	if (draining && r->pods) {
@@ -641,7 +668,9 @@ static void observe(struct gq_reconciler *r, const char *name, bool lead, struct
 /* Sends write w (its body serialised here, once). Counts it in res and in
  * r's counters, logs its note once it succeeded, records a failure. A
  * RECREATE applies only after its delete succeeded. Returns the client's
- * code (a 404 where the kind allows it counts as success). */
+ * code (a 404 where the kind allows it counts as success; so do a refused
+ * eviction (429) and a merge patch whose resourceVersion went stale (409),
+ * both planned again by the next pass). */
 static int exec_one(struct gq_reconciler *r, struct exec_result *res, const struct gq_write *w)
 {
 	struct gq_err err = {0};
@@ -684,6 +713,16 @@ static int exec_one(struct gq_reconciler *r, struct exec_result *res, const stru
 		atomic_fetch_add(&r->applies, 1);
 		if (rc == GQ_ENOTFOUND)
 			rc = GQ_OK;
+		if (rc == GQ_ECONFLICT && w->kind == GQ_WRITE_MERGE) {
+			/* A node patch carries the resourceVersion it was
+			 * planned from: the node changed meanwhile, and the
+			 * next pass plans from the new one. */
+			gq_info("object changed since it was read: planned again | path=%s",
+				w->path);
+			res->writes++;
+			free(body);
+			return GQ_OK;
+		}
 	}
 	if (w->kind != GQ_WRITE_EVICT)
 		res->writes++; /* an eviction is retried, not awaited */

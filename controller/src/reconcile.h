@@ -25,6 +25,7 @@ struct gq_reconciler {
 	struct gq_informer *limits;	   /* LimitRanges managed by gpuquota */
 	struct gq_informer *classes;	   /* all PriorityClasses */
 	struct gq_informer *nodes;	   /* all nodes */
+	struct gq_informer *slices;	   /* ResourceSlices (spec.nodeName, driver); may be NULL */
 	struct gq_informer *pods;	   /* all pods (trimmed to accounting fields) */
 	struct gq_registry *budgets;	   /* ledgers + admission snapshots */
 	int64_t ledger_interval_ms;	   /* how often a team with a budget is accounted */

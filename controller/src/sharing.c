@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "gq.h"
+#include "json.h"
 #include "jsonw.h"
 #include "rfc3339.h"
 
@@ -59,6 +60,19 @@ const char *gq_share_pool_taint(const struct gq_share_node *n)
 			return t->value ? t->value : "";
 	}
 	return NULL;
+}
+
+/* See sharing.h. */
+const char *gq_share_slice_node(yajl_val slice)
+{
+	yajl_val spec = gq_json_get(slice, "spec");
+	const char *driver = gq_json_str(spec, GQ_PATH("driver"));
+	const char *node = gq_json_str(spec, GQ_PATH("nodeName"));
+
+	if (driver == NULL || strcmp(driver, GQ_DRA_DRIVER_GPU) != 0 || node == NULL ||
+	    node[0] == '\0')
+		return NULL;
+	return node;
 }
 
 /* See sharing.h. */
@@ -566,6 +580,15 @@ static void plan_profiles(struct gq_share_plan *out, const struct gq_share_in *i
 		gq_buf_free(&buf);
 }
 
+/* Whether the node named name of in offers whole GPUs. */
+static bool node_whole_gpus(const struct gq_share_in *in, const char *name)
+{
+	for (size_t i = 0; i < in->n_nodes; i++)
+		if (strcmp(in->nodes[i].name, name) == 0)
+			return in->nodes[i].whole_gpus;
+	return false;
+}
+
 /* One pool node: conflict, DRA or selected. */
 static void plan_node(struct gq_share_plan *out, const struct gq_share_in *in,
 		      const struct gq_share_node *n, int *slots)
@@ -636,6 +659,9 @@ void gq_share_plan(struct gq_share_plan *out, const struct gq_share_in *in)
 			node_release(out, n);
 		}
 	}
+	for (size_t i = 0; active && i < out->n_nodes; i++)
+		out->whole_gpus |= out->nodes[i].phase == GQ_SHARE_READY &&
+				   node_whole_gpus(in, out->nodes[i].name);
 	if (active) {
 		plan_summary(out, in);
 		if (out->n_nodes > 0)

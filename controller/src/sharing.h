@@ -48,6 +48,7 @@
 #define GQ_LABEL_MIG_CONFIG	 "nvidia.com/mig.config"
 #define GQ_LABEL_MIG_STATE	 "nvidia.com/mig.config.state"
 #define GQ_LABEL_DP_CONFIG	 "nvidia.com/device-plugin.config"
+#define GQ_DRA_DRIVER_GPU	 "gpu.nvidia.com" /* NVIDIA's DRA driver for GPUs */
 #define GQ_SHARE_MAX_STATUS_NODES 256
 #define GQ_SHARE_MAX_ATTEMPTS	 3
 
@@ -76,6 +77,7 @@ struct gq_share_node {
 	size_t n_gpu_pods;
 	char **mig_profiles; /* MIG profiles its allocatable offers ("1g.10gb") */
 	size_t n_mig_profiles;
+	bool whole_gpus; /* its allocatable offers nvidia.com/gpu */
 };
 
 void gq_share_node_free(struct gq_share_node *n);
@@ -86,6 +88,10 @@ const char *gq_share_label(const struct gq_share_node *n, const char *key);
 /* The value of node n's pool taint (GQ_TAINT_POOL, effect NoSchedule), or
  * NULL. Borrowed. */
 const char *gq_share_pool_taint(const struct gq_share_node *n);
+
+/* The node whose GPUs ResourceSlice slice publishes (spec.nodeName, when
+ * spec.driver is GQ_DRA_DRIVER_GPU), or NULL. Borrowed from slice. */
+const char *gq_share_slice_node(yajl_val slice);
 
 /* Whether the pods on node n must be read for the plan: it is draining. */
 bool gq_share_needs_pods(const struct gq_share_node *n);
@@ -151,6 +157,8 @@ struct gq_share_plan {
 	char *conflict_msg; /* ... which, or NULL */
 	char *degraded_msg; /* a granted MIG profile the settled pool does not
 			     * offer, or NULL */
+	bool whole_gpus;    /* a pool node settled at the layout (Ready) offers
+			     * whole GPUs */
 	int64_t requeue_ms; /* > 0: a change is under way */
 };
 

@@ -15,13 +15,24 @@ CTL_WEBHOOK_PORT=$WEBHOOK_PORT
 # The binary under test (another build can be compared against the same tests).
 CTL_BIN=${CTL_BIN:-$ROOT/bin/gpuquota-controller}
 
-# Installs the CRD, namespace, RBAC and admission policies (not the Deployment) and writes a
-# kubeconfig holding the controller ServiceAccount's token.
+# policy_enforced: the admission policies are in force (the apiserver loads
+# them asynchronously): a namespace label the controller may not set is
+# refused by the policy (a server-side dry run).
+policy_enforced() {
+	local out
+	out=$($KUBECTL --as system:serviceaccount:gpuquota-system:gpuquota-controller label namespace default \
+		--dry-run=server gpuquota.io/policy-probe=x 2>&1)
+	[[ "$out" == *"gpuquota's controller may change only"* ]]
+}
+
+# Installs the CRD, namespace, RBAC and admission policies (not the Deployment), waits until
+# the policies are in force, and writes a kubeconfig holding the controller ServiceAccount's token.
 controller_install() {
 	$KUBECTL apply --server-side -f "$ROOT/crds/gpuquota.io_gputeamallocations.yaml" >/dev/null
 	$KUBECTL wait --for condition=established --timeout=30s crd/gputeamallocations.gpuquota.io >/dev/null
 	$KUBECTL apply --server-side -f "$ROOT/manifests/namespace.yaml" -f "$ROOT/manifests/rbac.yaml" \
 		-f "$ROOT/manifests/policy.yaml" >/dev/null
+	wait_for 30 policy_enforced
 	"$ROOT/test/cluster/webhook-local.sh" "$KUBECTL" "$CTL_WEBHOOK_PORT"
 	[ -f "$CTL_KUBECONFIG" ] && return 0
 	local token ca server

@@ -5,7 +5,8 @@
 # (test/cluster/fake-mig-manager.sh) reports nvidia.com/mig.config.state
 # success. Every test brings its own simulated node (share-<x>-0, test pool
 # share-<x>) and deletes it at the end; the nodes are tainted so that only
-# this file's pods land there.
+# this file's pods land there. A node whose GPUs a ResourceSlice of NVIDIA's DRA
+# driver publishes is never written.
 
 # share_node NAME POOL: a kwok node like gpu-node-0 (8 whole H100s, MIG
 # capable, all-disabled and settled) in test pool POOL, tainted
@@ -180,6 +181,9 @@ test_sharing_reconfigure_waits_for_running_pod() {
 	share_pod $ns job nvidia.com/gpu share-a
 	wait_for 30 phase_is $ns job Running
 	assert_eq "$(jp pod/job '{.spec.nodeName}' $ns)" $node "GPU pod on the pool node"
+	# The pool has whole GPUs (all-disabled): the team's whole-GPU pod is pinned to it.
+	assert_eq "$(jp pod/job '{.spec.nodeSelector.gpuquota\.io/pool}' $ns)" share-a \
+		"whole-GPU pod pinned to a pool with whole GPUs"
 
 	$KUBECTL patch gta share-a --type merge -p '{"spec":{"sharing":{"migConfig":"all-3g.40gb"}}}' >/dev/null
 	wait_for 30 cordoned $node
@@ -326,7 +330,7 @@ test_sharing_removal_restores_node() {
 # that tolerates pool taints is denied. A MIG pool pins the pods asking for
 # MIG slices; a MIG pod on the pool is charged the MIG weight (3g = 3/7 GPU).
 test_sharing_pool_pinning() {
-	local ns=e2e-share-p other=e2e-share-q node=share-p-0 testtol out s f truth used diff
+	local ns=e2e-share-p other=e2e-share-q node=share-p-0 testtol out s f truth whole used diff
 	testtol='[{key: gpuquota.io/test-pool, operator: Exists, effect: NoSchedule}]'
 	controller_start
 	share_node $node share-p
@@ -358,13 +362,14 @@ test_sharing_pool_pinning() {
 	assert_eq "$(jp pod/slice '{.spec.nodeName}' $ns)" $node "pinned pod on the pool node"
 	# A MIG pool serves MIG pods: the team's whole-GPU pod is not pinned
 	# (the pool has no whole GPU left) and runs on another node.
-	pin_pod $ns whole nvidia.com/gpu "$testtol" >/dev/null || fail "pool team's whole-GPU pod not created"
+	pin_pod $ns whole nvidia.com/gpu "$testtol" 5s >/dev/null || fail "pool team's whole-GPU pod not created"
 	assert_eq "$(jp pod/whole '{.spec.nodeSelector}' $ns)" "" "whole-GPU pod not pinned to a MIG pool"
-	wait_for 30 phase_is $ns whole Running
+	wait_for 30 sh -c "$KUBECTL -n $ns get pod whole -o jsonpath='{.spec.nodeName}' | grep -q ."
 	[ "$(jp pod/whole '{.spec.nodeName}' $ns)" != $node ] || fail "whole-GPU pod on the MIG pool"
 
 	# Another team's pod that would fit the node (it tolerates the test
-	# taint and selects the test pool) is kept off by the pool taint.
+	# taint and selects the test pool) is kept off by the pool taint: the
+	# node's only other taint is the test one, which it tolerates.
 	$KUBECTL apply -f - >/dev/null <<Y
 apiVersion: v1
 kind: Pod
@@ -378,7 +383,8 @@ spec:
     resources: {limits: {nvidia.com/mig-3g.40gb: "1"}}
 Y
 	share_holds 5 phase_is $other intruder Pending
-	wait_for 30 sh -c "$KUBECTL -n $other get pod intruder -o jsonpath='{.status.conditions[?(@.type==\"PodScheduled\")].message}' | grep -q 'gpuquota.io/pool'"
+	assert_eq "$(jp node/$node '{.spec.taints[*].key}')" "gpuquota.io/test-pool gpuquota.io/pool" "the node's taints"
+	wait_for 30 sh -c "$KUBECTL -n $other get pod intruder -o jsonpath='{.status.conditions[?(@.type==\"PodScheduled\")].message}' | grep -q '1 node(s) had untolerated taint'"
 	# ... and one tolerating every taint is denied at admission.
 	if out=$(pin_pod $other wildcard nvidia.com/mig-3g.40gb '[{operator: Exists}]' 2>&1); then
 		fail "a pod tolerating pool taints was admitted in a team without a pool"
@@ -386,17 +392,22 @@ Y
 	assert_contains "$out" "tolerates the taint gpuquota.io/pool" "denial names the taint"
 	assert_contains "$out" "its team has no pool" "denial says why"
 
-	# The MIG weight: ground truth from the pod's own timestamps x 3/7.
+	# The MIG weight: ground truth from the pods' own timestamps, the
+	# slice's x 3/7 plus the whole GPU's x 1.
 	wait_for 60 phase_is $ns slice Succeeded
+	wait_for 60 phase_is $ns whole Succeeded
 	s=$(jp pod/slice '{.status.startTime}' $ns)
 	f=$(jp pod/slice '{.status.containerStatuses[0].state.terminated.finishedAt}' $ns)
 	truth=$((($(date -d "$f" +%s) - $(date -d "$s" +%s)) * 1000000 * 3 / 7))
+	whole=$((($(date -d "$(jp pod/whole '{.status.containerStatuses[0].state.terminated.finishedAt}' $ns)" +%s) -
+		$(date -d "$(jp pod/whole '{.status.startTime}' $ns)" +%s)) * 1000000))
+	truth=$((truth + whole))
 	wait_for 30 sh -c "[ \"\$($KUBECTL get gta share-p -o jsonpath='{.status.usage.usedMicroGPUSeconds}')\" -ge $((truth - 1000000)) ]"
 	sleep 3
 	used=$(jp gta/share-p '{.status.usage.usedMicroGPUSeconds}')
 	diff=$((used - truth))
-	echo "    MIG weight: 3g.40gb pod ran $(($(date -d "$f" +%s) - $(date -d "$s" +%s)))s; truth at 3/7 $truth uGPU-s, ledger $used uGPU-s"
-	[ "${diff#-}" -le 1000000 ] || fail "ledger off by ${diff} micro GPU-seconds at weight 3/7"
+	echo "    MIG weight: 3g.40gb pod ran $(($(date -d "$f" +%s) - $(date -d "$s" +%s)))s, whole GPU $((whole / 1000000))s; truth (3/7 and 1) $truth uGPU-s, ledger $used uGPU-s"
+	[ "${diff#-}" -le 1000000 ] || fail "ledger off by ${diff} micro GPU-seconds (weights 3/7 and 1)"
 
 	# Removing sharing removes the taint and the namespace label.
 	$KUBECTL -n $ns delete pod --all --wait=true >/dev/null
@@ -407,5 +418,48 @@ Y
 	assert_contains "$(jp node/$node '{.spec.taints[*].key}')" gpuquota.io/test-pool "the other taint kept"
 
 	$KUBECTL delete gta share-p share-q --wait=true --timeout=60s >/dev/null
+	$KUBECTL delete node $node --wait=true >/dev/null
+}
+
+# dra_slice NODE: a ResourceSlice of NVIDIA's DRA driver publishing one GPU of
+# NODE (as the driver's kubelet plugin would).
+dra_slice() {
+	$KUBECTL apply -f - >/dev/null <<Y
+apiVersion: resource.k8s.io/v1
+kind: ResourceSlice
+metadata: {name: $1-gpu.nvidia.com}
+spec:
+  driver: gpu.nvidia.com
+  nodeName: $1
+  pool: {name: $1, generation: 1, resourceSliceCount: 1}
+  devices:
+  - name: gpu-0
+    attributes:
+      type: {string: gpu}
+      productName: {string: NVIDIA H100 80GB HBM3}
+Y
+}
+
+test_sharing_dra_node_left_alone() {
+	local ns=e2e-share-r node=share-r-0
+	controller_start
+	share_node $node share-r
+	dra_slice $node
+	new_ns $ns
+	share_team share-r $ns share-r all-3g.40gb
+	wait_for 30 share_field_is share-r unmanaged DRA
+	assert_eq "$(share_field share-r phase)" Unmanaged "DRA node's phase"
+	assert_contains "$(share_field share-r message)" DRA "DRA node's message"
+	# Never labelled, cordoned or tainted, while the controller keeps passing.
+	share_holds 5 share_untouched $node
+	assert_eq "$(jp node/$node '{.metadata.annotations.gpuquota\.io/sharing-step}')" "" "no step annotation"
+
+	# Without the ResourceSlice the node is the team's like any other.
+	$KUBECTL delete resourceslice $node-gpu.nvidia.com --wait=true >/dev/null
+	wait_for 60 share_settled $node all-3g.40gb
+	wait_for 30 node_label_is $node gpuquota.io/pool share-r
+	assert_eq "$(share_field share-r unmanaged)" "" "no longer unmanaged"
+
+	$KUBECTL delete gta share-r --wait=true --timeout=60s >/dev/null
 	$KUBECTL delete node $node --wait=true >/dev/null
 }

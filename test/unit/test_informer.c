@@ -1057,6 +1057,8 @@ struct srv {
 	char paths[32][512]; /* request targets in arrival order */
 	int nreq;
 	int nlist, nwatch;
+	int nabsent; /* requests under /apis/absent/ (answered 404) */
+	bool joined;
 };
 
 static const char *item(const char *name, const char *rv, char *buf, size_t cap)
@@ -1077,6 +1079,14 @@ static void script(struct srv *s, const char *target, int *status, char **body, 
 
 	*status = 200;
 	*hold = false;
+	if (strncmp(target, "/apis/absent/", 13) == 0) {
+		pthread_mutex_lock(&s->mu);
+		s->nabsent++;
+		pthread_mutex_unlock(&s->mu);
+		*status = 404;
+		*body = gq_strdup("{\"kind\":\"Status\",\"code\":404,\"reason\":\"NotFound\"}");
+		return;
+	}
 	pthread_mutex_lock(&s->mu);
 	n = watch ? ++s->nwatch : ++s->nlist;
 	pthread_mutex_unlock(&s->mu);
@@ -1182,13 +1192,89 @@ static void *srv_main(void *arg)
 	return NULL;
 }
 
+/* Starts s (zeroed) on a loopback port and a client for it into *kc. */
+static void srv_start(struct srv *s, struct gq_kclient **kc)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t sl = sizeof(sa);
+	struct gq_kubeconfig cfg = {0};
+	struct gq_err err = {0};
+	char server[64];
+
+	pthread_mutex_init(&s->mu, NULL);
+	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(s->lfd, 8), 0);
+	getsockname(s->lfd, (struct sockaddr *)&sa, &sl);
+	s->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&s->thread, NULL, srv_main, s), 0);
+	snprintf(server, sizeof(server), "http://127.0.0.1:%d", s->port);
+	cfg.server = server;
+	assert_int_equal(gq_kclient_new(kc, &cfg, &err), GQ_OK);
+}
+
+/* Stops s (once) and frees kc. */
+static void srv_stop(struct srv *s, struct gq_kclient *kc)
+{
+	atomic_store(&s->stop, 1);
+	if (!s->joined)
+		pthread_join(s->thread, NULL);
+	s->joined = true;
+	close(s->lfd);
+	gq_kclient_free(kc);
+	pthread_mutex_destroy(&s->mu);
+}
+
+static int srv_absent(struct srv *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nabsent;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* An optional informer whose API answers 404 is synced and empty, and is not
+ * listed again at once; a required one stays unsynced and retries. */
+static void test_optional_not_served(void **state)
+{
+	struct srv s = {0};
+	struct gq_kclient *kc = NULL;
+	struct gq_err err = {0};
+	struct gq_informers *m;
+	struct gq_informer *inf;
+	struct gq_informer_def def = {.name = "things", .path = "/apis/absent/v1/things",
+				      .optional = true};
+
+	(void)state;
+	srv_start(&s, &kc);
+	assert_int_equal(gq_informers_new(&m, kc), GQ_OK);
+	assert_int_equal(gq_informers_add(m, &def, &inf, &err), GQ_OK);
+	assert_int_equal(gq_informers_start(m, &err), GQ_OK);
+	assert_true(gq_informers_wait_synced(m, 5000));
+	assert_true(gq_informer_synced(inf));
+	assert_int_equal(gq_informer_len(inf), 0);
+	usleep(600000);
+	assert_int_equal(srv_absent(&s), 1); /* next LIST after a minute */
+	gq_informers_free(m);
+
+	s.nabsent = 0;
+	def.optional = false;
+	assert_int_equal(gq_informers_new(&m, kc), GQ_OK);
+	assert_int_equal(gq_informers_add(m, &def, &inf, &err), GQ_OK);
+	assert_int_equal(gq_informers_start(m, &err), GQ_OK);
+	assert_false(gq_informers_wait_synced(m, 1000));
+	assert_true(srv_absent(&s) >= 2); /* retried with backoff */
+	gq_informers_free(m);
+	srv_stop(&s, kc);
+}
+
 static void test_watch_thread(void **state)
 {
 	static const char *const keep[] = {"metadata.labels", NULL};
 	struct srv s = {0};
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
-	struct gq_kubeconfig cfg = {0};
 	struct gq_kclient *kc = NULL;
 	struct gq_err err = {0};
 	struct gq_informers *m;
@@ -1202,24 +1288,12 @@ static void test_watch_thread(void **state)
 	    .payload = &rec,
 	};
 	struct gq_informer_stats st;
-	char server[64];
 	int64_t t0;
 	const struct call *c;
 
 	(void)state;
 	pthread_mutex_init(&rec.mu, NULL);
-	pthread_mutex_init(&s.mu, NULL);
-	s.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(s.lfd, 8), 0);
-	getsockname(s.lfd, (struct sockaddr *)&sa, &sl);
-	s.port = ntohs(sa.sin_port);
-	assert_int_equal(pthread_create(&s.thread, NULL, srv_main, &s), 0);
-
-	snprintf(server, sizeof(server), "http://127.0.0.1:%d", s.port);
-	cfg.server = server;
-	assert_int_equal(gq_kclient_new(&kc, &cfg, &err), GQ_OK);
+	srv_start(&s, &kc);
 	assert_int_equal(gq_informers_new(&m, kc), GQ_OK);
 	assert_int_equal(gq_informers_add(m, &def, &rec.inf, &err), GQ_OK);
 	assert_int_equal(gq_informers_start(m, &err), GQ_OK);
@@ -1242,7 +1316,7 @@ static void test_watch_thread(void **state)
 	assert_true(now_ms() - t0 < 2000); /* curl_multi_wakeup ends the poll at once */
 	atomic_store(&s.stop, 1);
 	pthread_join(s.thread, NULL);
-	close(s.lfd);
+	s.joined = true;
 
 	/* requests: LIST, WATCH@20, LIST (ERROR 410), WATCH@30, WATCH@31, LIST (HTTP 410), WATCH@40
 	 */
@@ -1289,8 +1363,7 @@ static void test_watch_thread(void **state)
 	assert_int_equal(st.errors, 2); /* the ERROR event and the HTTP 410 */
 
 	gq_informers_free(m);
-	gq_kclient_free(kc);
-	pthread_mutex_destroy(&s.mu);
+	srv_stop(&s, kc);
 	pthread_mutex_destroy(&rec.mu);
 }
 
@@ -1316,6 +1389,7 @@ int main(void)
 	    cmocka_unit_test(test_wait_synced),
 	    cmocka_unit_test(test_trim_duplicate_members),
 	    cmocka_unit_test(test_watch_thread),
+	    cmocka_unit_test(test_optional_not_served),
 	};
 	return cmocka_run_group_tests_name("informer", tests, NULL, NULL);
 }

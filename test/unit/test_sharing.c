@@ -239,8 +239,10 @@ static void test_wait_then_apply_then_uncordon(void **state)
 	const struct gq_share_plan *p;
 
 	set_pods(n, 1);
+	n->whole_gpus = true;
 	p = pass(f, 0);
 	assert_int_equal(p->nodes[0].phase, GQ_SHARE_DRAINING);
+	assert_false(p->whole_gpus); /* a draining node's whole GPUs are not offered */
 	assert_true(n->unschedulable);
 	assert_true(n->we_cordoned);
 	assert_string_equal(gq_share_label(n, GQ_LABEL_POOL), "ml");
@@ -412,6 +414,38 @@ static void test_dra_node_left_alone(void **state)
 	assert_true(p->ready);
 }
 
+/* Which node a ResourceSlice publishes GPUs of: NVIDIA's GPU driver with a
+ * node name only. */
+static void test_slice_node(void **state)
+{
+	static const struct {
+		const char *json, *node;
+	} cases[] = {
+	    {"{\"spec\":{\"driver\":\"gpu.nvidia.com\",\"nodeName\":\"n1\"}}", "n1"},
+	    {"{\"spec\":{\"driver\":\"gpu.nvidia.com\",\"nodeName\":\"\"}}", NULL},
+	    {"{\"spec\":{\"driver\":\"gpu.nvidia.com\",\"allNodes\":true}}", NULL},
+	    {"{\"spec\":{\"driver\":\"nic.example.com\",\"nodeName\":\"n1\"}}", NULL},
+	    {"{\"spec\":{\"driver\":7,\"nodeName\":\"n1\"}}", NULL},
+	    {"{\"spec\":[]}", NULL},
+	    {"[]", NULL},
+	};
+
+	(void)state;
+	assert_null(gq_share_slice_node(NULL));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		yajl_val v = yajl_tree_parse(cases[i].json, NULL, 0);
+		const char *got;
+
+		assert_non_null(v);
+		got = gq_share_slice_node(v);
+		if (cases[i].node)
+			assert_string_equal(got, cases[i].node);
+		else
+			assert_null(got);
+		yajl_tree_free(v);
+	}
+}
+
 static void test_cordoned_by_someone_else_stays(void **state)
 {
 	struct fixture *f = *state;
@@ -476,12 +510,16 @@ static void test_layout_already_there(void **state)
 
 	set_label(&f->nodes[0], GQ_LABEL_MIG_CONFIG, "all-3g.40gb");
 	p = pass(f, 0);
+	assert_false(p->whole_gpus); /* MIG slices only */
 	assert_int_equal(p->n_patches, 1); /* the pool label and taint only */
 	assert_string_equal(gq_share_pool_taint(&f->nodes[0]), "ml");
 	assert_false(f->nodes[0].unschedulable);
 	assert_true(p->ready);
 	p = pass(f, 1000);
 	assert_int_equal(p->n_patches, 0);
+	f->nodes[0].whole_gpus = true; /* a layout leaving some GPUs whole */
+	p = pass(f, 1000);
+	assert_true(p->whole_gpus);
 }
 
 static void test_profile_unavailable(void **state)
@@ -524,6 +562,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_max_unavailable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_conflict_untouched, setup, teardown),
+	    cmocka_unit_test(test_slice_node),
 	    cmocka_unit_test_setup_teardown(test_dra_node_left_alone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cordoned_by_someone_else_stays, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_restores, setup, teardown),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local test control plane on loopback: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler and kwok (simulated GPU nodes), plus
-# the fake NVIDIA mig-manager, Prometheus scraping the controller's metrics
+# the fake NVIDIA mig-manager and device plugin, Prometheus scraping the controller's metrics
 # (test/cluster/prometheus.sh) and a real node (kubelet, kube-proxy,
 # containerd: test/cluster/node.sh; GQ_REAL_NODE=0 leaves it out). Idempotent: a healthy running cluster is left
 # alone. State lives in $CLUSTER_DIR (default .cluster/, git-ignored).

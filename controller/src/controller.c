@@ -922,6 +922,7 @@ static int controller_caches(struct controller *c, const struct gq_controller_op
 	c->rec.ledger_interval_ms = opts->ledger_interval_ms > 0 ? opts->ledger_interval_ms : 10000;
 	c->rec.ledger_write_interval_ms =
 	    opts->ledger_write_interval_ms > 0 ? opts->ledger_write_interval_ms : 60000;
+	c->rec.share_pending_timeout_ms = opts->share_pending_timeout_ms;
 	c->rec.kc = c->kc_rec;
 	c->rec.instance = getenv("POD_NAME") ? getenv("POD_NAME") : "gpuquota-controller";
 	c->rec.event_namespace = "default";

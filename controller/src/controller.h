@@ -46,6 +46,7 @@ struct gq_controller_opts {
 	int watch_timeout_s;		  /* timeoutSeconds of every watch; 0 = random 240..360 */
 	int64_t ledger_write_interval_ms; /* usage written at most this often (0: 60 s) */
 	bool watch_list;		  /* list by streaming (gq_informers_set_watch_list) */
+	int64_t share_pending_timeout_ms; /* a MIG change stuck pending (0: 10 min) */
 };
 
 /*

@@ -78,6 +78,9 @@ static void usage_run(FILE *f)
 	    "                               status usage written at most this often while pods\n"
 	    "                               run; ends, thresholds, rollovers at once (default "
 	    "60s)\n"
+	    "  --sharing-pending-timeout DURATION\n"
+	    "                               a MIG layout change the MIG manager leaves pending\n"
+	    "                               this long is requested again (default 10m)\n"
 	    "  --watch-timeout DURATION     timeoutSeconds of every watch, whole seconds\n"
 	    "                               (default: random in 240s..360s per watch)\n"
 	    "  --watch-list[=true|false]    list by streaming (a watch with\n"
@@ -237,6 +240,7 @@ static const struct option run_longopts[] = {
     {"log-format", required_argument, NULL, 'f'},
     {"ledger-interval", required_argument, NULL, 'L'},
     {"ledger-write-interval", required_argument, NULL, 1020},
+    {"sharing-pending-timeout", required_argument, NULL, 1022},
     {"watch-timeout", required_argument, NULL, 1008},
     {"watch-list", optional_argument, NULL, 1021},
     {"webhook-bind-address", required_argument, NULL, 'W'},
@@ -271,6 +275,7 @@ struct run_args {
 	enum gq_log_level level;
 	enum gq_log_format format;
 	int64_t resync_ms, ledger_ms, write_ms, grace_ms, cert_check_ms, watch_timeout_ms;
+	int64_t pending_ms;
 	int64_t lease_ms, renew_ms, retry_ms;
 	const char *ns, *metrics, *health, *wh_addr, *wh_svc, *wh_secret, *wh_config, *wh_hosts,
 	    *wh_dir, *lease_name, *identity;
@@ -379,6 +384,11 @@ static int run_flag(int c, const char *arg, struct run_args *a)
 		if (parse_duration_ms(arg, &a->write_ms) != GQ_OK || a->write_ms < 1000)
 			bad = "--ledger-write-interval must be at least 1s";
 		break;
+	case 1022:
+		if (parse_duration_ms(arg, &a->pending_ms) != GQ_OK || a->pending_ms < 1000 ||
+		    a->pending_ms > 86400000)
+			bad = "--sharing-pending-timeout must be from 1s to 24h";
+		break;
 	case 1008:
 		if (parse_duration_ms(arg, &a->watch_timeout_ms) != GQ_OK ||
 		    a->watch_timeout_ms < 1000 || a->watch_timeout_ms % 1000 != 0 ||
@@ -465,6 +475,7 @@ static int cmd_run(int argc, char **argv)
 	    .resync_ms = 600000,
 	    .ledger_ms = 10000,
 	    .write_ms = 60000,
+	    .pending_ms = 600000,
 	    .watch_list = true,
 	    .grace_ms = 5000,
 	    .cert_check_ms = 3600000,
@@ -515,7 +526,7 @@ static int cmd_run(int argc, char **argv)
 	    a.wh_dir,	(int)a.wh_days, (int)a.grace_ms, a.cert_check_ms,
 	    a.wlim,	a.elect,	a.lease_name,	 a.identity,
 	    a.lease_ms, a.renew_ms,	a.retry_ms,	 (int)(a.watch_timeout_ms / 1000),
-	    a.write_ms, a.watch_list};
+	    a.write_ms, a.watch_list, a.pending_ms};
 	rc = gq_controller_run(&opts, &err);
 	gq_kubeconfig_free(&kc);
 	curl_global_cleanup();

@@ -539,7 +539,12 @@ static int share_node_cb(void *arg, const char *key, yajl_val obj)
 	struct share_collect *c = arg;
 	struct gq_obs *o = c->o;
 	struct gq_share_node n;
+	const char *pool = gq_json_str(obj, GQ_PATH("metadata", "labels", GQ_LABEL_POOL));
 
+	/* Most teams have no sharing: only a node still labelled for the team
+	 * is theirs, and no other node is copied. */
+	if ((c->s == NULL || !c->s->present) && (pool == NULL || strcmp(pool, o->name) != 0))
+		return 0;
 	share_node_copy(&n, key, obj);
 	if (!gq_share_selects(c->s, &n) &&
 	    !(gq_share_label(&n, GQ_LABEL_POOL) &&

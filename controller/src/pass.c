@@ -835,8 +835,8 @@ static bool prev_cond(yajl_val prev, const char *type, bool *status)
 
 /*
  * An Event for each condition whose status changed against prev (may be
- * NULL): Ready turning False, or a problem condition turning True, is a
- * Warning, the reverse Normal. A condition not seen before is reported
+ * NULL): Ready or SharingReady turning False, or a problem condition
+ * turning True, is a Warning, the reverse Normal. A condition not seen before is reported
  * unless it is a false problem condition.
  */
 static void status_events(struct gq_pass_status *s, yajl_val prev)
@@ -845,15 +845,18 @@ static void status_events(struct gq_pass_status *s, yajl_val prev)
 
 	for (size_t i = 0; i < s->cs.n; i++) {
 		bool before = false, known = prev_cond(prev, c[i].type, &before);
+		/* Ready and SharingReady are good news when true; the others
+		 * (Degraded, Conflict, BudgetExhausted, ...) problems. */
+		bool positive = strcmp(c[i].type, "Ready") == 0 || strcmp(c[i].type, "SharingReady") == 0;
 		struct gq_pass_event *e;
 
 		if (known && before == c[i].status)
 			continue;
-		if (!known && !c[i].status && strcmp(c[i].type, "Ready") != 0)
+		if (!known && !c[i].status && !positive)
 			continue; /* a new, false problem condition is no news */
 		s->events = gq_realloc(s->events, (s->n_events + 1) * sizeof(*s->events));
 		e = &s->events[s->n_events++];
-		e->warning = (strcmp(c[i].type, "Ready") == 0) ? !c[i].status : c[i].status;
+		e->warning = positive ? !c[i].status : c[i].status;
 		e->reason = gq_strdup(c[i].reason);
 		e->message = gq_strdup(c[i].message ? c[i].message : c[i].reason);
 	}

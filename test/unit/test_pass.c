@@ -514,6 +514,15 @@ static void test_sharing_in_pass(void **state)
 				    "Reconfiguring");
 			}
 		assert_true(found);
+		/* A new SharingReady=False is news, and a Warning (it is
+		 * good news when True, like Ready). */
+		found = false;
+		for (size_t k = 0; k < st.n_events; k++)
+			if (strcmp(st.events[k].reason, "Reconfiguring") == 0) {
+				found = true;
+				assert_true(st.events[k].warning);
+			}
+		assert_true(found);
 	}
 	assert_true(st.requeue_ms > 0);
 	gq_pass_status_free(&st);

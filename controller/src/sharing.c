@@ -14,6 +14,20 @@
 #include "rfc3339.h"
 
 /* See sharing.h. */
+void gq_share_taints_free(struct gq_share_node *n)
+{
+	for (size_t i = 0; i < n->n_taints; i++) {
+		free(n->taints[i].key);
+		free(n->taints[i].value);
+		free(n->taints[i].effect);
+		free(n->taints[i].time_added);
+	}
+	free(n->taints);
+	n->taints = NULL;
+	n->n_taints = 0;
+}
+
+/* See sharing.h. */
 void gq_share_node_free(struct gq_share_node *n)
 {
 	free(n->name);
@@ -23,13 +37,7 @@ void gq_share_node_free(struct gq_share_node *n)
 	}
 	free(n->labels.items);
 	free(n->step);
-	for (size_t i = 0; i < n->n_taints; i++) {
-		free(n->taints[i].key);
-		free(n->taints[i].value);
-		free(n->taints[i].effect);
-		free(n->taints[i].time_added);
-	}
-	free(n->taints);
+	gq_share_taints_free(n);
 	free(n->resource_version);
 	for (size_t i = 0; i < n->n_gpu_pods; i++)
 		free(n->gpu_pods[i]);

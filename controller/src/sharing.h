@@ -82,6 +82,9 @@ struct gq_share_node {
 
 void gq_share_node_free(struct gq_share_node *n);
 
+/* Frees n's taints and leaves it with none. */
+void gq_share_taints_free(struct gq_share_node *n);
+
 /* The value of label key of n, or NULL. Borrowed. */
 const char *gq_share_label(const struct gq_share_node *n, const char *key);
 

@@ -94,19 +94,6 @@ static char *opt_dup(yajl_val v)
 	return YAJL_IS_STRING(v) ? gq_strdup(v->u.string) : NULL;
 }
 
-static void taints_free(struct gq_share_node *n)
-{
-	for (size_t i = 0; i < n->n_taints; i++) {
-		free(n->taints[i].key);
-		free(n->taints[i].value);
-		free(n->taints[i].effect);
-		free(n->taints[i].time_added);
-	}
-	free(n->taints);
-	n->taints = NULL;
-	n->n_taints = 0;
-}
-
 /* Replaces n's taints with the list t of a patch, which must carry n's
  * resourceVersion (the optimistic lock of a list replaced whole); the
  * node then gets a new one. */
@@ -117,7 +104,7 @@ static void sim_taints(struct gq_share_node *n, yajl_val t, const char *rv)
 	assert_non_null(rv);
 	assert_string_equal(rv, n->resource_version);
 	assert_true(YAJL_IS_ARRAY(t));
-	taints_free(n);
+	gq_share_taints_free(n);
 	n->taints = gq_calloc(t->u.array.len + 1, sizeof(*n->taints));
 	for (size_t i = 0; i < t->u.array.len; i++) {
 		yajl_val e = t->u.array.values[i];

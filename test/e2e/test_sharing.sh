@@ -324,6 +324,39 @@ test_sharing_removal_restores_node() {
 	$KUBECTL delete node $node --wait=true >/dev/null
 }
 
+# The nodes the scheduler must report as blocked by a taint for pod $2 in
+# namespace $1: not cordoned (that is reported first), with a NoSchedule or
+# NoExecute taint that none of the pod's tolerations matches. Prints
+# "<count> <names>"; the count is what "N node(s) had untolerated taint"
+# says in the pod's PodScheduled message.
+taint_blocked() {
+	local pod nodes
+	pod=$($KUBECTL -n "$1" get pod "$2" -o json) || return 1
+	nodes=$($KUBECTL get nodes -o json) || return 1
+	jq -rn --argjson p "$pod" --argjson n "$nodes" '
+		def tolerates($t):
+			(((.key // "") == "" and .operator == "Exists")
+			 or ((.key // "") == $t.key
+			     and ((.operator // "Equal") == "Exists" or (.value // "") == ($t.value // ""))))
+			and ((.effect // "") == "" or .effect == $t.effect);
+		[$n.items[] | select((.spec.unschedulable // false) | not)
+		 | select(any(.spec.taints[]?; . as $t
+			| ($t.effect == "NoSchedule" or $t.effect == "NoExecute")
+			  and (any($p.spec.tolerations[]?; tolerates($t)) | not)))
+		 | .metadata.name] | "\(length) \(join(" "))"'
+}
+
+# True when pod $2 in namespace $1 is reported unschedulable with exactly
+# the nodes taint_blocked computes, and node $3 is one of them.
+taint_keeps_off() {
+	local b msg
+	b=$(taint_blocked "$1" "$2") || return 1
+	case " ${b#* } " in *" $3 "*) ;; *) return 1 ;; esac
+	msg=$($KUBECTL -n "$1" get pod "$2" -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')
+	case "$msg" in *" ${b%% *} node(s) had untolerated taint"*) return 0 ;; esac
+	return 1
+}
+
 # The namespace is pinned to its pool: the webhook gives the team's GPU pods
 # the pool's nodeSelector and the toleration of its taint; the pool's taint
 # keeps another team's GPU pods off it, and a pod of a team without a pool
@@ -384,7 +417,11 @@ spec:
 Y
 	share_holds 5 phase_is $other intruder Pending
 	assert_eq "$(jp node/$node '{.spec.taints[*].key}')" "gpuquota.io/test-pool gpuquota.io/pool" "the node's taints"
-	wait_for 30 sh -c "$KUBECTL -n $other get pod intruder -o jsonpath='{.status.conditions[?(@.type==\"PodScheduled\")].message}' | grep -q '1 node(s) had untolerated taint'"
+	# The scheduler's message counts every node a taint blocks (other beds'
+	# nodes too): the count must be exactly the nodes whose taints the
+	# intruder does not tolerate, the pool node among them.
+	wait_for 30 taint_keeps_off $other intruder $node
+	echo "    intruder kept off by taints on: $(taint_blocked $other intruder | cut -d' ' -f2-)"
 	# ... and one tolerating every taint is denied at admission.
 	if out=$(pin_pod $other wildcard nvidia.com/mig-3g.40gb '[{operator: Exists}]' 2>&1); then
 		fail "a pod tolerating pool taints was admitted in a team without a pool"

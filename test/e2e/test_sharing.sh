@@ -352,7 +352,7 @@ taint_keeps_off() {
 	local b msg
 	b=$(taint_blocked "$1" "$2") || return 1
 	case " ${b#* } " in *" $3 "*) ;; *) return 1 ;; esac
-	msg=$($KUBECTL -n "$1" get pod "$2" -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')
+	msg=$(jp "pod/$2" '{.status.conditions[?(@.type=="PodScheduled")].message}' "$1")
 	case "$msg" in *" ${b%% *} node(s) had untolerated taint"*) return 0 ;; esac
 	return 1
 }
@@ -417,8 +417,8 @@ spec:
 Y
 	share_holds 5 phase_is $other intruder Pending
 	assert_eq "$(jp node/$node '{.spec.taints[*].key}')" "gpuquota.io/test-pool gpuquota.io/pool" "the node's taints"
-	# The scheduler's message counts every node a taint blocks (other beds'
-	# nodes too): the count must be exactly the nodes whose taints the
+	# The scheduler's message counts every node a taint blocks (the bed's
+	# real node too): the count must be exactly the nodes whose taints the
 	# intruder does not tolerate, the pool node among them.
 	wait_for 30 taint_keeps_off $other intruder $node
 	echo "    intruder kept off by taints on: $(taint_blocked $other intruder | cut -d' ' -f2-)"
